@@ -1,0 +1,13 @@
+//! Pure domain logic of cpbridge.
+//!
+//! Everything here is plain data and pure functions: the Counterpoint record types, the order document that the
+//! Counterpoint port writes, document numbering, and money rounding. There is no I/O and no async, so the rules
+//! that decide what lands in a shop's books can be tested exhaustively and fuzzed.
+
+pub mod docid;
+pub mod money;
+pub mod order;
+pub mod records;
+pub mod staging;
+
+pub use money::{round_money, round_price};

@@ -1,0 +1,197 @@
+//! Counterpoint records as cpbridge reads them.
+//!
+//! Field names follow Counterpoint's columns (`item_no` is `ITEM_NO`), so a reader of the SQL and a reader of the
+//! Rust see the same thing. Flags are kept as `bool` here; the adapters convert `'Y'`/`'N'` at the edge.
+
+use chrono::NaiveDateTime;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// A position in a change feed: the last `RS_UTC_DT` seen and the key of the last row at that instant.
+///
+/// The key breaks ties, because many rows share one `DATETIME` (SQL Server's resolution is about 3 ms).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Watermark {
+    /// `None` means "from the beginning".
+    pub at: Option<NaiveDateTime>,
+    /// The key of the last row read at `at` (`ITEM_NO`, or a composite key joined with `\u{1f}`).
+    pub key: String,
+}
+
+impl Watermark {
+    /// The watermark that reads everything.
+    pub fn start() -> Self {
+        Self::default()
+    }
+}
+
+/// One `IM_ITEM` row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub item_no: String,
+    pub descr: String,
+    pub short_descr: Option<String>,
+    pub long_descr: Option<String>,
+    /// `I` inventory, `N` non-inventory, `S` service, `D` discount.
+    pub item_typ: String,
+    /// `A` active, `D` discontinued, `V` void.
+    pub stat: String,
+    pub categ_cod: Option<String>,
+    pub subcat_cod: Option<String>,
+    pub is_ecomm_item: bool,
+    pub is_txbl: bool,
+    pub tax_categ_cod: Option<String>,
+    pub weight: Option<Decimal>,
+    pub barcod: Option<String>,
+    pub prc_1: Decimal,
+    pub reg_prc: Decimal,
+    pub lst_cost: Option<Decimal>,
+    /// `G` marks a gridded (matrix) item.
+    pub trk_meth: Option<String>,
+    /// Decimal places used when rounding a computed price.
+    pub prc_decs: u32,
+    pub prof_cod_1: Option<String>,
+    pub attr_cod_1: Option<String>,
+    pub lst_maint_dt: Option<NaiveDateTime>,
+    pub rs_utc_dt: Option<NaiveDateTime>,
+}
+
+impl Item {
+    /// Whether a web order may sell this item: active, and an inventory or non-inventory item.
+    pub fn is_sellable(&self) -> bool {
+        self.stat == "A" && matches!(self.item_typ.as_str(), "I" | "N" | "S")
+    }
+
+    /// Whether Counterpoint tracks stock for this item (only `I` items commit inventory).
+    pub fn tracks_inventory(&self) -> bool {
+        self.item_typ == "I"
+    }
+}
+
+/// One `IM_PRC` row: prices of an item at a location (and grid cell, `*` for non-grid items).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemPrice {
+    pub item_no: String,
+    pub loc_id: String,
+    pub dim_1_upr: String,
+    pub dim_2_upr: String,
+    pub dim_3_upr: String,
+    pub reg_prc: Option<Decimal>,
+    /// `PRC_1` .. `PRC_6`.
+    pub prc: [Option<Decimal>; 6],
+    pub rs_utc_dt: Option<NaiveDateTime>,
+}
+
+/// One `IM_INV` row: stock of an item at a location.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InventoryLevel {
+    pub item_no: String,
+    pub loc_id: String,
+    pub qty_on_hnd: Decimal,
+    pub qty_commit: Decimal,
+    pub qty_on_ord: Decimal,
+    pub qty_on_bo: Decimal,
+    pub rs_utc_dt: Option<NaiveDateTime>,
+}
+
+impl InventoryLevel {
+    /// `QTY_AVAIL` as SQL Server computes it: on hand minus committed. It may be negative.
+    pub fn qty_avail(&self) -> Decimal {
+        self.qty_on_hnd - self.qty_commit
+    }
+}
+
+/// One `USER_INV_CHANGES` row, written by the `IM_INV` triggers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryChange {
+    pub change_id: i64,
+    pub item_no: String,
+    pub loc_id: String,
+    pub changed_dt: NaiveDateTime,
+}
+
+/// One `AR_CUST` row, with the columns cpbridge reads and writes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub cust_no: String,
+    pub nam: String,
+    pub fst_nam: Option<String>,
+    pub lst_nam: Option<String>,
+    pub adrs_1: Option<String>,
+    pub adrs_2: Option<String>,
+    pub adrs_3: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip_cod: Option<String>,
+    pub cntry: Option<String>,
+    pub phone_1: Option<String>,
+    pub email_adrs_1: Option<String>,
+    pub cust_typ: Option<String>,
+    pub categ_cod: Option<String>,
+    /// On live systems `PROF_COD_1` held the pricing tier.
+    pub prof_cod_1: Option<String>,
+    pub disc_pct: Option<Decimal>,
+    pub tax_cod: Option<String>,
+    pub str_id: Option<String>,
+    /// `B` business, `P` person.
+    pub cust_nam_typ: Option<String>,
+    pub is_ecomm_cust: bool,
+    pub rs_utc_dt: Option<NaiveDateTime>,
+}
+
+/// One `AR_SHIP_ADRS` row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShipAddress {
+    pub cust_no: String,
+    pub ship_adrs_id: String,
+    pub nam: String,
+    pub adrs_1: Option<String>,
+    pub adrs_2: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip_cod: Option<String>,
+    pub cntry: Option<String>,
+    pub phone_1: Option<String>,
+}
+
+/// An `IM_PRC_GRP` row with its rules and their breaks, as the pricing evaluator needs them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriceGroup {
+    /// `C` contract, `P` promotional, `S` special, ...
+    pub grp_typ: String,
+    pub grp_cod: String,
+    pub descr: Option<String>,
+    pub grp_seq_no: i64,
+    pub enabled: bool,
+    pub beg_dat: Option<NaiveDateTime>,
+    pub end_dat: Option<NaiveDateTime>,
+    /// The group-level customer filter (an SQL predicate over `AR_CUST`), if any.
+    pub cust_filt: Option<String>,
+    pub rules: Vec<PriceRule>,
+    pub lst_maint_dt: Option<NaiveDateTime>,
+}
+
+/// An `IM_PRC_RUL` row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriceRule {
+    pub rul_seq_no: i64,
+    pub descr: Option<String>,
+    /// SQL predicate over `AR_CUST` columns, as Counterpoint stores it.
+    pub cust_filt: Option<String>,
+    /// SQL predicate over `IM_ITEM` columns.
+    pub item_filt: Option<String>,
+    pub cust_filt_text: Option<String>,
+    pub item_filt_text: Option<String>,
+    pub breaks: Vec<PriceBreak>,
+}
+
+/// An `IM_PRC_RUL_BRK` row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriceBreak {
+    pub min_qty: Decimal,
+    /// `D` discount %, `A` amount off, `F` fixed; `O` and `M` are unconfirmed.
+    pub prc_meth: String,
+    /// `1`..`6` = `IM_PRC.PRC_n`, `R` = `REG_PRC`.
+    pub prc_basis: String,
+    pub amt_or_pct: Decimal,
+}

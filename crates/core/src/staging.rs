@@ -1,0 +1,174 @@
+//! The staging state machine of `USER_ORDER_STAGING`.
+//!
+//! A WooCommerce order is staged once (keyed by its WooCommerce id), claimed by one worker, and then either applied,
+//! retried later, or declared dead. The status values are the strings stored in the `STATUS` column.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDateTime;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// `USER_ORDER_STAGING.STATUS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StagingStatus {
+    /// Waiting to be applied.
+    Pending,
+    /// Claimed by a worker; the claim expires at `NEXT_ATTEMPT_DT`, so a crashed worker's order is picked up again.
+    Applying,
+    /// Turned into a Counterpoint document (`CP_DOC_ID`, `CP_TKT_NO`).
+    Applied,
+    /// The last attempt failed; it is retried at `NEXT_ATTEMPT_DT`.
+    Failed,
+    /// Attempts are spent, or the order can never be applied as it is; an operator must act.
+    Dead,
+    /// Cancelled in WooCommerce before it was applied.
+    Cancelled,
+}
+
+impl StagingStatus {
+    pub const ALL: [StagingStatus; 6] = [
+        StagingStatus::Pending,
+        StagingStatus::Applying,
+        StagingStatus::Applied,
+        StagingStatus::Failed,
+        StagingStatus::Dead,
+        StagingStatus::Cancelled,
+    ];
+
+    /// The value stored in the `STATUS` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StagingStatus::Pending => "PENDING",
+            StagingStatus::Applying => "APPLYING",
+            StagingStatus::Applied => "APPLIED",
+            StagingStatus::Failed => "FAILED",
+            StagingStatus::Dead => "DEAD",
+            StagingStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// Whether the order still holds stock that Counterpoint has not committed yet.
+    pub fn is_unapplied(self) -> bool {
+        matches!(self, StagingStatus::Pending | StagingStatus::Applying | StagingStatus::Failed)
+    }
+}
+
+impl fmt::Display for StagingStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `STATUS` value that is not one of cpbridge's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown USER_ORDER_STAGING.STATUS value {0:?}")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for StagingStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StagingStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s.trim())
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// One line of a staged order, as kept in `LINE_ITEMS_JSON`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StagedLine {
+    pub sku: String,
+    pub quantity: Decimal,
+}
+
+/// What intake stages for a WooCommerce order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewStagedOrder {
+    pub woo_order_id: i64,
+    pub woo_order_no: String,
+    pub cust_no: Option<String>,
+    pub ord_dat: Option<NaiveDateTime>,
+    pub subtot: Decimal,
+    pub tax_amt: Decimal,
+    pub disc_amt: Decimal,
+    pub ship_amt: Decimal,
+    pub tot_amt: Decimal,
+    pub ship_via: Option<String>,
+    pub pmt_meth: Option<String>,
+    pub lines: Vec<StagedLine>,
+    /// The order as WooCommerce sent it, byte for byte; the source of truth for mapping.
+    pub raw_order_json: String,
+}
+
+/// A `USER_ORDER_STAGING` row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StagedOrder {
+    pub staging_id: i64,
+    pub woo_order_id: i64,
+    pub woo_order_no: String,
+    pub cust_no: Option<String>,
+    pub tot_amt: Decimal,
+    pub status: StagingStatus,
+    pub attempts: i64,
+    pub next_attempt_dt: Option<NaiveDateTime>,
+    pub last_err: Option<String>,
+    pub lines: Vec<StagedLine>,
+    pub raw_order_json: String,
+    pub cp_doc_id: Option<i64>,
+    pub cp_tkt_no: Option<String>,
+    pub applied_dt: Option<NaiveDateTime>,
+    pub woo_synced_dt: Option<NaiveDateTime>,
+    pub created_dt: NaiveDateTime,
+}
+
+/// The result of staging an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StageOutcome {
+    /// A new row was written.
+    Staged { staging_id: i64 },
+    /// The WooCommerce order was staged before; nothing changed.
+    AlreadyStaged { staging_id: i64 },
+}
+
+impl StageOutcome {
+    pub fn staging_id(self) -> i64 {
+        match self {
+            StageOutcome::Staged { staging_id } | StageOutcome::AlreadyStaged { staging_id } => staging_id,
+        }
+    }
+}
+
+/// A staged order that this worker has claimed. The token proves the claim when the order is applied or failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimedOrder {
+    pub order: StagedOrder,
+    pub claim_token: String,
+}
+
+/// The result of applying a claimed order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApplyOutcome {
+    /// The document was created in this call.
+    Applied { doc_id: i64, tkt_no: String },
+    /// Another worker (or an earlier run) applied it first; nothing was written now.
+    AlreadyApplied { doc_id: Option<i64>, tkt_no: Option<String> },
+    /// The claim expired and another worker holds the order now; nothing was written.
+    ClaimLost,
+}
+
+/// Where a Counterpoint document stands after it was created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DocumentState {
+    /// Still an open document in `PS_DOC_HDR`, with no release ticket yet.
+    Open,
+    /// A release ticket exists (open or posted to history): the order is being or has been fulfilled.
+    Released { release_tkt_no: String },
+    /// The order was closed into `PS_ORD_HIST` with a release.
+    Closed,
+    /// The document left `PS_DOC_HDR` without any release: it was cancelled (or voided).
+    Cancelled,
+}

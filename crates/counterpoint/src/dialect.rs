@@ -1,0 +1,314 @@
+//! The differences between T-SQL and SQLite, in one place.
+//!
+//! Statements are written once, in T-SQL's parameter style (`@P1`, `@P2`, ...), and this module renders them for each
+//! dialect: placeholders, `TOP` against `LIMIT`, `OUTPUT INSERTED` against `RETURNING`, locking hints, datetime
+//! parameters, and the few updates where SQLite must not do decimal arithmetic (it stores `DECIMAL` as a float).
+//! Every T-SQL text produced here is unit-tested below, because no SQL Server runs in this project's CI.
+
+/// Which SQL the database speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQL Server (Counterpoint's home), through tiberius.
+    Mssql,
+    /// The SQLite replica.
+    Sqlite,
+}
+
+impl Dialect {
+    /// Renders a shared statement: `@P1` stays `@P1` on SQL Server and becomes `?1` on SQLite (numbered, so a
+    /// parameter may be used twice or out of order).
+    pub fn render(self, sql: &str) -> String {
+        match self {
+            Dialect::Mssql => sql.to_owned(),
+            Dialect::Sqlite => {
+                let mut out = String::with_capacity(sql.len());
+                let bytes = sql.as_bytes();
+                let mut i = 0;
+                let mut in_string = false;
+                while i < bytes.len() {
+                    let c = bytes[i];
+                    if c == b'\'' {
+                        in_string = !in_string;
+                    }
+                    if !in_string
+                        && c == b'@'
+                        && bytes.get(i + 1) == Some(&b'P')
+                        && bytes.get(i + 2).is_some_and(u8::is_ascii_digit)
+                    {
+                        out.push('?');
+                        i += 2;
+                        continue;
+                    }
+                    // `dbo.X` names the schema on SQL Server; SQLite has none.
+                    let starts_word = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+                    if !in_string && starts_word && bytes[i..].starts_with(b"dbo.") {
+                        i += 4;
+                        continue;
+                    }
+                    out.push(c as char);
+                    i += 1;
+                }
+                out
+            }
+        }
+    }
+
+    /// `SELECT` with a row limit bound as parameter `limit_param`.
+    /// SQL Server: `SELECT TOP (@Pn) cols rest`; SQLite: `SELECT cols rest LIMIT ?n`.
+    pub fn select_top(self, limit_param: usize, cols: &str, rest: &str) -> String {
+        match self {
+            Dialect::Mssql => format!("SELECT TOP (@P{limit_param}) {cols} {rest}"),
+            Dialect::Sqlite => self.render(&format!("SELECT {cols} {rest} LIMIT @P{limit_param}")),
+        }
+    }
+
+    /// `INSERT` that returns one generated column.
+    pub fn insert_returning(self, table: &str, cols: &[&str], returning: &str) -> String {
+        let params: Vec<String> = (1..=cols.len()).map(|i| format!("@P{i}")).collect();
+        match self {
+            Dialect::Mssql => format!(
+                "INSERT INTO {} ({}) OUTPUT INSERTED.{returning} VALUES ({})",
+                self.qualify(table),
+                cols.join(", "),
+                params.join(", ")
+            ),
+            Dialect::Sqlite => self.render(&format!(
+                "INSERT INTO {table} ({}) VALUES ({}) RETURNING {returning}",
+                cols.join(", "),
+                params.join(", ")
+            )),
+        }
+    }
+
+    /// `UPDATE ... SET set WHERE cond` that returns one column of the updated row.
+    pub fn update_returning(self, table: &str, set: &str, returning: &str, cond: &str) -> String {
+        match self {
+            Dialect::Mssql => {
+                format!("UPDATE {} SET {set} OUTPUT INSERTED.{returning} WHERE {cond}", self.qualify(table))
+            }
+            Dialect::Sqlite => self.render(&format!("UPDATE {table} SET {set} WHERE {cond} RETURNING {returning}")),
+        }
+    }
+
+    /// Table hint that takes an update lock on the rows read, so a read-then-write in one transaction serialises on
+    /// SQL Server. It is for speed only: correctness never depends on it (some TDS servers ignore hints), and SQLite
+    /// serialises writers with `BEGIN IMMEDIATE` instead.
+    pub fn update_lock_hint(self) -> &'static str {
+        match self {
+            Dialect::Mssql => " WITH (UPDLOCK, ROWLOCK)",
+            Dialect::Sqlite => "",
+        }
+    }
+
+    /// A datetime parameter compared with a `DATETIME` column. SQL Server binds Rust datetimes as `DATETIME2`, and
+    /// comparing `DATETIME2` with `DATETIME` converts the column with its 1/300 s ticks, which can make an equal value
+    /// look greater; casting the parameter keeps watermarks exact.
+    pub fn datetime_param(self, n: usize) -> String {
+        match self {
+            Dialect::Mssql => format!("CAST(@P{n} AS DATETIME)"),
+            Dialect::Sqlite => format!("@P{n}"),
+        }
+    }
+
+    /// The SQL default for "now, in UTC" in a `DATETIME` column.
+    ///
+    /// SQLite's text form has exactly three decimals, the same as cpbridge writes, so text comparisons order
+    /// correctly.
+    pub fn now_default(self) -> &'static str {
+        match self {
+            Dialect::Mssql => "GETUTCDATE()",
+            Dialect::Sqlite => "(strftime('%Y-%m-%d %H:%M:%f','now'))",
+        }
+    }
+
+    /// Adds quantities to `IM_INV` columns for one `(ITEM_NO, LOC_ID)`.
+    ///
+    /// SQL Server adds exactly in `DECIMAL(15,4)`, atomically: `SET c = c + @Pn`. SQLite would add floats, so there the
+    /// caller has read the row inside its `BEGIN IMMEDIATE` transaction, computed the new values in Rust, and this
+    /// writes them: `SET c = ?n`. Parameters: one per column, then `ITEM_NO`, `LOC_ID`, `RS_UTC_DT`.
+    pub fn inventory_add(self, columns: &[&str]) -> String {
+        let n = columns.len();
+        let sets: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match self {
+                Dialect::Mssql => format!("{c} = {c} + @P{}", i + 1),
+                Dialect::Sqlite => format!("{c} = @P{}", i + 1),
+            })
+            .collect();
+        self.render(&format!(
+            "UPDATE {} SET {}, LST_MAINT_DT = @P{rs}, RS_UTC_DT = @P{rs} WHERE ITEM_NO = @P{item} AND LOC_ID = @P{loc}",
+            self.qualify("IM_INV"),
+            sets.join(", "),
+            item = n + 1,
+            loc = n + 2,
+            rs = n + 3,
+        ))
+    }
+
+    /// The query that lists a table's columns (parameter 1: the table name).
+    pub fn columns_query(self) -> &'static str {
+        match self {
+            Dialect::Mssql => {
+                "SELECT COLUMN_NAME FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = 'dbo' AND TABLE_NAME = @P1"
+            }
+            Dialect::Sqlite => "SELECT name AS COLUMN_NAME FROM pragma_table_xinfo(?1)",
+        }
+    }
+
+    /// The query that tells whether a trigger exists (parameter 1: the trigger's name).
+    pub fn trigger_exists_query(self) -> &'static str {
+        match self {
+            Dialect::Mssql => "SELECT name FROM sys.triggers WHERE name = @P1",
+            Dialect::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
+        }
+    }
+
+    /// Most parameters one statement may carry (SQL Server allows 2,100; SQLite 32,766).
+    pub fn max_params(self) -> usize {
+        match self {
+            Dialect::Mssql => 2_000,
+            Dialect::Sqlite => 32_000,
+        }
+    }
+
+    /// Most rows one `INSERT ... VALUES` may carry (SQL Server allows 1,000).
+    pub fn max_insert_rows(self) -> usize {
+        match self {
+            Dialect::Mssql => 1_000,
+            Dialect::Sqlite => 5_000,
+        }
+    }
+
+    /// A table name as the dialect wants it: `dbo.X` on SQL Server, `X` on SQLite.
+    pub fn qualify(self, table: &str) -> String {
+        match self {
+            Dialect::Mssql => format!("dbo.{table}"),
+            Dialect::Sqlite => table.to_owned(),
+        }
+    }
+
+    /// A multi-row `INSERT` of `rows` rows into `cols`, numbered `@P1..` row by row.
+    pub fn insert_values(self, table: &str, cols: &[&str], rows: usize) -> String {
+        let mut sql = format!("INSERT INTO {} ({}) VALUES ", self.qualify(table), cols.join(", "));
+        let mut n = 0;
+        for r in 0..rows {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 0..cols.len() {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                n += 1;
+                sql.push_str(&format!("@P{n}"));
+            }
+            sql.push(')');
+        }
+        self.render(&sql)
+    }
+
+    /// A list of `count` parameters starting at `first`: `@P3, @P4, @P5`.
+    pub fn param_list(self, first: usize, count: usize) -> String {
+        let list: Vec<String> = (first..first + count).map(|i| format!("@P{i}")).collect();
+        self.render(&list.join(", "))
+    }
+}
+
+/// Escapes `LIKE` wildcards in a literal prefix, for `LIKE @P1 ESCAPE '\'`.
+pub fn like_prefix(literal: &str) -> String {
+    let mut out = String::with_capacity(literal.len() + 2);
+    for c in literal.chars() {
+        if matches!(c, '%' | '_' | '[' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_render_per_dialect_and_skip_string_literals() {
+        let sql = "SELECT '@P1', 'dbo.X' FROM dbo.T WHERE A = @P1 AND B = @P12 AND C = @P1 AND turbo.x = 1";
+        assert_eq!(Dialect::Mssql.render(sql), sql);
+        assert_eq!(
+            Dialect::Sqlite.render(sql),
+            "SELECT '@P1', 'dbo.X' FROM T WHERE A = ?1 AND B = ?12 AND C = ?1 AND turbo.x = 1"
+        );
+    }
+
+    #[test]
+    fn top_against_limit() {
+        assert_eq!(
+            Dialect::Mssql.select_top(2, "ITEM_NO", "FROM dbo.IM_ITEM WHERE ITEM_NO > @P1 ORDER BY ITEM_NO"),
+            "SELECT TOP (@P2) ITEM_NO FROM dbo.IM_ITEM WHERE ITEM_NO > @P1 ORDER BY ITEM_NO"
+        );
+        assert_eq!(
+            Dialect::Sqlite.select_top(2, "ITEM_NO", "FROM IM_ITEM WHERE ITEM_NO > @P1 ORDER BY ITEM_NO"),
+            "SELECT ITEM_NO FROM IM_ITEM WHERE ITEM_NO > ?1 ORDER BY ITEM_NO LIMIT ?2"
+        );
+    }
+
+    #[test]
+    fn output_inserted_against_returning() {
+        assert_eq!(
+            Dialect::Mssql.insert_returning("USER_INV_CHANGES", &["ITEM_NO", "LOC_ID"], "CHANGE_ID"),
+            "INSERT INTO dbo.USER_INV_CHANGES (ITEM_NO, LOC_ID) OUTPUT INSERTED.CHANGE_ID VALUES (@P1, @P2)"
+        );
+        assert_eq!(
+            Dialect::Sqlite.insert_returning("USER_INV_CHANGES", &["ITEM_NO", "LOC_ID"], "CHANGE_ID"),
+            "INSERT INTO USER_INV_CHANGES (ITEM_NO, LOC_ID) VALUES (?1, ?2) RETURNING CHANGE_ID"
+        );
+        assert_eq!(
+            Dialect::Mssql.update_returning("USER_DOC_COUNTER", "NEXT_NO = NEXT_NO + 1", "NEXT_NO", "COUNTER_ID = @P1"),
+            "UPDATE dbo.USER_DOC_COUNTER SET NEXT_NO = NEXT_NO + 1 OUTPUT INSERTED.NEXT_NO WHERE COUNTER_ID = @P1"
+        );
+        assert_eq!(
+            Dialect::Sqlite.update_returning("USER_DOC_COUNTER", "NEXT_NO = NEXT_NO + 1", "NEXT_NO", "COUNTER_ID = @P1"),
+            "UPDATE USER_DOC_COUNTER SET NEXT_NO = NEXT_NO + 1 WHERE COUNTER_ID = ?1 RETURNING NEXT_NO"
+        );
+    }
+
+    #[test]
+    fn locking_hints_and_datetime_parameters() {
+        assert_eq!(Dialect::Mssql.update_lock_hint(), " WITH (UPDLOCK, ROWLOCK)");
+        assert_eq!(Dialect::Sqlite.update_lock_hint(), "");
+        assert_eq!(Dialect::Mssql.datetime_param(3), "CAST(@P3 AS DATETIME)");
+        assert_eq!(Dialect::Sqlite.render(&Dialect::Sqlite.datetime_param(3)), "?3");
+    }
+
+    #[test]
+    fn inventory_is_added_exactly_in_tsql_and_written_absolutely_in_sqlite() {
+        assert_eq!(
+            Dialect::Mssql.inventory_add(&["QTY_COMMIT", "QTY_ON_ORD"]),
+            "UPDATE dbo.IM_INV SET QTY_COMMIT = QTY_COMMIT + @P1, QTY_ON_ORD = QTY_ON_ORD + @P2, LST_MAINT_DT = @P5, \
+             RS_UTC_DT = @P5 WHERE ITEM_NO = @P3 AND LOC_ID = @P4"
+        );
+        assert_eq!(
+            Dialect::Sqlite.inventory_add(&["QTY_COMMIT", "QTY_ON_ORD"]),
+            "UPDATE IM_INV SET QTY_COMMIT = ?1, QTY_ON_ORD = ?2, LST_MAINT_DT = ?5, RS_UTC_DT = ?5 WHERE ITEM_NO = ?3 \
+             AND LOC_ID = ?4"
+        );
+    }
+
+    #[test]
+    fn multi_row_insert_numbers_parameters_row_by_row() {
+        assert_eq!(
+            Dialect::Mssql.insert_values("IM_LOC", &["LOC_ID", "DESCR"], 2),
+            "INSERT INTO dbo.IM_LOC (LOC_ID, DESCR) VALUES (@P1, @P2), (@P3, @P4)"
+        );
+        assert_eq!(Dialect::Sqlite.param_list(3, 2), "?3, ?4");
+    }
+
+    #[test]
+    fn like_prefix_escapes_wildcards() {
+        assert_eq!(like_prefix("WEB1-000042"), "WEB1-000042%");
+        assert_eq!(like_prefix("A_B%[C"), "A\\_B\\%\\[C%");
+    }
+}

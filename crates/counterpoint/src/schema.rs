@@ -1,0 +1,905 @@
+//! The Counterpoint tables cpbridge touches, as one model rendered to both dialects.
+//!
+//! The model is the single source of truth for three things: the SQLite replica's DDL, the T-SQL that creates
+//! cpbridge's own `USER_` tables on a real Counterpoint database (`sql/mssql/`), and the schema check behind
+//! `cpbridge doctor` (every column cpbridge reads or writes must exist). Counterpoint's own tables are created only in
+//! the replica and in the test fixture for a blank SQL Server; on a real Counterpoint database cpbridge never changes
+//! their schema.
+
+use crate::dialect::Dialect;
+
+/// A column type, named as SQL Server names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColType {
+    VarChar(u32),
+    /// `VARCHAR(MAX)` / `TEXT` (Counterpoint's long descriptions).
+    Text,
+    /// `NVARCHAR(MAX)`: raw WooCommerce JSON, which is Unicode.
+    NText,
+    BigInt,
+    Int,
+    SmallInt,
+    TinyInt,
+    Bit,
+    Dec(u8, u8),
+    DateTime,
+    Guid,
+}
+
+/// How a column gets a value when an insert leaves it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColDefault {
+    None,
+    Zero,
+    Str(&'static str),
+    /// The current UTC time.
+    Now,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub ty: ColType,
+    pub not_null: bool,
+    pub default: ColDefault,
+    /// A computed column's expression (`QTY_AVAIL`); it can never be written.
+    pub computed: Option<&'static str>,
+    /// An identity column (`STAGING_ID`, `CHANGE_ID`).
+    pub identity: bool,
+}
+
+const fn col(name: &'static str, ty: ColType) -> Column {
+    Column { name, ty, not_null: false, default: ColDefault::None, computed: None, identity: false }
+}
+
+const fn req(name: &'static str, ty: ColType) -> Column {
+    Column { name, ty, not_null: true, default: ColDefault::None, computed: None, identity: false }
+}
+
+const fn dflt(name: &'static str, ty: ColType, default: ColDefault) -> Column {
+    Column { name, ty, not_null: true, default, computed: None, identity: false }
+}
+
+const fn computed(name: &'static str, ty: ColType, expr: &'static str) -> Column {
+    Column { name, ty, not_null: false, default: ColDefault::None, computed: Some(expr), identity: false }
+}
+
+const fn identity(name: &'static str) -> Column {
+    Column { name, ty: ColType::BigInt, not_null: true, default: ColDefault::None, computed: None, identity: true }
+}
+
+/// Who owns a table: Counterpoint (never altered on a real database) or cpbridge (`USER_` tables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Counterpoint,
+    Cpbridge,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Table {
+    pub name: &'static str,
+    pub owner: Owner,
+    pub columns: &'static [Column],
+    pub primary_key: &'static [&'static str],
+    /// Extra unique keys and plain indexes: `(name, columns, unique)`.
+    pub indexes: &'static [(&'static str, &'static [&'static str], bool)],
+    /// Whether the replica keeps `RS_UTC_DT` current on update, as Counterpoint's replication triggers do.
+    pub touches_rs_utc_dt: bool,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+use ColDefault::{Now, Str, Zero};
+use ColType::{BigInt, Bit, DateTime, Dec, Guid, Int, NText, SmallInt, Text, TinyInt, VarChar};
+
+const MONEY: ColType = Dec(15, 4);
+const FLAG: ColType = VarChar(1);
+const CODE: ColType = VarChar(10);
+
+const fn qty(name: &'static str) -> Column {
+    dflt(name, MONEY, Zero)
+}
+
+pub const IM_ITEM: Table = Table {
+    name: "IM_ITEM",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("ITEM_NO", VarChar(20)),
+        col("DESCR", VarChar(30)),
+        col("DESCR_UPR", VarChar(30)),
+        col("SHORT_DESCR", VarChar(15)),
+        col("LONG_DESCR", Text),
+        col("ADDL_DESCR_1", VarChar(30)),
+        col("ADDL_DESCR_2", VarChar(30)),
+        col("ADDL_DESCR_3", VarChar(30)),
+        dflt("ITEM_TYP", FLAG, Str("I")),
+        dflt("STAT", FLAG, Str("A")),
+        col("CATEG_COD", CODE),
+        col("SUBCAT_COD", CODE),
+        col("ATTR_COD_1", CODE),
+        col("ATTR_COD_2", CODE),
+        col("PROF_COD_1", CODE),
+        col("PROF_COD_2", CODE),
+        dflt("IS_ECOMM_ITEM", FLAG, Str("N")),
+        dflt("IS_TXBL", FLAG, Str("Y")),
+        col("TAX_CATEG_COD", CODE),
+        col("WEIGHT", MONEY),
+        col("BARCOD", VarChar(20)),
+        qty("PRC_1"),
+        qty("REG_PRC"),
+        col("LST_COST", MONEY),
+        col("AVG_COST", MONEY),
+        dflt("TRK_METH", FLAG, Str("N")),
+        dflt("PRC_DECS", SmallInt, Str("2")),
+        col("LST_MAINT_DT", DateTime),
+        col("LST_MAINT_USR_ID", CODE),
+        dflt("RS_UTC_DT", DateTime, Now),
+    ],
+    primary_key: &["ITEM_NO"],
+    indexes: &[("IX_IM_ITEM_RS_UTC_DT", &["RS_UTC_DT", "ITEM_NO"], false)],
+    touches_rs_utc_dt: true,
+};
+
+pub const IM_LOC: Table = Table {
+    name: "IM_LOC",
+    owner: Owner::Counterpoint,
+    columns: &[req("LOC_ID", CODE), col("DESCR", VarChar(30)), col("LST_MAINT_DT", DateTime)],
+    primary_key: &["LOC_ID"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+};
+
+pub const IM_PRC: Table = Table {
+    name: "IM_PRC",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("ITEM_NO", VarChar(20)),
+        req("LOC_ID", CODE),
+        dflt("DIM_1_UPR", VarChar(15), Str("*")),
+        dflt("DIM_2_UPR", VarChar(15), Str("*")),
+        dflt("DIM_3_UPR", VarChar(15), Str("*")),
+        col("REG_PRC", MONEY),
+        col("PRC_1", MONEY),
+        col("PRC_2", MONEY),
+        col("PRC_3", MONEY),
+        col("PRC_4", MONEY),
+        col("PRC_5", MONEY),
+        col("PRC_6", MONEY),
+        col("LST_MAINT_DT", DateTime),
+        dflt("RS_UTC_DT", DateTime, Now),
+    ],
+    primary_key: &["ITEM_NO", "LOC_ID", "DIM_1_UPR", "DIM_2_UPR", "DIM_3_UPR"],
+    indexes: &[("IX_IM_PRC_RS_UTC_DT", &["RS_UTC_DT"], false)],
+    touches_rs_utc_dt: true,
+};
+
+pub const IM_INV: Table = Table {
+    name: "IM_INV",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("ITEM_NO", VarChar(20)),
+        req("LOC_ID", CODE),
+        qty("QTY_ON_HND"),
+        qty("QTY_COMMIT"),
+        qty("QTY_ON_ORD"),
+        qty("QTY_ON_BO"),
+        qty("QTY_ON_SO"),
+        qty("QTY_ON_LWY"),
+        qty("QTY_ON_PO"),
+        computed("QTY_AVAIL", Dec(16, 4), "QTY_ON_HND - QTY_COMMIT"),
+        col("MIN_QTY", MONEY),
+        col("MAX_QTY", MONEY),
+        col("LST_MAINT_DT", DateTime),
+        dflt("RS_UTC_DT", DateTime, Now),
+    ],
+    primary_key: &["ITEM_NO", "LOC_ID"],
+    indexes: &[("IX_IM_INV_RS_UTC_DT", &["RS_UTC_DT"], false)],
+    touches_rs_utc_dt: true,
+};
+
+pub const AR_CUST: Table = Table {
+    name: "AR_CUST",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("CUST_NO", VarChar(15)),
+        col("NAM", VarChar(40)),
+        col("NAM_UPR", VarChar(40)),
+        col("FST_NAM", VarChar(15)),
+        col("LST_NAM", VarChar(25)),
+        col("SALUTATION", CODE),
+        col("ADRS_1", VarChar(40)),
+        col("ADRS_2", VarChar(40)),
+        col("ADRS_3", VarChar(40)),
+        col("CITY", VarChar(20)),
+        col("STATE", CODE),
+        col("ZIP_COD", VarChar(15)),
+        col("CNTRY", VarChar(20)),
+        col("PHONE_1", VarChar(25)),
+        col("PHONE_2", VarChar(25)),
+        col("MBL_PHONE_1", VarChar(25)),
+        col("FAX_1", VarChar(25)),
+        col("EMAIL_ADRS_1", VarChar(50)),
+        col("EMAIL_ADRS_2", VarChar(50)),
+        col("URL_1", VarChar(100)),
+        col("CUST_TYP", CODE),
+        col("CATEG_COD", CODE),
+        col("PROF_COD_1", CODE),
+        col("PROF_COD_2", CODE),
+        col("PROF_COD_3", CODE),
+        col("DISC_PCT", MONEY),
+        col("TAX_COD", CODE),
+        col("TERMS_COD", CODE),
+        col("STR_ID", CODE),
+        col("SLS_REP", CODE),
+        col("SHIP_VIA_COD", CODE),
+        col("SHIP_ZONE_COD", CODE),
+        dflt("CUST_NAM_TYP", FLAG, Str("P")),
+        dflt("IS_ECOMM_CUST", FLAG, Str("N")),
+        dflt("ALLOW_AR_CHRG", FLAG, Str("N")),
+        col("CR_LIM", MONEY),
+        col("BAL", MONEY),
+        col("LST_MAINT_DT", DateTime),
+        col("LST_MAINT_USR_ID", CODE),
+        dflt("RS_UTC_DT", DateTime, Now),
+    ],
+    primary_key: &["CUST_NO"],
+    indexes: &[("IX_AR_CUST_EMAIL", &["EMAIL_ADRS_1"], false), ("IX_AR_CUST_RS_UTC_DT", &["RS_UTC_DT", "CUST_NO"], false)],
+    touches_rs_utc_dt: true,
+};
+
+pub const AR_SHIP_ADRS: Table = Table {
+    name: "AR_SHIP_ADRS",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("CUST_NO", VarChar(15)),
+        req("SHIP_ADRS_ID", CODE),
+        col("NAM", VarChar(40)),
+        col("ADRS_1", VarChar(40)),
+        col("ADRS_2", VarChar(40)),
+        col("ADRS_3", VarChar(40)),
+        col("CITY", VarChar(20)),
+        col("STATE", CODE),
+        col("ZIP_COD", VarChar(15)),
+        col("CNTRY", VarChar(20)),
+        col("PHONE_1", VarChar(25)),
+        col("LST_MAINT_DT", DateTime),
+    ],
+    primary_key: &["CUST_NO", "SHIP_ADRS_ID"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+};
+
+pub const PS_DOC_HDR: Table = Table {
+    name: "PS_DOC_HDR",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("DOC_ID", BigInt),
+        req("DOC_GUID", Guid),
+        req("DOC_TYP", FLAG),
+        dflt("TKT_TYP", FLAG, Str("T")),
+        req("STR_ID", CODE),
+        req("STA_ID", CODE),
+        req("DRW_ID", CODE),
+        req("USR_ID", CODE),
+        req("TKT_NO", VarChar(15)),
+        col("CUST_NO", VarChar(15)),
+        col("TKT_DT", DateTime),
+        col("SHIP_DAT", DateTime),
+        col("SHIP_VIA_COD", CODE),
+        col("SHIP_ZONE_COD", CODE),
+        col("TAX_COD", CODE),
+        col("TERMS_COD", CODE),
+        col("CUST_PO_NO", VarChar(20)),
+        col("SLS_REP", CODE),
+        col("STK_LOC_ID", CODE),
+        col("PRC_LOC_ID", CODE),
+        col("BILL_TO_CONTACT_ID", TinyInt),
+        col("SHIP_TO_CONTACT_ID", TinyInt),
+        col("TAX_OVRD_REAS", CODE),
+        dflt("ORD_LINS", Int, Zero),
+        dflt("SAL_LINS", Int, Zero),
+        dflt("SAL_LIN_TOT", MONEY, Zero),
+        col("LST_MAINT_DT", DateTime),
+        col("LST_MAINT_USR_ID", CODE),
+    ],
+    primary_key: &["DOC_ID"],
+    indexes: &[("IX_PS_DOC_HDR_TKT_NO", &["STA_ID", "TKT_NO"], false)],
+    touches_rs_utc_dt: false,
+};
+
+pub const PS_DOC_CONTACT: Table = Table {
+    name: "PS_DOC_CONTACT",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("DOC_ID", BigInt),
+        req("CONTACT_ID", TinyInt),
+        col("NAM", VarChar(40)),
+        col("FST_NAM", VarChar(15)),
+        col("LST_NAM", VarChar(25)),
+        col("ADRS_1", VarChar(40)),
+        col("ADRS_2", VarChar(40)),
+        col("ADRS_3", VarChar(40)),
+        col("CITY", VarChar(20)),
+        col("STATE", CODE),
+        col("ZIP_COD", VarChar(15)),
+        col("CNTRY", VarChar(20)),
+        col("PHONE_1", VarChar(25)),
+        col("EMAIL_ADRS_1", VarChar(50)),
+    ],
+    primary_key: &["DOC_ID", "CONTACT_ID"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+};
+
+pub const PS_DOC_LIN: Table = Table {
+    name: "PS_DOC_LIN",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("DOC_ID", BigInt),
+        req("LIN_SEQ_NO", Int),
+        req("STR_ID", CODE),
+        req("STA_ID", CODE),
+        req("TKT_NO", VarChar(15)),
+        req("LIN_TYP", FLAG),
+        req("ITEM_NO", VarChar(20)),
+        col("DESCR", VarChar(250)),
+        req("QTY_SOLD", MONEY),
+        dflt("QTY_NUMER", MONEY, Str("1")),
+        dflt("QTY_DENOM", MONEY, Str("1")),
+        dflt("SELL_UNIT", FLAG, Str("0")),
+        col("PRC", MONEY),
+        req("EXT_PRC", MONEY),
+        dflt("GROSS_EXT_PRC", MONEY, Zero),
+        dflt("CALC_EXT_PRC", MONEY, Zero),
+        col("STK_LOC_ID", CODE),
+        col("CATEG_COD", CODE),
+        dflt("IS_TXBL", FLAG, Str("Y")),
+        col("TAX_CATEG_COD", CODE),
+        dflt("ITEM_TYP", FLAG, Str("I")),
+        dflt("TRK_METH", FLAG, Str("N")),
+        req("LIN_GUID", Guid),
+        dflt("QTY_RET", MONEY, Zero),
+        dflt("HAS_PRC_OVRD", FLAG, Str("N")),
+        dflt("USR_ENTD_PRC", FLAG, Str("N")),
+        dflt("IS_DISCNTBL", FLAG, Str("Y")),
+        dflt("IS_WEIGHED", FLAG, Str("N")),
+        dflt("TAX_AMT_ALLOC", MONEY, Zero),
+        dflt("NORM_TAX_AMT_ALLOC", MONEY, Zero),
+        col("UNIT_COST", MONEY),
+        col("EXT_COST", MONEY),
+        dflt("QTY_SHIPPED", MONEY, Zero),
+        col("LST_MAINT_DT", DateTime),
+    ],
+    primary_key: &["DOC_ID", "LIN_SEQ_NO"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+};
+
+pub const PS_DOC_HDR_TOT: Table = Table {
+    name: "PS_DOC_HDR_TOT",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("DOC_ID", BigInt),
+        req("TOT_TYP", FLAG),
+        qty("SUB_TOT"),
+        qty("TAX_AMT"),
+        qty("TOT"),
+        qty("TOT_HDR_DISC"),
+        qty("TOT_LIN_DISC"),
+        qty("TOT_MISC"),
+        qty("AMT_DUE"),
+        qty("INITIAL_MIN_DUE"),
+        qty("TOT_WEIGHT"),
+        qty("TOT_CUBE"),
+        qty("TAX_AMT_SHIPPED"),
+        col("LST_MAINT_DT", DateTime),
+    ],
+    primary_key: &["DOC_ID", "TOT_TYP"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+};
+
+pub const PS_DOC_PMT: Table = Table {
+    name: "PS_DOC_PMT",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("DOC_ID", BigInt),
+        req("PMT_SEQ_NO", Int),
+        req("PAY_COD", CODE),
+        req("AMT", MONEY),
+        req("HOME_CURNCY_AMT", MONEY),
+        col("DESCR", VarChar(30)),
+        dflt("FINAL_PMT", FLAG, Str("N")),
+        col("LST_MAINT_DT", DateTime),
+    ],
+    primary_key: &["DOC_ID", "PMT_SEQ_NO"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+};
+
+/// Posted tickets (release tickets of orders land here). Only the columns cpbridge reads.
+pub const PS_TKT_HIST: Table = Table {
+    name: "PS_TKT_HIST",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("BUS_DAT", DateTime),
+        req("DOC_ID", BigInt),
+        col("STR_ID", CODE),
+        col("STA_ID", CODE),
+        col("TKT_NO", VarChar(15)),
+        col("CUST_NO", VarChar(15)),
+    ],
+    primary_key: &["BUS_DAT", "DOC_ID"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+};
+
+/// Closed orders. Only the columns cpbridge reads.
+pub const PS_ORD_HIST: Table = Table {
+    name: "PS_ORD_HIST",
+    owner: Owner::Counterpoint,
+    columns: &[req("DOC_ID", BigInt), col("TKT_NO", VarChar(15)), col("CUST_NO", VarChar(15))],
+    primary_key: &["DOC_ID"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+};
+
+pub const IM_PRC_GRP: Table = Table {
+    name: "IM_PRC_GRP",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("GRP_TYP", FLAG),
+        req("GRP_COD", CODE),
+        col("DESCR", VarChar(30)),
+        dflt("GRP_SEQ_NO", Int, Zero),
+        col("BEG_DAT", DateTime),
+        col("END_DAT", DateTime),
+        dflt("NO_BEG_DAT", FLAG, Str("Y")),
+        dflt("NO_END_DAT", FLAG, Str("Y")),
+        dflt("ENABLED", FLAG, Str("Y")),
+        col("CUST_FILT", Text),
+        col("LST_MAINT_DT", DateTime),
+        dflt("RS_UTC_DT", DateTime, Now),
+    ],
+    primary_key: &["GRP_TYP", "GRP_COD"],
+    indexes: &[],
+    touches_rs_utc_dt: true,
+};
+
+pub const IM_PRC_RUL: Table = Table {
+    name: "IM_PRC_RUL",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("GRP_TYP", FLAG),
+        req("GRP_COD", CODE),
+        req("RUL_SEQ_NO", Int),
+        col("DESCR", VarChar(30)),
+        col("CUST_FILT", Text),
+        col("ITEM_FILT", Text),
+        col("CUST_FILT_TEXT", Text),
+        col("ITEM_FILT_TEXT", Text),
+        col("LST_MAINT_DT", DateTime),
+        dflt("RS_UTC_DT", DateTime, Now),
+    ],
+    primary_key: &["GRP_TYP", "GRP_COD", "RUL_SEQ_NO"],
+    indexes: &[],
+    touches_rs_utc_dt: true,
+};
+
+pub const IM_PRC_RUL_BRK: Table = Table {
+    name: "IM_PRC_RUL_BRK",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("GRP_TYP", FLAG),
+        req("GRP_COD", CODE),
+        req("RUL_SEQ_NO", Int),
+        qty("MIN_QTY"),
+        req("PRC_METH", FLAG),
+        dflt("PRC_BASIS", FLAG, Str("1")),
+        qty("AMT_OR_PCT"),
+        col("LST_MAINT_DT", DateTime),
+        dflt("RS_UTC_DT", DateTime, Now),
+    ],
+    primary_key: &["GRP_TYP", "GRP_COD", "RUL_SEQ_NO", "MIN_QTY"],
+    indexes: &[],
+    touches_rs_utc_dt: true,
+};
+
+pub const USER_ORDER_STAGING: Table = Table {
+    name: "USER_ORDER_STAGING",
+    owner: Owner::Cpbridge,
+    columns: &[
+        identity("STAGING_ID"),
+        req("WOO_ORDER_ID", BigInt),
+        col("WOO_ORDER_NO", VarChar(20)),
+        col("CUST_NO", VarChar(15)),
+        col("ORD_DAT", DateTime),
+        qty("SUBTOT"),
+        qty("TAX_AMT"),
+        qty("DISC_AMT"),
+        qty("SHIP_AMT"),
+        qty("TOT_AMT"),
+        col("SHIP_VIA", VarChar(100)),
+        col("PMT_METH", VarChar(100)),
+        col("LINE_ITEMS_JSON", NText),
+        col("RAW_ORDER_JSON", NText),
+        dflt("STATUS", VarChar(10), Str("PENDING")),
+        dflt("IS_APPLIED", Bit, Zero),
+        dflt("ATTEMPTS", Int, Zero),
+        col("NEXT_ATTEMPT_DT", DateTime),
+        col("LAST_ERR", VarChar(2000)),
+        // Proves which worker holds an APPLYING row; a stale worker's apply finds a different token and stops.
+        col("CLAIM_TOKEN", VarChar(36)),
+        col("CP_DOC_ID", BigInt),
+        col("CP_TKT_NO", VarChar(15)),
+        qty("BKORD_QTY"),
+        col("APPLIED_DT", DateTime),
+        col("WOO_SYNCED_DT", DateTime),
+        dflt("CREATED_DT", DateTime, Now),
+    ],
+    primary_key: &["STAGING_ID"],
+    indexes: &[
+        ("UX_USER_ORDER_STAGING_WOO_ID", &["WOO_ORDER_ID"], true),
+        ("IX_USER_ORDER_STAGING_STATUS", &["STATUS", "NEXT_ATTEMPT_DT"], false),
+    ],
+    touches_rs_utc_dt: false,
+};
+
+pub const USER_INV_CHANGES: Table = Table {
+    name: "USER_INV_CHANGES",
+    owner: Owner::Cpbridge,
+    columns: &[
+        identity("CHANGE_ID"),
+        req("ITEM_NO", VarChar(20)),
+        req("LOC_ID", CODE),
+        dflt("CHANGED_DT", DateTime, Now),
+        col("CONSUMED_DT", DateTime),
+    ],
+    primary_key: &["CHANGE_ID"],
+    indexes: &[("IX_USER_INV_CHANGES_OPEN", &["CONSUMED_DT", "CHANGE_ID"], false)],
+    touches_rs_utc_dt: false,
+};
+
+pub const USER_DOC_COUNTER: Table = Table {
+    name: "USER_DOC_COUNTER",
+    owner: Owner::Cpbridge,
+    columns: &[req("COUNTER_ID", VarChar(40)), dflt("NEXT_NO", BigInt, Zero), col("LST_MAINT_DT", DateTime)],
+    primary_key: &["COUNTER_ID"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+};
+
+/// Per-line facts that Counterpoint has no confirmed column for: the backordered quantity and the WooCommerce line.
+pub const USER_DOC_LIN_EXT: Table = Table {
+    name: "USER_DOC_LIN_EXT",
+    owner: Owner::Cpbridge,
+    columns: &[
+        req("DOC_ID", BigInt),
+        req("LIN_SEQ_NO", Int),
+        req("ITEM_NO", VarChar(20)),
+        col("WOO_LINE_ID", BigInt),
+        qty("QTY_BKORD"),
+    ],
+    primary_key: &["DOC_ID", "LIN_SEQ_NO"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+};
+
+/// Every table, Counterpoint's first, in an order that satisfies creation.
+pub const TABLES: &[Table] = &[
+    IM_ITEM,
+    IM_LOC,
+    IM_PRC,
+    IM_INV,
+    AR_CUST,
+    AR_SHIP_ADRS,
+    PS_DOC_HDR,
+    PS_DOC_CONTACT,
+    PS_DOC_LIN,
+    PS_DOC_HDR_TOT,
+    PS_DOC_PMT,
+    PS_TKT_HIST,
+    PS_ORD_HIST,
+    IM_PRC_GRP,
+    IM_PRC_RUL,
+    IM_PRC_RUL_BRK,
+    USER_ORDER_STAGING,
+    USER_INV_CHANGES,
+    USER_DOC_COUNTER,
+    USER_DOC_LIN_EXT,
+];
+
+/// Name of the trigger that feeds `USER_INV_CHANGES` on SQL Server.
+pub const MSSQL_INV_TRIGGER: &str = "USER_TR_IM_INV_CHANGES";
+
+pub fn table(name: &str) -> Option<&'static Table> {
+    TABLES.iter().find(|t| t.name == name)
+}
+
+fn sql_type(dialect: Dialect, ty: ColType) -> String {
+    match (dialect, ty) {
+        (_, VarChar(n)) => format!("VARCHAR({n})"),
+        (Dialect::Mssql, Text) => "VARCHAR(MAX)".into(),
+        (Dialect::Mssql, NText) => "NVARCHAR(MAX)".into(),
+        (Dialect::Sqlite, Text | NText | Guid) => "TEXT".into(),
+        (Dialect::Mssql, BigInt) => "BIGINT".into(),
+        (Dialect::Mssql, Int) => "INT".into(),
+        (Dialect::Mssql, SmallInt) => "SMALLINT".into(),
+        (Dialect::Mssql, TinyInt) => "TINYINT".into(),
+        (Dialect::Mssql, Bit) => "BIT".into(),
+        (Dialect::Sqlite, BigInt | Int | SmallInt | TinyInt | Bit) => "INTEGER".into(),
+        (_, Dec(p, s)) => format!("DECIMAL({p},{s})"),
+        (_, DateTime) => "DATETIME".into(),
+        (Dialect::Mssql, Guid) => "UNIQUEIDENTIFIER".into(),
+    }
+}
+
+fn default_sql(dialect: Dialect, default: ColDefault) -> Option<String> {
+    match default {
+        ColDefault::None => None,
+        ColDefault::Zero => Some("0".into()),
+        ColDefault::Str(s) if s.chars().all(|c| c.is_ascii_digit()) => Some(s.into()),
+        ColDefault::Str(s) => Some(format!("'{s}'")),
+        ColDefault::Now => Some(dialect.now_default().into()),
+    }
+}
+
+/// One column's definition in a `CREATE TABLE` or `ALTER TABLE ... ADD`.
+pub fn column_sql(dialect: Dialect, table: &Table, column: &Column) -> String {
+    if let Some(expr) = column.computed {
+        return match dialect {
+            Dialect::Mssql => format!("{} AS ({expr})", column.name),
+            Dialect::Sqlite => {
+                format!("{} {} GENERATED ALWAYS AS ({expr}) VIRTUAL", column.name, sql_type(dialect, column.ty))
+            }
+        };
+    }
+    if column.identity {
+        return match dialect {
+            Dialect::Mssql => format!("{} BIGINT IDENTITY(1,1) NOT NULL", column.name),
+            Dialect::Sqlite => format!("{} INTEGER PRIMARY KEY AUTOINCREMENT", column.name),
+        };
+    }
+    let mut sql = format!("{} {}", column.name, sql_type(dialect, column.ty));
+    if column.not_null {
+        sql.push_str(" NOT NULL");
+    }
+    if let Some(default) = default_sql(dialect, column.default) {
+        match dialect {
+            Dialect::Mssql => sql.push_str(&format!(" CONSTRAINT DF_{}_{} DEFAULT {default}", table.name, column.name)),
+            Dialect::Sqlite => sql.push_str(&format!(" DEFAULT {default}")),
+        }
+    }
+    sql
+}
+
+/// `CREATE TABLE` for one table (without indexes).
+pub fn create_table_sql(dialect: Dialect, table: &Table) -> String {
+    let mut parts: Vec<String> = table.columns.iter().map(|c| format!("    {}", column_sql(dialect, table, c))).collect();
+    let has_identity_pk = table.columns.iter().any(|c| c.identity);
+    if !(dialect == Dialect::Sqlite && has_identity_pk) {
+        parts.push(format!("    CONSTRAINT PK_{} PRIMARY KEY ({})", table.name, table.primary_key.join(", ")));
+    }
+    let qualified = dialect.qualify(table.name);
+    format!("CREATE TABLE {qualified} (\n{}\n)", parts.join(",\n"))
+}
+
+/// `CREATE [UNIQUE] INDEX` statements for one table.
+pub fn create_index_sql(dialect: Dialect, table: &Table) -> Vec<String> {
+    table
+        .indexes
+        .iter()
+        .map(|(name, cols, unique)| {
+            let unique = if *unique { "UNIQUE " } else { "" };
+            format!("CREATE {unique}INDEX {name} ON {} ({})", dialect.qualify(table.name), cols.join(", "))
+        })
+        .collect()
+}
+
+/// The SQLite replica: every table, its indexes, and the triggers that stand in for Counterpoint's replication
+/// (`RS_UTC_DT` kept current) and for cpbridge's `IM_INV` change trigger.
+pub fn sqlite_replica_ddl() -> String {
+    let mut out = String::from(
+        "-- The SQLite replica of the Counterpoint tables cpbridge touches, generated from \
+         crates/counterpoint/src/schema.rs.\n-- Column names and meanings are Counterpoint's; see shared/COUNTERPOINT.md.\n\n",
+    );
+    for table in TABLES {
+        out.push_str(&create_table_sql(Dialect::Sqlite, table));
+        out.push_str(";\n");
+        for index in create_index_sql(Dialect::Sqlite, table) {
+            out.push_str(&index);
+            out.push_str(";\n");
+        }
+        if table.touches_rs_utc_dt {
+            // Counterpoint's replication triggers keep RS_UTC_DT current; the replica does the same, unless the
+            // writer set RS_UTC_DT itself.
+            out.push_str(&format!(
+                "CREATE TRIGGER RS_TOUCH_{name} AFTER UPDATE ON {name} WHEN NEW.RS_UTC_DT IS OLD.RS_UTC_DT\nBEGIN\n    \
+                 UPDATE {name} SET RS_UTC_DT = {now} WHERE rowid = NEW.rowid;\nEND;\n",
+                name = table.name,
+                now = Dialect::Sqlite.now_default(),
+            ));
+        }
+        out.push('\n');
+    }
+    let now = Dialect::Sqlite.now_default();
+    out.push_str(&format!(
+        "-- cpbridge's change feed: every IM_INV change that can move web stock, from any writer.\n\
+         CREATE TRIGGER USER_TR_IM_INV_CHANGES_I AFTER INSERT ON IM_INV\nBEGIN\n    \
+         INSERT INTO USER_INV_CHANGES (ITEM_NO, LOC_ID, CHANGED_DT) VALUES (NEW.ITEM_NO, NEW.LOC_ID, {now});\nEND;\n\
+         CREATE TRIGGER USER_TR_IM_INV_CHANGES_U AFTER UPDATE ON IM_INV\n    \
+         WHEN NEW.QTY_ON_HND IS NOT OLD.QTY_ON_HND OR NEW.QTY_COMMIT IS NOT OLD.QTY_COMMIT\n        \
+         OR NEW.ITEM_NO IS NOT OLD.ITEM_NO OR NEW.LOC_ID IS NOT OLD.LOC_ID\nBEGIN\n    \
+         INSERT INTO USER_INV_CHANGES (ITEM_NO, LOC_ID, CHANGED_DT) VALUES (NEW.ITEM_NO, NEW.LOC_ID, {now});\nEND;\n\
+         CREATE TRIGGER USER_TR_IM_INV_CHANGES_D AFTER DELETE ON IM_INV\nBEGIN\n    \
+         INSERT INTO USER_INV_CHANGES (ITEM_NO, LOC_ID, CHANGED_DT) VALUES (OLD.ITEM_NO, OLD.LOC_ID, {now});\nEND;\n"
+    ));
+    out
+}
+
+/// T-SQL that creates cpbridge's `USER_` tables on a Counterpoint database, idempotently: a missing table is
+/// created, a missing column is added, a missing index is created. Nothing of Counterpoint's is touched.
+pub fn mssql_user_tables_script() -> String {
+    let mut out = String::from(
+        "-- cpbridge's own tables in the Counterpoint database (prefix USER_, Counterpoint's convention for custom \
+         tables).\n-- Generated from crates/counterpoint/src/schema.rs; applied by `cpbridge cp migrate`. Safe to run \
+         again.\n\n",
+    );
+    for table in TABLES.iter().filter(|t| t.owner == Owner::Cpbridge) {
+        let create = create_table_sql(Dialect::Mssql, table).replace('\n', "\n    ");
+        out.push_str(&format!(
+            "IF OBJECT_ID(N'dbo.{name}', N'U') IS NULL\nBEGIN\n    {create};\nEND;\nGO\n",
+            name = table.name
+        ));
+        // Columns added in later versions reach existing installs; key columns always come with the table.
+        for column in table.columns.iter().filter(|c| !c.identity && !table.primary_key.contains(&c.name)) {
+            let with_values = if column.default == ColDefault::None { "" } else { " WITH VALUES" };
+            out.push_str(&format!(
+                "IF COL_LENGTH(N'dbo.{name}', N'{col}') IS NULL ALTER TABLE dbo.{name} ADD {def}{with_values};\nGO\n",
+                name = table.name,
+                col = column.name,
+                def = column_sql(Dialect::Mssql, table, column).replace(" NOT NULL", " NULL"),
+            ));
+        }
+        for ((index, _, _), sql) in table.indexes.iter().zip(create_index_sql(Dialect::Mssql, table)) {
+            out.push_str(&format!(
+                "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'{index}' AND object_id = \
+                 OBJECT_ID(N'dbo.{name}'))\n    {sql};\nGO\n",
+                name = table.name
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// T-SQL for the trigger that feeds `USER_INV_CHANGES` from `IM_INV`.
+///
+/// It records a row only when a quantity that moves web stock changed (`EXCEPT` compares NULLs safely), so
+/// Counterpoint's own bookkeeping updates do not flood the feed.
+pub fn mssql_inv_trigger_script() -> String {
+    format!(
+        "-- Feeds dbo.USER_INV_CHANGES from every change to dbo.IM_INV, made by any Counterpoint workstation.\n\
+         -- Generated from crates/counterpoint/src/schema.rs; applied by `cpbridge cp migrate`. Safe to run again.\n\n\
+         CREATE OR ALTER TRIGGER dbo.{MSSQL_INV_TRIGGER} ON dbo.IM_INV\nAFTER INSERT, UPDATE, DELETE\nAS\nBEGIN\n    \
+         SET NOCOUNT ON;\n    \
+         INSERT INTO dbo.USER_INV_CHANGES (ITEM_NO, LOC_ID, CHANGED_DT)\n    \
+         SELECT i.ITEM_NO, i.LOC_ID, GETUTCDATE()\n    FROM inserted i\n    \
+         LEFT JOIN deleted d ON d.ITEM_NO = i.ITEM_NO AND d.LOC_ID = i.LOC_ID\n    \
+         WHERE d.ITEM_NO IS NULL\n       \
+         OR EXISTS (SELECT i.QTY_ON_HND, i.QTY_COMMIT EXCEPT SELECT d.QTY_ON_HND, d.QTY_COMMIT)\n    \
+         UNION ALL\n    \
+         SELECT d.ITEM_NO, d.LOC_ID, GETUTCDATE()\n    FROM deleted d\n    \
+         WHERE NOT EXISTS (SELECT 1 FROM inserted i WHERE i.ITEM_NO = d.ITEM_NO AND i.LOC_ID = d.LOC_ID);\nEND;\nGO\n"
+    )
+}
+
+/// T-SQL that builds the Counterpoint tables on a blank SQL Server, for the `CPBRIDGE_MSSQL_TEST_URL` suite only.
+pub fn mssql_test_fixture_script() -> String {
+    let mut out = String::from(
+        "-- TEST FIXTURE ONLY: the Counterpoint tables cpbridge touches, for a blank SQL Server.\n\
+         -- Never run this against a real Counterpoint database.\n\n",
+    );
+    for table in TABLES.iter().rev() {
+        out.push_str(&format!("IF OBJECT_ID(N'dbo.{0}', N'U') IS NOT NULL DROP TABLE dbo.{0};\nGO\n", table.name));
+    }
+    for table in TABLES.iter().filter(|t| t.owner == Owner::Counterpoint) {
+        out.push_str(&create_table_sql(Dialect::Mssql, table));
+        out.push_str(";\nGO\n");
+        for index in create_index_sql(Dialect::Mssql, table) {
+            out.push_str(&index);
+            out.push_str(";\nGO\n");
+        }
+    }
+    out
+}
+
+/// Splits a T-SQL script on `GO` batch separators, as SSMS and sqlcmd do.
+pub fn split_batches(script: &str) -> Vec<String> {
+    let mut batches = Vec::new();
+    let mut current = String::new();
+    for line in script.lines() {
+        if line.trim().eq_ignore_ascii_case("GO") {
+            if !current.trim().is_empty() {
+                batches.push(std::mem::take(&mut current));
+            }
+            current.clear();
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    if !current.trim().is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qty_avail_is_computed_in_both_dialects() {
+        let col = IM_INV.column("QTY_AVAIL").expect("QTY_AVAIL");
+        assert_eq!(column_sql(Dialect::Mssql, &IM_INV, col), "QTY_AVAIL AS (QTY_ON_HND - QTY_COMMIT)");
+        assert_eq!(
+            column_sql(Dialect::Sqlite, &IM_INV, col),
+            "QTY_AVAIL DECIMAL(16,4) GENERATED ALWAYS AS (QTY_ON_HND - QTY_COMMIT) VIRTUAL"
+        );
+    }
+
+    #[test]
+    fn mssql_types_and_defaults() {
+        let sql = create_table_sql(Dialect::Mssql, &USER_ORDER_STAGING);
+        assert!(sql.starts_with("CREATE TABLE dbo.USER_ORDER_STAGING ("), "{sql}");
+        assert!(sql.contains("STAGING_ID BIGINT IDENTITY(1,1) NOT NULL"), "{sql}");
+        assert!(sql.contains("RAW_ORDER_JSON NVARCHAR(MAX)"), "{sql}");
+        assert!(sql.contains("TOT_AMT DECIMAL(15,4) NOT NULL CONSTRAINT DF_USER_ORDER_STAGING_TOT_AMT DEFAULT 0"));
+        assert!(sql.contains("CREATED_DT DATETIME NOT NULL CONSTRAINT DF_USER_ORDER_STAGING_CREATED_DT DEFAULT GETUTCDATE()"));
+        assert!(sql.contains("CONSTRAINT PK_USER_ORDER_STAGING PRIMARY KEY (STAGING_ID)"));
+        let doc = create_table_sql(Dialect::Mssql, &PS_DOC_HDR);
+        assert!(doc.contains("DOC_GUID UNIQUEIDENTIFIER NOT NULL"), "{doc}");
+    }
+
+    #[test]
+    fn batches_split_on_go_lines_only() {
+        let batches = split_batches("CREATE TABLE GOALS (x INT);\nGO\nSELECT 1\n  go  \n\nSELECT 2");
+        assert_eq!(batches, vec!["CREATE TABLE GOALS (x INT);\n", "SELECT 1\n", "\nSELECT 2\n"]);
+    }
+
+    #[test]
+    fn user_scripts_never_touch_counterpoint_tables() {
+        let script = mssql_user_tables_script() + &mssql_inv_trigger_script();
+        for table in TABLES.iter().filter(|t| t.owner == Owner::Counterpoint) {
+            assert!(!script.contains(&format!("CREATE TABLE dbo.{} ", table.name)), "{}", table.name);
+            assert!(!script.contains(&format!("ALTER TABLE dbo.{} ", table.name)), "{}", table.name);
+        }
+    }
+
+    /// The files in `sql/` are what `cp migrate` applies and what a DBA reads; they must match the model.
+    /// Run with `CPBRIDGE_BLESS=1` to rewrite them after changing the model.
+    #[test]
+    fn committed_sql_files_match_the_model() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let files = [
+            ("sql/mssql/001_user_tables.sql", mssql_user_tables_script()),
+            ("sql/mssql/002_inv_changes_trigger.sql", mssql_inv_trigger_script()),
+            ("sql/mssql/test/counterpoint_fixture.sql", mssql_test_fixture_script()),
+            ("sql/sqlite/replica.sql", sqlite_replica_ddl()),
+        ];
+        for (path, expected) in files {
+            let path = root.join(path);
+            if std::env::var_os("CPBRIDGE_BLESS").is_some() {
+                std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+                std::fs::write(&path, &expected).expect("write");
+            }
+            let actual = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(actual == expected, "{} is out of date: run CPBRIDGE_BLESS=1 cargo test -p cpbridge-counterpoint", path.display());
+        }
+    }
+}
