@@ -21,8 +21,9 @@ impl Dialect {
         match self {
             Dialect::Mssql => sql.to_owned(),
             Dialect::Sqlite => {
-                let mut out = String::with_capacity(sql.len());
+                // Works on bytes: the markers are ASCII, and everything else (UTF-8 included) is copied unchanged.
                 let bytes = sql.as_bytes();
+                let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
                 let mut i = 0;
                 let mut in_string = false;
                 while i < bytes.len() {
@@ -35,7 +36,7 @@ impl Dialect {
                         && bytes.get(i + 1) == Some(&b'P')
                         && bytes.get(i + 2).is_some_and(u8::is_ascii_digit)
                     {
-                        out.push('?');
+                        out.push(b'?');
                         i += 2;
                         continue;
                     }
@@ -45,10 +46,10 @@ impl Dialect {
                         i += 4;
                         continue;
                     }
-                    out.push(c as char);
+                    out.push(c);
                     i += 1;
                 }
-                out
+                String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
             }
         }
     }
@@ -189,7 +190,14 @@ impl Dialect {
     }
 
     /// A multi-row `INSERT` of `rows` rows into `cols`, numbered `@P1..` row by row.
+    ///
+    /// On SQLite the placeholders are anonymous `?` (bound in the same order): a driver finds a numbered
+    /// parameter's name by a linear scan, which made a 30,000-parameter insert quadratic.
     pub fn insert_values(self, table: &str, cols: &[&str], rows: usize) -> String {
+        if self == Dialect::Sqlite {
+            let row = format!("({})", vec!["?"; cols.len()].join(", "));
+            return format!("INSERT INTO {table} ({}) VALUES {}", cols.join(", "), vec![row.as_str(); rows].join(", "));
+        }
         let mut sql = format!("INSERT INTO {} ({}) VALUES ", self.qualify(table), cols.join(", "));
         let mut n = 0;
         for r in 0..rows {
@@ -235,11 +243,11 @@ mod tests {
 
     #[test]
     fn placeholders_render_per_dialect_and_skip_string_literals() {
-        let sql = "SELECT '@P1', 'dbo.X' FROM dbo.T WHERE A = @P1 AND B = @P12 AND C = @P1 AND turbo.x = 1";
+        let sql = "SELECT '@P1', 'dbo.X', 'Ünïcode ✓' FROM dbo.T WHERE A = @P1 AND B = @P12 AND C = @P1 AND turbo.x = 1";
         assert_eq!(Dialect::Mssql.render(sql), sql);
         assert_eq!(
             Dialect::Sqlite.render(sql),
-            "SELECT '@P1', 'dbo.X' FROM T WHERE A = ?1 AND B = ?12 AND C = ?1 AND turbo.x = 1"
+            "SELECT '@P1', 'dbo.X', 'Ünïcode ✓' FROM T WHERE A = ?1 AND B = ?12 AND C = ?1 AND turbo.x = 1"
         );
     }
 
@@ -303,6 +311,7 @@ mod tests {
             Dialect::Mssql.insert_values("IM_LOC", &["LOC_ID", "DESCR"], 2),
             "INSERT INTO dbo.IM_LOC (LOC_ID, DESCR) VALUES (@P1, @P2), (@P3, @P4)"
         );
+        assert_eq!(Dialect::Sqlite.insert_values("IM_LOC", &["LOC_ID", "DESCR"], 2), "INSERT INTO IM_LOC (LOC_ID, DESCR) VALUES (?, ?), (?, ?)");
         assert_eq!(Dialect::Sqlite.param_list(3, 2), "?3, ?4");
     }
 

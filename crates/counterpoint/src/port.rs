@@ -97,6 +97,9 @@ pub trait CounterpointPort: Send + Sync {
     /// Where the database is, for messages.
     fn target(&self) -> String;
 
+    /// Row counts of every table cpbridge knows, for `cp stats`, `doctor` and the status page.
+    async fn table_counts(&self) -> CpResult<BTreeMap<String, i64>>;
+
     /// Checks that every table, column and trigger cpbridge uses exists.
     async fn verify_schema(&self) -> CpResult<SchemaReport>;
 
@@ -799,6 +802,18 @@ pub const MSSQL_TEST_FIXTURE: &str = include_str!("../../../sql/mssql/test/count
 impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
     fn target(&self) -> String {
         self.driver.target()
+    }
+
+    async fn table_counts(&self) -> CpResult<BTreeMap<String, i64>> {
+        let mut counts = BTreeMap::new();
+        let mut tx = self.driver.begin(TxMode::Read).await?;
+        for table in TABLES {
+            let rows = tx.query(&self.sql(&format!("SELECT COUNT(*) AS N FROM dbo.{}", table.name)), &[]).await?;
+            let n = rows.into_iter().next().map(|r| r.i64("N")).transpose()?.unwrap_or(0);
+            counts.insert(table.name.to_owned(), n);
+        }
+        tx.commit().await?;
+        Ok(counts)
     }
 
     async fn verify_schema(&self) -> CpResult<SchemaReport> {

@@ -172,6 +172,7 @@ impl<D: Driver> SqlCounterpoint<D> {
         let dialect: Dialect = self.driver().dialect();
         let per_chunk = (dialect.max_params() / cols.len()).min(dialect.max_insert_rows()).max(1);
         let total = rows.len();
+        let started = std::time::Instant::now();
         let mut tx = self.driver().begin(TxMode::Write).await?;
         let mut done = 0;
         let mut full_sql: Option<String> = None;
@@ -187,6 +188,7 @@ impl<D: Driver> SqlCounterpoint<D> {
             progress(stage, done as u64, total as u64);
         }
         tx.commit().await?;
+        tracing::debug!(table, rows = total, elapsed_ms = started.elapsed().as_millis() as u64, "seeded");
         Ok(total)
     }
 }

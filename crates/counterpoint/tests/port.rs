@@ -1,0 +1,506 @@
+//! The Counterpoint port, end to end, against real databases.
+//!
+//! Every check is written once, generic over the driver. Each runs against a fresh SQLite replica file, and the
+//! whole list runs against SQL Server when `CPBRIDGE_MSSQL_TEST_URL` holds an ADO.NET connection string to a scratch
+//! database (the tables are dropped and re-created there: never point it at a real Counterpoint database).
+
+use std::collections::BTreeSet;
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+use cpbridge_core::order::{DocContact, DocLine, DocPayment, DocTotals, OrderDocument};
+use cpbridge_core::records::{Customer, ShipAddress, Watermark};
+use cpbridge_core::staging::{ApplyOutcome, ClaimedOrder, DocumentState, NewStagedOrder, StageOutcome, StagedLine, StagingStatus};
+use cpbridge_counterpoint::driver::{Driver, Tx, TxMode};
+use cpbridge_counterpoint::mssql::MssqlDriver;
+use cpbridge_counterpoint::port::watermark_after;
+use cpbridge_counterpoint::seed::{SeedSpec, item_no};
+use cpbridge_counterpoint::sqlite::SqliteDriver;
+use cpbridge_counterpoint::value::Value;
+use cpbridge_counterpoint::{CounterpointPort, CpError, CustNoScheme, SqlCounterpoint};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+
+fn at(h: u32, m: u32, s: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2026, 11, 25).and_then(|d| d.and_hms_opt(h, m, s)).expect("valid time")
+}
+
+async fn sql<D: Driver>(cp: &SqlCounterpoint<D>, statement: &str, params: Vec<Value>) -> u64 {
+    let mut tx = cp.driver().begin(TxMode::Write).await.expect("begin");
+    let n = tx.execute(&cp.driver().dialect().render(statement), &params).await.expect(statement);
+    tx.commit().await.expect("commit");
+    n
+}
+
+async fn scalar<D: Driver>(cp: &SqlCounterpoint<D>, statement: &str, params: Vec<Value>) -> Decimal {
+    let mut tx = cp.driver().begin(TxMode::Read).await.expect("begin");
+    let rows = tx.query(&cp.driver().dialect().render(statement), &params).await.expect(statement);
+    rows.first().map_or(Decimal::ZERO, |r| r.opt_dec("V").expect("number").unwrap_or_default())
+}
+
+async fn seed_small<D: Driver>(cp: &SqlCounterpoint<D>) {
+    let spec = SeedSpec { items: 40, customers: 10, locations: 2, rules: 12, seed: 7 };
+    cp.seed(&spec, &|_, _, _| {}).await.expect("seed");
+}
+
+fn new_order(woo_id: i64, lines: &[(&str, i64)]) -> NewStagedOrder {
+    NewStagedOrder {
+        woo_order_id: woo_id,
+        woo_order_no: woo_id.to_string(),
+        cust_no: None,
+        ord_dat: Some(at(5, 0, 0)),
+        subtot: dec!(10),
+        tax_amt: Decimal::ZERO,
+        disc_amt: Decimal::ZERO,
+        ship_amt: Decimal::ZERO,
+        tot_amt: dec!(10),
+        ship_via: Some("Flat rate".into()),
+        pmt_meth: Some("bacs".into()),
+        lines: lines.iter().map(|(sku, q)| StagedLine { sku: (*sku).into(), quantity: Decimal::from(*q) }).collect(),
+        raw_order_json: format!("{{\"id\":{woo_id}}}"),
+    }
+}
+
+fn document(lines: &[(&str, i64, Decimal)], paid: bool) -> OrderDocument {
+    let lines: Vec<DocLine> = lines
+        .iter()
+        .map(|(sku, qty, prc)| DocLine {
+            item_no: (*sku).into(),
+            descr: format!("Item {sku}"),
+            qty_sold: Decimal::from(*qty),
+            prc: *prc,
+            stk_loc_id: "MAIN".into(),
+            categ_cod: Some("APPAREL".into()),
+            is_txbl: true,
+            tax_categ_cod: None,
+            item_typ: "I".into(),
+            unit_cost: Some(dec!(1)),
+            woo_line_id: Some(1),
+        })
+        .collect();
+    let sub: Decimal = lines.iter().map(DocLine::ext_prc).sum();
+    let tot = sub + dec!(1.50) + dec!(5);
+    OrderDocument {
+        doc_typ: 'O',
+        lin_typ: 'O',
+        str_id: "1".into(),
+        sta_id: "WEB".into(),
+        drw_id: "WEB".into(),
+        usr_id: "CPBRIDGE".into(),
+        tkt_prefix: "W".into(),
+        cust_no: "C000001".into(),
+        tkt_dt: at(5, 0, 0),
+        ship_via_cod: Some("UPS".into()),
+        tax_cod: Some("CA".into()),
+        cust_po_no: Some("PO-1".into()),
+        stk_loc_id: "MAIN".into(),
+        prc_loc_id: "MAIN".into(),
+        tax_ovrd_reas: Some("EC_WOOCOMM".into()),
+        bill_to: DocContact { nam: "Grace Hopper".into(), city: Some("San Jose".into()), ..DocContact::default() },
+        ship_to: DocContact { nam: "Grace Hopper".into(), city: Some("Oakland".into()), ..DocContact::default() },
+        totals: DocTotals { sub_tot: sub, tax_amt: dec!(1.50), tot_misc: dec!(5), tot, amt_due: if paid { Decimal::ZERO } else { tot }, ..DocTotals::default() },
+        payments: if paid { vec![DocPayment { pay_cod: "WEB".into(), amt: tot, descr: Some("TX-123".into()), final_pmt: false }] } else { vec![] },
+        lines,
+    }
+}
+
+async fn qty<D: Driver>(cp: &SqlCounterpoint<D>, item: &str, column: &str) -> Decimal {
+    scalar(cp, &format!("SELECT {column} AS V FROM dbo.IM_INV WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN'"), vec![item.into()]).await
+}
+
+async fn docs_for<D: Driver>(cp: &SqlCounterpoint<D>) -> Decimal {
+    scalar(cp, "SELECT COUNT(*) AS V FROM dbo.PS_DOC_HDR", vec![]).await
+}
+
+async fn claim_one<D: Driver>(cp: &SqlCounterpoint<D>, now: NaiveDateTime) -> ClaimedOrder {
+    let mut claimed = cp.claim_staged_orders(now, Duration::minutes(5), 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1, "exactly one order is due");
+    claimed.remove(0)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The checks, generic over the driver.
+
+async fn schema_is_complete_and_gaps_are_named<D: Driver>(cp: &SqlCounterpoint<D>) {
+    let report = cp.verify_schema().await.expect("verify");
+    assert!(report.is_ok(), "{report}");
+    sql(cp, "DROP TABLE dbo.AR_SHIP_ADRS", vec![]).await;
+    let report = cp.verify_schema().await.expect("verify");
+    assert_eq!(report.missing_tables, vec!["AR_SHIP_ADRS".to_owned()]);
+    assert!(report.to_string().contains("table AR_SHIP_ADRS is missing"), "{report}");
+}
+
+async fn stage_twice_gives_one_row<D: Driver>(cp: &SqlCounterpoint<D>) {
+    let first = cp.stage_order(&new_order(57, &[("APP-000001", 2)]), at(5, 0, 0)).await.expect("stage");
+    let second = cp.stage_order(&new_order(57, &[("APP-000001", 2)]), at(5, 0, 1)).await.expect("stage again");
+    assert!(matches!(first, StageOutcome::Staged { .. }), "{first:?}");
+    assert_eq!(second, StageOutcome::AlreadyStaged { staging_id: first.staging_id() });
+    let counts = cp.staging_counts().await.expect("counts");
+    assert_eq!(counts.get("PENDING"), Some(&1));
+    let staged = cp.staged_order_by_woo_id(57).await.expect("read").expect("staged");
+    assert_eq!(staged.lines, vec![StagedLine { sku: "APP-000001".into(), quantity: dec!(2) }]);
+    assert_eq!(cp.unapplied_order_lines().await.expect("lines").len(), 1);
+}
+
+async fn apply_writes_one_complete_document<D: Driver>(cp: &SqlCounterpoint<D>) {
+    seed_small(cp).await;
+    let (a, b) = (item_no(1), item_no(2));
+    let commit_before = qty(cp, &a, "QTY_COMMIT").await;
+    let ord_before = qty(cp, &a, "QTY_ON_ORD").await;
+    let on_hand_before = qty(cp, &a, "QTY_ON_HND").await;
+    cp.stage_order(&new_order(100, &[(a.as_str(), 2), (b.as_str(), 1)]), at(5, 0, 0)).await.expect("stage");
+    let claim = claim_one(cp, at(5, 0, 1)).await;
+    let doc = document(&[(a.as_str(), 2, dec!(5.395)), (b.as_str(), 1, dec!(7.20))], true);
+    let outcome = cp.apply_staged_order(&claim, &doc, at(5, 0, 2)).await.expect("apply");
+    let ApplyOutcome::Applied { doc_id, tkt_no } = outcome else { panic!("expected Applied, got {outcome:?}") };
+    assert_eq!(tkt_no, "W-000001");
+
+    assert_eq!(scalar(cp, "SELECT COUNT(*) AS V FROM dbo.PS_DOC_LIN WHERE DOC_ID = @P1", vec![doc_id.into()]).await, dec!(2));
+    assert_eq!(scalar(cp, "SELECT COUNT(*) AS V FROM dbo.PS_DOC_CONTACT WHERE DOC_ID = @P1", vec![doc_id.into()]).await, dec!(2));
+    assert_eq!(scalar(cp, "SELECT EXT_PRC AS V FROM dbo.PS_DOC_LIN WHERE DOC_ID = @P1 AND LIN_SEQ_NO = 1", vec![doc_id.into()]).await, dec!(10.79));
+    assert_eq!(scalar(cp, "SELECT TOT AS V FROM dbo.PS_DOC_HDR_TOT WHERE DOC_ID = @P1 AND TOT_TYP = 'O'", vec![doc_id.into()]).await, doc.totals.tot);
+    assert_eq!(scalar(cp, "SELECT AMT AS V FROM dbo.PS_DOC_PMT WHERE DOC_ID = @P1", vec![doc_id.into()]).await, doc.totals.tot);
+    assert_eq!(qty(cp, &a, "QTY_COMMIT").await, commit_before + dec!(2));
+    assert_eq!(qty(cp, &a, "QTY_ON_ORD").await, ord_before + dec!(2));
+    assert_eq!(qty(cp, &a, "QTY_ON_HND").await, on_hand_before, "an open order never moves QTY_ON_HND");
+
+    let staged = cp.staged_order(claim.order.staging_id).await.expect("read").expect("row");
+    assert_eq!((staged.status, staged.cp_doc_id, staged.cp_tkt_no.as_deref()), (StagingStatus::Applied, Some(doc_id), Some("W-000001")));
+    // Applying the same claim again writes nothing.
+    let again = cp.apply_staged_order(&claim, &doc, at(5, 0, 3)).await.expect("apply again");
+    assert_eq!(again, ApplyOutcome::AlreadyApplied { doc_id: Some(doc_id), tkt_no: Some("W-000001".into()) });
+    assert_eq!(docs_for(cp).await, dec!(1));
+    assert!(cp.claim_staged_orders(at(6, 0, 0), Duration::minutes(5), 10).await.expect("claim").is_empty());
+    assert!(cp.unapplied_order_lines().await.expect("lines").is_empty());
+}
+
+async fn a_failed_transaction_leaves_nothing_and_the_retry_applies_once<D: Driver>(cp: &SqlCounterpoint<D>) {
+    seed_small(cp).await;
+    let a = item_no(1);
+    let commit_before = qty(cp, &a, "QTY_COMMIT").await;
+    cp.stage_order(&new_order(200, &[(a.as_str(), 3)]), at(5, 0, 0)).await.expect("stage");
+    let claim = claim_one(cp, at(5, 0, 1)).await;
+    // The second line's item number is too long for PS_DOC_LIN: the header, the first line and the inventory are
+    // written first, then the transaction is dropped.
+    let bad = document(&[(a.as_str(), 3, dec!(2)), ("THIS-ITEM-NUMBER-IS-FAR-TOO-LONG", 1, dec!(1))], true);
+    let err = cp.apply_staged_order(&claim, &bad, at(5, 0, 2)).await.expect_err("too long");
+    assert!(err.to_string().contains("line 2 (SKU THIS-ITEM-NUMBER-IS-FAR-TOO-LONG)"), "{err}");
+    assert_eq!(docs_for(cp).await, dec!(0), "nothing of the dropped transaction remains");
+    assert_eq!(qty(cp, &a, "QTY_COMMIT").await, commit_before);
+    assert!(cp.fail_staged_order(&claim, &err.to_string(), Some(at(5, 1, 0))).await.expect("fail"));
+
+    // Cancel the apply at many different instants (a crash at any point), then let the lease run out and retry.
+    let mut t = at(5, 1, 0);
+    let good = document(&[(a.as_str(), 3, dec!(2))], true);
+    for micros in (0..400).step_by(7) {
+        t += Duration::minutes(10);
+        let Some(claim) = cp.claim_staged_orders(t, Duration::minutes(5), 1).await.expect("claim").pop() else { break };
+        let cancelled = tokio::time::timeout(StdDuration::from_micros(micros), cp.apply_staged_order(&claim, &good, t)).await;
+        if cancelled.is_ok() {
+            break;
+        }
+    }
+    t += Duration::minutes(10);
+    if let Some(claim) = cp.claim_staged_orders(t, Duration::minutes(5), 1).await.expect("claim").pop() {
+        let outcome = cp.apply_staged_order(&claim, &good, t).await.expect("apply");
+        assert!(matches!(outcome, ApplyOutcome::Applied { .. }), "{outcome:?}");
+    }
+    assert_eq!(docs_for(cp).await, dec!(1), "exactly one document after any number of interrupted attempts");
+    assert_eq!(qty(cp, &a, "QTY_COMMIT").await, commit_before + dec!(3), "inventory committed exactly once");
+    let staged = cp.staged_order_by_woo_id(200).await.expect("read").expect("row");
+    assert_eq!(staged.status, StagingStatus::Applied);
+}
+
+async fn claims_are_exclusive_and_leases_expire<D: Driver>(cp: &SqlCounterpoint<D>) {
+    seed_small(cp).await;
+    for id in 1..=6 {
+        cp.stage_order(&new_order(300 + id, &[(item_no(1).as_str(), 1)]), at(5, 0, 0)).await.expect("stage");
+    }
+    let now = at(5, 0, 1);
+    let (x, y) = tokio::join!(
+        cp.claim_staged_orders(now, Duration::minutes(5), 6),
+        cp.claim_staged_orders(now, Duration::minutes(5), 6)
+    );
+    let (x, y) = (x.expect("claim x"), y.expect("claim y"));
+    let ids: Vec<i64> = x.iter().chain(&y).map(|c| c.order.staging_id).collect();
+    let unique: BTreeSet<i64> = ids.iter().copied().collect();
+    assert_eq!((ids.len(), unique.len()), (6, 6), "every order claimed exactly once");
+
+    // A worker that stalls past its lease loses the order to a new claim, and its late apply writes nothing.
+    let stale = x.first().or(y.first()).expect("a claim").clone();
+    let fresh = cp.claim_staged_orders(now + Duration::minutes(6), Duration::minutes(5), 10).await.expect("reclaim");
+    assert_eq!(fresh.len(), 6);
+    let doc = document(&[(item_no(1).as_str(), 1, dec!(1))], false);
+    assert_eq!(cp.apply_staged_order(&stale, &doc, now + Duration::minutes(7)).await.expect("stale"), ApplyOutcome::ClaimLost);
+    assert!(!cp.fail_staged_order(&stale, "late", None).await.expect("stale fail"));
+    assert_eq!(docs_for(cp).await, dec!(0));
+}
+
+async fn failures_retry_then_go_dead_and_can_be_replayed<D: Driver>(cp: &SqlCounterpoint<D>) {
+    cp.stage_order(&new_order(400, &[("NOPE", 1)]), at(5, 0, 0)).await.expect("stage");
+    let claim = claim_one(cp, at(5, 0, 1)).await;
+    assert!(cp.fail_staged_order(&claim, "unknown SKU NOPE on line 1", Some(at(5, 5, 0))).await.expect("fail"));
+    assert!(cp.claim_staged_orders(at(5, 4, 59), Duration::minutes(5), 10).await.expect("early").is_empty(), "not due yet");
+    let claim = claim_one(cp, at(5, 5, 0)).await;
+    assert_eq!(claim.order.attempts, 2);
+    assert!(cp.fail_staged_order(&claim, "unknown SKU NOPE on line 1", None).await.expect("dead"));
+    let dead = cp.staged_orders(Some(StagingStatus::Dead), 10).await.expect("dlq");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_err.as_deref(), Some("unknown SKU NOPE on line 1"));
+    assert!(cp.claim_staged_orders(at(9, 0, 0), Duration::minutes(5), 10).await.expect("claim").is_empty(), "dead is not retried");
+    assert!(cp.requeue_staged_order(dead[0].staging_id).await.expect("requeue"));
+    let claim = claim_one(cp, at(9, 0, 0)).await;
+    assert_eq!(claim.order.attempts, 1, "a replay starts its attempts afresh");
+    // Cancellation takes only orders that are not applied or being applied.
+    assert!(!cp.cancel_staged_order(400, "cancelled in WooCommerce").await.expect("cancel applying"));
+    assert!(cp.fail_staged_order(&claim, "still unknown", None).await.expect("dead again"));
+    assert!(cp.cancel_staged_order(400, "cancelled in WooCommerce").await.expect("cancel dead"));
+    assert_eq!(cp.staged_order_by_woo_id(400).await.expect("read").expect("row").status, StagingStatus::Cancelled);
+}
+
+async fn backorders_are_recorded_per_line<D: Driver>(cp: &SqlCounterpoint<D>) {
+    seed_small(cp).await;
+    let a = item_no(1);
+    sql(cp, "UPDATE dbo.IM_INV SET QTY_ON_HND = 4, QTY_COMMIT = 1 WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN'", vec![a.as_str().into()]).await;
+    cp.stage_order(&new_order(500, &[(a.as_str(), 5)]), at(5, 0, 0)).await.expect("stage");
+    let claim = claim_one(cp, at(5, 0, 1)).await;
+    let outcome = cp.apply_staged_order(&claim, &document(&[(a.as_str(), 5, dec!(1))], true), at(5, 0, 2)).await.expect("apply");
+    let ApplyOutcome::Applied { doc_id, .. } = outcome else { panic!("{outcome:?}") };
+    // Available was 4 - 1 = 3, so 2 of the 5 are backordered; all 5 are committed.
+    assert_eq!(scalar(cp, "SELECT QTY_BKORD AS V FROM dbo.USER_DOC_LIN_EXT WHERE DOC_ID = @P1", vec![doc_id.into()]).await, dec!(2));
+    assert_eq!(scalar(cp, "SELECT BKORD_QTY AS V FROM dbo.USER_ORDER_STAGING WHERE WOO_ORDER_ID = 500", vec![]).await, dec!(2));
+    assert_eq!(qty(cp, &a, "QTY_COMMIT").await, dec!(6));
+    assert_eq!(qty(cp, &a, "QTY_AVAIL").await, dec!(-2));
+}
+
+async fn document_ids_skip_taken_ones<D: Driver>(cp: &SqlCounterpoint<D>) {
+    seed_small(cp).await;
+    let taken = cpbridge_core::docid::gen_doc_id(1, 0, 'O', at(5, 0, 2), 0);
+    sql(
+        cp,
+        "INSERT INTO dbo.PS_DOC_HDR (DOC_ID, DOC_GUID, DOC_TYP, STR_ID, STA_ID, DRW_ID, USR_ID, TKT_NO) VALUES (@P1, @P2, 'O', '1', 'WEB', '1', 'MGR', 'W-000001')",
+        vec![taken.into(), uuid::Uuid::new_v4().into()],
+    )
+    .await;
+    cp.stage_order(&new_order(600, &[(item_no(1).as_str(), 1)]), at(5, 0, 0)).await.expect("stage");
+    let claim = claim_one(cp, at(5, 0, 1)).await;
+    let outcome = cp.apply_staged_order(&claim, &document(&[(item_no(1).as_str(), 1, dec!(1))], false), at(5, 0, 2)).await.expect("apply");
+    // The register already used DOC_ID variation 0 and ticket W-000001: cpbridge takes the next of each.
+    assert_eq!(outcome, ApplyOutcome::Applied { doc_id: taken + 1, tkt_no: "W-000002".into() });
+    assert_eq!(scalar(cp, "SELECT COUNT(*) AS V FROM dbo.PS_DOC_PMT", vec![]).await, dec!(0), "an unpaid order has no payment row");
+}
+
+async fn document_state_follows_counterpoint<D: Driver>(cp: &SqlCounterpoint<D>) {
+    seed_small(cp).await;
+    cp.stage_order(&new_order(700, &[(item_no(1).as_str(), 1)]), at(5, 0, 0)).await.expect("stage");
+    let claim = claim_one(cp, at(5, 0, 1)).await;
+    let ApplyOutcome::Applied { doc_id, tkt_no } = cp.apply_staged_order(&claim, &document(&[(item_no(1).as_str(), 1, dec!(1))], false), at(5, 0, 2)).await.expect("apply") else {
+        panic!("not applied")
+    };
+    assert_eq!(cp.document_state(doc_id, &tkt_no).await.expect("state"), DocumentState::Open);
+    sql(
+        cp,
+        "INSERT INTO dbo.PS_TKT_HIST (BUS_DAT, DOC_ID, STR_ID, STA_ID, TKT_NO) VALUES (@P1, 42, '1', 'WEB', @P2)",
+        vec![at(12, 0, 0).into(), format!("{tkt_no}-01").into()],
+    )
+    .await;
+    assert_eq!(cp.document_state(doc_id, &tkt_no).await.expect("state"), DocumentState::Released { release_tkt_no: format!("{tkt_no}-01") });
+    sql(cp, "DELETE FROM dbo.PS_TKT_HIST", vec![]).await;
+    sql(cp, "DELETE FROM dbo.PS_DOC_HDR WHERE DOC_ID = @P1", vec![doc_id.into()]).await;
+    assert_eq!(cp.document_state(doc_id, &tkt_no).await.expect("state"), DocumentState::Cancelled);
+    sql(cp, "INSERT INTO dbo.PS_ORD_HIST (DOC_ID, TKT_NO) VALUES (@P1, @P2)", vec![doc_id.into(), tkt_no.as_str().into()]).await;
+    assert_eq!(cp.document_state(doc_id, &tkt_no).await.expect("state"), DocumentState::Closed);
+}
+
+async fn change_feeds_page_through_everything_once<D: Driver>(cp: &SqlCounterpoint<D>) {
+    seed_small(cp).await;
+    let mut wm = Watermark::start();
+    let mut seen = Vec::new();
+    loop {
+        let page = cp.items_changed_since(&wm, 7).await.expect("page");
+        let Some(last) = page.last() else { break };
+        wm = watermark_after(last.rs_utc_dt, &[&last.item_no]);
+        seen.extend(page.into_iter().map(|i| i.item_no));
+    }
+    let unique: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!((seen.len(), unique.len()), (40, 40));
+    assert!(cp.items_changed_since(&wm, 7).await.expect("empty").is_empty());
+
+    // A change made by any writer moves the item past the watermark (RS_UTC_DT kept current).
+    let later = chrono::Utc::now().naive_utc() + Duration::hours(1);
+    sql(cp, "UPDATE dbo.IM_ITEM SET PRC_1 = 9.99, RS_UTC_DT = @P2 WHERE ITEM_NO = @P1", vec![item_no(3).into(), later.into()]).await;
+    let changed = cp.items_changed_since(&wm, 100).await.expect("changed");
+    assert_eq!(changed.iter().map(|i| i.item_no.as_str()).collect::<Vec<_>>(), vec![item_no(3).as_str()]);
+    assert_eq!(changed[0].prc_1, dec!(9.99));
+
+    let mut wm = Watermark::start();
+    let mut rows = 0;
+    loop {
+        let page = cp.inventory_changed_since(&wm, 9).await.expect("inventory page");
+        let Some(last) = page.last() else { break };
+        wm = watermark_after(last.rs_utc_dt, &[&last.item_no, &last.loc_id]);
+        rows += page.len();
+    }
+    assert_eq!(Decimal::from(rows), scalar(cp, "SELECT COUNT(*) AS V FROM dbo.IM_INV", vec![]).await);
+    let prices = cp.prices_changed_since(&Watermark::start(), 1000).await.expect("prices");
+    assert_eq!(prices.len(), 40);
+    let levels = cp.inventory_for_items(&[item_no(1), item_no(2)], &["MAIN".into(), "LOC2".into()]).await.expect("levels");
+    assert!(levels.len() <= 4 && !levels.is_empty(), "{levels:?}");
+    assert_eq!(cp.items_by_no(&[item_no(5), "NOPE".into()]).await.expect("items").len(), 1);
+}
+
+async fn inventory_triggers_record_plain_sql_changes<D: Driver>(cp: &SqlCounterpoint<D>) {
+    seed_small(cp).await;
+    assert!(cp.pending_inventory_changes(10).await.expect("none").is_empty(), "seeding is the baseline");
+    sql(cp, "UPDATE dbo.IM_INV SET QTY_ON_HND = QTY_ON_HND + 5 WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN'", vec![item_no(1).into()]).await;
+    sql(cp, "UPDATE dbo.IM_INV SET MIN_QTY = 3 WHERE ITEM_NO = @P1", vec![item_no(2).into()]).await;
+    let changes = cp.pending_inventory_changes(10).await.expect("changes");
+    assert_eq!(changes.len(), 1, "only quantity changes are recorded: {changes:?}");
+    assert_eq!((changes[0].item_no.as_str(), changes[0].loc_id.as_str()), (item_no(1).as_str(), "MAIN"));
+    assert_eq!(cp.consume_inventory_changes(&[changes[0].change_id], at(6, 0, 0)).await.expect("consume"), 1);
+    assert!(cp.pending_inventory_changes(10).await.expect("none").is_empty());
+}
+
+async fn customers_are_created_matched_and_updated<D: Driver>(cp: &SqlCounterpoint<D>) {
+    let scheme = CustNoScheme { prefix: "WEB".into(), width: 6 };
+    let mut customer = Customer {
+        nam: "Grace Hopper".into(),
+        fst_nam: Some("Grace".into()),
+        lst_nam: Some("Hopper".into()),
+        adrs_1: Some("1 Main St, a very long address line that certainly does not fit forty characters".into()),
+        email_adrs_1: Some("Grace@Example.test".into()),
+        is_ecomm_cust: true,
+        ..Customer::default()
+    };
+    let ship = ShipAddress { ship_adrs_id: "WEB".into(), nam: "Grace Hopper".into(), city: Some("Oakland".into()), ..ShipAddress::default() };
+    let cust_no = cp.upsert_customer(&customer, Some(&ship), &scheme, at(5, 0, 0)).await.expect("create");
+    assert_eq!(cust_no, "WEB000001");
+    let found = cp.customer_by_email("grace@example.TEST").await.expect("find").expect("by email");
+    assert_eq!(found.cust_no, cust_no);
+    assert_eq!(found.adrs_1.as_deref().map(str::len), Some(40), "long addresses are cut to the column");
+    customer.cust_no = cust_no.clone();
+    customer.city = Some("San Jose".into());
+    assert_eq!(cp.upsert_customer(&customer, Some(&ship), &scheme, at(5, 0, 1)).await.expect("update"), cust_no);
+    assert_eq!(cp.customer(&cust_no).await.expect("get").expect("exists").city.as_deref(), Some("San Jose"));
+    assert_eq!(scalar(cp, "SELECT COUNT(*) AS V FROM dbo.AR_SHIP_ADRS", vec![]).await, dec!(1));
+    let page = cp.customers_changed_since(&Watermark::start(), 10).await.expect("changed");
+    assert_eq!(page.len(), 1);
+
+    customer.cust_no = String::new();
+    customer.email_adrs_1 = Some(format!("{}@example.test", "x".repeat(60)));
+    let err = cp.upsert_customer(&customer, None, &scheme, at(5, 0, 2)).await.expect_err("email too long");
+    assert!(matches!(err, CpError::Invalid { .. }) && err.to_string().contains("EMAIL_ADRS_1 holds at most 50"), "{err}");
+}
+
+async fn price_rules_load_with_their_breaks<D: Driver>(cp: &SqlCounterpoint<D>) {
+    seed_small(cp).await;
+    let groups = cp.price_groups().await.expect("groups");
+    let rules: usize = groups.iter().map(|g| g.rules.len()).sum();
+    assert_eq!(rules, 12 + 1, "12 contract rules and the clearance rule");
+    assert!(groups.iter().flat_map(|g| &g.rules).all(|r| !r.breaks.is_empty()));
+    let clearance = groups.iter().find(|g| g.grp_cod == "CLEARANCE").expect("promotion");
+    assert!(clearance.end_dat.is_some() && clearance.grp_typ == "P");
+    let before = cp.pricing_changed_at().await.expect("stamp").expect("some");
+    let later = chrono::Utc::now().naive_utc() + Duration::hours(2);
+    sql(cp, "UPDATE dbo.IM_PRC_RUL_BRK SET AMT_OR_PCT = 33, RS_UTC_DT = @P1 WHERE GRP_COD = 'CLEARANCE'", vec![later.into()]).await;
+    assert!(cp.pricing_changed_at().await.expect("stamp").expect("some") > before);
+}
+
+async fn bad_rows_give_errors_that_name_them<D: Driver>(cp: &SqlCounterpoint<D>) {
+    seed_small(cp).await;
+    sql(cp, "UPDATE dbo.IM_INV SET QTY_ON_HND = 'abc' WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN'", vec![item_no(1).into()]).await;
+    let err = cp.inventory_for_items(&[item_no(1)], &["MAIN".into()]).await.expect_err("abc");
+    assert_eq!(err.to_string(), format!("bad data in IM_INV (ITEM_NO={}, LOC_ID=MAIN), column QTY_ON_HND: \"abc\" is not a number", item_no(1)));
+    sql(cp, "DROP TABLE dbo.USER_INV_CHANGES", vec![]).await;
+    let err = cp.pending_inventory_changes(1).await.expect_err("no table");
+    assert!(matches!(err, CpError::Schema(_)) && err.to_string().contains("USER_INV_CHANGES"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Runners.
+
+macro_rules! on_sqlite {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let cp = SqlCounterpoint::create_replica(&dir.path().join("cp.db")).await.expect("replica");
+            super::$name(&cp).await;
+        }
+    )*};
+}
+
+mod sqlite {
+    use super::*;
+    on_sqlite!(
+        schema_is_complete_and_gaps_are_named,
+        stage_twice_gives_one_row,
+        apply_writes_one_complete_document,
+        a_failed_transaction_leaves_nothing_and_the_retry_applies_once,
+        claims_are_exclusive_and_leases_expire,
+        failures_retry_then_go_dead_and_can_be_replayed,
+        backorders_are_recorded_per_line,
+        document_ids_skip_taken_ones,
+        document_state_follows_counterpoint,
+        change_feeds_page_through_everything_once,
+        inventory_triggers_record_plain_sql_changes,
+        customers_are_created_matched_and_updated,
+        price_rules_load_with_their_breaks,
+        bad_rows_give_errors_that_name_them,
+    );
+}
+
+#[tokio::test]
+async fn a_missing_replica_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = SqlCounterpoint::open_replica(&dir.path().join("nope.db")).await.expect_err("missing");
+    assert!(matches!(err, CpError::Unavailable { .. }) && err.to_string().contains("does not exist"), "{err}");
+    let _ = SqliteDriver::create(&dir.path().join("a.db")).await.expect("create");
+    assert!(SqliteDriver::create(&dir.path().join("a.db")).await.is_err(), "never overwrites a replica");
+}
+
+#[tokio::test]
+async fn an_unreachable_sql_server_is_a_clear_error() {
+    // A port nothing listens on, on loopback.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let cp = SqlCounterpoint::<MssqlDriver>::connect_mssql(&format!("server=tcp:127.0.0.1,{port};user=sa;password=Secret123!;TrustServerCertificate=true")).expect("config");
+    let err = cp.verify_schema().await.expect_err("unreachable");
+    assert!(matches!(err, CpError::Unavailable { .. }) && err.is_retryable(), "{err}");
+    assert!(!err.to_string().contains("Secret123!"), "{err}");
+}
+
+/// The same checks against a real SQL Server, when `CPBRIDGE_MSSQL_TEST_URL` is set.
+#[tokio::test]
+async fn mssql_suite() {
+    let Ok(url) = std::env::var("CPBRIDGE_MSSQL_TEST_URL") else {
+        eprintln!("mssql_suite skipped: set CPBRIDGE_MSSQL_TEST_URL to an ADO.NET connection string of a scratch database");
+        return;
+    };
+    let cp = SqlCounterpoint::<MssqlDriver>::connect_mssql(&url).expect("connection string");
+    macro_rules! run {
+        ($($name:ident),*) => {$(
+            cp.install_test_fixture().await.expect("fixture");
+            eprintln!("mssql_suite: {}", stringify!($name));
+            $name(&cp).await;
+        )*};
+    }
+    run!(
+        schema_is_complete_and_gaps_are_named,
+        stage_twice_gives_one_row,
+        apply_writes_one_complete_document,
+        a_failed_transaction_leaves_nothing_and_the_retry_applies_once,
+        claims_are_exclusive_and_leases_expire,
+        failures_retry_then_go_dead_and_can_be_replayed,
+        backorders_are_recorded_per_line,
+        document_ids_skip_taken_ones,
+        document_state_follows_counterpoint,
+        change_feeds_page_through_everything_once,
+        inventory_triggers_record_plain_sql_changes,
+        customers_are_created_matched_and_updated,
+        price_rules_load_with_their_breaks
+    );
+    // `bad_rows_give_errors_that_name_them` writes text into a DECIMAL column, which SQL Server itself refuses.
+    cp.migrate().await.expect("migrate is idempotent");
+}
