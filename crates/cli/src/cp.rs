@@ -50,6 +50,9 @@ pub enum CpCommand {
         /// The same seed always gives the same data.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Replace the replica file if it exists (otherwise an existing file is an error).
+        #[arg(long)]
+        force: bool,
     },
     /// Print row counts and a sample of items with their web availability.
     Stats {
@@ -76,8 +79,8 @@ pub enum CpCommand {
 
 pub async fn run(command: CpCommand) -> anyhow::Result<ExitCode> {
     match command {
-        CpCommand::Seed { db, items, customers, locations, rules, seed } => {
-            seed_replica(&db.db, &SeedSpec { items, customers, locations, rules, seed }).await
+        CpCommand::Seed { db, items, customers, locations, rules, seed, force } => {
+            seed_replica(&db.db, &SeedSpec { items, customers, locations, rules, seed }, force).await
         }
         CpCommand::Stats { db, sample, json } => stats(&db.db, sample, json).await,
         CpCommand::Verify { db } => verify(&db.db).await,
@@ -85,15 +88,29 @@ pub async fn run(command: CpCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn seed_replica(url: &str, spec: &SeedSpec) -> anyhow::Result<ExitCode> {
+async fn seed_replica(url: &str, spec: &SeedSpec, force: bool) -> anyhow::Result<ExitCode> {
     let Some(path) = sqlite_path(url) else {
-        bail!("`cp seed` only writes to a SQLite replica (--db sqlite:PATH); it never writes sample data into SQL Server");
+        bail!(
+            "`cp seed` only writes to a SQLite replica (--db sqlite:PATH); it never writes sample data into SQL Server"
+        );
     };
+    if force {
+        for suffix in ["", "-wal", "-shm"] {
+            let file = format!("{path}{suffix}");
+            if Path::new(&file).exists() {
+                std::fs::remove_file(&file).with_context(|| format!("removing {file}"))?;
+            }
+        }
+    }
     let started = Instant::now();
-    let cp = SqlCounterpoint::create_replica(Path::new(path)).await.with_context(|| format!("creating the replica {path}"))?;
+    let cp = SqlCounterpoint::create_replica(Path::new(path))
+        .await
+        .with_context(|| format!("creating the replica {path}"))?;
     let bar = if std::io::stderr().is_terminal() { ProgressBar::new(0) } else { ProgressBar::hidden() };
     bar.set_style(
-        ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
+        ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     let bar = Mutex::new(bar);
     let progress = |stage: &str, done: u64, total: u64| {
@@ -139,7 +156,10 @@ async fn stats(url: &str, sample: usize, as_json: bool) -> anyhow::Result<ExitCo
         })
         .collect();
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "database": cp.target(), "counts": counts, "sample": sample_rows }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "database": cp.target(), "counts": counts, "sample": sample_rows }))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     println!("Counterpoint database {}", cp.target());
@@ -149,7 +169,14 @@ async fn stats(url: &str, sample: usize, as_json: bool) -> anyhow::Result<ExitCo
     println!("\n  {:<12} {:<30} {:>10} {:>10} {:>10}", "ITEM_NO", "DESCR", "PRC_1", "REG_PRC", "AVAIL@MAIN");
     for row in &sample_rows {
         let s = |k: &str| row[k].as_str().unwrap_or_default().to_owned();
-        println!("  {:<12} {:<30} {:>10} {:>10} {:>10}", s("item_no"), s("descr"), s("prc_1"), s("reg_prc"), s("qty_avail_main"));
+        println!(
+            "  {:<12} {:<30} {:>10} {:>10} {:>10}",
+            s("item_no"),
+            s("descr"),
+            s("prc_1"),
+            s("reg_prc"),
+            s("qty_avail_main")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

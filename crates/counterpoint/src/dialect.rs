@@ -243,7 +243,8 @@ mod tests {
 
     #[test]
     fn placeholders_render_per_dialect_and_skip_string_literals() {
-        let sql = "SELECT '@P1', 'dbo.X', 'Ünïcode ✓' FROM dbo.T WHERE A = @P1 AND B = @P12 AND C = @P1 AND turbo.x = 1";
+        let sql =
+            "SELECT '@P1', 'dbo.X', 'Ünïcode ✓' FROM dbo.T WHERE A = @P1 AND B = @P12 AND C = @P1 AND turbo.x = 1";
         assert_eq!(Dialect::Mssql.render(sql), sql);
         assert_eq!(
             Dialect::Sqlite.render(sql),
@@ -278,7 +279,12 @@ mod tests {
             "UPDATE dbo.USER_DOC_COUNTER SET NEXT_NO = NEXT_NO + 1 OUTPUT INSERTED.NEXT_NO WHERE COUNTER_ID = @P1"
         );
         assert_eq!(
-            Dialect::Sqlite.update_returning("USER_DOC_COUNTER", "NEXT_NO = NEXT_NO + 1", "NEXT_NO", "COUNTER_ID = @P1"),
+            Dialect::Sqlite.update_returning(
+                "USER_DOC_COUNTER",
+                "NEXT_NO = NEXT_NO + 1",
+                "NEXT_NO",
+                "COUNTER_ID = @P1"
+            ),
             "UPDATE USER_DOC_COUNTER SET NEXT_NO = NEXT_NO + 1 WHERE COUNTER_ID = ?1 RETURNING NEXT_NO"
         );
     }
@@ -311,7 +317,10 @@ mod tests {
             Dialect::Mssql.insert_values("IM_LOC", &["LOC_ID", "DESCR"], 2),
             "INSERT INTO dbo.IM_LOC (LOC_ID, DESCR) VALUES (@P1, @P2), (@P3, @P4)"
         );
-        assert_eq!(Dialect::Sqlite.insert_values("IM_LOC", &["LOC_ID", "DESCR"], 2), "INSERT INTO IM_LOC (LOC_ID, DESCR) VALUES (?, ?), (?, ?)");
+        assert_eq!(
+            Dialect::Sqlite.insert_values("IM_LOC", &["LOC_ID", "DESCR"], 2),
+            "INSERT INTO IM_LOC (LOC_ID, DESCR) VALUES (?, ?), (?, ?)"
+        );
         assert_eq!(Dialect::Sqlite.param_list(3, 2), "?3, ?4");
     }
 

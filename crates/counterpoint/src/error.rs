@@ -55,7 +55,9 @@ impl CpError {
             CpError::DuplicateKey { context, detail } => {
                 CpError::DuplicateKey { context: format!("{doing}: {context}"), detail }
             }
-            CpError::Sql { context, detail, code } => CpError::Sql { context: format!("{doing}: {context}"), detail, code },
+            CpError::Sql { context, detail, code } => {
+                CpError::Sql { context: format!("{doing}: {context}"), detail, code }
+            }
             other => other,
         }
     }

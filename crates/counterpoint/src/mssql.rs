@@ -82,7 +82,9 @@ impl MssqlDriver {
                 Err(_) => return Err(self.unavailable("timed out logging in")),
                 Ok(Ok(mut client)) => {
                     client
-                        .simple_query(format!("SET LOCK_TIMEOUT {LOCK_TIMEOUT_MS}; SET XACT_ABORT OFF; SET NOCOUNT OFF;"))
+                        .simple_query(format!(
+                            "SET LOCK_TIMEOUT {LOCK_TIMEOUT_MS}; SET XACT_ABORT OFF; SET NOCOUNT OFF;"
+                        ))
                         .await
                         .map_err(|e| map_err(e, &self.inner.target))?
                         .into_results()
@@ -232,7 +234,8 @@ impl Driver for MssqlDriver {
             Some(client) => client,
             None => self.connect().await?,
         };
-        let mut tx = MssqlTx { client: Some(client), inner: self.inner.clone(), in_transaction: false, _permit: permit };
+        let mut tx =
+            MssqlTx { client: Some(client), inner: self.inner.clone(), in_transaction: false, _permit: permit };
         if mode == TxMode::Write {
             tx.in_transaction = true;
             if let Err(e) = tx.client().begin_transaction().await {
@@ -309,7 +312,9 @@ mod tests {
         assert_eq!(from_column_data(to_column_data(&Value::Dec(d))), Value::Dec(d));
         assert_eq!(from_column_data(to_column_data(&Value::Int(-7))), Value::Int(-7));
         assert_eq!(from_column_data(to_column_data(&Value::Text("Ünïcode".into()))), Value::Text("Ünïcode".into()));
-        let t = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).and_then(|d| d.and_hms_milli_opt(5, 18, 23, 120)).expect("date");
+        let t = chrono::NaiveDate::from_ymd_opt(2026, 11, 25)
+            .and_then(|d| d.and_hms_milli_opt(5, 18, 23, 120))
+            .expect("date");
         assert_eq!(from_column_data(to_column_data(&Value::DateTime(t))), Value::DateTime(t));
         assert_eq!(from_column_data(to_column_data(&Value::Null)), Value::Null);
     }

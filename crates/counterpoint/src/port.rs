@@ -146,14 +146,29 @@ pub trait CounterpointPort: Send + Sync {
     async fn stage_order(&self, order: &NewStagedOrder, at: NaiveDateTime) -> CpResult<StageOutcome>;
 
     /// Claims up to `limit` orders that are due (pending, failed and due, or applying with an expired lease).
-    async fn claim_staged_orders(&self, now: NaiveDateTime, lease: Duration, limit: usize) -> CpResult<Vec<ClaimedOrder>>;
+    async fn claim_staged_orders(
+        &self,
+        now: NaiveDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> CpResult<Vec<ClaimedOrder>>;
 
     /// Writes the Counterpoint order for a claimed staged order, in one transaction.
-    async fn apply_staged_order(&self, claim: &ClaimedOrder, doc: &OrderDocument, now: NaiveDateTime) -> CpResult<ApplyOutcome>;
+    async fn apply_staged_order(
+        &self,
+        claim: &ClaimedOrder,
+        doc: &OrderDocument,
+        now: NaiveDateTime,
+    ) -> CpResult<ApplyOutcome>;
 
     /// Records a failed attempt: `FAILED` with `retry_at`, or `DEAD` when `retry_at` is `None`. Returns false when the
     /// claim was lost meanwhile.
-    async fn fail_staged_order(&self, claim: &ClaimedOrder, error: &str, retry_at: Option<NaiveDateTime>) -> CpResult<bool>;
+    async fn fail_staged_order(
+        &self,
+        claim: &ClaimedOrder,
+        error: &str,
+        retry_at: Option<NaiveDateTime>,
+    ) -> CpResult<bool>;
 
     async fn staged_order(&self, staging_id: i64) -> CpResult<Option<StagedOrder>>;
 
@@ -389,7 +404,13 @@ fn staged_from_row(row: Row) -> CpResult<StagedOrder> {
 
 /// The keyset condition "after this watermark" over `(ts_col, key_cols...)`, with its parameters numbered from
 /// `first`. NULL timestamps sort first in both dialects, and are only read from a watermark without a time.
-fn after_watermark(dialect: Dialect, ts_col: &str, key_cols: &[&str], wm: &Watermark, first: usize) -> (String, Vec<Value>) {
+fn after_watermark(
+    dialect: Dialect,
+    ts_col: &str,
+    key_cols: &[&str],
+    wm: &Watermark,
+    first: usize,
+) -> (String, Vec<Value>) {
     let parts: Vec<&str> = if wm.key.is_empty() { Vec::new() } else { wm.key.split(KEY_SEP).collect() };
     let mut params: Vec<Value> = Vec::new();
     // (k1, k2, ...) > (v1, v2, ...), expanded, because SQL Server has no row-value comparison.
@@ -443,7 +464,16 @@ fn fit(table: &Table, column: &str, value: Option<&str>, what: &str) -> Value {
         return Value::Text(value.to_owned());
     }
     let cut: String = value.chars().take(max).collect();
-    tracing::warn!(table = table.name, column, max, what, "value cut to fit {}.{} ({} characters)", table.name, column, max);
+    tracing::warn!(
+        table = table.name,
+        column,
+        max,
+        what,
+        "value cut to fit {}.{} ({} characters)",
+        table.name,
+        column,
+        max
+    );
     Value::Text(cut)
 }
 
@@ -454,7 +484,12 @@ fn exact(table: &Table, column: &str, value: &str, what: &str) -> CpResult<Value
     {
         return Err(CpError::Invalid {
             what: what.to_owned(),
-            detail: format!("{}.{} holds at most {n} characters, and {value:?} has {}", table.name, column, value.chars().count()),
+            detail: format!(
+                "{}.{} holds at most {n} characters, and {value:?} has {}",
+                table.name,
+                column,
+                value.chars().count()
+            ),
         });
     }
     Ok(Value::Text(value.to_owned()))
@@ -533,7 +568,8 @@ impl<D: Driver> SqlCounterpoint<D> {
         let (cond, mut params) = after_watermark(d, "RS_UTC_DT", key_cols, after, 1);
         params.push(Value::from(limit));
         let order = format!("RS_UTC_DT, {}", key_cols.join(", "));
-        let sql = d.select_top(params.len(), cols, &d.render(&format!("FROM dbo.{table} WHERE {cond} ORDER BY {order}")));
+        let sql =
+            d.select_top(params.len(), cols, &d.render(&format!("FROM dbo.{table} WHERE {cond} ORDER BY {order}")));
         self.read(&sql, &params).await?.into_iter().map(map).collect()
     }
 
@@ -547,8 +583,16 @@ impl<D: Driver> SqlCounterpoint<D> {
             Ok(_) | Err(CpError::DuplicateKey { .. }) => {}
             Err(e) => return Err(e.context(format!("creating counter {counter_id}"))),
         }
-        let bump = d.update_returning("USER_DOC_COUNTER", "NEXT_NO = NEXT_NO + 1, LST_MAINT_DT = @P2", "NEXT_NO", "COUNTER_ID = @P1");
-        let rows = tx.query(&bump, &params![counter_id, at]).await.map_err(|e| e.context(format!("advancing counter {counter_id}")))?;
+        let bump = d.update_returning(
+            "USER_DOC_COUNTER",
+            "NEXT_NO = NEXT_NO + 1, LST_MAINT_DT = @P2",
+            "NEXT_NO",
+            "COUNTER_ID = @P1",
+        );
+        let rows = tx
+            .query(&bump, &params![counter_id, at])
+            .await
+            .map_err(|e| e.context(format!("advancing counter {counter_id}")))?;
         rows.into_iter().next().map_or_else(
             || Err(CpError::Schema(format!("USER_DOC_COUNTER row {counter_id} vanished"))),
             |r| r.from_table("USER_DOC_COUNTER", &["COUNTER_ID"]).i64("NEXT_NO"),
@@ -569,7 +613,10 @@ impl<D: Driver> SqlCounterpoint<D> {
                 return Ok(tkt_no);
             }
         }
-        Err(CpError::Invalid { what: format!("ticket prefix {:?}", doc.tkt_prefix), detail: "1,000 ticket numbers in a row are taken".into() })
+        Err(CpError::Invalid {
+            what: format!("ticket prefix {:?}", doc.tkt_prefix),
+            detail: "1,000 ticket numbers in a row are taken".into(),
+        })
     }
 
     async fn allocate_doc_id(&self, tx: &mut D::Tx, doc: &OrderDocument, now: NaiveDateTime) -> CpResult<i64> {
@@ -590,7 +637,21 @@ impl<D: Driver> SqlCounterpoint<D> {
 
     async fn insert_contact(&self, tx: &mut D::Tx, doc_id: i64, contact_id: i64, c: &DocContact) -> CpResult<()> {
         let t = &schema::PS_DOC_CONTACT;
-        let cols = ["DOC_ID", "CONTACT_ID", "NAM", "FST_NAM", "LST_NAM", "ADRS_1", "ADRS_2", "CITY", "STATE", "ZIP_COD", "CNTRY", "PHONE_1", "EMAIL_ADRS_1"];
+        let cols = [
+            "DOC_ID",
+            "CONTACT_ID",
+            "NAM",
+            "FST_NAM",
+            "LST_NAM",
+            "ADRS_1",
+            "ADRS_2",
+            "CITY",
+            "STATE",
+            "ZIP_COD",
+            "CNTRY",
+            "PHONE_1",
+            "EMAIL_ADRS_1",
+        ];
         let what = format!("PS_DOC_CONTACT {contact_id} of document {doc_id}");
         let values = vec![
             Value::Int(doc_id),
@@ -607,28 +668,42 @@ impl<D: Driver> SqlCounterpoint<D> {
             fit(t, "PHONE_1", c.phone_1.as_deref(), &what),
             fit(t, "EMAIL_ADRS_1", c.email_adrs_1.as_deref(), &what),
         ];
-        tx.execute(&self.dialect().insert_values("PS_DOC_CONTACT", &cols, 1), &values).await.map_err(|e| e.context(&what))?;
+        tx.execute(&self.dialect().insert_values("PS_DOC_CONTACT", &cols, 1), &values)
+            .await
+            .map_err(|e| e.context(&what))?;
         Ok(())
     }
 
     /// Adds `qty` to the order-commit columns of `IM_INV` and returns the availability before the change.
-    async fn commit_inventory(&self, tx: &mut D::Tx, item_no: &str, loc_id: &str, qty: Decimal, now: NaiveDateTime) -> CpResult<Decimal> {
+    async fn commit_inventory(
+        &self,
+        tx: &mut D::Tx,
+        item_no: &str,
+        loc_id: &str,
+        qty: Decimal,
+        now: NaiveDateTime,
+    ) -> CpResult<Decimal> {
         let d = self.dialect();
         let read = self.sql(&format!(
             "SELECT ITEM_NO, LOC_ID, QTY_ON_HND, {} FROM dbo.IM_INV{} WHERE ITEM_NO = @P1 AND LOC_ID = @P2",
             ORDER_COMMIT_COLUMNS.join(", "),
             d.update_lock_hint()
         ));
-        let rows = tx.query(&read, &params![item_no, loc_id]).await.map_err(|e| e.context(format!("reading IM_INV {item_no} at {loc_id}")))?;
+        let rows = tx
+            .query(&read, &params![item_no, loc_id])
+            .await
+            .map_err(|e| e.context(format!("reading IM_INV {item_no} at {loc_id}")))?;
         let Some(row) = rows.into_iter().next() else {
             // No stock row yet at this location: create it with the commitment, as Counterpoint would on receipt.
             let mut cols = vec!["ITEM_NO", "LOC_ID"];
             cols.extend(ORDER_COMMIT_COLUMNS);
             cols.extend(["LST_MAINT_DT", "RS_UTC_DT"]);
-            let mut values = params![item_no, loc_id];
+            let mut values = params![item_no, loc_id].to_vec();
             values.extend(ORDER_COMMIT_COLUMNS.iter().map(|_| Value::Dec(qty)));
             values.extend([Value::DateTime(now), Value::DateTime(now)]);
-            tx.execute(&d.insert_values("IM_INV", &cols, 1), &values).await.map_err(|e| e.context(format!("creating IM_INV {item_no} at {loc_id}")))?;
+            tx.execute(&d.insert_values("IM_INV", &cols, 1), &values)
+                .await
+                .map_err(|e| e.context(format!("creating IM_INV {item_no} at {loc_id}")))?;
             return Ok(Decimal::ZERO);
         };
         let row = row.from_table("IM_INV", &["ITEM_NO", "LOC_ID"]);
@@ -641,11 +716,19 @@ impl<D: Driver> SqlCounterpoint<D> {
             }));
         }
         values.extend(params![item_no, loc_id, now]);
-        tx.execute(&d.inventory_add(&ORDER_COMMIT_COLUMNS), &values).await.map_err(|e| e.context(format!("committing IM_INV {item_no} at {loc_id}")))?;
+        tx.execute(&d.inventory_add(&ORDER_COMMIT_COLUMNS), &values)
+            .await
+            .map_err(|e| e.context(format!("committing IM_INV {item_no} at {loc_id}")))?;
         Ok(available)
     }
 
-    async fn write_document(&self, tx: &mut D::Tx, claim: &ClaimedOrder, doc: &OrderDocument, now: NaiveDateTime) -> CpResult<(i64, String, Decimal)> {
+    async fn write_document(
+        &self,
+        tx: &mut D::Tx,
+        claim: &ClaimedOrder,
+        doc: &OrderDocument,
+        now: NaiveDateTime,
+    ) -> CpResult<(i64, String, Decimal)> {
         let d = self.dialect();
         let order_ref = format!("WooCommerce order {} (staging {})", claim.order.woo_order_no, claim.order.staging_id);
         let hdr = &schema::PS_DOC_HDR;
@@ -653,9 +736,30 @@ impl<D: Driver> SqlCounterpoint<D> {
         let doc_id = self.allocate_doc_id(tx, doc, now).await?;
 
         let cols = [
-            "DOC_ID", "DOC_GUID", "DOC_TYP", "TKT_TYP", "STR_ID", "STA_ID", "DRW_ID", "USR_ID", "TKT_NO", "CUST_NO", "TKT_DT",
-            "SHIP_VIA_COD", "TAX_COD", "CUST_PO_NO", "STK_LOC_ID", "PRC_LOC_ID", "BILL_TO_CONTACT_ID", "SHIP_TO_CONTACT_ID",
-            "TAX_OVRD_REAS", "ORD_LINS", "SAL_LINS", "SAL_LIN_TOT", "LST_MAINT_DT", "LST_MAINT_USR_ID",
+            "DOC_ID",
+            "DOC_GUID",
+            "DOC_TYP",
+            "TKT_TYP",
+            "STR_ID",
+            "STA_ID",
+            "DRW_ID",
+            "USR_ID",
+            "TKT_NO",
+            "CUST_NO",
+            "TKT_DT",
+            "SHIP_VIA_COD",
+            "TAX_COD",
+            "CUST_PO_NO",
+            "STK_LOC_ID",
+            "PRC_LOC_ID",
+            "BILL_TO_CONTACT_ID",
+            "SHIP_TO_CONTACT_ID",
+            "TAX_OVRD_REAS",
+            "ORD_LINS",
+            "SAL_LINS",
+            "SAL_LIN_TOT",
+            "LST_MAINT_DT",
+            "LST_MAINT_USR_ID",
         ];
         let values = vec![
             Value::Int(doc_id),
@@ -683,7 +787,9 @@ impl<D: Driver> SqlCounterpoint<D> {
             Value::DateTime(now),
             exact(hdr, "LST_MAINT_USR_ID", &doc.usr_id, "user id")?,
         ];
-        tx.execute(&d.insert_values("PS_DOC_HDR", &cols, 1), &values).await.map_err(|e| e.context(format!("{order_ref}: writing PS_DOC_HDR {doc_id}")))?;
+        tx.execute(&d.insert_values("PS_DOC_HDR", &cols, 1), &values)
+            .await
+            .map_err(|e| e.context(format!("{order_ref}: writing PS_DOC_HDR {doc_id}")))?;
         self.insert_contact(tx, doc_id, 1, &doc.bill_to).await?;
         self.insert_contact(tx, doc_id, 2, &doc.ship_to).await?;
 
@@ -694,15 +800,36 @@ impl<D: Driver> SqlCounterpoint<D> {
         }
         let mut available: BTreeMap<(String, String), Decimal> = BTreeMap::new();
         for ((item_no, loc_id), qty) in &committed {
-            let before = self.commit_inventory(tx, item_no, loc_id, *qty, now).await.map_err(|e| e.context(&order_ref))?;
+            let before =
+                self.commit_inventory(tx, item_no, loc_id, *qty, now).await.map_err(|e| e.context(&order_ref))?;
             available.insert((item_no.clone(), loc_id.clone()), before);
         }
 
         let lin = &schema::PS_DOC_LIN;
         let lin_cols = [
-            "DOC_ID", "LIN_SEQ_NO", "STR_ID", "STA_ID", "TKT_NO", "LIN_TYP", "ITEM_NO", "DESCR", "QTY_SOLD", "PRC", "EXT_PRC",
-            "GROSS_EXT_PRC", "CALC_EXT_PRC", "STK_LOC_ID", "CATEG_COD", "IS_TXBL", "TAX_CATEG_COD", "ITEM_TYP", "LIN_GUID",
-            "USR_ENTD_PRC", "UNIT_COST", "EXT_COST", "LST_MAINT_DT",
+            "DOC_ID",
+            "LIN_SEQ_NO",
+            "STR_ID",
+            "STA_ID",
+            "TKT_NO",
+            "LIN_TYP",
+            "ITEM_NO",
+            "DESCR",
+            "QTY_SOLD",
+            "PRC",
+            "EXT_PRC",
+            "GROSS_EXT_PRC",
+            "CALC_EXT_PRC",
+            "STK_LOC_ID",
+            "CATEG_COD",
+            "IS_TXBL",
+            "TAX_CATEG_COD",
+            "ITEM_TYP",
+            "LIN_GUID",
+            "USR_ENTD_PRC",
+            "UNIT_COST",
+            "EXT_COST",
+            "LST_MAINT_DT",
         ];
         let ext_cols = ["DOC_ID", "LIN_SEQ_NO", "ITEM_NO", "WOO_LINE_ID", "QTY_BKORD"];
         let mut backordered = Decimal::ZERO;
@@ -735,7 +862,9 @@ impl<D: Driver> SqlCounterpoint<D> {
                 Value::from(line.ext_cost()),
                 Value::DateTime(now),
             ];
-            tx.execute(&d.insert_values("PS_DOC_LIN", &lin_cols, 1), &values).await.map_err(|e| e.context(&line_ref))?;
+            tx.execute(&d.insert_values("PS_DOC_LIN", &lin_cols, 1), &values)
+                .await
+                .map_err(|e| e.context(&line_ref))?;
 
             let bkord = if line.commits_inventory() {
                 let slot = available.entry((line.item_no.clone(), line.stk_loc_id.clone())).or_default();
@@ -747,22 +876,51 @@ impl<D: Driver> SqlCounterpoint<D> {
             };
             backordered += bkord;
             let ext = params![doc_id, seq, line.item_no.as_str(), line.woo_line_id, bkord];
-            tx.execute(&d.insert_values("USER_DOC_LIN_EXT", &ext_cols, 1), &ext).await.map_err(|e| e.context(&line_ref))?;
+            tx.execute(&d.insert_values("USER_DOC_LIN_EXT", &ext_cols, 1), &ext)
+                .await
+                .map_err(|e| e.context(&line_ref))?;
         }
 
         let t = &doc.totals;
         let tot_cols = [
-            "DOC_ID", "TOT_TYP", "SUB_TOT", "TAX_AMT", "TOT", "TOT_HDR_DISC", "TOT_LIN_DISC", "TOT_MISC", "AMT_DUE",
-            "INITIAL_MIN_DUE", "TOT_WEIGHT", "TOT_CUBE", "TAX_AMT_SHIPPED", "LST_MAINT_DT",
+            "DOC_ID",
+            "TOT_TYP",
+            "SUB_TOT",
+            "TAX_AMT",
+            "TOT",
+            "TOT_HDR_DISC",
+            "TOT_LIN_DISC",
+            "TOT_MISC",
+            "AMT_DUE",
+            "INITIAL_MIN_DUE",
+            "TOT_WEIGHT",
+            "TOT_CUBE",
+            "TAX_AMT_SHIPPED",
+            "LST_MAINT_DT",
         ];
         let tot_values = params![
-            doc_id, "O", t.sub_tot, t.tax_amt, t.tot, t.tot_hdr_disc, t.tot_lin_disc, t.tot_misc, t.amt_due,
-            Decimal::ZERO, t.tot_weight, Decimal::ZERO, Decimal::ZERO, now
+            doc_id,
+            "O",
+            t.sub_tot,
+            t.tax_amt,
+            t.tot,
+            t.tot_hdr_disc,
+            t.tot_lin_disc,
+            t.tot_misc,
+            t.amt_due,
+            Decimal::ZERO,
+            t.tot_weight,
+            Decimal::ZERO,
+            Decimal::ZERO,
+            now
         ];
-        tx.execute(&d.insert_values("PS_DOC_HDR_TOT", &tot_cols, 1), &tot_values).await.map_err(|e| e.context(format!("{order_ref}: writing PS_DOC_HDR_TOT")))?;
+        tx.execute(&d.insert_values("PS_DOC_HDR_TOT", &tot_cols, 1), &tot_values)
+            .await
+            .map_err(|e| e.context(format!("{order_ref}: writing PS_DOC_HDR_TOT")))?;
 
         let pmt = &schema::PS_DOC_PMT;
-        let pmt_cols = ["DOC_ID", "PMT_SEQ_NO", "PAY_COD", "AMT", "HOME_CURNCY_AMT", "DESCR", "FINAL_PMT", "LST_MAINT_DT"];
+        let pmt_cols =
+            ["DOC_ID", "PMT_SEQ_NO", "PAY_COD", "AMT", "HOME_CURNCY_AMT", "DESCR", "FINAL_PMT", "LST_MAINT_DT"];
         for (i, payment) in doc.payments.iter().enumerate() {
             let what = format!("{order_ref}: payment {}", i + 1);
             let values = vec![
@@ -821,7 +979,11 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         let mut tx = self.driver.begin(TxMode::Read).await?;
         for table in TABLES {
             let rows = tx.query(self.dialect().columns_query(), &params![table.name]).await?;
-            let present: Vec<String> = rows.iter().filter_map(|r| r.opt_text("COLUMN_NAME").ok().flatten()).map(|c| c.to_ascii_uppercase()).collect();
+            let present: Vec<String> = rows
+                .iter()
+                .filter_map(|r| r.opt_text("COLUMN_NAME").ok().flatten())
+                .map(|c| c.to_ascii_uppercase())
+                .collect();
             if present.is_empty() {
                 report.missing_tables.push(table.name.to_owned());
                 continue;
@@ -882,7 +1044,8 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         for chunk in item_nos.chunks(chunk_size) {
             let items = self.dialect().param_list(1, chunk.len());
             let locs = self.dialect().param_list(chunk.len() + 1, locations.len());
-            let sql = self.sql(&format!("SELECT {INV_COLS} FROM dbo.IM_INV WHERE ITEM_NO IN ({items}) AND LOC_ID IN ({locs})"));
+            let sql = self
+                .sql(&format!("SELECT {INV_COLS} FROM dbo.IM_INV WHERE ITEM_NO IN ({items}) AND LOC_ID IN ({locs})"));
             let params: Vec<Value> = chunk.iter().chain(locations).map(Value::from).collect();
             for row in self.read(&sql, &params).await? {
                 levels.push(inventory_from_row(row)?);
@@ -893,7 +1056,11 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
 
     async fn pending_inventory_changes(&self, limit: usize) -> CpResult<Vec<InventoryChange>> {
         let d = self.dialect();
-        let sql = d.select_top(1, "CHANGE_ID, ITEM_NO, LOC_ID, CHANGED_DT", &d.render("FROM dbo.USER_INV_CHANGES WHERE CONSUMED_DT IS NULL ORDER BY CHANGE_ID"));
+        let sql = d.select_top(
+            1,
+            "CHANGE_ID, ITEM_NO, LOC_ID, CHANGED_DT",
+            &d.render("FROM dbo.USER_INV_CHANGES WHERE CONSUMED_DT IS NULL ORDER BY CHANGE_ID"),
+        );
         self.read(&sql, &params![limit])
             .await?
             .into_iter()
@@ -914,8 +1081,10 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         let mut tx = self.driver.begin(TxMode::Write).await?;
         for chunk in change_ids.chunks(500) {
             let list = self.dialect().param_list(2, chunk.len());
-            let sql = self.sql(&format!("UPDATE dbo.USER_INV_CHANGES SET CONSUMED_DT = @P1 WHERE CONSUMED_DT IS NULL AND CHANGE_ID IN ({list})"));
-            let mut params = params![at];
+            let sql = self.sql(&format!(
+                "UPDATE dbo.USER_INV_CHANGES SET CONSUMED_DT = @P1 WHERE CONSUMED_DT IS NULL AND CHANGE_ID IN ({list})"
+            ));
+            let mut params = params![at].to_vec();
             params.extend(chunk.iter().map(|id| Value::Int(*id)));
             total += tx.execute(&sql, &params).await.map_err(|e| e.context("consuming USER_INV_CHANGES"))?;
         }
@@ -934,17 +1103,30 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
 
     async fn customer_by_email(&self, email: &str) -> CpResult<Option<Customer>> {
         let d = self.dialect();
-        let sql = d.select_top(2, CUST_COLS, &d.render("FROM dbo.AR_CUST WHERE LOWER(EMAIL_ADRS_1) = LOWER(@P1) ORDER BY CUST_NO"));
+        let sql = d.select_top(
+            2,
+            CUST_COLS,
+            &d.render("FROM dbo.AR_CUST WHERE LOWER(EMAIL_ADRS_1) = LOWER(@P1) ORDER BY CUST_NO"),
+        );
         self.read(&sql, &params![email.trim(), 1i64]).await?.into_iter().next().map(customer_from_row).transpose()
     }
 
-    async fn upsert_customer(&self, c: &Customer, ship_to: Option<&ShipAddress>, scheme: &CustNoScheme, at: NaiveDateTime) -> CpResult<String> {
+    async fn upsert_customer(
+        &self,
+        c: &Customer,
+        ship_to: Option<&ShipAddress>,
+        scheme: &CustNoScheme,
+        at: NaiveDateTime,
+    ) -> CpResult<String> {
         let t = &schema::AR_CUST;
         let d = self.dialect();
         let what = format!("customer {}", c.email_adrs_1.as_deref().unwrap_or(&c.cust_no));
         let mut tx = self.driver.begin(TxMode::Write).await?;
         let exists = !c.cust_no.is_empty()
-            && !tx.query(&self.sql("SELECT CUST_NO FROM dbo.AR_CUST WHERE CUST_NO = @P1"), &params![c.cust_no.as_str()]).await?.is_empty();
+            && !tx
+                .query(&self.sql("SELECT CUST_NO FROM dbo.AR_CUST WHERE CUST_NO = @P1"), &params![c.cust_no.as_str()])
+                .await?
+                .is_empty();
         let cust_no = if c.cust_no.is_empty() {
             let n = self.next_counter(&mut tx, &format!("CUST_NO:{}", scheme.prefix), at).await?;
             let cust_no = format!("{}{:0width$}", scheme.prefix, n, width = scheme.width);
@@ -984,22 +1166,41 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
             ("RS_UTC_DT", Value::DateTime(at)),
         ];
         if exists {
-            let sets: Vec<String> = fields.iter().enumerate().map(|(i, (col, _))| format!("{col} = @P{}", i + 2)).collect();
+            let sets: Vec<String> =
+                fields.iter().enumerate().map(|(i, (col, _))| format!("{col} = @P{}", i + 2)).collect();
             let sql = self.sql(&format!("UPDATE dbo.AR_CUST SET {} WHERE CUST_NO = @P1", sets.join(", ")));
-            let mut params = params![cust_no.as_str()];
+            let mut params = params![cust_no.as_str()].to_vec();
             params.extend(fields.into_iter().map(|(_, v)| v));
             tx.execute(&sql, &params).await.map_err(|e| e.context(format!("updating AR_CUST {cust_no}")))?;
         } else {
             let mut cols = vec!["CUST_NO"];
             cols.extend(fields.iter().map(|(c, _)| *c));
-            let mut params = params![cust_no.as_str()];
+            let mut params = params![cust_no.as_str()].to_vec();
             params.extend(fields.into_iter().map(|(_, v)| v));
-            tx.execute(&d.insert_values("AR_CUST", &cols, 1), &params).await.map_err(|e| e.context(format!("creating AR_CUST {cust_no}")))?;
+            tx.execute(&d.insert_values("AR_CUST", &cols, 1), &params)
+                .await
+                .map_err(|e| e.context(format!("creating AR_CUST {cust_no}")))?;
         }
         if let Some(s) = ship_to {
             let st = &schema::AR_SHIP_ADRS;
-            tx.execute(&self.sql("DELETE FROM dbo.AR_SHIP_ADRS WHERE CUST_NO = @P1 AND SHIP_ADRS_ID = @P2"), &params![cust_no.as_str(), s.ship_adrs_id.as_str()]).await?;
-            let cols = ["CUST_NO", "SHIP_ADRS_ID", "NAM", "ADRS_1", "ADRS_2", "CITY", "STATE", "ZIP_COD", "CNTRY", "PHONE_1", "LST_MAINT_DT"];
+            tx.execute(
+                &self.sql("DELETE FROM dbo.AR_SHIP_ADRS WHERE CUST_NO = @P1 AND SHIP_ADRS_ID = @P2"),
+                &params![cust_no.as_str(), s.ship_adrs_id.as_str()],
+            )
+            .await?;
+            let cols = [
+                "CUST_NO",
+                "SHIP_ADRS_ID",
+                "NAM",
+                "ADRS_1",
+                "ADRS_2",
+                "CITY",
+                "STATE",
+                "ZIP_COD",
+                "CNTRY",
+                "PHONE_1",
+                "LST_MAINT_DT",
+            ];
             let values = vec![
                 Value::Text(cust_no.clone()),
                 exact(st, "SHIP_ADRS_ID", &s.ship_adrs_id, &what)?,
@@ -1013,7 +1214,9 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
                 fit(st, "PHONE_1", s.phone_1.as_deref(), &what),
                 Value::DateTime(at),
             ];
-            tx.execute(&d.insert_values("AR_SHIP_ADRS", &cols, 1), &values).await.map_err(|e| e.context(format!("writing AR_SHIP_ADRS of {cust_no}")))?;
+            tx.execute(&d.insert_values("AR_SHIP_ADRS", &cols, 1), &values)
+                .await
+                .map_err(|e| e.context(format!("writing AR_SHIP_ADRS of {cust_no}")))?;
         }
         tx.commit().await?;
         Ok(cust_no)
@@ -1022,10 +1225,26 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
     async fn stage_order(&self, order: &NewStagedOrder, at: NaiveDateTime) -> CpResult<StageOutcome> {
         let t = &schema::USER_ORDER_STAGING;
         let what = format!("WooCommerce order {}", order.woo_order_id);
-        let lines_json = serde_json::to_string(&order.lines).map_err(|e| CpError::Invalid { what: what.clone(), detail: e.to_string() })?;
+        let lines_json = serde_json::to_string(&order.lines)
+            .map_err(|e| CpError::Invalid { what: what.clone(), detail: e.to_string() })?;
         let cols = [
-            "WOO_ORDER_ID", "WOO_ORDER_NO", "CUST_NO", "ORD_DAT", "SUBTOT", "TAX_AMT", "DISC_AMT", "SHIP_AMT", "TOT_AMT",
-            "SHIP_VIA", "PMT_METH", "LINE_ITEMS_JSON", "RAW_ORDER_JSON", "STATUS", "IS_APPLIED", "ATTEMPTS", "CREATED_DT",
+            "WOO_ORDER_ID",
+            "WOO_ORDER_NO",
+            "CUST_NO",
+            "ORD_DAT",
+            "SUBTOT",
+            "TAX_AMT",
+            "DISC_AMT",
+            "SHIP_AMT",
+            "TOT_AMT",
+            "SHIP_VIA",
+            "PMT_METH",
+            "LINE_ITEMS_JSON",
+            "RAW_ORDER_JSON",
+            "STATUS",
+            "IS_APPLIED",
+            "ATTEMPTS",
+            "CREATED_DT",
         ];
         let values = vec![
             Value::Int(order.woo_order_id),
@@ -1059,24 +1278,40 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
             Err(CpError::DuplicateKey { .. }) => 0,
             Err(e) => return Err(e.context(format!("staging {what}"))),
         };
-        let rows = tx.query(&self.sql("SELECT STAGING_ID FROM dbo.USER_ORDER_STAGING WHERE WOO_ORDER_ID = @P1"), &params![order.woo_order_id]).await?;
+        let rows = tx
+            .query(
+                &self.sql("SELECT STAGING_ID FROM dbo.USER_ORDER_STAGING WHERE WOO_ORDER_ID = @P1"),
+                &params![order.woo_order_id],
+            )
+            .await?;
         tx.commit().await?;
         let staging_id = rows
             .into_iter()
             .next()
-            .ok_or_else(|| CpError::Sql { context: format!("staging {what}"), detail: "the row is missing after insert".into(), code: None })?
+            .ok_or_else(|| CpError::Sql {
+                context: format!("staging {what}"),
+                detail: "the row is missing after insert".into(),
+                code: None,
+            })?
             .i64("STAGING_ID")?;
         Ok(if inserted > 0 { StageOutcome::Staged { staging_id } } else { StageOutcome::AlreadyStaged { staging_id } })
     }
 
-    async fn claim_staged_orders(&self, now: NaiveDateTime, lease: Duration, limit: usize) -> CpResult<Vec<ClaimedOrder>> {
+    async fn claim_staged_orders(
+        &self,
+        now: NaiveDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> CpResult<Vec<ClaimedOrder>> {
         let d = self.dialect();
         let due = format!(
             "FROM dbo.USER_ORDER_STAGING WHERE STATUS IN ('PENDING', 'FAILED', 'APPLYING') \
              AND (NEXT_ATTEMPT_DT IS NULL OR NEXT_ATTEMPT_DT <= {}) ORDER BY STAGING_ID",
             d.datetime_param(1)
         );
-        let candidates = self.read(&d.select_top(2, "STAGING_ID, STATUS, NEXT_ATTEMPT_DT", &d.render(&due)), &params![now, limit]).await?;
+        let candidates = self
+            .read(&d.select_top(2, "STAGING_ID, STATUS, NEXT_ATTEMPT_DT", &d.render(&due)), &params![now, limit])
+            .await?;
         let claim = self.sql(&format!(
             "UPDATE dbo.USER_ORDER_STAGING SET STATUS = 'APPLYING', CLAIM_TOKEN = @P1, NEXT_ATTEMPT_DT = @P2, ATTEMPTS = ATTEMPTS + 1 \
              WHERE STAGING_ID = @P3 AND STATUS = @P4 AND ((NEXT_ATTEMPT_DT IS NULL AND @P5 IS NULL) OR NEXT_ATTEMPT_DT = {})",
@@ -1090,8 +1325,14 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
             let seen_next = row.opt_datetime("NEXT_ATTEMPT_DT")?;
             let params = params![token.as_str(), now + lease, staging_id, row.text("STATUS")?, seen_next];
             // The row count decides who won: 0 means another worker claimed it first.
-            if self.write(&claim, &params).await.map_err(|e| e.context(format!("claiming staged order {staging_id}")))? == 1
-                && let Some(order) = self.staged_where("STAGING_ID = @P1 AND CLAIM_TOKEN = @P2", &params![staging_id, token.as_str()]).await?
+            if self
+                .write(&claim, &params)
+                .await
+                .map_err(|e| e.context(format!("claiming staged order {staging_id}")))?
+                == 1
+                && let Some(order) = self
+                    .staged_where("STAGING_ID = @P1 AND CLAIM_TOKEN = @P2", &params![staging_id, token.as_str()])
+                    .await?
             {
                 claimed.push(ClaimedOrder { order, claim_token: token });
             }
@@ -1099,7 +1340,12 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         Ok(claimed)
     }
 
-    async fn apply_staged_order(&self, claim: &ClaimedOrder, doc: &OrderDocument, now: NaiveDateTime) -> CpResult<ApplyOutcome> {
+    async fn apply_staged_order(
+        &self,
+        claim: &ClaimedOrder,
+        doc: &OrderDocument,
+        now: NaiveDateTime,
+    ) -> CpResult<ApplyOutcome> {
         let staging_id = claim.order.staging_id;
         let mut tx = self.driver.begin(TxMode::Write).await?;
         // First statement: flip our claimed row to APPLIED. Under SQL Server this also locks the row for the rest
@@ -1128,14 +1374,21 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         Ok(ApplyOutcome::Applied { doc_id, tkt_no })
     }
 
-    async fn fail_staged_order(&self, claim: &ClaimedOrder, error: &str, retry_at: Option<NaiveDateTime>) -> CpResult<bool> {
+    async fn fail_staged_order(
+        &self,
+        claim: &ClaimedOrder,
+        error: &str,
+        retry_at: Option<NaiveDateTime>,
+    ) -> CpResult<bool> {
         let status = if retry_at.is_some() { StagingStatus::Failed } else { StagingStatus::Dead };
         let error: String = error.chars().take(2000).collect();
         let sql = self.sql(
             "UPDATE dbo.USER_ORDER_STAGING SET STATUS = @P1, LAST_ERR = @P2, NEXT_ATTEMPT_DT = @P3, CLAIM_TOKEN = NULL \
              WHERE STAGING_ID = @P4 AND STATUS = 'APPLYING' AND CLAIM_TOKEN = @P5",
         );
-        let n = self.write(&sql, &params![status.as_str(), error, retry_at, claim.order.staging_id, claim.claim_token.as_str()]).await?;
+        let n = self
+            .write(&sql, &params![status.as_str(), error, retry_at, claim.order.staging_id, claim.claim_token.as_str()])
+            .await?;
         Ok(n == 1)
     }
 
@@ -1150,16 +1403,22 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
     async fn staged_orders(&self, status: Option<StagingStatus>, limit: usize) -> CpResult<Vec<StagedOrder>> {
         let d = self.dialect();
         let (cond, mut params) = match status {
-            Some(s) => ("WHERE STATUS = @P1", params![s.as_str()]),
+            Some(s) => ("WHERE STATUS = @P1", params![s.as_str()].to_vec()),
             None => ("", Vec::new()),
         };
         params.push(Value::from(limit));
-        let sql = d.select_top(params.len(), STAGING_COLS, &d.render(&format!("FROM dbo.USER_ORDER_STAGING {cond} ORDER BY STAGING_ID DESC")));
+        let sql = d.select_top(
+            params.len(),
+            STAGING_COLS,
+            &d.render(&format!("FROM dbo.USER_ORDER_STAGING {cond} ORDER BY STAGING_ID DESC")),
+        );
         self.read(&sql, &params).await?.into_iter().map(staged_from_row).collect()
     }
 
     async fn staging_counts(&self) -> CpResult<BTreeMap<String, i64>> {
-        let rows = self.read(&self.sql("SELECT STATUS, COUNT(*) AS N FROM dbo.USER_ORDER_STAGING GROUP BY STATUS"), &[]).await?;
+        let rows = self
+            .read(&self.sql("SELECT STATUS, COUNT(*) AS N FROM dbo.USER_ORDER_STAGING GROUP BY STATUS"), &[])
+            .await?;
         rows.into_iter().map(|r| Ok((r.text("STATUS")?, r.i64("N")?))).collect()
     }
 
@@ -1180,7 +1439,11 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
     }
 
     async fn mark_woo_synced(&self, staging_id: i64, at: NaiveDateTime) -> CpResult<()> {
-        self.write(&self.sql("UPDATE dbo.USER_ORDER_STAGING SET WOO_SYNCED_DT = @P1 WHERE STAGING_ID = @P2"), &params![at, staging_id]).await?;
+        self.write(
+            &self.sql("UPDATE dbo.USER_ORDER_STAGING SET WOO_SYNCED_DT = @P1 WHERE STAGING_ID = @P2"),
+            &params![at, staging_id],
+        )
+        .await?;
         Ok(())
     }
 
@@ -1205,9 +1468,16 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         let d = self.dialect();
         let release = like_prefix(&format!("{tkt_no}-"));
         let mut tx = self.driver.begin(TxMode::Read).await?;
-        let open = !tx.query(&self.sql("SELECT DOC_ID FROM dbo.PS_DOC_HDR WHERE DOC_ID = @P1"), &params![doc_id]).await?.is_empty();
+        let open = !tx
+            .query(&self.sql("SELECT DOC_ID FROM dbo.PS_DOC_HDR WHERE DOC_ID = @P1"), &params![doc_id])
+            .await?
+            .is_empty();
         for table in ["PS_DOC_HDR", "PS_TKT_HIST"] {
-            let sql = d.select_top(2, "TKT_NO", &d.render(&format!("FROM dbo.{table} WHERE TKT_NO LIKE @P1 ESCAPE '\\' ORDER BY TKT_NO")));
+            let sql = d.select_top(
+                2,
+                "TKT_NO",
+                &d.render(&format!("FROM dbo.{table} WHERE TKT_NO LIKE @P1 ESCAPE '\\' ORDER BY TKT_NO")),
+            );
             if let Some(row) = tx.query(&sql, &params![release.as_str(), 1i64]).await?.into_iter().next() {
                 return Ok(DocumentState::Released { release_tkt_no: row.text("TKT_NO")? });
             }
@@ -1215,7 +1485,10 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         if open {
             return Ok(DocumentState::Open);
         }
-        let closed = !tx.query(&self.sql("SELECT DOC_ID FROM dbo.PS_ORD_HIST WHERE DOC_ID = @P1"), &params![doc_id]).await?.is_empty();
+        let closed = !tx
+            .query(&self.sql("SELECT DOC_ID FROM dbo.PS_ORD_HIST WHERE DOC_ID = @P1"), &params![doc_id])
+            .await?
+            .is_empty();
         tx.commit().await?;
         Ok(if closed { DocumentState::Closed } else { DocumentState::Cancelled })
     }
@@ -1225,20 +1498,30 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
             .rule_rows("IM_PRC_GRP", "GRP_TYP, GRP_COD, DESCR, GRP_SEQ_NO, BEG_DAT, END_DAT, NO_BEG_DAT, NO_END_DAT, ENABLED, CUST_FILT, LST_MAINT_DT", "GRP_TYP, GRP_SEQ_NO, GRP_COD")
             .await?;
         let rules = self
-            .rule_rows("IM_PRC_RUL", "GRP_TYP, GRP_COD, RUL_SEQ_NO, DESCR, CUST_FILT, ITEM_FILT, CUST_FILT_TEXT, ITEM_FILT_TEXT", "GRP_TYP, GRP_COD, RUL_SEQ_NO")
+            .rule_rows(
+                "IM_PRC_RUL",
+                "GRP_TYP, GRP_COD, RUL_SEQ_NO, DESCR, CUST_FILT, ITEM_FILT, CUST_FILT_TEXT, ITEM_FILT_TEXT",
+                "GRP_TYP, GRP_COD, RUL_SEQ_NO",
+            )
             .await?;
         let breaks = self
-            .rule_rows("IM_PRC_RUL_BRK", "GRP_TYP, GRP_COD, RUL_SEQ_NO, MIN_QTY, PRC_METH, PRC_BASIS, AMT_OR_PCT", "GRP_TYP, GRP_COD, RUL_SEQ_NO, MIN_QTY")
+            .rule_rows(
+                "IM_PRC_RUL_BRK",
+                "GRP_TYP, GRP_COD, RUL_SEQ_NO, MIN_QTY, PRC_METH, PRC_BASIS, AMT_OR_PCT",
+                "GRP_TYP, GRP_COD, RUL_SEQ_NO, MIN_QTY",
+            )
             .await?;
         let mut by_rule: BTreeMap<(String, String, i64), Vec<PriceBreak>> = BTreeMap::new();
         for row in breaks {
             let row = row.from_table("IM_PRC_RUL_BRK", &["GRP_TYP", "GRP_COD", "RUL_SEQ_NO", "MIN_QTY"]);
-            by_rule.entry((row.text("GRP_TYP")?, row.text("GRP_COD")?, row.i64("RUL_SEQ_NO")?)).or_default().push(PriceBreak {
-                min_qty: row.dec_or_zero("MIN_QTY")?,
-                prc_meth: row.text_or_empty("PRC_METH")?,
-                prc_basis: row.text_or_empty("PRC_BASIS")?,
-                amt_or_pct: row.dec_or_zero("AMT_OR_PCT")?,
-            });
+            by_rule.entry((row.text("GRP_TYP")?, row.text("GRP_COD")?, row.i64("RUL_SEQ_NO")?)).or_default().push(
+                PriceBreak {
+                    min_qty: row.dec_or_zero("MIN_QTY")?,
+                    prc_meth: row.text_or_empty("PRC_METH")?,
+                    prc_basis: row.text_or_empty("PRC_BASIS")?,
+                    amt_or_pct: row.dec_or_zero("AMT_OR_PCT")?,
+                },
+            );
         }
         let mut by_group: BTreeMap<(String, String), Vec<PriceRule>> = BTreeMap::new();
         for row in rules {

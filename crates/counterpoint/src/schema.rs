@@ -247,7 +247,10 @@ pub const AR_CUST: Table = Table {
         dflt("RS_UTC_DT", DateTime, Now),
     ],
     primary_key: &["CUST_NO"],
-    indexes: &[("IX_AR_CUST_EMAIL", &["EMAIL_ADRS_1"], false), ("IX_AR_CUST_RS_UTC_DT", &["RS_UTC_DT", "CUST_NO"], false)],
+    indexes: &[
+        ("IX_AR_CUST_EMAIL", &["EMAIL_ADRS_1"], false),
+        ("IX_AR_CUST_RS_UTC_DT", &["RS_UTC_DT", "CUST_NO"], false),
+    ],
     touches_rs_utc_dt: true,
 };
 
@@ -679,7 +682,8 @@ pub fn column_sql(dialect: Dialect, table: &Table, column: &Column) -> String {
 
 /// `CREATE TABLE` for one table (without indexes).
 pub fn create_table_sql(dialect: Dialect, table: &Table) -> String {
-    let mut parts: Vec<String> = table.columns.iter().map(|c| format!("    {}", column_sql(dialect, table, c))).collect();
+    let mut parts: Vec<String> =
+        table.columns.iter().map(|c| format!("    {}", column_sql(dialect, table, c))).collect();
     let has_identity_pk = table.columns.iter().any(|c| c.identity);
     if !(dialect == Dialect::Sqlite && has_identity_pk) {
         parts.push(format!("    CONSTRAINT PK_{} PRIMARY KEY ({})", table.name, table.primary_key.join(", ")));
@@ -860,7 +864,11 @@ mod tests {
         assert!(sql.contains("STAGING_ID BIGINT IDENTITY(1,1) NOT NULL"), "{sql}");
         assert!(sql.contains("RAW_ORDER_JSON NVARCHAR(MAX)"), "{sql}");
         assert!(sql.contains("TOT_AMT DECIMAL(15,4) NOT NULL CONSTRAINT DF_USER_ORDER_STAGING_TOT_AMT DEFAULT 0"));
-        assert!(sql.contains("CREATED_DT DATETIME NOT NULL CONSTRAINT DF_USER_ORDER_STAGING_CREATED_DT DEFAULT GETUTCDATE()"));
+        assert!(
+            sql.contains(
+                "CREATED_DT DATETIME NOT NULL CONSTRAINT DF_USER_ORDER_STAGING_CREATED_DT DEFAULT GETUTCDATE()"
+            )
+        );
         assert!(sql.contains("CONSTRAINT PK_USER_ORDER_STAGING PRIMARY KEY (STAGING_ID)"));
         let doc = create_table_sql(Dialect::Mssql, &PS_DOC_HDR);
         assert!(doc.contains("DOC_GUID UNIQUEIDENTIFIER NOT NULL"), "{doc}");
@@ -899,7 +907,11 @@ mod tests {
                 std::fs::write(&path, &expected).expect("write");
             }
             let actual = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(actual == expected, "{} is out of date: run CPBRIDGE_BLESS=1 cargo test -p cpbridge-counterpoint", path.display());
+            assert!(
+                actual == expected,
+                "{} is out of date: run CPBRIDGE_BLESS=1 cargo test -p cpbridge-counterpoint",
+                path.display()
+            );
         }
     }
 }

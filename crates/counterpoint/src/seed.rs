@@ -90,8 +90,12 @@ const CATEGORIES: &[(&str, &str, &[&str])] = &[
 const ADJECTIVES: &[&str] =
     &["Classic", "Organic", "Deluxe", "Everyday", "Heritage", "Coastal", "Alpine", "Urban", "Vintage", "Studio"];
 const COLOURS: &[&str] = &["Red", "Blue", "Black", "White", "Green", "Grey", "Navy", "Sand"];
-const FIRST: &[&str] = &["Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Edsger", "Radia", "Donald"];
-const LAST: &[&str] = &["Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen", "Dijkstra", "Perlman", "Knuth"];
+const FIRST: &[&str] =
+    &["Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Edsger", "Radia", "Donald"];
+const LAST: &[&str] = &[
+    "Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen", "Dijkstra",
+    "Perlman", "Knuth",
+];
 const CITIES: &[(&str, &str, &str)] = &[
     ("San Jose", "CA", "95113"),
     ("Oakland", "CA", "94607"),
@@ -130,7 +134,10 @@ impl<D: Driver> SqlCounterpoint<D> {
     /// `DuplicateKey` when the database already holds seeded rows; any database error.
     pub async fn seed(&self, spec: &SeedSpec, progress: &(dyn Fn(&str, u64, u64) + Sync)) -> CpResult<SeedSummary> {
         if spec.locations == 0 {
-            return Err(CpError::Invalid { what: "--locations".into(), detail: "at least one location is needed".into() });
+            return Err(CpError::Invalid {
+                what: "--locations".into(),
+                detail: "at least one location is needed".into(),
+            });
         }
         let mut rng = SplitMix64::new(spec.seed);
         let now = chrono::Utc::now().naive_utc();
@@ -139,7 +146,8 @@ impl<D: Driver> SqlCounterpoint<D> {
         let locs: Vec<Vec<Value>> = (0..spec.locations)
             .map(|i| vec![loc_id(i).into(), format!("Store location {}", i + 1).into(), now.into()])
             .collect();
-        summary.locations = self.bulk_insert("IM_LOC", &["LOC_ID", "DESCR", "LST_MAINT_DT"], locs, "locations", progress).await?;
+        summary.locations =
+            self.bulk_insert("IM_LOC", &["LOC_ID", "DESCR", "LST_MAINT_DT"], locs, "locations", progress).await?;
 
         let (items, prices, stock) = generate_items(&mut rng, spec, now);
         summary.items = self.bulk_insert("IM_ITEM", ITEM_SEED_COLS, items, "items", progress).await?;
@@ -194,20 +202,95 @@ impl<D: Driver> SqlCounterpoint<D> {
 }
 
 const ITEM_SEED_COLS: &[&str] = &[
-    "ITEM_NO", "DESCR", "DESCR_UPR", "SHORT_DESCR", "LONG_DESCR", "ITEM_TYP", "STAT", "CATEG_COD", "SUBCAT_COD", "ATTR_COD_1",
-    "PROF_COD_1", "IS_ECOMM_ITEM", "IS_TXBL", "TAX_CATEG_COD", "WEIGHT", "BARCOD", "PRC_1", "REG_PRC", "LST_COST", "AVG_COST",
-    "TRK_METH", "PRC_DECS", "LST_MAINT_DT", "RS_UTC_DT",
-];
-const PRICE_SEED_COLS: &[&str] = &["ITEM_NO", "LOC_ID", "REG_PRC", "PRC_1", "PRC_2", "PRC_3", "LST_MAINT_DT", "RS_UTC_DT"];
-const INV_SEED_COLS: &[&str] = &["ITEM_NO", "LOC_ID", "QTY_ON_HND", "QTY_COMMIT", "MIN_QTY", "MAX_QTY", "LST_MAINT_DT", "RS_UTC_DT"];
-const CUST_SEED_COLS: &[&str] = &[
-    "CUST_NO", "NAM", "NAM_UPR", "FST_NAM", "LST_NAM", "ADRS_1", "CITY", "STATE", "ZIP_COD", "CNTRY", "PHONE_1", "EMAIL_ADRS_1",
-    "CUST_TYP", "CATEG_COD", "PROF_COD_1", "DISC_PCT", "TAX_COD", "STR_ID", "CUST_NAM_TYP", "IS_ECOMM_CUST", "LST_MAINT_DT",
+    "ITEM_NO",
+    "DESCR",
+    "DESCR_UPR",
+    "SHORT_DESCR",
+    "LONG_DESCR",
+    "ITEM_TYP",
+    "STAT",
+    "CATEG_COD",
+    "SUBCAT_COD",
+    "ATTR_COD_1",
+    "PROF_COD_1",
+    "IS_ECOMM_ITEM",
+    "IS_TXBL",
+    "TAX_CATEG_COD",
+    "WEIGHT",
+    "BARCOD",
+    "PRC_1",
+    "REG_PRC",
+    "LST_COST",
+    "AVG_COST",
+    "TRK_METH",
+    "PRC_DECS",
+    "LST_MAINT_DT",
     "RS_UTC_DT",
 ];
-const GRP_SEED_COLS: &[&str] = &["GRP_TYP", "GRP_COD", "DESCR", "GRP_SEQ_NO", "NO_BEG_DAT", "NO_END_DAT", "BEG_DAT", "END_DAT", "ENABLED", "LST_MAINT_DT", "RS_UTC_DT"];
-const RUL_SEED_COLS: &[&str] = &["GRP_TYP", "GRP_COD", "RUL_SEQ_NO", "DESCR", "CUST_FILT", "ITEM_FILT", "CUST_FILT_TEXT", "ITEM_FILT_TEXT", "LST_MAINT_DT", "RS_UTC_DT"];
-const BRK_SEED_COLS: &[&str] = &["GRP_TYP", "GRP_COD", "RUL_SEQ_NO", "MIN_QTY", "PRC_METH", "PRC_BASIS", "AMT_OR_PCT", "LST_MAINT_DT", "RS_UTC_DT"];
+const PRICE_SEED_COLS: &[&str] =
+    &["ITEM_NO", "LOC_ID", "REG_PRC", "PRC_1", "PRC_2", "PRC_3", "LST_MAINT_DT", "RS_UTC_DT"];
+const INV_SEED_COLS: &[&str] =
+    &["ITEM_NO", "LOC_ID", "QTY_ON_HND", "QTY_COMMIT", "MIN_QTY", "MAX_QTY", "LST_MAINT_DT", "RS_UTC_DT"];
+const CUST_SEED_COLS: &[&str] = &[
+    "CUST_NO",
+    "NAM",
+    "NAM_UPR",
+    "FST_NAM",
+    "LST_NAM",
+    "ADRS_1",
+    "CITY",
+    "STATE",
+    "ZIP_COD",
+    "CNTRY",
+    "PHONE_1",
+    "EMAIL_ADRS_1",
+    "CUST_TYP",
+    "CATEG_COD",
+    "PROF_COD_1",
+    "DISC_PCT",
+    "TAX_COD",
+    "STR_ID",
+    "CUST_NAM_TYP",
+    "IS_ECOMM_CUST",
+    "LST_MAINT_DT",
+    "RS_UTC_DT",
+];
+const GRP_SEED_COLS: &[&str] = &[
+    "GRP_TYP",
+    "GRP_COD",
+    "DESCR",
+    "GRP_SEQ_NO",
+    "NO_BEG_DAT",
+    "NO_END_DAT",
+    "BEG_DAT",
+    "END_DAT",
+    "ENABLED",
+    "LST_MAINT_DT",
+    "RS_UTC_DT",
+];
+const RUL_SEED_COLS: &[&str] = &[
+    "GRP_TYP",
+    "GRP_COD",
+    "RUL_SEQ_NO",
+    "DESCR",
+    "CUST_FILT",
+    "ITEM_FILT",
+    "CUST_FILT_TEXT",
+    "ITEM_FILT_TEXT",
+    "LST_MAINT_DT",
+    "RS_UTC_DT",
+];
+const BRK_SEED_COLS: &[&str] = &[
+    "GRP_TYP",
+    "GRP_COD",
+    "RUL_SEQ_NO",
+    "MIN_QTY",
+    "PRC_METH",
+    "PRC_BASIS",
+    "AMT_OR_PCT",
+    "LST_MAINT_DT",
+    "RS_UTC_DT",
+];
 
 type Rows = Vec<Vec<Value>>;
 
@@ -331,13 +414,31 @@ fn generate_rules(rng: &mut SplitMix64, spec: &SeedSpec, now: NaiveDateTime) -> 
     let tier_groups: Vec<&str> = TIERS.iter().copied().filter(|t| *t != "RETAIL").collect();
     for (seq, tier) in tier_groups.iter().enumerate() {
         groups.push(vec![
-            "C".into(), (*tier).into(), format!("{tier} contract").into(), i64::try_from(seq + 1).unwrap_or(0).into(),
-            "Y".into(), "Y".into(), Value::Null, Value::Null, "Y".into(), now.into(), now.into(),
+            "C".into(),
+            (*tier).into(),
+            format!("{tier} contract").into(),
+            i64::try_from(seq + 1).unwrap_or(0).into(),
+            "Y".into(),
+            "Y".into(),
+            Value::Null,
+            Value::Null,
+            "Y".into(),
+            now.into(),
+            now.into(),
         ]);
     }
     groups.push(vec![
-        "P".into(), "CLEARANCE".into(), "Last month's clearance".into(), 1i64.into(), "N".into(), "N".into(),
-        (now - Duration::days(60)).into(), (now - Duration::days(30)).into(), "Y".into(), now.into(), now.into(),
+        "P".into(),
+        "CLEARANCE".into(),
+        "Last month's clearance".into(),
+        1i64.into(),
+        "N".into(),
+        "N".into(),
+        (now - Duration::days(60)).into(),
+        (now - Duration::days(30)).into(),
+        "Y".into(),
+        now.into(),
+        now.into(),
     ]);
     let per_group = spec.rules.div_ceil(tier_groups.len().max(1));
     let mut made = 0;
@@ -361,28 +462,72 @@ fn generate_rules(rng: &mut SplitMix64, spec: &SeedSpec, now: NaiveDateTime) -> 
                 _ => (String::new(), "***All***".to_owned()),
             };
             rules.push(vec![
-                "C".into(), (*tier).into(), seq_no.into(), format!("{tier} rule {seq}").into(),
+                "C".into(),
+                (*tier).into(),
+                seq_no.into(),
+                format!("{tier} rule {seq}").into(),
                 format!("(AR_CUST.PROF_COD_1 = '{tier}')").into(),
                 if item_filt.is_empty() { Value::Null } else { item_filt.into() },
-                format!("Profile code 1 is (exactly) {tier}").into(), item_text.into(), now.into(), now.into(),
+                format!("Profile code 1 is (exactly) {tier}").into(),
+                item_text.into(),
+                now.into(),
+                now.into(),
             ]);
             let (meth, basis, amount) = match rng.below(3) {
                 0 => ("D", "1", Decimal::from(5 + rng.below(20))),
                 1 => ("A", "R", money(50 + rng.below(500))),
                 _ => ("F", "1", money(100 + rng.below(10_000))),
             };
-            breaks.push(vec!["C".into(), (*tier).into(), seq_no.into(), Decimal::ZERO.into(), meth.into(), basis.into(), amount.into(), now.into(), now.into()]);
+            breaks.push(vec![
+                "C".into(),
+                (*tier).into(),
+                seq_no.into(),
+                Decimal::ZERO.into(),
+                meth.into(),
+                basis.into(),
+                amount.into(),
+                now.into(),
+                now.into(),
+            ]);
             if meth == "D" {
                 // A deeper discount from 10 units up.
-                breaks.push(vec!["C".into(), (*tier).into(), seq_no.into(), Decimal::from(10).into(), "D".into(), basis.into(), (amount + Decimal::from(5)).into(), now.into(), now.into()]);
+                breaks.push(vec![
+                    "C".into(),
+                    (*tier).into(),
+                    seq_no.into(),
+                    Decimal::from(10).into(),
+                    "D".into(),
+                    basis.into(),
+                    (amount + Decimal::from(5)).into(),
+                    now.into(),
+                    now.into(),
+                ]);
             }
         }
     }
     rules.push(vec![
-        "P".into(), "CLEARANCE".into(), 1i64.into(), "Clearance".into(), Value::Null, Value::Null, "***All***".into(),
-        "***All***".into(), now.into(), now.into(),
+        "P".into(),
+        "CLEARANCE".into(),
+        1i64.into(),
+        "Clearance".into(),
+        Value::Null,
+        Value::Null,
+        "***All***".into(),
+        "***All***".into(),
+        now.into(),
+        now.into(),
     ]);
-    breaks.push(vec!["P".into(), "CLEARANCE".into(), 1i64.into(), Decimal::ZERO.into(), "D".into(), "1".into(), Decimal::from(50).into(), now.into(), now.into()]);
+    breaks.push(vec![
+        "P".into(),
+        "CLEARANCE".into(),
+        1i64.into(),
+        Decimal::ZERO.into(),
+        "D".into(),
+        "1".into(),
+        Decimal::from(50).into(),
+        now.into(),
+        now.into(),
+    ]);
     (groups, rules, breaks)
 }
 

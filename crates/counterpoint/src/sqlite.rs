@@ -102,7 +102,10 @@ fn map_err(e: sqlx::Error, target: &Path) -> CpError {
                 CpError::DuplicateKey { context: "writing".into(), detail: message }
             } else if matches!(code, Some(5 | 6 | 517 | 261 | 262)) || message.contains("database is locked") {
                 CpError::Busy { context: "writing".into(), detail: message }
-            } else if message.starts_with("no such table") || message.starts_with("no such column") || message.contains("has no column named") {
+            } else if message.starts_with("no such table")
+                || message.starts_with("no such column")
+                || message.contains("has no column named")
+            {
                 CpError::Schema(message)
             } else {
                 CpError::Sql { context: "running a statement".into(), detail: message, code }
@@ -165,12 +168,20 @@ fn bind<'q>(
 fn decode_row(row: &sqlx::sqlite::SqliteRow, columns: &Arc<[String]>) -> CpResult<Row> {
     let mut values = Vec::with_capacity(columns.len());
     for i in 0..columns.len() {
-        let raw = row.try_get_raw(i).map_err(|e| CpError::Sql { context: "reading a row".into(), detail: e.to_string(), code: None })?;
+        let raw = row.try_get_raw(i).map_err(|e| CpError::Sql {
+            context: "reading a row".into(),
+            detail: e.to_string(),
+            code: None,
+        })?;
         let value = if raw.is_null() {
             Value::Null
         } else {
             let kind = raw.type_info().name().to_owned();
-            let err = |e: sqlx::Error| CpError::Sql { context: format!("reading column {}", columns[i]), detail: e.to_string(), code: None };
+            let err = |e: sqlx::Error| CpError::Sql {
+                context: format!("reading column {}", columns[i]),
+                detail: e.to_string(),
+                code: None,
+            };
             match kind.as_str() {
                 "INTEGER" | "BOOLEAN" => Value::Int(row.try_get_unchecked::<i64, _>(i).map_err(err)?),
                 "REAL" | "NUMERIC" => Value::Real(row.try_get_unchecked::<f64, _>(i).map_err(err)?),
@@ -199,7 +210,10 @@ impl Tx for SqliteTx {
     }
 
     async fn execute_script(&mut self, sql: &str) -> CpResult<()> {
-        sqlx::raw_sql(AssertSqlSafe(sql.to_owned())).execute(&mut *self.tx).await.map_err(|e| map_err(e, &self.path))?;
+        sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, &self.path))?;
         Ok(())
     }
 

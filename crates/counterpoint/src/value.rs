@@ -89,10 +89,10 @@ pub fn flag(v: bool) -> Value {
     Value::Text(if v { "Y" } else { "N" }.to_owned())
 }
 
-/// Builds a parameter list: `params![a, b, c]`.
+/// Builds a parameter array: `&params![a, b, c]` (add `.to_vec()` to extend it).
 #[macro_export]
 macro_rules! params {
-    ($($v:expr),* $(,)?) => { vec![$($crate::value::Value::from($v)),*] };
+    ($($v:expr),* $(,)?) => { [$($crate::value::Value::from($v)),*] };
 }
 
 /// Text form of a datetime in the SQLite replica: exactly three decimals, so that text order is time order.
@@ -218,7 +218,9 @@ impl Row {
             Value::Null => return Ok(None),
             Value::Dec(d) => *d,
             Value::Int(n) => Decimal::from(*n),
-            Value::Real(f) => Decimal::from_f64(*f).ok_or_else(|| self.bad(column, format!("{f} is not a finite number")))?,
+            Value::Real(f) => {
+                Decimal::from_f64(*f).ok_or_else(|| self.bad(column, format!("{f} is not a finite number")))?
+            }
             Value::Text(s) if s.trim().is_empty() => return Ok(None),
             Value::Text(s) => Decimal::from_str(s.trim())
                 .or_else(|_| Decimal::from_scientific(s.trim()))
@@ -243,7 +245,9 @@ impl Row {
         Ok(match self.get(column)? {
             Value::Null => None,
             Value::Int(n) => Some(*n),
-            Value::Dec(d) if d.fract().is_zero() => Some(i64::try_from(*d).map_err(|_| self.bad(column, "out of range"))?),
+            Value::Dec(d) if d.fract().is_zero() => {
+                Some(i64::try_from(*d).map_err(|_| self.bad(column, "out of range"))?)
+            }
             Value::Real(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(*f as i64),
             Value::Text(s) => Some(s.trim().parse().map_err(|_| self.bad(column, format!("{s:?} is not an integer")))?),
             other => return Err(self.bad(column, format!("{other:?} is not an integer"))),

@@ -10,7 +10,9 @@ use std::time::Duration as StdDuration;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use cpbridge_core::order::{DocContact, DocLine, DocPayment, DocTotals, OrderDocument};
 use cpbridge_core::records::{Customer, ShipAddress, Watermark};
-use cpbridge_core::staging::{ApplyOutcome, ClaimedOrder, DocumentState, NewStagedOrder, StageOutcome, StagedLine, StagingStatus};
+use cpbridge_core::staging::{
+    ApplyOutcome, ClaimedOrder, DocumentState, NewStagedOrder, StageOutcome, StagedLine, StagingStatus,
+};
 use cpbridge_counterpoint::driver::{Driver, Tx, TxMode};
 use cpbridge_counterpoint::mssql::MssqlDriver;
 use cpbridge_counterpoint::port::watermark_after;
@@ -98,14 +100,30 @@ fn document(lines: &[(&str, i64, Decimal)], paid: bool) -> OrderDocument {
         tax_ovrd_reas: Some("EC_WOOCOMM".into()),
         bill_to: DocContact { nam: "Grace Hopper".into(), city: Some("San Jose".into()), ..DocContact::default() },
         ship_to: DocContact { nam: "Grace Hopper".into(), city: Some("Oakland".into()), ..DocContact::default() },
-        totals: DocTotals { sub_tot: sub, tax_amt: dec!(1.50), tot_misc: dec!(5), tot, amt_due: if paid { Decimal::ZERO } else { tot }, ..DocTotals::default() },
-        payments: if paid { vec![DocPayment { pay_cod: "WEB".into(), amt: tot, descr: Some("TX-123".into()), final_pmt: false }] } else { vec![] },
+        totals: DocTotals {
+            sub_tot: sub,
+            tax_amt: dec!(1.50),
+            tot_misc: dec!(5),
+            tot,
+            amt_due: if paid { Decimal::ZERO } else { tot },
+            ..DocTotals::default()
+        },
+        payments: if paid {
+            vec![DocPayment { pay_cod: "WEB".into(), amt: tot, descr: Some("TX-123".into()), final_pmt: false }]
+        } else {
+            vec![]
+        },
         lines,
     }
 }
 
 async fn qty<D: Driver>(cp: &SqlCounterpoint<D>, item: &str, column: &str) -> Decimal {
-    scalar(cp, &format!("SELECT {column} AS V FROM dbo.IM_INV WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN'"), vec![item.into()]).await
+    scalar(
+        cp,
+        &format!("SELECT {column} AS V FROM dbo.IM_INV WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN'"),
+        vec![item.into()],
+    )
+    .await
 }
 
 async fn docs_for<D: Driver>(cp: &SqlCounterpoint<D>) -> Decimal {
@@ -155,17 +173,41 @@ async fn apply_writes_one_complete_document<D: Driver>(cp: &SqlCounterpoint<D>) 
     let ApplyOutcome::Applied { doc_id, tkt_no } = outcome else { panic!("expected Applied, got {outcome:?}") };
     assert_eq!(tkt_no, "W-000001");
 
-    assert_eq!(scalar(cp, "SELECT COUNT(*) AS V FROM dbo.PS_DOC_LIN WHERE DOC_ID = @P1", vec![doc_id.into()]).await, dec!(2));
-    assert_eq!(scalar(cp, "SELECT COUNT(*) AS V FROM dbo.PS_DOC_CONTACT WHERE DOC_ID = @P1", vec![doc_id.into()]).await, dec!(2));
-    assert_eq!(scalar(cp, "SELECT EXT_PRC AS V FROM dbo.PS_DOC_LIN WHERE DOC_ID = @P1 AND LIN_SEQ_NO = 1", vec![doc_id.into()]).await, dec!(10.79));
-    assert_eq!(scalar(cp, "SELECT TOT AS V FROM dbo.PS_DOC_HDR_TOT WHERE DOC_ID = @P1 AND TOT_TYP = 'O'", vec![doc_id.into()]).await, doc.totals.tot);
-    assert_eq!(scalar(cp, "SELECT AMT AS V FROM dbo.PS_DOC_PMT WHERE DOC_ID = @P1", vec![doc_id.into()]).await, doc.totals.tot);
+    assert_eq!(
+        scalar(cp, "SELECT COUNT(*) AS V FROM dbo.PS_DOC_LIN WHERE DOC_ID = @P1", vec![doc_id.into()]).await,
+        dec!(2)
+    );
+    assert_eq!(
+        scalar(cp, "SELECT COUNT(*) AS V FROM dbo.PS_DOC_CONTACT WHERE DOC_ID = @P1", vec![doc_id.into()]).await,
+        dec!(2)
+    );
+    assert_eq!(
+        scalar(
+            cp,
+            "SELECT EXT_PRC AS V FROM dbo.PS_DOC_LIN WHERE DOC_ID = @P1 AND LIN_SEQ_NO = 1",
+            vec![doc_id.into()]
+        )
+        .await,
+        dec!(10.79)
+    );
+    assert_eq!(
+        scalar(cp, "SELECT TOT AS V FROM dbo.PS_DOC_HDR_TOT WHERE DOC_ID = @P1 AND TOT_TYP = 'O'", vec![doc_id.into()])
+            .await,
+        doc.totals.tot
+    );
+    assert_eq!(
+        scalar(cp, "SELECT AMT AS V FROM dbo.PS_DOC_PMT WHERE DOC_ID = @P1", vec![doc_id.into()]).await,
+        doc.totals.tot
+    );
     assert_eq!(qty(cp, &a, "QTY_COMMIT").await, commit_before + dec!(2));
     assert_eq!(qty(cp, &a, "QTY_ON_ORD").await, ord_before + dec!(2));
     assert_eq!(qty(cp, &a, "QTY_ON_HND").await, on_hand_before, "an open order never moves QTY_ON_HND");
 
     let staged = cp.staged_order(claim.order.staging_id).await.expect("read").expect("row");
-    assert_eq!((staged.status, staged.cp_doc_id, staged.cp_tkt_no.as_deref()), (StagingStatus::Applied, Some(doc_id), Some("W-000001")));
+    assert_eq!(
+        (staged.status, staged.cp_doc_id, staged.cp_tkt_no.as_deref()),
+        (StagingStatus::Applied, Some(doc_id), Some("W-000001"))
+    );
     // Applying the same claim again writes nothing.
     let again = cp.apply_staged_order(&claim, &doc, at(5, 0, 3)).await.expect("apply again");
     assert_eq!(again, ApplyOutcome::AlreadyApplied { doc_id: Some(doc_id), tkt_no: Some("W-000001".into()) });
@@ -195,7 +237,8 @@ async fn a_failed_transaction_leaves_nothing_and_the_retry_applies_once<D: Drive
     for micros in (0..400).step_by(7) {
         t += Duration::minutes(10);
         let Some(claim) = cp.claim_staged_orders(t, Duration::minutes(5), 1).await.expect("claim").pop() else { break };
-        let cancelled = tokio::time::timeout(StdDuration::from_micros(micros), cp.apply_staged_order(&claim, &good, t)).await;
+        let cancelled =
+            tokio::time::timeout(StdDuration::from_micros(micros), cp.apply_staged_order(&claim, &good, t)).await;
         if cancelled.is_ok() {
             break;
         }
@@ -231,7 +274,10 @@ async fn claims_are_exclusive_and_leases_expire<D: Driver>(cp: &SqlCounterpoint<
     let fresh = cp.claim_staged_orders(now + Duration::minutes(6), Duration::minutes(5), 10).await.expect("reclaim");
     assert_eq!(fresh.len(), 6);
     let doc = document(&[(item_no(1).as_str(), 1, dec!(1))], false);
-    assert_eq!(cp.apply_staged_order(&stale, &doc, now + Duration::minutes(7)).await.expect("stale"), ApplyOutcome::ClaimLost);
+    assert_eq!(
+        cp.apply_staged_order(&stale, &doc, now + Duration::minutes(7)).await.expect("stale"),
+        ApplyOutcome::ClaimLost
+    );
     assert!(!cp.fail_staged_order(&stale, "late", None).await.expect("stale fail"));
     assert_eq!(docs_for(cp).await, dec!(0));
 }
@@ -240,14 +286,20 @@ async fn failures_retry_then_go_dead_and_can_be_replayed<D: Driver>(cp: &SqlCoun
     cp.stage_order(&new_order(400, &[("NOPE", 1)]), at(5, 0, 0)).await.expect("stage");
     let claim = claim_one(cp, at(5, 0, 1)).await;
     assert!(cp.fail_staged_order(&claim, "unknown SKU NOPE on line 1", Some(at(5, 5, 0))).await.expect("fail"));
-    assert!(cp.claim_staged_orders(at(5, 4, 59), Duration::minutes(5), 10).await.expect("early").is_empty(), "not due yet");
+    assert!(
+        cp.claim_staged_orders(at(5, 4, 59), Duration::minutes(5), 10).await.expect("early").is_empty(),
+        "not due yet"
+    );
     let claim = claim_one(cp, at(5, 5, 0)).await;
     assert_eq!(claim.order.attempts, 2);
     assert!(cp.fail_staged_order(&claim, "unknown SKU NOPE on line 1", None).await.expect("dead"));
     let dead = cp.staged_orders(Some(StagingStatus::Dead), 10).await.expect("dlq");
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].last_err.as_deref(), Some("unknown SKU NOPE on line 1"));
-    assert!(cp.claim_staged_orders(at(9, 0, 0), Duration::minutes(5), 10).await.expect("claim").is_empty(), "dead is not retried");
+    assert!(
+        cp.claim_staged_orders(at(9, 0, 0), Duration::minutes(5), 10).await.expect("claim").is_empty(),
+        "dead is not retried"
+    );
     assert!(cp.requeue_staged_order(dead[0].staging_id).await.expect("requeue"));
     let claim = claim_one(cp, at(9, 0, 0)).await;
     assert_eq!(claim.order.attempts, 1, "a replay starts its attempts afresh");
@@ -261,14 +313,26 @@ async fn failures_retry_then_go_dead_and_can_be_replayed<D: Driver>(cp: &SqlCoun
 async fn backorders_are_recorded_per_line<D: Driver>(cp: &SqlCounterpoint<D>) {
     seed_small(cp).await;
     let a = item_no(1);
-    sql(cp, "UPDATE dbo.IM_INV SET QTY_ON_HND = 4, QTY_COMMIT = 1 WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN'", vec![a.as_str().into()]).await;
+    sql(
+        cp,
+        "UPDATE dbo.IM_INV SET QTY_ON_HND = 4, QTY_COMMIT = 1 WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN'",
+        vec![a.as_str().into()],
+    )
+    .await;
     cp.stage_order(&new_order(500, &[(a.as_str(), 5)]), at(5, 0, 0)).await.expect("stage");
     let claim = claim_one(cp, at(5, 0, 1)).await;
-    let outcome = cp.apply_staged_order(&claim, &document(&[(a.as_str(), 5, dec!(1))], true), at(5, 0, 2)).await.expect("apply");
+    let outcome =
+        cp.apply_staged_order(&claim, &document(&[(a.as_str(), 5, dec!(1))], true), at(5, 0, 2)).await.expect("apply");
     let ApplyOutcome::Applied { doc_id, .. } = outcome else { panic!("{outcome:?}") };
     // Available was 4 - 1 = 3, so 2 of the 5 are backordered; all 5 are committed.
-    assert_eq!(scalar(cp, "SELECT QTY_BKORD AS V FROM dbo.USER_DOC_LIN_EXT WHERE DOC_ID = @P1", vec![doc_id.into()]).await, dec!(2));
-    assert_eq!(scalar(cp, "SELECT BKORD_QTY AS V FROM dbo.USER_ORDER_STAGING WHERE WOO_ORDER_ID = 500", vec![]).await, dec!(2));
+    assert_eq!(
+        scalar(cp, "SELECT QTY_BKORD AS V FROM dbo.USER_DOC_LIN_EXT WHERE DOC_ID = @P1", vec![doc_id.into()]).await,
+        dec!(2)
+    );
+    assert_eq!(
+        scalar(cp, "SELECT BKORD_QTY AS V FROM dbo.USER_ORDER_STAGING WHERE WOO_ORDER_ID = 500", vec![]).await,
+        dec!(2)
+    );
     assert_eq!(qty(cp, &a, "QTY_COMMIT").await, dec!(6));
     assert_eq!(qty(cp, &a, "QTY_AVAIL").await, dec!(-2));
 }
@@ -284,17 +348,28 @@ async fn document_ids_skip_taken_ones<D: Driver>(cp: &SqlCounterpoint<D>) {
     .await;
     cp.stage_order(&new_order(600, &[(item_no(1).as_str(), 1)]), at(5, 0, 0)).await.expect("stage");
     let claim = claim_one(cp, at(5, 0, 1)).await;
-    let outcome = cp.apply_staged_order(&claim, &document(&[(item_no(1).as_str(), 1, dec!(1))], false), at(5, 0, 2)).await.expect("apply");
+    let outcome = cp
+        .apply_staged_order(&claim, &document(&[(item_no(1).as_str(), 1, dec!(1))], false), at(5, 0, 2))
+        .await
+        .expect("apply");
     // The register already used DOC_ID variation 0 and ticket W-000001: cpbridge takes the next of each.
     assert_eq!(outcome, ApplyOutcome::Applied { doc_id: taken + 1, tkt_no: "W-000002".into() });
-    assert_eq!(scalar(cp, "SELECT COUNT(*) AS V FROM dbo.PS_DOC_PMT", vec![]).await, dec!(0), "an unpaid order has no payment row");
+    assert_eq!(
+        scalar(cp, "SELECT COUNT(*) AS V FROM dbo.PS_DOC_PMT", vec![]).await,
+        dec!(0),
+        "an unpaid order has no payment row"
+    );
 }
 
 async fn document_state_follows_counterpoint<D: Driver>(cp: &SqlCounterpoint<D>) {
     seed_small(cp).await;
     cp.stage_order(&new_order(700, &[(item_no(1).as_str(), 1)]), at(5, 0, 0)).await.expect("stage");
     let claim = claim_one(cp, at(5, 0, 1)).await;
-    let ApplyOutcome::Applied { doc_id, tkt_no } = cp.apply_staged_order(&claim, &document(&[(item_no(1).as_str(), 1, dec!(1))], false), at(5, 0, 2)).await.expect("apply") else {
+    let ApplyOutcome::Applied { doc_id, tkt_no } = cp
+        .apply_staged_order(&claim, &document(&[(item_no(1).as_str(), 1, dec!(1))], false), at(5, 0, 2))
+        .await
+        .expect("apply")
+    else {
         panic!("not applied")
     };
     assert_eq!(cp.document_state(doc_id, &tkt_no).await.expect("state"), DocumentState::Open);
@@ -304,11 +379,19 @@ async fn document_state_follows_counterpoint<D: Driver>(cp: &SqlCounterpoint<D>)
         vec![at(12, 0, 0).into(), format!("{tkt_no}-01").into()],
     )
     .await;
-    assert_eq!(cp.document_state(doc_id, &tkt_no).await.expect("state"), DocumentState::Released { release_tkt_no: format!("{tkt_no}-01") });
+    assert_eq!(
+        cp.document_state(doc_id, &tkt_no).await.expect("state"),
+        DocumentState::Released { release_tkt_no: format!("{tkt_no}-01") }
+    );
     sql(cp, "DELETE FROM dbo.PS_TKT_HIST", vec![]).await;
     sql(cp, "DELETE FROM dbo.PS_DOC_HDR WHERE DOC_ID = @P1", vec![doc_id.into()]).await;
     assert_eq!(cp.document_state(doc_id, &tkt_no).await.expect("state"), DocumentState::Cancelled);
-    sql(cp, "INSERT INTO dbo.PS_ORD_HIST (DOC_ID, TKT_NO) VALUES (@P1, @P2)", vec![doc_id.into(), tkt_no.as_str().into()]).await;
+    sql(
+        cp,
+        "INSERT INTO dbo.PS_ORD_HIST (DOC_ID, TKT_NO) VALUES (@P1, @P2)",
+        vec![doc_id.into(), tkt_no.as_str().into()],
+    )
+    .await;
     assert_eq!(cp.document_state(doc_id, &tkt_no).await.expect("state"), DocumentState::Closed);
 }
 
@@ -328,7 +411,12 @@ async fn change_feeds_page_through_everything_once<D: Driver>(cp: &SqlCounterpoi
 
     // A change made by any writer moves the item past the watermark (RS_UTC_DT kept current).
     let later = chrono::Utc::now().naive_utc() + Duration::hours(1);
-    sql(cp, "UPDATE dbo.IM_ITEM SET PRC_1 = 9.99, RS_UTC_DT = @P2 WHERE ITEM_NO = @P1", vec![item_no(3).into(), later.into()]).await;
+    sql(
+        cp,
+        "UPDATE dbo.IM_ITEM SET PRC_1 = 9.99, RS_UTC_DT = @P2 WHERE ITEM_NO = @P1",
+        vec![item_no(3).into(), later.into()],
+    )
+    .await;
     let changed = cp.items_changed_since(&wm, 100).await.expect("changed");
     assert_eq!(changed.iter().map(|i| i.item_no.as_str()).collect::<Vec<_>>(), vec![item_no(3).as_str()]);
     assert_eq!(changed[0].prc_1, dec!(9.99));
@@ -344,7 +432,8 @@ async fn change_feeds_page_through_everything_once<D: Driver>(cp: &SqlCounterpoi
     assert_eq!(Decimal::from(rows), scalar(cp, "SELECT COUNT(*) AS V FROM dbo.IM_INV", vec![]).await);
     let prices = cp.prices_changed_since(&Watermark::start(), 1000).await.expect("prices");
     assert_eq!(prices.len(), 40);
-    let levels = cp.inventory_for_items(&[item_no(1), item_no(2)], &["MAIN".into(), "LOC2".into()]).await.expect("levels");
+    let levels =
+        cp.inventory_for_items(&[item_no(1), item_no(2)], &["MAIN".into(), "LOC2".into()]).await.expect("levels");
     assert!(levels.len() <= 4 && !levels.is_empty(), "{levels:?}");
     assert_eq!(cp.items_by_no(&[item_no(5), "NOPE".into()]).await.expect("items").len(), 1);
 }
@@ -352,7 +441,12 @@ async fn change_feeds_page_through_everything_once<D: Driver>(cp: &SqlCounterpoi
 async fn inventory_triggers_record_plain_sql_changes<D: Driver>(cp: &SqlCounterpoint<D>) {
     seed_small(cp).await;
     assert!(cp.pending_inventory_changes(10).await.expect("none").is_empty(), "seeding is the baseline");
-    sql(cp, "UPDATE dbo.IM_INV SET QTY_ON_HND = QTY_ON_HND + 5 WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN'", vec![item_no(1).into()]).await;
+    sql(
+        cp,
+        "UPDATE dbo.IM_INV SET QTY_ON_HND = QTY_ON_HND + 5 WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN'",
+        vec![item_no(1).into()],
+    )
+    .await;
     sql(cp, "UPDATE dbo.IM_INV SET MIN_QTY = 3 WHERE ITEM_NO = @P1", vec![item_no(2).into()]).await;
     let changes = cp.pending_inventory_changes(10).await.expect("changes");
     assert_eq!(changes.len(), 1, "only quantity changes are recorded: {changes:?}");
@@ -372,7 +466,12 @@ async fn customers_are_created_matched_and_updated<D: Driver>(cp: &SqlCounterpoi
         is_ecomm_cust: true,
         ..Customer::default()
     };
-    let ship = ShipAddress { ship_adrs_id: "WEB".into(), nam: "Grace Hopper".into(), city: Some("Oakland".into()), ..ShipAddress::default() };
+    let ship = ShipAddress {
+        ship_adrs_id: "WEB".into(),
+        nam: "Grace Hopper".into(),
+        city: Some("Oakland".into()),
+        ..ShipAddress::default()
+    };
     let cust_no = cp.upsert_customer(&customer, Some(&ship), &scheme, at(5, 0, 0)).await.expect("create");
     assert_eq!(cust_no, "WEB000001");
     let found = cp.customer_by_email("grace@example.TEST").await.expect("find").expect("by email");
@@ -389,7 +488,10 @@ async fn customers_are_created_matched_and_updated<D: Driver>(cp: &SqlCounterpoi
     customer.cust_no = String::new();
     customer.email_adrs_1 = Some(format!("{}@example.test", "x".repeat(60)));
     let err = cp.upsert_customer(&customer, None, &scheme, at(5, 0, 2)).await.expect_err("email too long");
-    assert!(matches!(err, CpError::Invalid { .. }) && err.to_string().contains("EMAIL_ADRS_1 holds at most 50"), "{err}");
+    assert!(
+        matches!(err, CpError::Invalid { .. }) && err.to_string().contains("EMAIL_ADRS_1 holds at most 50"),
+        "{err}"
+    );
 }
 
 async fn price_rules_load_with_their_breaks<D: Driver>(cp: &SqlCounterpoint<D>) {
@@ -402,15 +504,28 @@ async fn price_rules_load_with_their_breaks<D: Driver>(cp: &SqlCounterpoint<D>) 
     assert!(clearance.end_dat.is_some() && clearance.grp_typ == "P");
     let before = cp.pricing_changed_at().await.expect("stamp").expect("some");
     let later = chrono::Utc::now().naive_utc() + Duration::hours(2);
-    sql(cp, "UPDATE dbo.IM_PRC_RUL_BRK SET AMT_OR_PCT = 33, RS_UTC_DT = @P1 WHERE GRP_COD = 'CLEARANCE'", vec![later.into()]).await;
+    sql(
+        cp,
+        "UPDATE dbo.IM_PRC_RUL_BRK SET AMT_OR_PCT = 33, RS_UTC_DT = @P1 WHERE GRP_COD = 'CLEARANCE'",
+        vec![later.into()],
+    )
+    .await;
     assert!(cp.pricing_changed_at().await.expect("stamp").expect("some") > before);
 }
 
 async fn bad_rows_give_errors_that_name_them<D: Driver>(cp: &SqlCounterpoint<D>) {
     seed_small(cp).await;
-    sql(cp, "UPDATE dbo.IM_INV SET QTY_ON_HND = 'abc' WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN'", vec![item_no(1).into()]).await;
+    sql(
+        cp,
+        "UPDATE dbo.IM_INV SET QTY_ON_HND = 'abc' WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN'",
+        vec![item_no(1).into()],
+    )
+    .await;
     let err = cp.inventory_for_items(&[item_no(1)], &["MAIN".into()]).await.expect_err("abc");
-    assert_eq!(err.to_string(), format!("bad data in IM_INV (ITEM_NO={}, LOC_ID=MAIN), column QTY_ON_HND: \"abc\" is not a number", item_no(1)));
+    assert_eq!(
+        err.to_string(),
+        format!("bad data in IM_INV (ITEM_NO={}, LOC_ID=MAIN), column QTY_ON_HND: \"abc\" is not a number", item_no(1))
+    );
     sql(cp, "DROP TABLE dbo.USER_INV_CHANGES", vec![]).await;
     let err = cp.pending_inventory_changes(1).await.expect_err("no table");
     assert!(matches!(err, CpError::Schema(_)) && err.to_string().contains("USER_INV_CHANGES"), "{err}");
@@ -465,7 +580,10 @@ async fn an_unreachable_sql_server_is_a_clear_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
-    let cp = SqlCounterpoint::<MssqlDriver>::connect_mssql(&format!("server=tcp:127.0.0.1,{port};user=sa;password=Secret123!;TrustServerCertificate=true")).expect("config");
+    let cp = SqlCounterpoint::<MssqlDriver>::connect_mssql(&format!(
+        "server=tcp:127.0.0.1,{port};user=sa;password=Secret123!;TrustServerCertificate=true"
+    ))
+    .expect("config");
     let err = cp.verify_schema().await.expect_err("unreachable");
     assert!(matches!(err, CpError::Unavailable { .. }) && err.is_retryable(), "{err}");
     assert!(!err.to_string().contains("Secret123!"), "{err}");
@@ -475,7 +593,9 @@ async fn an_unreachable_sql_server_is_a_clear_error() {
 #[tokio::test]
 async fn mssql_suite() {
     let Ok(url) = std::env::var("CPBRIDGE_MSSQL_TEST_URL") else {
-        eprintln!("mssql_suite skipped: set CPBRIDGE_MSSQL_TEST_URL to an ADO.NET connection string of a scratch database");
+        eprintln!(
+            "mssql_suite skipped: set CPBRIDGE_MSSQL_TEST_URL to an ADO.NET connection string of a scratch database"
+        );
         return;
     };
     let cp = SqlCounterpoint::<MssqlDriver>::connect_mssql(&url).expect("connection string");
