@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::cp;
+use crate::{cp, sandbox};
 
 /// cpbridge connects NCR Counterpoint (SQL Server) with a WooCommerce store.
 #[derive(Debug, Parser)]
@@ -19,6 +19,8 @@ pub enum Command {
     /// Work with the Counterpoint database: seed a replica, install cpbridge's tables, check the schema.
     #[command(subcommand)]
     Cp(cp::CpCommand),
+    /// Run the WooCommerce-compatible sandbox store (for the demo, tests, and trying cpbridge without a store).
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// Runs a parsed command line.
@@ -28,5 +30,6 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Cp(command) => cp::run(command).await,
+        Command::Sandbox(args) => sandbox::run(args).await,
     }
 }

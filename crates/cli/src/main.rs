@@ -4,6 +4,7 @@ use clap::Parser;
 
 mod cli;
 mod cp;
+mod sandbox;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -2,6 +2,7 @@
 //! One test binary for the whole CLI, because linking is slow on small machines.
 
 mod cp;
+mod sandbox;
 
 use std::path::Path;
 use std::process::{Command, Output};
