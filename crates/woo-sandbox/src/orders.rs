@@ -84,14 +84,7 @@ fn validate_status(body: &Map<String, Value>) -> Result<Option<String>, WcError>
 }
 
 async fn next_item_id(conn: &mut SqliteConnection) -> Result<u64, WcError> {
-    let row: (i64,) = sqlx::query_as(
-        "INSERT INTO sequences(name, next) VALUES ('order_item', 2) ON CONFLICT(name) DO UPDATE SET next = next + 1 \
-         RETURNING next - 1",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(store::StoreError::from)?;
-    Ok(u64::try_from(row.0).unwrap_or_default())
+    Ok(store::next_in_sequence(conn, "order_item", 1).await?)
 }
 
 fn merge_address(target: &mut Value, write: Option<&Value>) {

@@ -132,14 +132,7 @@ pub async fn merge_meta(conn: &mut SqliteConnection, target: &mut Value, writes:
 }
 
 async fn next_meta_id(conn: &mut SqliteConnection) -> Result<u64, WcError> {
-    let row: (i64,) = sqlx::query_as(
-        "INSERT INTO sequences(name, next) VALUES ('meta', 2) ON CONFLICT(name) DO UPDATE SET next = next + 1 \
-         RETURNING next - 1",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(store::StoreError::from)?;
-    Ok(u64::try_from(row.0).unwrap_or_default())
+    Ok(store::next_in_sequence(conn, "meta", 1).await?)
 }
 
 /// Applies a create or update body to a product or variation and recomputes what WooCommerce derives.

@@ -161,20 +161,25 @@ pub async fn begin(conn: &mut SqliteConnection) -> Result<sqlx::Transaction<'_, 
 /// The next id of `kind`'s sequence. Posts start at 10, users at 2 (1 is the admin), like a fresh WordPress.
 pub async fn next_id(conn: &mut SqliteConnection, kind: Kind) -> Result<u64, StoreError> {
     let sequence = kind.sequence();
-    let start: i64 = match sequence {
+    let start = match sequence {
         "user" => 2,
         "post" => 10,
         _ => 1,
     };
-    let row = sqlx::query(
+    next_in_sequence(conn, sequence, start).await
+}
+
+/// The next number of a named sequence that starts at `start` (meta ids, order item ids, record ids).
+pub async fn next_in_sequence(conn: &mut SqliteConnection, name: &str, start: i64) -> Result<u64, StoreError> {
+    let next: i64 = sqlx::query_scalar(
         "INSERT INTO sequences(name, next) VALUES (?1, ?2 + 1) ON CONFLICT(name) DO UPDATE SET next = next + 1 \
          RETURNING next - 1",
     )
-    .bind(sequence)
+    .bind(name)
     .bind(start)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(u64::try_from(row.get::<i64, _>(0)).unwrap_or_default())
+    Ok(u64::try_from(next).unwrap_or_default())
 }
 
 fn text(body: &Value, key: &str) -> Option<String> {
