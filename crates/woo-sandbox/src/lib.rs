@@ -256,9 +256,10 @@ fn authenticate(
             }
             return Ok(());
         }
-    } else if params.get("oauth_consumer_key").is_some() {
+    } else if let Some(signed) = oauth_request_params(headers, params) {
         let url = format!("{}{}", site.base, path);
-        auth::verify_oauth(method.as_str(), &url, &params.pairs, &app.credentials).map_err(auth_error)?;
+        auth::verify_oauth(method.as_str(), &url, &signed.pairs, &app.credentials).map_err(auth_error)?;
+        let params = &signed;
         let timestamp: i64 = params.get("oauth_timestamp").and_then(|t| t.parse().ok()).unwrap_or(0);
         let now = chrono::Utc::now().timestamp();
         if (now - timestamp).abs() > 15 * 60 {
@@ -273,6 +274,35 @@ fn authenticate(
         return Ok(());
     }
     Err(unauthenticated(method, segments))
+}
+
+/// The parameters an OAuth request is signed over: the query, plus those of an `Authorization: OAuth` header,
+/// which WooCommerce reads too. `None` when the request carries no OAuth consumer key at all.
+fn oauth_request_params(headers: &HeaderMap, params: &Params) -> Option<Params> {
+    let header = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("OAuth "))
+        .map(|list| {
+            list.split(',')
+                .filter_map(|pair| pair.trim().split_once('='))
+                .filter(|(k, _)| k.starts_with("oauth_"))
+                .map(|(k, v)| format!("{}={}", k, v.trim_matches('"')))
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+        .unwrap_or_default();
+    let query: Vec<String> =
+        params.pairs.iter().map(|(k, v)| format!("{}={}", auth::rfc3986(k), auth::rfc3986(v))).collect();
+    let mut raw = query.join("&");
+    if !header.is_empty() {
+        if !raw.is_empty() {
+            raw.push('&');
+        }
+        raw.push_str(&header);
+    }
+    let combined = Params::parse(Some(&raw));
+    combined.get("oauth_consumer_key").is_some().then_some(combined)
 }
 
 /// What WooCommerce answers a request without usable credentials: its permission check fails.

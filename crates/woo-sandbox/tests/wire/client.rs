@@ -292,3 +292,28 @@ async fn webhooks_arrive_signed_and_the_ping_unsigned() {
         Some("WooCommerce/11.0.1 Hookshot (WordPress/7.1)")
     );
 }
+
+#[tokio::test]
+async fn oauth_parameters_in_an_authorization_header_verify_too() {
+    let store = spawn(sandbox_config()).await;
+    let url = format!("{}/wp-json/wc/v3/products", store.base);
+    let query = vec![("per_page".to_owned(), "5".to_owned())];
+    let header = |secret: &str, nonce: &str| {
+        let credentials = Credentials::new(crate::KEY, secret);
+        let signed =
+            cpbridge_woo::auth::oauth_params("GET", &url, &query, &credentials, chrono::Utc::now().timestamp(), nonce);
+        let fields: Vec<String> =
+            signed.iter().map(|(k, v)| format!("{k}=\"{}\"", cpbridge_woo::auth::rfc3986(v))).collect();
+        format!("OAuth {}", fields.join(", "))
+    };
+    let http = reqwest::Client::new();
+    let ok =
+        http.get(&url).query(&query).header("Authorization", header(crate::SECRET, "n1")).send().await.expect("answer");
+    assert_eq!(ok.status(), 200);
+    let replayed =
+        http.get(&url).query(&query).header("Authorization", header(crate::SECRET, "n1")).send().await.expect("answer");
+    assert_eq!(replayed.status(), 401, "a reused nonce is refused");
+    let wrong =
+        http.get(&url).query(&query).header("Authorization", header("cs_wrong", "n2")).send().await.expect("answer");
+    assert_eq!(wrong.status(), 401);
+}
