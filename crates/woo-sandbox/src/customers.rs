@@ -7,7 +7,7 @@ use sqlx::SqliteConnection;
 
 use crate::products::merge_meta;
 use crate::store::{self, Conflict, Doc, Kind};
-use crate::wire::{Site, WcError, now};
+use crate::wire::{Site, WcError, merge_address, now};
 
 const CUSTOMER_TEMPLATE: &str = include_str!("../templates/customer.json");
 
@@ -26,17 +26,6 @@ fn email_exists(email: &str) -> WcError {
 fn valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else { return false };
     !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !email.contains(char::is_whitespace)
-}
-
-fn merge_address(target: &mut Value, write: Option<&Value>) {
-    let Some(write) = write.and_then(Value::as_object) else { return };
-    for (key, value) in write {
-        if target.get(key).is_some()
-            && let Some(text) = value.as_str()
-        {
-            target[key.as_str()] = json!(text);
-        }
-    }
 }
 
 fn apply_names(target: &mut Value, body: &Map<String, Value>) {

@@ -1,7 +1,8 @@
 //! Fault injection, set per run or changed through `/__sandbox/faults`: added latency, a share of 5xx and 429
 //! answers, and dropped connections. Faults strike before the request is processed, like a proxy or a host under
 //! load, so a retried write is never applied twice by the sandbox itself. A queue of exact faults
-//! (`/__sandbox/faults/next`) makes tests deterministic.
+//! (`/__sandbox/faults/next`) makes tests deterministic, and can also hold `lost_reply`: the write is done and
+//! the answer lost, which is what a client must survive without doubling the write.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -39,6 +40,9 @@ pub enum FaultKind {
     Throttle,
     /// The connection is cut before a complete answer.
     Drop,
+    /// The request is carried out, then the connection is cut before the answer: the client cannot know that its
+    /// write landed. Only from the queue, never drawn by rate, because it is the one fault a retry can double.
+    LostReply,
 }
 
 pub struct Faults {
@@ -151,7 +155,7 @@ pub fn respond(fault: FaultKind) -> Response {
             response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
             response
         }
-        FaultKind::Drop => {
+        FaultKind::Drop | FaultKind::LostReply => {
             // The status line goes out, then the body fails: hyper aborts the connection mid-answer.
             let failing = futures_util::stream::once(async {
                 Err::<bytes::Bytes, std::io::Error>(std::io::Error::new(

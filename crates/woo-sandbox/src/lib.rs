@@ -212,7 +212,8 @@ async fn api(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: Hea
     if let Ok(mut stats) = app.stats.lock() {
         *stats.entry(route_shape(&method, &segments)).or_default() += 1;
     }
-    if let Some(fault) = app.faults.draw().await {
+    let fault = app.faults.draw().await;
+    if let Some(fault) = fault.filter(|f| *f != FaultKind::LostReply) {
         return faults::respond(fault);
     }
     let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
@@ -227,7 +228,10 @@ async fn api(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: Hea
         Ok(body) => dispatch(&app, &method, &segments, &site, &params, body).await,
         Err(error) => Err(error),
     };
-    result.unwrap_or_else(IntoResponse::into_response)
+    match fault {
+        Some(lost) => faults::respond(lost),
+        None => result.unwrap_or_else(IntoResponse::into_response),
+    }
 }
 
 fn authenticate(
@@ -381,13 +385,11 @@ async fn route(
             let found = store::get(conn, Kind::Product, id).await?;
             let Some(mut doc) = found else { return Err(products::invalid_id(Kind::Product, StatusCode::NOT_FOUND)) };
             match m {
-                "GET" => {
-                    Ok(respond(site, StatusCode::OK, products::PRODUCT_ALLOW, products::render(site, &doc, false)))
-                }
+                "GET" => Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, products::render(site, &doc, false))),
                 "POST" | "PUT" | "PATCH" => {
                     products::update(conn, &mut doc, body).await?;
                     events.push(Event::Changed { topic: "product.updated", kind: Kind::Product, id });
-                    Ok(respond(site, StatusCode::OK, products::PRODUCT_ALLOW, products::render(site, &doc, true)))
+                    Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, products::render(site, &doc, true)))
                 }
                 "DELETE" => {
                     let rendered = products::render(site, &doc, true);
@@ -398,7 +400,7 @@ async fn route(
                         products::save_checked(conn, &doc).await?;
                     }
                     events.push(Event::Changed { topic: "product.deleted", kind: Kind::Product, id });
-                    Ok(respond(site, StatusCode::OK, products::PRODUCT_ALLOW, rendered))
+                    Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, rendered))
                 }
                 _ => Err(WcError::no_route()),
             }
@@ -449,17 +451,17 @@ async fn route(
                 return Err(customers::invalid_id());
             };
             match m {
-                "GET" => Ok(respond(site, StatusCode::OK, products::PRODUCT_ALLOW, customers::render(site, &doc))),
+                "GET" => Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, customers::render(site, &doc))),
                 "POST" | "PUT" | "PATCH" => {
                     customers::update(conn, &mut doc, body).await?;
                     events.push(Event::Changed { topic: "customer.updated", kind: Kind::Customer, id });
-                    Ok(respond(site, StatusCode::OK, products::PRODUCT_ALLOW, customers::render(site, &doc)))
+                    Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, customers::render(site, &doc)))
                 }
                 "DELETE" => {
                     let rendered = customers::render(site, &doc);
                     store::delete(conn, Kind::Customer, id).await?;
                     events.push(Event::Changed { topic: "customer.deleted", kind: Kind::Customer, id });
-                    Ok(respond(site, StatusCode::OK, products::PRODUCT_ALLOW, rendered))
+                    Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, rendered))
                 }
                 _ => Err(WcError::no_route()),
             }
@@ -514,11 +516,11 @@ async fn route(
             let id = id_of(id)?;
             let Some(mut doc) = store::get(conn, Kind::Order, id).await? else { return Err(orders::invalid_id()) };
             match m {
-                "GET" => Ok(respond(site, StatusCode::OK, products::PRODUCT_ALLOW, orders::render(site, &doc))),
+                "GET" => Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, orders::render(site, &doc))),
                 "POST" | "PUT" | "PATCH" => {
                     orders::update(conn, &mut doc, body).await?;
                     events.push(Event::Changed { topic: "order.updated", kind: Kind::Order, id });
-                    Ok(respond(site, StatusCode::OK, products::PRODUCT_ALLOW, orders::render(site, &doc)))
+                    Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, orders::render(site, &doc)))
                 }
                 "DELETE" => {
                     let rendered = orders::render(site, &doc);
@@ -528,7 +530,7 @@ async fn route(
                         orders::transition(conn, &mut doc, "trash").await?;
                     }
                     events.push(Event::Changed { topic: "order.deleted", kind: Kind::Order, id });
-                    Ok(respond(site, StatusCode::OK, products::PRODUCT_ALLOW, rendered))
+                    Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, rendered))
                 }
                 _ => Err(WcError::no_route()),
             }
@@ -632,15 +634,15 @@ async fn route(
             let id = id_of(id)?;
             let Some(mut doc) = store::get(conn, Kind::Webhook, id).await? else { return Err(webhooks::invalid_id()) };
             match m {
-                "GET" => Ok(respond(site, StatusCode::OK, products::PRODUCT_ALLOW, webhooks::render(site, &doc))),
+                "GET" => Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, webhooks::render(site, &doc))),
                 "POST" | "PUT" | "PATCH" => {
                     webhooks::update(conn, &mut doc, body).await?;
-                    Ok(respond(site, StatusCode::OK, products::PRODUCT_ALLOW, webhooks::render(site, &doc)))
+                    Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, webhooks::render(site, &doc)))
                 }
                 "DELETE" => {
                     let rendered = webhooks::render(site, &doc);
                     store::delete(conn, Kind::Webhook, id).await?;
-                    Ok(respond(site, StatusCode::OK, products::PRODUCT_ALLOW, rendered))
+                    Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, rendered))
                 }
                 _ => Err(WcError::no_route()),
             }
@@ -680,19 +682,17 @@ async fn variation_route(
             let found = store::get(conn, Kind::Variation, id).await?.filter(|v| v.parent_id == parent.id);
             let Some(mut doc) = found else { return Err(products::invalid_id(Kind::Variation, StatusCode::NOT_FOUND)) };
             match m {
-                "GET" => {
-                    Ok(respond(site, StatusCode::OK, products::PRODUCT_ALLOW, products::render(site, &doc, false)))
-                }
+                "GET" => Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, products::render(site, &doc, false))),
                 "POST" | "PUT" | "PATCH" => {
                     products::update(conn, &mut doc, body).await?;
                     events.push(Event::Changed { topic: "product.updated", kind: Kind::Variation, id });
-                    Ok(respond(site, StatusCode::OK, products::PRODUCT_ALLOW, products::render(site, &doc, false)))
+                    Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, products::render(site, &doc, false)))
                 }
                 "DELETE" => {
                     let rendered = products::render(site, &doc, false);
                     products::remove(conn, &doc).await?;
                     events.push(Event::Changed { topic: "product.deleted", kind: Kind::Variation, id });
-                    Ok(respond(site, StatusCode::OK, products::PRODUCT_ALLOW, rendered))
+                    Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, rendered))
                 }
                 _ => Err(WcError::no_route()),
             }
@@ -721,13 +721,7 @@ async fn product_batch(
     }
     let kind = if parent.is_some() { Kind::Variation } else { Kind::Product };
     let editing = parent.is_none();
-    let item_error = |id: u64, error: &WcError| {
-        let mut body = error.body();
-        if error.status == StatusCode::NOT_FOUND {
-            body["data"]["status"] = json!(400);
-        }
-        json!({ "id": id, "error": body })
-    };
+    let item_error = |id: u64, error: &WcError| json!({ "id": id, "error": error.body() });
     let mut out = Map::new();
     if !creates.is_empty() {
         let mut results = Vec::new();

@@ -8,7 +8,7 @@ use sqlx::SqliteConnection;
 
 use crate::products::{self, bool_param, int_param, merge_meta};
 use crate::store::{self, Doc, FLAG_STOCK_REDUCED, Kind};
-use crate::wire::{Site, WcError, amount, money, now};
+use crate::wire::{Site, WcError, amount, merge_address, money, now, round_cents};
 
 const ORDER_TEMPLATE: &str = include_str!("../templates/order.json");
 const LINE_TEMPLATE: &str = include_str!("../templates/line_item.json");
@@ -85,23 +85,6 @@ fn validate_status(body: &Map<String, Value>) -> Result<Option<String>, WcError>
 
 async fn next_item_id(conn: &mut SqliteConnection) -> Result<u64, WcError> {
     Ok(store::next_in_sequence(conn, "order_item", 1).await?)
-}
-
-fn merge_address(target: &mut Value, write: Option<&Value>) {
-    let Some(write) = write.and_then(Value::as_object) else { return };
-    for (key, value) in write {
-        if target.get(key).is_some() {
-            target[key.as_str()] = match value {
-                Value::String(_) => value.clone(),
-                Value::Null => json!(""),
-                other => json!(other.to_string()),
-            };
-        }
-    }
-}
-
-fn round2(value: Decimal) -> Decimal {
-    value.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
 /// A line item from a request: looks the product up by `variation_id`, `product_id` or `sku`.
@@ -300,11 +283,11 @@ fn apply_coupon(lines: &mut [Value], explicit: &[bool], discount_type: &str, nom
     for (n, i) in eligible.iter().enumerate() {
         let total = amount(lines[*i].get("total")).unwrap_or_default();
         let discount = if discount_type == "percent" {
-            round2(total * nominal / Decimal::from(100))
+            round_cents(total * nominal / Decimal::from(100))
         } else if n + 1 == eligible.len() {
             fixed_total - discount_total
         } else {
-            round2(fixed_total * total / base)
+            round_cents(fixed_total * total / base)
         };
         discount_total += discount;
         lines[*i]["total"] = json!(money(total - discount));
@@ -322,7 +305,7 @@ fn compute_totals(order: &mut Value, tax: &TaxSetup, tax_line_id: u64) {
     for line in order["line_items"].as_array_mut().into_iter().flatten() {
         let subtotal = amount(line.get("subtotal")).unwrap_or_default();
         let total = amount(line.get("total")).unwrap_or_default();
-        let (subtotal_tax, total_tax) = (round2(subtotal * rate), round2(total * rate));
+        let (subtotal_tax, total_tax) = (round_cents(subtotal * rate), round_cents(total * rate));
         line["subtotal_tax"] = json!(money(subtotal_tax));
         line["total_tax"] = json!(money(total_tax));
         line["taxes"] = if taxed { tax_entry(total_tax, Some(subtotal_tax)) } else { json!([]) };
@@ -338,7 +321,7 @@ fn compute_totals(order: &mut Value, tax: &TaxSetup, tax_line_id: u64) {
     let (mut shipping_total, mut shipping_tax) = (Decimal::ZERO, Decimal::ZERO);
     for line in order["shipping_lines"].as_array_mut().into_iter().flatten() {
         let total = amount(line.get("total")).unwrap_or_default();
-        let line_tax = round2(total * rate);
+        let line_tax = round_cents(total * rate);
         line["total_tax"] = json!(money(line_tax));
         line["taxes"] = if taxed { tax_entry(line_tax, None) } else { json!([]) };
         line["tax_status"] = json!("taxable");
@@ -348,7 +331,7 @@ fn compute_totals(order: &mut Value, tax: &TaxSetup, tax_line_id: u64) {
     let (mut fee_total, mut fee_tax) = (Decimal::ZERO, Decimal::ZERO);
     for line in order["fee_lines"].as_array_mut().into_iter().flatten() {
         let total = amount(line.get("total")).unwrap_or_default();
-        let line_tax = if line["tax_status"] == json!("taxable") { round2(total * rate) } else { Decimal::ZERO };
+        let line_tax = if line["tax_status"] == json!("taxable") { round_cents(total * rate) } else { Decimal::ZERO };
         line["total_tax"] = json!(money(line_tax));
         line["taxes"] = if taxed && line_tax > Decimal::ZERO { tax_entry(line_tax, None) } else { json!([]) };
         line["amount"] = json!("");
@@ -403,8 +386,6 @@ pub async fn transition(conn: &mut SqliteConnection, doc: &mut Doc, target: &str
     doc.body["needs_payment"] = json!(!paid && matches!(target, "pending" | "failed"));
     doc.body["is_editable"] = json!(matches!(target, "pending" | "on-hold" | "auto-draft" | "checkout-draft"));
     doc.body["needs_processing"] = json!(true);
-    let key = doc.body["order_key"].as_str().unwrap_or_default().to_owned();
-    doc.body["payment_url"] = json!(format!("/checkout/order-pay/{}/?pay_for_order=true&key={key}", doc.id));
     if from != target {
         let text = format!("Order status changed from {} to {}.", status_label(&from), status_label(target));
         add_note(conn, doc.id, &text, false, "system").await?;

@@ -2,7 +2,6 @@
 //! SKUs, prices, `manage_stock` and `stock_status`.
 
 use axum::http::StatusCode;
-use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 use sqlx::SqliteConnection;
 
@@ -11,8 +10,6 @@ use crate::wire::{self, Params, Site, WcError, amount, now, slugify};
 
 const PRODUCT_TEMPLATE: &str = include_str!("../templates/product.json");
 const VARIATION_TEMPLATE: &str = include_str!("../templates/variation.json");
-
-pub const PRODUCT_ALLOW: &str = "GET, POST, PUT, PATCH, DELETE";
 
 pub fn template(kind: Kind) -> Value {
     let text = if kind == Kind::Variation { VARIATION_TEMPLATE } else { PRODUCT_TEMPLATE };
@@ -87,14 +84,9 @@ fn price_param(body: &Map<String, Value>, key: &str) -> Result<Option<String>, W
         return Ok(Some(String::new()));
     }
     match amount(Some(&Value::String(text.clone()))) {
-        Some(value) => Ok(Some(wc_price(value))),
+        Some(value) => Ok(Some(cpbridge_woo::de::price_string(value))),
         None => Err(WcError::invalid_param(key, &format!("{key} is not a valid price."), "rest_invalid_param")),
     }
-}
-
-/// WooCommerce stores the price as given, formatted to the shop's decimals when it has fewer.
-fn wc_price(value: Decimal) -> String {
-    cpbridge_woo::de::price_string(value)
 }
 
 /// Merges `meta_data` writes: an entry with an `id` updates that entry, one whose key exists replaces its value,
@@ -367,16 +359,10 @@ pub fn as_product_shape(site: &Site, doc: &Doc, parent_name: &str) -> Value {
         map.remove("permalink_template");
         map.remove("generated_slug");
     }
-    let mut rendered = render(site, &Doc { kind: Kind::Product, ..doc.clone() }, false);
-    if let Some(map) = rendered.as_object_mut() {
-        for (key, value) in map.iter_mut() {
-            if key != "_links" && key != "permalink" {
-                *value = shaped[key.as_str()].clone();
-            }
-        }
-    }
-    rendered["_links"] = render(site, doc, false)["_links"].clone();
-    rendered
+    let variation = render(site, doc, false);
+    shaped["permalink"] = variation["permalink"].clone();
+    shaped["_links"] = variation["_links"].clone();
+    shaped
 }
 
 /// Creates a product, or a variation of `parent`, from a request body.

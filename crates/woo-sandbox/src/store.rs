@@ -153,7 +153,7 @@ impl Store {
     }
 }
 
-/// Runs `work` in one transaction on a locked connection.
+/// Starts the one transaction a request runs in, on the connection it holds locked.
 pub async fn begin(conn: &mut SqliteConnection) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StoreError> {
     Ok(conn.begin().await?)
 }

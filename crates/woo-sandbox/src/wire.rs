@@ -104,6 +104,9 @@ impl Site {
     }
 }
 
+/// The `Allow` header of a single record's route.
+pub const ITEM_ALLOW: &str = "GET, POST, PUT, PATCH, DELETE";
+
 /// A JSON answer with WooCommerce's headers.
 pub fn respond(site: &Site, status: StatusCode, allow: &'static str, body: Value) -> Response {
     let mut response = (status, Json(body)).into_response();
@@ -315,9 +318,29 @@ pub fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
+/// Rounds to the cent, half away from zero, as WooCommerce rounds line totals and taxes.
+pub fn round_cents(amount: rust_decimal::Decimal) -> rust_decimal::Decimal {
+    amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+}
+
 /// A money amount formatted the way WooCommerce sends totals: two decimals.
 pub fn money(amount: rust_decimal::Decimal) -> String {
-    format!("{:.2}", amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero))
+    format!("{:.2}", round_cents(amount))
+}
+
+/// Merges an address write into a stored address: only the fields the address has are taken, `null` blanks one,
+/// and a number (a postcode sent as 95113) is kept as text, as WordPress stores it.
+pub fn merge_address(target: &mut Value, write: Option<&Value>) {
+    let Some(write) = write.and_then(Value::as_object) else { return };
+    for (key, value) in write {
+        if target.get(key).is_some() {
+            target[key.as_str()] = match value {
+                Value::String(_) => value.clone(),
+                Value::Null => Value::String(String::new()),
+                other => Value::String(other.to_string()),
+            };
+        }
+    }
 }
 
 /// Reads an amount from a write: a string or a number; `""` is none.

@@ -97,6 +97,8 @@ pub struct BatchItemError {
     pub index: usize,
     /// The record id, for updates and deletes.
     pub id: Option<u64>,
+    /// The SKU the item carried, so that a failed create can be named.
+    pub sku: Option<String>,
     pub code: String,
     pub message: String,
     /// For a create refused as a duplicate SKU: the id of the product that already holds the SKU. After a
@@ -106,10 +108,14 @@ pub struct BatchItemError {
 
 impl std::fmt::Display for BatchItemError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.id {
-            Some(id) => write!(f, "item {} (id {id}): {}: {}", self.index, self.code, self.message),
-            None => write!(f, "item {}: {}: {}", self.index, self.code, self.message),
+        write!(f, "batch item {}", self.index)?;
+        match (self.id, &self.sku) {
+            (Some(id), Some(sku)) => write!(f, " (id {id}, SKU {sku})")?,
+            (Some(id), None) => write!(f, " (id {id})")?,
+            (None, Some(sku)) => write!(f, " (SKU {sku})")?,
+            (None, None) => {}
         }
+        write!(f, ": {}: {}", self.code, self.message)
     }
 }
 
@@ -353,7 +359,7 @@ impl WooClient {
     /// [`WooError`] after retries, or when the body is not a `T`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(String, String)]) -> Result<T, WooError> {
         let response = self.execute(Method::GET, path, query, None, Replay::Safe).await?;
-        Self::decode("GET", path, &response.body, std::any::type_name::<T>().rsplit("::").next().unwrap_or("a record"))
+        Self::decode("GET", path, &response.body, "the expected record")
     }
 
     /// Sends `body` as JSON with `method` and decodes the answer.
@@ -458,14 +464,14 @@ impl WooClient {
             let mut chunk: BatchWrite<W> = BatchWrite { create: Vec::new(), update: Vec::new(), delete: Vec::new() };
             let (mut create_at, mut update_at, mut delete_at) = (Vec::new(), Vec::new(), Vec::new());
             while chunk.len() < MAX_BATCH_ITEMS {
-                if let Some((i, item)) = create.next() {
-                    create_at.push((i, None));
+                if let Some((index, item)) = create.next() {
+                    create_at.push(SentItem::of(index, &item));
                     chunk.create.push(item);
-                } else if let Some((i, item)) = update.next() {
-                    update_at.push((i, None));
+                } else if let Some((index, item)) = update.next() {
+                    update_at.push(SentItem::of(index, &item));
                     chunk.update.push(item);
-                } else if let Some((i, id)) = delete.next() {
-                    delete_at.push((i, Some(id)));
+                } else if let Some((index, id)) = delete.next() {
+                    delete_at.push(SentItem { index, id: Some(id), sku: None });
                     chunk.delete.push(id);
                 } else {
                     break;
@@ -482,8 +488,8 @@ impl WooClient {
                     if error.status() == Some(401) || error.status() == Some(403) {
                         return Err(error);
                     }
-                    let failed = |at: &[(usize, Option<u64>)]| -> Vec<BatchResult<T>> {
-                        at.iter().map(|(index, id)| Err(request_failed(*index, *id, &error))).collect()
+                    let failed = |at: &[SentItem]| -> Vec<BatchResult<T>> {
+                        at.iter().map(|sent| Err(request_failed(sent, &error))).collect()
                     };
                     outcome.created.extend(failed(&create_at));
                     outcome.updated.extend(failed(&update_at));
@@ -523,17 +529,22 @@ impl WooClient {
     /// # Errors
     /// [`WooError`], including a duplicate SKU on a first attempt.
     pub async fn create_product(&self, product: &ProductWrite) -> Result<Product, WooError> {
+        let subject = || format!("creating product SKU {}", product.sku.as_deref().unwrap_or("(none)"));
         match self.send_counting(Method::POST, "/products", product, Replay::Safe).await {
             Ok((created, _)) => Ok(created),
             // Only a replay can meet its own SKU; on a first attempt a duplicate is a real conflict.
             Err((error, attempts)) if attempts > 1 && error.code() == Some("product_invalid_sku") => {
                 let Some(existing_id) = error.body().and_then(ErrorBody::resource_id) else {
-                    return Err(error);
+                    return Err(error.about(subject()));
                 };
-                let existing = self.product(existing_id).await?;
-                if product.sku.as_deref() == Some(existing.sku.as_str()) { Ok(existing) } else { Err(error) }
+                let existing = self.product(existing_id).await.map_err(|e| e.about(subject()))?;
+                if product.sku.as_deref() == Some(existing.sku.as_str()) {
+                    Ok(existing)
+                } else {
+                    Err(error.about(subject()))
+                }
             }
-            Err((error, _)) => Err(error),
+            Err((error, _)) => Err(error.about(subject())),
         }
     }
 
@@ -621,15 +632,19 @@ impl WooClient {
     /// # Errors
     /// [`WooError`], including an existing e-mail on a first attempt.
     pub async fn create_customer(&self, customer: &CustomerWrite) -> Result<Customer, WooError> {
+        let subject = || format!("creating customer {}", customer.email.as_deref().unwrap_or("(no e-mail)"));
         match self.send_counting(Method::POST, "/customers", customer, Replay::Safe).await {
             Ok((created, _)) => Ok(created),
             Err((error, attempts)) if attempts > 1 && error.code() == Some("registration-error-email-exists") => {
                 match customer.email.as_deref() {
-                    Some(email) => self.customer_by_email(email).await?.ok_or(error),
-                    None => Err(error),
+                    Some(email) => match self.customer_by_email(email).await.map_err(|e| e.about(subject()))? {
+                        Some(existing) => Ok(existing),
+                        None => Err(error.about(subject())),
+                    },
+                    None => Err(error.about(subject())),
                 }
             }
-            Err((error, _)) => Err(error),
+            Err((error, _)) => Err(error.about(subject())),
         }
     }
 
@@ -676,31 +691,25 @@ impl WooClient {
         self.get(&format!("/orders/{order_id}/notes"), &[]).await
     }
 
-    /// Adds a note. After an ambiguous failure the note is looked for before it is sent again, so that a replay
-    /// never doubles it.
+    /// Adds a note. Safe failures are retried by the shared retry loop. After an ambiguous one (a 500, a timeout,
+    /// a dropped connection) the order's notes are read: a note with the same text counts as this one, and
+    /// only when none is there is the note sent once more. So a replay never doubles a note; a caller that needs
+    /// the same text twice on one order must vary it.
     ///
     /// # Errors
-    /// [`WooError`].
+    /// [`WooError`] when the note cannot be added, or its presence cannot be checked.
     pub async fn add_order_note(&self, order_id: u64, note: &str, customer_note: bool) -> Result<OrderNote, WooError> {
         let path = format!("/orders/{order_id}/notes");
         let body = serde_json::json!({ "note": note, "customer_note": customer_note });
-        let policy = self.inner.retry;
-        let mut attempt = 1;
-        loop {
-            match self.send(Method::POST, &path, &body, Replay::OnlyIfUnprocessed).await {
-                Ok(created) => return Ok(created),
-                Err(error) if error.is_retryable() && policy.allows_another(attempt) => {
-                    let existing = self.order_notes(order_id).await?;
-                    if let Some(found) =
-                        existing.into_iter().find(|n| n.note == note && n.customer_note == customer_note)
-                    {
-                        return Ok(found);
-                    }
-                    tokio::time::sleep(policy.delay(attempt, error.retry_after(), fastrand::f64())).await;
-                    attempt += 1;
+        match self.send(Method::POST, &path, &body, Replay::OnlyIfUnprocessed).await {
+            Err(error) if error.is_retryable() => {
+                let existing = self.order_notes(order_id).await?;
+                match existing.into_iter().find(|n| n.note == note && n.customer_note == customer_note) {
+                    Some(found) => Ok(found),
+                    None => self.send(Method::POST, &path, &body, Replay::OnlyIfUnprocessed).await,
                 }
-                Err(error) => return Err(error),
             }
+            other => other,
         }
     }
 
@@ -725,37 +734,50 @@ impl WooClient {
     }
 }
 
-fn item_results<T>(at: &[(usize, Option<u64>)], returned: Vec<BatchItem<T>>) -> Vec<BatchResult<T>> {
+/// Where an item of a batch came from, to name it when it fails.
+struct SentItem {
+    index: usize,
+    id: Option<u64>,
+    sku: Option<String>,
+}
+
+impl SentItem {
+    fn of<W: Serialize>(index: usize, item: &W) -> Self {
+        let value = serde_json::to_value(item).unwrap_or_default();
+        Self {
+            index,
+            id: value.get("id").and_then(serde_json::Value::as_u64),
+            sku: value.get("sku").and_then(serde_json::Value::as_str).map(str::to_owned),
+        }
+    }
+
+    fn error(&self, code: String, message: String, existing_id: Option<u64>) -> BatchItemError {
+        BatchItemError { index: self.index, id: self.id, sku: self.sku.clone(), code, message, existing_id }
+    }
+}
+
+fn item_results<T>(sent: &[SentItem], returned: Vec<BatchItem<T>>) -> Vec<BatchResult<T>> {
     let mut returned = returned.into_iter();
-    at.iter()
-        .map(|(index, sent_id)| match returned.next() {
+    sent.iter()
+        .map(|item| match returned.next() {
             Some(BatchItem::Done(record)) => Ok(record),
-            Some(BatchItem::Failed { id, error }) => Err(BatchItemError {
-                index: *index,
-                id: id.filter(|id| *id != 0).or(*sent_id),
-                existing_id: if error.code == "product_invalid_sku" { error.resource_id() } else { None },
-                code: error.code,
-                message: error.message,
-            }),
-            None => Err(BatchItemError {
-                index: *index,
-                id: *sent_id,
-                code: "cpbridge_missing_batch_item".into(),
-                message: "the batch response holds fewer items than were sent".into(),
-                existing_id: None,
-            }),
+            Some(BatchItem::Failed { id, error }) => {
+                let existing_id = if error.code == "product_invalid_sku" { error.resource_id() } else { None };
+                let mut failure = item.error(error.code, error.message, existing_id);
+                failure.id = id.filter(|id| *id != 0).or(item.id);
+                Err(failure)
+            }
+            None => Err(item.error(
+                "cpbridge_missing_batch_item".into(),
+                "the batch response holds fewer items than were sent".into(),
+                None,
+            )),
         })
         .collect()
 }
 
-fn request_failed(index: usize, id: Option<u64>, error: &WooError) -> BatchItemError {
-    BatchItemError {
-        index,
-        id,
-        code: error.code().unwrap_or("cpbridge_batch_request_failed").to_owned(),
-        message: error.to_string(),
-        existing_id: None,
-    }
+fn request_failed(sent: &SentItem, error: &WooError) -> BatchItemError {
+    sent.error(error.code().unwrap_or("cpbridge_batch_request_failed").to_owned(), error.to_string(), None)
 }
 
 fn snippet(body: &[u8]) -> String {

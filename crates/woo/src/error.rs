@@ -29,15 +29,33 @@ pub enum WooError {
     Exhausted { attempts: u32, source: Box<WooError> },
     #[error("WooCommerce client configuration: {0}")]
     Config(String),
+    /// Another error, with the record it concerns (a SKU, an e-mail) that the request path does not show.
+    #[error("{subject}: {source}")]
+    About { subject: String, source: Box<WooError> },
 }
 
 impl WooError {
+    /// Names the record this error concerns, for a message an operator can act on.
+    #[must_use]
+    pub fn about(self, subject: impl Into<String>) -> Self {
+        Self::About { subject: subject.into(), source: Box::new(self) }
+    }
+
+    /// The error without the context [`WooError::about`] added.
+    #[must_use]
+    pub fn root(&self) -> &WooError {
+        match self {
+            Self::About { source, .. } => source.root(),
+            other => other,
+        }
+    }
+
     /// The HTTP status, when the store answered.
     #[must_use]
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Api { status, .. } | Self::Http { status, .. } => Some(*status),
-            Self::Exhausted { source, .. } => source.status(),
+            Self::Exhausted { source, .. } | Self::About { source, .. } => source.status(),
             _ => None,
         }
     }
@@ -47,7 +65,7 @@ impl WooError {
     pub fn code(&self) -> Option<&str> {
         match self {
             Self::Api { body, .. } => Some(&body.code),
-            Self::Exhausted { source, .. } => source.code(),
+            Self::Exhausted { source, .. } | Self::About { source, .. } => source.code(),
             _ => None,
         }
     }
@@ -57,7 +75,7 @@ impl WooError {
     pub fn body(&self) -> Option<&ErrorBody> {
         match self {
             Self::Api { body, .. } => Some(body),
-            Self::Exhausted { source, .. } => source.body(),
+            Self::Exhausted { source, .. } | Self::About { source, .. } => source.body(),
             _ => None,
         }
     }
@@ -74,6 +92,7 @@ impl WooError {
         match self {
             Self::Transport { .. } => true,
             Self::Api { status, .. } | Self::Http { status, .. } => *status == 429 || *status >= 500,
+            Self::About { source, .. } => source.is_retryable(),
             Self::Decode { .. } | Self::Exhausted { .. } | Self::Config(_) => false,
         }
     }
@@ -85,6 +104,7 @@ impl WooError {
         match self {
             Self::Transport { kind, .. } => *kind == TransportKind::Connect,
             Self::Api { status, .. } | Self::Http { status, .. } => *status == 429 || *status == 503,
+            Self::About { source, .. } => source.surely_not_processed(),
             _ => false,
         }
     }
@@ -94,6 +114,7 @@ impl WooError {
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             Self::Api { retry_after, .. } | Self::Http { retry_after, .. } => *retry_after,
+            Self::About { source, .. } => source.retry_after(),
             _ => None,
         }
     }

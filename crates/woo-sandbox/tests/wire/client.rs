@@ -90,6 +90,13 @@ async fn a_partial_batch_failure_is_reported_for_its_item() {
     assert_eq!((failures[0].index, failures[0].id), (2, Some(99_999_999)));
     assert_eq!(failures[0].code, "woocommerce_rest_product_invalid_id");
     assert_eq!(outcome.updated.iter().filter(|r| r.as_ref().is_ok_and(|p| p.stock_quantity == Some(7))).count(), 4);
+    assert!(failures[0].to_string().contains("id 99999999"), "{}", failures[0]);
+
+    let duplicate = BatchWrite { create: vec![new_product("PART-00000", 1)], ..BatchWrite::default() };
+    let outcome = client.batch_products(duplicate).await.expect("batch");
+    let failure = outcome.failures().next().expect("a duplicate SKU fails");
+    assert_eq!((failure.sku.as_deref(), failure.existing_id), (Some("PART-00000"), Some(ids[0])));
+    assert!(failure.to_string().contains("SKU PART-00000"), "{failure}");
 }
 
 #[tokio::test]
@@ -123,12 +130,8 @@ async fn oauth_signatures_are_verified_and_basic_is_refused_over_plain_http() {
     config.auth = AuthMode::Basic;
     let basic = WooClient::new(config).expect("client");
     create_products(&basic, "TLS", 1).await;
-    let error = good_against(&behind_tls.base).product(1).await.expect_err("oauth is not used behind TLS");
+    let error = client(&behind_tls.base).product(1).await.expect_err("oauth is not used behind TLS");
     assert_eq!(error.status(), Some(401));
-}
-
-fn good_against(base: &str) -> WooClient {
-    client(base)
 }
 
 #[tokio::test]
@@ -155,25 +158,6 @@ async fn under_injected_5xx_429_and_drops_every_write_lands_exactly_once() {
     let updates: Vec<ProductWrite> = ids.iter().map(|id| ProductWrite::stock(*id, 500)).collect();
     let outcome = client.batch_products(BatchWrite { update: updates, ..BatchWrite::default() }).await.expect("batch");
     assert_eq!(outcome.failures().count(), 0);
-    let order = client
-        .create_order(&OrderWrite {
-            line_items: vec![cpbridge_woo::LineItemWrite {
-                product_id: Some(ids[0]),
-                quantity: 1,
-                ..Default::default()
-            }],
-            ..OrderWrite::default()
-        })
-        .await;
-    // An order create is resent only when the store surely did not get it; under drops it may give up.
-    if let Ok(order) = order {
-        for _ in 0..3 {
-            client.add_order_note(order.id, "Counterpoint ticket WEB-000001", false).await.expect("note lands");
-        }
-        let notes = client.order_notes(order.id).await.expect("notes");
-        let ours = notes.iter().filter(|n| n.note == "Counterpoint ticket WEB-000001").count();
-        assert!((1..=3).contains(&ours), "each note landed once per call at most: {ours}");
-    }
 
     let faults = stats(&store.base).await["faults"].clone();
     let injected: u64 = faults.as_object().map(|m| m.values().filter_map(Value::as_u64).sum()).unwrap_or(0);
@@ -198,9 +182,18 @@ async fn queued_faults_are_retried_and_a_replayed_create_is_not_doubled() {
     queue(json!(["server_error", "throttle", "drop", "bad_gateway"])).await;
     let product = client.create_product(&new_product("ONCE-1", 3)).await.expect("create after 4 faults");
     assert_eq!(client.stats().retries, 4);
-    let found: Vec<_> = client.products(vec![("sku".into(), "ONCE-1".into())]).try_collect().await.expect("list");
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0].id, product.id);
+
+    // The create lands but its answer is lost: the replay meets its own SKU and returns the first product.
+    queue(json!(["lost_reply"])).await;
+    let replayed = client.create_product(&new_product("ONCE-2", 3)).await.expect("create with a lost reply");
+    for sku in ["ONCE-1", "ONCE-2"] {
+        let found: Vec<_> = client.products(vec![("sku".into(), sku.into())]).try_collect().await.expect("list");
+        assert_eq!(found.len(), 1, "{sku} exists once");
+    }
+    assert_eq!(client.product_by_sku("ONCE-2").await.expect("lookup").map(|p| p.id), Some(replayed.id));
+    let error = client.create_product(&new_product("ONCE-2", 3)).await.expect_err("a first-attempt duplicate");
+    assert_eq!(error.code(), Some("product_invalid_sku"));
+    assert!(error.to_string().contains("SKU ONCE-2"), "the message names the SKU: {error}");
 
     // A 404 is the request's own fault: no retry.
     let before = client.stats().requests;
@@ -218,11 +211,21 @@ async fn queued_faults_are_retried_and_a_replayed_create_is_not_doubled() {
     let orders: Vec<Order> = client.orders(vec![("status".into(), "any".into())]).try_collect().await.expect("orders");
     assert_eq!(orders.len(), 1);
     assert_eq!(orders[0].id, created.id);
+
+    // A note whose answer is lost is found, not sent again; one refused by a 500 is sent again once.
+    queue(json!(["lost_reply"])).await;
+    client.add_order_note(created.id, "Counterpoint ticket WEB-000001", false).await.expect("note, reply lost");
+    queue(json!(["server_error"])).await;
+    client.add_order_note(created.id, "Counterpoint ticket WEB-000002", false).await.expect("note after a 500");
+    let notes = client.order_notes(created.id).await.expect("notes");
+    for text in ["Counterpoint ticket WEB-000001", "Counterpoint ticket WEB-000002"] {
+        assert_eq!(notes.iter().filter(|n| n.note == text).count(), 1, "{text} once: {notes:?}");
+    }
 }
 
-type Received = Arc<Mutex<Vec<(http::HeaderMap, Vec<u8>)>>>;
+pub type Received = Arc<Mutex<Vec<(http::HeaderMap, Vec<u8>)>>>;
 
-async fn receiver() -> (String, Received) {
+pub async fn receiver() -> (String, Received) {
     let received: Received = Arc::new(Mutex::new(Vec::new()));
     let store = received.clone();
     let app = axum::Router::new().route(
@@ -243,7 +246,7 @@ async fn receiver() -> (String, Received) {
     (url, received)
 }
 
-async fn wait_for(received: &Received, count: usize) -> Vec<(http::HeaderMap, Vec<u8>)> {
+pub async fn wait_for(received: &Received, count: usize) -> Vec<(http::HeaderMap, Vec<u8>)> {
     for _ in 0..100 {
         let got = received.lock().expect("lock").clone();
         if got.len() >= count {

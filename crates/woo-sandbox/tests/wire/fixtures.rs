@@ -222,3 +222,61 @@ async fn every_fixture_request_gets_the_same_status_and_keys() {
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+#[tokio::test]
+async fn webhook_deliveries_have_the_captured_headers_and_body_keys() {
+    let store = spawn(sandbox_config()).await;
+    let client = crate::client(&store.base);
+    let (url, received) = crate::client::receiver().await;
+    for topic in ["product.updated", "customer.created", "order.created"] {
+        let hook = cpbridge_woo::WebhookWrite {
+            topic: topic.into(),
+            delivery_url: url.clone(),
+            secret: Some("testsecret".into()),
+            ..Default::default()
+        };
+        client.create_webhook(&hook).await.expect("webhook");
+    }
+    let parent = client
+        .create_product(&cpbridge_woo::ProductWrite {
+            name: Some("Work shirt".into()),
+            kind: Some("variable".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("variable product");
+    let variation_body = json!({ "sku": "SHIRT-S-BL", "regular_price": "24.00", "manage_stock": true, "stock_quantity": 5,
+                                 "attributes": [{ "name": "Size", "option": "S" }] });
+    let variation: cpbridge_woo::ProductWrite = serde_json::from_value(variation_body).expect("write");
+    let variation = client.create_variation(parent.id, &variation).await.expect("variation");
+    client
+        .update_variation(parent.id, variation.id, &cpbridge_woo::ProductWrite::stock(variation.id, 2))
+        .await
+        .expect("stock");
+    let customer = cpbridge_woo::CustomerWrite { email: Some("hook@example.test".into()), ..Default::default() };
+    client.create_customer(&customer).await.expect("customer");
+    let line = cpbridge_woo::LineItemWrite { variation_id: Some(variation.id), quantity: 1, ..Default::default() };
+    let order = cpbridge_woo::OrderWrite { set_paid: Some(true), line_items: vec![line], ..Default::default() };
+    client.create_order(&order).await.expect("order");
+
+    let got = crate::client::wait_for(&received, 6).await;
+    let events: Vec<_> = got.iter().filter(|(headers, _)| headers.contains_key("x-wc-webhook-topic")).collect();
+    assert_eq!(events.len(), 3, "three signed deliveries after three pings");
+    for (headers, body) in events {
+        let topic = headers["x-wc-webhook-topic"].to_str().expect("topic");
+        let fixture = load(&format!("webhook-{}.json", topic.replace('.', "-")));
+        let want_headers: BTreeSet<String> =
+            fixture["headers"].as_object().expect("headers").keys().map(|k| k.to_lowercase()).collect();
+        let have_headers: BTreeSet<String> = headers.keys().map(|k| k.as_str().to_owned()).collect();
+        let missing: Vec<_> = want_headers.difference(&have_headers).collect();
+        assert!(missing.is_empty(), "{topic}: headers missing {missing:?}");
+        assert!(cpbridge_woo::webhook::verify(
+            "testsecret",
+            body,
+            headers["x-wc-webhook-signature"].to_str().expect("sig")
+        ));
+        let want: Value = serde_json::from_str(fixture["raw_body"].as_str().expect("raw body")).expect("fixture body");
+        let have: Value = serde_json::from_slice(body).expect("delivered body");
+        assert_eq!(top_keys(&have), top_keys(&want), "{topic}: body keys");
+    }
+}
