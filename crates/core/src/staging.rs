@@ -122,6 +122,13 @@ pub struct StagedOrder {
     pub cp_tkt_no: Option<String>,
     pub applied_dt: Option<NaiveDateTime>,
     pub woo_synced_dt: Option<NaiveDateTime>,
+    /// Quantity that was beyond stock when the order was applied.
+    pub bkord_qty: Decimal,
+    /// Failed attempts to write the Counterpoint numbers back to WooCommerce, and the last reason.
+    pub woo_sync_attempts: i64,
+    pub woo_sync_err: Option<String>,
+    /// Where the document ended up once WooCommerce was told (`RELEASED`, `CLOSED`, `CANCELLED`); `None` while open.
+    pub cp_doc_state: Option<String>,
     pub created_dt: NaiveDateTime,
 }
 
@@ -171,4 +178,16 @@ pub enum DocumentState {
     Closed,
     /// The document left `PS_DOC_HDR` without any release: it was cancelled (or voided).
     Cancelled,
+}
+
+impl DocumentState {
+    /// The value kept in `USER_ORDER_STAGING.CP_DOC_STATE` once the document has left the open state.
+    pub fn final_label(&self) -> Option<&'static str> {
+        match self {
+            DocumentState::Open => None,
+            DocumentState::Released { .. } => Some("RELEASED"),
+            DocumentState::Closed => Some("CLOSED"),
+            DocumentState::Cancelled => Some("CANCELLED"),
+        }
+    }
 }

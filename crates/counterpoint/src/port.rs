@@ -190,6 +190,23 @@ pub trait CounterpointPort: Send + Sync {
     /// Records that the WooCommerce order has its note and status.
     async fn mark_woo_synced(&self, staging_id: i64, at: NaiveDateTime) -> CpResult<()>;
 
+    /// Applied orders whose write-back to WooCommerce is due: not yet synced, and not waiting out a backoff.
+    async fn writebacks_due(&self, now: NaiveDateTime, limit: usize) -> CpResult<Vec<StagedOrder>>;
+
+    /// Records a failed write-back, to be tried again at `retry_at`.
+    async fn fail_writeback(&self, staging_id: i64, error: &str, retry_at: NaiveDateTime) -> CpResult<()>;
+
+    /// Applied and synced orders whose document has not reached a final state yet, in `STAGING_ID` order after
+    /// `after_staging_id`.
+    async fn open_applied_orders(&self, after_staging_id: i64, limit: usize) -> CpResult<Vec<StagedOrder>>;
+
+    /// Records the final state of an applied order's document, after WooCommerce was told.
+    async fn set_doc_state(&self, staging_id: i64, state: &str) -> CpResult<()>;
+
+    /// Replaces the order data of a staged order that is not applied yet (an operator fixed it in WooCommerce) and
+    /// puts it back to `PENDING` with its attempts reset. Returns false when it is applied or applying.
+    async fn restage_order(&self, staging_id: i64, order: &NewStagedOrder) -> CpResult<bool>;
+
     /// The lines of web orders whose stock Counterpoint has not committed yet (pending, applying, failed, dead).
     async fn unapplied_order_lines(&self) -> CpResult<Vec<StagedLine>>;
 
@@ -267,7 +284,7 @@ const CUST_COLS: &str = "CUST_NO, NAM, FST_NAM, LST_NAM, ADRS_1, ADRS_2, ADRS_3,
      EMAIL_ADRS_1, CUST_TYP, CATEG_COD, PROF_COD_1, DISC_PCT, TAX_COD, STR_ID, CUST_NAM_TYP, IS_ECOMM_CUST, RS_UTC_DT";
 const STAGING_COLS: &str = "STAGING_ID, WOO_ORDER_ID, WOO_ORDER_NO, CUST_NO, TOT_AMT, STATUS, ATTEMPTS, \
      NEXT_ATTEMPT_DT, LAST_ERR, LINE_ITEMS_JSON, RAW_ORDER_JSON, CP_DOC_ID, CP_TKT_NO, APPLIED_DT, WOO_SYNCED_DT, \
-     CREATED_DT, CLAIM_TOKEN";
+     BKORD_QTY, WOO_SYNC_ATTEMPTS, WOO_SYNC_ERR, CP_DOC_STATE, CREATED_DT, CLAIM_TOKEN";
 
 /// Separates the parts of a composite key inside a [`Watermark`].
 const KEY_SEP: char = '\u{1f}';
@@ -398,6 +415,10 @@ fn staged_from_row(row: Row) -> CpResult<StagedOrder> {
         cp_tkt_no: row.opt_text("CP_TKT_NO")?,
         applied_dt: row.opt_datetime("APPLIED_DT")?,
         woo_synced_dt: row.opt_datetime("WOO_SYNCED_DT")?,
+        bkord_qty: row.dec_or_zero("BKORD_QTY")?,
+        woo_sync_attempts: row.opt_i64("WOO_SYNC_ATTEMPTS")?.unwrap_or(0),
+        woo_sync_err: row.opt_text("WOO_SYNC_ERR")?,
+        cp_doc_state: row.opt_text("CP_DOC_STATE")?,
         created_dt: row.datetime("CREATED_DT")?,
     })
 }
@@ -1440,11 +1461,86 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
 
     async fn mark_woo_synced(&self, staging_id: i64, at: NaiveDateTime) -> CpResult<()> {
         self.write(
-            &self.sql("UPDATE dbo.USER_ORDER_STAGING SET WOO_SYNCED_DT = @P1 WHERE STAGING_ID = @P2"),
+            &self.sql(
+                "UPDATE dbo.USER_ORDER_STAGING SET WOO_SYNCED_DT = @P1, WOO_SYNC_ERR = NULL, WOO_SYNC_NEXT_DT = NULL \
+                 WHERE STAGING_ID = @P2",
+            ),
             &params![at, staging_id],
         )
         .await?;
         Ok(())
+    }
+
+    async fn writebacks_due(&self, now: NaiveDateTime, limit: usize) -> CpResult<Vec<StagedOrder>> {
+        let d = self.dialect();
+        let due = format!(
+            "FROM dbo.USER_ORDER_STAGING WHERE STATUS = 'APPLIED' AND WOO_SYNCED_DT IS NULL \
+             AND (WOO_SYNC_NEXT_DT IS NULL OR WOO_SYNC_NEXT_DT <= {}) ORDER BY STAGING_ID",
+            d.datetime_param(1)
+        );
+        let sql = d.select_top(2, STAGING_COLS, &d.render(&due));
+        self.read(&sql, &params![now, limit]).await?.into_iter().map(staged_from_row).collect()
+    }
+
+    async fn fail_writeback(&self, staging_id: i64, error: &str, retry_at: NaiveDateTime) -> CpResult<()> {
+        let error: String = error.chars().take(2000).collect();
+        let sql = self.sql(
+            "UPDATE dbo.USER_ORDER_STAGING SET WOO_SYNC_ATTEMPTS = WOO_SYNC_ATTEMPTS + 1, WOO_SYNC_ERR = @P1, \
+             WOO_SYNC_NEXT_DT = @P2 WHERE STAGING_ID = @P3",
+        );
+        self.write(&sql, &params![error, retry_at, staging_id]).await?;
+        Ok(())
+    }
+
+    async fn open_applied_orders(&self, after_staging_id: i64, limit: usize) -> CpResult<Vec<StagedOrder>> {
+        let d = self.dialect();
+        let sql = d.select_top(
+            2,
+            STAGING_COLS,
+            &d.render(
+                "FROM dbo.USER_ORDER_STAGING WHERE STATUS = 'APPLIED' AND WOO_SYNCED_DT IS NOT NULL \
+                 AND CP_DOC_STATE IS NULL AND STAGING_ID > @P1 ORDER BY STAGING_ID",
+            ),
+        );
+        self.read(&sql, &params![after_staging_id, limit]).await?.into_iter().map(staged_from_row).collect()
+    }
+
+    async fn set_doc_state(&self, staging_id: i64, state: &str) -> CpResult<()> {
+        self.write(
+            &self.sql("UPDATE dbo.USER_ORDER_STAGING SET CP_DOC_STATE = @P1 WHERE STAGING_ID = @P2"),
+            &params![state, staging_id],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn restage_order(&self, staging_id: i64, order: &NewStagedOrder) -> CpResult<bool> {
+        let t = &schema::USER_ORDER_STAGING;
+        let what = format!("WooCommerce order {}", order.woo_order_id);
+        let lines_json = serde_json::to_string(&order.lines)
+            .map_err(|e| CpError::Invalid { what: what.clone(), detail: e.to_string() })?;
+        let sql = self.sql(
+            "UPDATE dbo.USER_ORDER_STAGING SET WOO_ORDER_NO = @P1, CUST_NO = @P2, SUBTOT = @P3, TAX_AMT = @P4, \
+             DISC_AMT = @P5, SHIP_AMT = @P6, TOT_AMT = @P7, SHIP_VIA = @P8, PMT_METH = @P9, LINE_ITEMS_JSON = @P10, \
+             RAW_ORDER_JSON = @P11, STATUS = 'PENDING', ATTEMPTS = 0, NEXT_ATTEMPT_DT = NULL, CLAIM_TOKEN = NULL \
+             WHERE STAGING_ID = @P12 AND WOO_ORDER_ID = @P13 AND STATUS IN ('PENDING', 'FAILED', 'DEAD', 'CANCELLED')",
+        );
+        let values = vec![
+            fit(t, "WOO_ORDER_NO", Some(&order.woo_order_no), &what),
+            Value::from(order.cust_no.as_deref()),
+            Value::Dec(order.subtot),
+            Value::Dec(order.tax_amt),
+            Value::Dec(order.disc_amt),
+            Value::Dec(order.ship_amt),
+            Value::Dec(order.tot_amt),
+            fit(t, "SHIP_VIA", order.ship_via.as_deref(), &what),
+            fit(t, "PMT_METH", order.pmt_meth.as_deref(), &what),
+            Value::Text(lines_json),
+            Value::Text(order.raw_order_json.clone()),
+            Value::Int(staging_id),
+            Value::Int(order.woo_order_id),
+        ];
+        Ok(self.write(&sql, &values).await.map_err(|e| e.context(format!("restaging {what}")))? == 1)
     }
 
     async fn unapplied_order_lines(&self) -> CpResult<Vec<StagedLine>> {

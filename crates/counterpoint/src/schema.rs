@@ -542,6 +542,12 @@ pub const USER_ORDER_STAGING: Table = Table {
         qty("BKORD_QTY"),
         col("APPLIED_DT", DateTime),
         col("WOO_SYNCED_DT", DateTime),
+        // Write-backs to WooCommerce retry on their own schedule, apart from the apply attempts above.
+        dflt("WOO_SYNC_ATTEMPTS", Int, Zero),
+        col("WOO_SYNC_NEXT_DT", DateTime),
+        col("WOO_SYNC_ERR", VarChar(2000)),
+        // Where the document ended up (RELEASED, CLOSED, CANCELLED) once WooCommerce was told; NULL while open.
+        col("CP_DOC_STATE", VarChar(10)),
         dflt("CREATED_DT", DateTime, Now),
     ],
     primary_key: &["STAGING_ID"],

@@ -403,7 +403,38 @@ fn generate_customers(rng: &mut SplitMix64, spec: &SeedSpec, now: NaiveDateTime)
                 now.into(),
             ]
         })
+        .chain(std::iter::once(walk_in_customer(now)))
         .collect()
+}
+
+/// The walk-in customer that registers (and cpbridge, for web guests) sell to.
+pub const WALK_IN_CUST_NO: &str = "CASH";
+
+fn walk_in_customer(now: NaiveDateTime) -> Vec<Value> {
+    vec![
+        WALK_IN_CUST_NO.into(),
+        "Cash customer".into(),
+        "CASH CUSTOMER".into(),
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        "US".into(),
+        Value::Null,
+        Value::Null,
+        "B2C".into(),
+        "RETAIL".into(),
+        "RETAIL".into(),
+        Decimal::ZERO.into(),
+        "CA".into(),
+        "1".into(),
+        "P".into(),
+        "N".into(),
+        now.into(),
+        now.into(),
+    ]
 }
 
 fn generate_rules(rng: &mut SplitMix64, spec: &SeedSpec, now: NaiveDateTime) -> (Rows, Rows, Rows) {

@@ -382,7 +382,13 @@ pub async fn transition(conn: &mut SqliteConnection, doc: &mut Doc, target: &str
         doc.body["date_completed"] = json!(stamp);
         doc.body["date_completed_gmt"] = json!(stamp);
     }
-    let paid = !doc.body["date_paid"].is_null() || matches!(target, "processing" | "completed");
+    // WooCommerce's maybe_set_date_paid: entering a paid status stamps the payment date once.
+    if matches!(target, "processing" | "completed") && doc.body["date_paid"].is_null() {
+        let stamp = now();
+        doc.body["date_paid"] = json!(stamp);
+        doc.body["date_paid_gmt"] = json!(stamp);
+    }
+    let paid = !doc.body["date_paid"].is_null();
     doc.body["needs_payment"] = json!(!paid && matches!(target, "pending" | "failed"));
     doc.body["is_editable"] = json!(matches!(target, "pending" | "on-hold" | "auto-draft" | "checkout-draft"));
     doc.body["needs_processing"] = json!(true);

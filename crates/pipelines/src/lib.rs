@@ -1,0 +1,13 @@
+//! cpbridge's pipelines, each a function of the ports: read a source, map with pure code, write to the target,
+//! record what was done. Every job has one `run_once` that the scheduler, the CLI and the tests share.
+
+pub mod alerts;
+pub mod backoff;
+pub mod order_map;
+pub mod orders;
+pub mod settings;
+
+pub use alerts::Alerter;
+pub use backoff::Backoff;
+pub use orders::{OrderPipeline, PipelineError};
+pub use settings::OrderSettings;

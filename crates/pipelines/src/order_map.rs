@@ -1,0 +1,458 @@
+//! WooCommerce order to Counterpoint order: the pure rules, with no I/O.
+//!
+//! Amounts follow COUNTERPOINT.md: each line's price is its pre-coupon unit price (`subtotal / quantity`), coupons
+//! go to `TOT_HDR_DISC`, shipping and fees to `TOT_MISC`, tax to `TAX_AMT`, and the result must reconcile with the
+//! WooCommerce total to the cent. A paid order carries one deposit payment (`FINAL_PMT = 'N'`).
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use cpbridge_core::order::{DocContact, DocLine, DocPayment, DocTotals, OrderDocument, TotalsMismatch};
+use cpbridge_core::records::{Customer, Item, ShipAddress};
+use cpbridge_core::round_money;
+use cpbridge_core::staging::{NewStagedOrder, StagedLine};
+use cpbridge_woo::model::{Address, Order, OrderStatus};
+use rust_decimal::Decimal;
+
+use crate::settings::OrderSettings;
+
+/// What intake does with an order in a given WooCommerce status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntakeDecision {
+    /// Stage it (again is harmless).
+    Stage,
+    /// Take it out of staging if it is not applied yet.
+    Cancel,
+    /// Not ready (pending payment, on-hold when not configured, a draft) or already done.
+    Ignore,
+}
+
+pub fn intake_decision(status: &OrderStatus, settings: &OrderSettings) -> IntakeDecision {
+    if settings.stage_statuses.iter().any(|s| s == status.as_str()) {
+        return IntakeDecision::Stage;
+    }
+    match status {
+        OrderStatus::Cancelled | OrderStatus::Refunded | OrderStatus::Failed => IntakeDecision::Cancel,
+        OrderStatus::Other(s) if s == "trash" => IntakeDecision::Cancel,
+        _ => IntakeDecision::Ignore,
+    }
+}
+
+/// Why a WooCommerce order cannot become a Counterpoint order as it is. Each names the order, and the line and
+/// field where there is one, so that the reason on the staging row tells an operator what to fix.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OrderProblem {
+    #[error("order {order}: the order JSON cannot be read: {detail}")]
+    Unreadable { order: String, detail: String },
+    #[error("order {order}: it has no line items")]
+    NoLines { order: String },
+    #[error("order {order}, line {line} ({name:?}, product {product_id}): the line has no SKU, so it matches no item")]
+    MissingSku { order: String, line: usize, name: String, product_id: u64 },
+    #[error("order {order}, line {line} (SKU {sku}): quantity must be a positive whole number, got {value}")]
+    BadQuantity { order: String, line: usize, sku: String, value: String },
+    #[error("order {order}, line {line} (SKU {sku}): field {field} is missing")]
+    MissingLineAmount { order: String, line: usize, sku: String, field: &'static str },
+    #[error("order {order}, line {line}: unknown SKU {sku} (no IM_ITEM row has ITEM_NO {sku:?})")]
+    UnknownSku { order: String, line: usize, sku: String },
+    #[error("order {order}, line {line} (SKU {sku}): item is not sellable: {why}")]
+    NotSellable { order: String, line: usize, sku: String, why: String },
+    #[error("order {order}: field {field} is missing")]
+    MissingAmount { order: String, field: &'static str },
+    #[error("order {order}: {source}")]
+    Totals {
+        order: String,
+        #[source]
+        source: Box<TotalsMismatch>,
+    },
+    #[error("order {order}: payment method {method:?} has no Counterpoint pay code (add it to orders.pay_codes)")]
+    NoPayCode { order: String, method: String },
+    #[error("order {order}: customer mapping: {detail}")]
+    Customer { order: String, detail: String },
+}
+
+/// How the order is named in messages: its number, and its id when they differ.
+pub fn order_label(order: &Order) -> String {
+    if order.number.is_empty() || order.number == order.id.to_string() {
+        format!("#{}", order.id)
+    } else {
+        format!("#{} (id {})", order.number, order.id)
+    }
+}
+
+fn sku_of(line: &cpbridge_woo::model::LineItem) -> String {
+    line.sku.as_deref().map(str::trim).unwrap_or_default().to_owned()
+}
+
+/// The staging row for an order; `raw_order_json` is the body exactly as WooCommerce sent it.
+pub fn staged_order(order: &Order, raw_order_json: String) -> NewStagedOrder {
+    let lines = order
+        .line_items
+        .iter()
+        .map(|l| StagedLine { sku: sku_of(l), quantity: Decimal::from(l.quantity.unwrap_or(0)) })
+        .collect();
+    NewStagedOrder {
+        woo_order_id: i64::try_from(order.id).unwrap_or(i64::MAX),
+        woo_order_no: if order.number.is_empty() { order.id.to_string() } else { order.number.clone() },
+        cust_no: None,
+        ord_dat: order.date_created_gmt,
+        subtot: order.line_items.iter().filter_map(|l| l.subtotal).sum(),
+        tax_amt: order.total_tax.unwrap_or_default(),
+        disc_amt: order.discount_total.unwrap_or_default(),
+        ship_amt: order.shipping_total.unwrap_or_default(),
+        tot_amt: order.total.unwrap_or_default(),
+        ship_via: order.shipping_lines.first().map(|s| s.method_title.clone()),
+        pmt_meth: (!order.payment_method.is_empty()).then(|| order.payment_method.clone()),
+        lines,
+        raw_order_json,
+    }
+}
+
+/// A staging row for a body that is not a readable order, so that it is kept and dead-lettered with its reason.
+pub fn unreadable_staged_order(woo_order_id: i64, raw_order_json: String) -> NewStagedOrder {
+    NewStagedOrder {
+        woo_order_id,
+        woo_order_no: woo_order_id.to_string(),
+        cust_no: None,
+        ord_dat: None,
+        subtot: Decimal::ZERO,
+        tax_amt: Decimal::ZERO,
+        disc_amt: Decimal::ZERO,
+        ship_amt: Decimal::ZERO,
+        tot_amt: Decimal::ZERO,
+        ship_via: None,
+        pmt_meth: None,
+        lines: Vec::new(),
+        raw_order_json,
+    }
+}
+
+/// The SKUs an order needs from `IM_ITEM`.
+pub fn skus(order: &Order) -> Vec<String> {
+    let mut skus: Vec<String> = order.line_items.iter().map(sku_of).filter(|s| !s.is_empty()).collect();
+    skus.sort();
+    skus.dedup();
+    skus
+}
+
+fn text(value: &str) -> Option<String> {
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+fn full_name(address: &Address) -> String {
+    let name = format!("{} {}", address.first_name.trim(), address.last_name.trim()).trim().to_owned();
+    if address.company.trim().is_empty() {
+        name
+    } else if name.is_empty() {
+        address.company.trim().to_owned()
+    } else {
+        name
+    }
+}
+
+fn is_blank(address: &Address) -> bool {
+    address.first_name.trim().is_empty() && address.last_name.trim().is_empty() && address.address_1.trim().is_empty()
+}
+
+fn contact(address: &Address, fallback_email: Option<&str>) -> DocContact {
+    DocContact {
+        nam: full_name(address),
+        fst_nam: text(&address.first_name),
+        lst_nam: text(&address.last_name),
+        adrs_1: text(&address.address_1),
+        adrs_2: text(&address.address_2),
+        city: text(&address.city),
+        state: text(&address.state),
+        zip_cod: text(&address.postcode),
+        cntry: text(&address.country),
+        phone_1: address.phone.as_deref().and_then(text),
+        email_adrs_1: address.email.as_deref().and_then(text).or_else(|| fallback_email.map(str::to_owned)),
+    }
+}
+
+/// The e-mail address that identifies the order's customer.
+pub fn customer_email(order: &Order) -> Option<String> {
+    order.billing.email.as_deref().and_then(text).map(|e| e.to_lowercase())
+}
+
+/// A new `AR_CUST` row for a registered web customer (the number is allocated by the port).
+pub fn new_customer(order: &Order, settings: &OrderSettings) -> Customer {
+    let b = &order.billing;
+    let business = !b.company.trim().is_empty();
+    Customer {
+        cust_no: String::new(),
+        nam: full_name(b),
+        fst_nam: text(&b.first_name),
+        lst_nam: text(&b.last_name),
+        adrs_1: text(&b.address_1),
+        adrs_2: text(&b.address_2),
+        city: text(&b.city),
+        state: text(&b.state),
+        zip_cod: text(&b.postcode),
+        cntry: text(&b.country),
+        phone_1: b.phone.as_deref().and_then(text),
+        email_adrs_1: customer_email(order),
+        cust_typ: Some(if business { "B2B" } else { "B2C" }.into()),
+        categ_cod: Some("WEB".into()),
+        str_id: Some(settings.store_id.clone()),
+        cust_nam_typ: Some(if business { "B" } else { "P" }.into()),
+        is_ecomm_cust: true,
+        ..Customer::default()
+    }
+}
+
+/// The ship-to address of a new customer, when the order has one.
+pub fn ship_address(order: &Order) -> Option<ShipAddress> {
+    let s = &order.shipping;
+    (!is_blank(s)).then(|| ShipAddress {
+        cust_no: String::new(),
+        ship_adrs_id: "WEB".into(),
+        nam: full_name(s),
+        adrs_1: text(&s.address_1),
+        adrs_2: text(&s.address_2),
+        city: text(&s.city),
+        state: text(&s.state),
+        zip_cod: text(&s.postcode),
+        cntry: text(&s.country),
+        phone_1: s.phone.as_deref().and_then(text),
+    })
+}
+
+/// Why an item cannot be sold on a web order, if it cannot.
+fn unsellable(item: &Item) -> Option<String> {
+    match (item.stat.as_str(), item.item_typ.as_str()) {
+        ("V", _) => Some("its STAT is V (void)".into()),
+        (_, "D") => Some("it is a discount item (ITEM_TYP D)".into()),
+        (stat, _) if !matches!(stat, "A" | "D") => Some(format!("its STAT is {stat}")),
+        _ => None,
+    }
+}
+
+/// Builds the Counterpoint document of `order` for customer `cust_no`.
+///
+/// # Errors
+/// The first [`OrderProblem`] found, naming the line and field.
+pub fn build_document(
+    order: &Order,
+    cust_no: &str,
+    items: &HashMap<String, Item>,
+    settings: &OrderSettings,
+) -> Result<OrderDocument, OrderProblem> {
+    let label = order_label(order);
+    if order.line_items.is_empty() {
+        return Err(OrderProblem::NoLines { order: label });
+    }
+    let mut lines = Vec::with_capacity(order.line_items.len());
+    let mut weight = Decimal::ZERO;
+    for (i, line) in order.line_items.iter().enumerate() {
+        let n = i + 1;
+        let sku = sku_of(line);
+        if sku.is_empty() {
+            return Err(OrderProblem::MissingSku {
+                order: label,
+                line: n,
+                name: line.name.clone(),
+                product_id: if line.variation_id > 0 { line.variation_id } else { line.product_id },
+            });
+        }
+        let qty = match line.quantity {
+            Some(q) if q > 0 => Decimal::from(q),
+            other => {
+                return Err(OrderProblem::BadQuantity {
+                    order: label,
+                    line: n,
+                    sku,
+                    value: other.map_or_else(|| "nothing".into(), |q| q.to_string()),
+                });
+            }
+        };
+        let Some(item) = items.get(&sku) else {
+            return Err(OrderProblem::UnknownSku { order: label, line: n, sku });
+        };
+        if let Some(why) = unsellable(item) {
+            return Err(OrderProblem::NotSellable { order: label, line: n, sku, why });
+        }
+        let subtotal = line.subtotal.ok_or_else(|| OrderProblem::MissingLineAmount {
+            order: label.clone(),
+            line: n,
+            sku: sku.clone(),
+            field: "subtotal",
+        })?;
+        weight += item.weight.unwrap_or_default() * qty;
+        lines.push(DocLine {
+            item_no: item.item_no.clone(),
+            descr: if line.name.trim().is_empty() { item.descr.clone() } else { line.name.trim().to_owned() },
+            qty_sold: qty,
+            prc: round_money(subtotal / qty),
+            stk_loc_id: settings.fulfilment_location.clone(),
+            categ_cod: item.categ_cod.clone(),
+            is_txbl: item.is_txbl,
+            tax_categ_cod: item.tax_categ_cod.clone(),
+            item_typ: item.item_typ.clone(),
+            unit_cost: item.lst_cost,
+            woo_line_id: i64::try_from(line.id).ok(),
+        });
+    }
+    let total = order.total.ok_or_else(|| OrderProblem::MissingAmount { order: label.clone(), field: "total" })?;
+    let fees: Decimal = order.fee_lines.iter().filter_map(|f| f.total).sum();
+    let sub_tot: Decimal = lines.iter().map(DocLine::ext_prc).sum();
+    let mut totals = DocTotals {
+        sub_tot,
+        tax_amt: order.total_tax.unwrap_or_default(),
+        tot_hdr_disc: order.discount_total.unwrap_or_default(),
+        tot_lin_disc: Decimal::ZERO,
+        tot_misc: round_money(order.shipping_total.unwrap_or_default() + fees),
+        tot: total,
+        amt_due: total,
+        tot_weight: round_money(weight),
+    };
+    totals.check().map_err(|source| OrderProblem::Totals { order: label.clone(), source: Box::new(source) })?;
+
+    let mut payments = Vec::new();
+    if order.date_paid_gmt.is_some() && total > Decimal::ZERO {
+        let method = order.payment_method.trim();
+        let pay_cod = settings
+            .pay_codes
+            .get(method)
+            .or(settings.default_pay_code.as_ref())
+            .ok_or_else(|| OrderProblem::NoPayCode { order: label.clone(), method: method.to_owned() })?;
+        let descr = text(&order.transaction_id).or_else(|| text(&order.payment_method_title));
+        payments.push(DocPayment { pay_cod: pay_cod.clone(), amt: total, descr, final_pmt: false });
+    }
+    totals.amt_due = total - payments.iter().map(|p| p.amt).sum::<Decimal>();
+
+    let email = customer_email(order);
+    let bill_to = contact(&order.billing, email.as_deref());
+    let ship_to = if is_blank(&order.shipping) { bill_to.clone() } else { contact(&order.shipping, email.as_deref()) };
+    let ship_via_cod = order.shipping_lines.first().and_then(|s| settings.ship_via_codes.get(&s.method_id)).cloned();
+    Ok(OrderDocument {
+        doc_typ: 'O',
+        lin_typ: 'O',
+        str_id: settings.store_id.clone(),
+        sta_id: settings.station_id.clone(),
+        drw_id: settings.drawer_id.clone(),
+        usr_id: settings.user_id.clone(),
+        tkt_prefix: settings.ticket_prefix.clone(),
+        cust_no: cust_no.to_owned(),
+        tkt_dt: order.date_created_gmt.unwrap_or_default(),
+        ship_via_cod,
+        tax_cod: settings.tax_code.clone(),
+        cust_po_no: Some(if order.number.is_empty() { order.id.to_string() } else { order.number.clone() }),
+        stk_loc_id: settings.fulfilment_location.clone(),
+        prc_loc_id: settings.price_location().to_owned(),
+        tax_ovrd_reas: text(&settings.source_marker),
+        bill_to,
+        ship_to,
+        lines,
+        totals,
+        payments,
+    })
+}
+
+/// The private note that tells the shop where the order went in Counterpoint.
+pub fn applied_note(doc_id: i64, tkt_no: &str) -> String {
+    format!("Counterpoint order DOC_ID {doc_id}, ticket TKT_NO {tkt_no}.")
+}
+
+/// The time an order was created, for documents without one.
+pub fn order_time(order: &Order, now: NaiveDateTime) -> NaiveDateTime {
+    order.date_created_gmt.unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn fixture_order() -> Order {
+        let text = include_str!("../../../fixtures/woocommerce/orders-create-paid.json");
+        let exchange: serde_json::Value = serde_json::from_str(text).expect("fixture");
+        serde_json::from_value(exchange["response"]["body"].clone()).expect("order")
+    }
+
+    fn item(sku: &str) -> Item {
+        Item {
+            item_no: sku.into(),
+            descr: sku.into(),
+            short_descr: None,
+            long_descr: None,
+            item_typ: "I".into(),
+            stat: "A".into(),
+            categ_cod: Some("GEN".into()),
+            subcat_cod: None,
+            is_ecomm_item: true,
+            is_txbl: true,
+            tax_categ_cod: None,
+            weight: Some(dec!(0.5)),
+            barcod: None,
+            prc_1: dec!(1),
+            reg_prc: dec!(1),
+            lst_cost: Some(dec!(0.4)),
+            trk_meth: None,
+            prc_decs: 2,
+            prof_cod_1: None,
+            attr_cod_1: None,
+            lst_maint_dt: None,
+            rs_utc_dt: None,
+        }
+    }
+
+    fn catalogue(order: &Order) -> HashMap<String, Item> {
+        skus(order).into_iter().map(|s| (s.clone(), item(&s))).collect()
+    }
+
+    #[test]
+    fn the_fixture_order_reconciles_and_pays_a_deposit() {
+        let order = fixture_order();
+        let mut settings = OrderSettings::default();
+        settings.pay_codes.insert(order.payment_method.clone(), "CREDIT".into());
+        let doc = build_document(&order, "CASH", &catalogue(&order), &settings).expect("document");
+        assert_eq!(doc.lines.len(), order.line_items.len());
+        assert_eq!(doc.totals.tot, order.total.expect("total"));
+        assert_eq!(doc.totals.computed_tot(), doc.totals.tot);
+        assert_eq!(doc.totals.tot_hdr_disc, order.discount_total.expect("discount"));
+        let paid = order.date_paid_gmt.is_some();
+        assert_eq!(doc.payments.len(), usize::from(paid));
+        if paid {
+            assert_eq!(doc.payments[0].amt, doc.totals.tot);
+            assert!(!doc.payments[0].final_pmt, "a web payment on an order is a deposit");
+            assert_eq!(doc.totals.amt_due, Decimal::ZERO);
+        }
+    }
+
+    #[test]
+    fn problems_name_the_line_and_field() {
+        let order = fixture_order();
+        let settings = OrderSettings { pay_codes: Default::default(), ..OrderSettings::default() };
+        let mut items = catalogue(&order);
+        let first_sku = skus(&order)[0].clone();
+        items.remove(&first_sku);
+        let err = build_document(&order, "CASH", &items, &settings).expect_err("unknown SKU");
+        assert!(err.to_string().contains(&format!("unknown SKU {first_sku}")), "{err}");
+
+        let mut items = catalogue(&order);
+        items.get_mut(&first_sku).expect("item").stat = "V".into();
+        let err = build_document(&order, "CASH", &items, &settings).expect_err("void item");
+        assert!(err.to_string().contains("not sellable") && err.to_string().contains("void"), "{err}");
+
+        let mut tampered = order.clone();
+        tampered.total = Some(order.total.expect("total") + dec!(5));
+        let err = build_document(&tampered, "CASH", &catalogue(&order), &settings).expect_err("totals");
+        assert!(err.to_string().contains("totals do not add up"), "{err}");
+
+        if order.date_paid_gmt.is_some() {
+            let err = build_document(&order, "CASH", &catalogue(&order), &settings).expect_err("no pay code");
+            assert!(err.to_string().contains("has no Counterpoint pay code"), "{err}");
+        }
+    }
+
+    #[test]
+    fn decisions_follow_the_configured_statuses() {
+        let mut settings = OrderSettings::default();
+        assert_eq!(intake_decision(&OrderStatus::Processing, &settings), IntakeDecision::Stage);
+        assert_eq!(intake_decision(&OrderStatus::OnHold, &settings), IntakeDecision::Ignore);
+        assert_eq!(intake_decision(&OrderStatus::Cancelled, &settings), IntakeDecision::Cancel);
+        settings.stage_statuses.push("on-hold".into());
+        assert_eq!(intake_decision(&OrderStatus::OnHold, &settings), IntakeDecision::Stage);
+    }
+}

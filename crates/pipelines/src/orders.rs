@@ -1,0 +1,727 @@
+//! The order pipeline: WooCommerce order to Counterpoint order, exactly once, and back.
+//!
+//! - **Intake** works through the webhook inbox. A delivery is only a hint: the order is fetched fresh, so a stale,
+//!   duplicated or coalesced delivery does no harm. **Pull** lists orders by `modified_after` as the safety net.
+//!   Both stage into `USER_ORDER_STAGING`, idempotently by WooCommerce order id.
+//! - **Process** claims staged orders, maps each with the pure rules of [`crate::order_map`], and applies it in one
+//!   Counterpoint transaction. A failure is stored on the row and retried with backoff until it goes `DEAD`.
+//! - **Write-back** puts the Counterpoint numbers on the WooCommerce order (note, meta, status). It runs right after
+//!   the commit and is retried on its own; it never touches the Counterpoint order.
+//! - **Follow** moves the WooCommerce order to completed or cancelled once the document leaves Counterpoint's
+//!   open documents.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDateTime, Utc};
+use cpbridge_core::staging::{ApplyOutcome, ClaimedOrder, DocumentState, StageOutcome, StagedOrder, StagingStatus};
+use cpbridge_counterpoint::{CounterpointPort, CpError, CustNoScheme};
+use cpbridge_store::{JobRun, StateStore, StoreError};
+use cpbridge_woo::model::{MetaData, Order, OrderWrite};
+use cpbridge_woo::{WooClient, WooError};
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::sync::Notify;
+
+use crate::alerts::Alerter;
+use crate::order_map::{self, IntakeDecision, OrderProblem};
+use crate::settings::OrderSettings;
+
+/// Watermark of the order poll in the state store.
+pub const PULL_WATERMARK: &str = "orders.modified_after";
+/// How far each poll reaches back before its watermark, for clock skew and orders modified while a listing ran.
+const PULL_OVERLAP: Duration = Duration::minutes(5);
+/// A delivery whose order cannot be fetched this many times is left to the poll.
+const DELIVERY_ATTEMPTS: i64 = 10;
+/// Orders fetched or written back at the same time (the client bounds requests as well).
+const CONCURRENCY: usize = 4;
+
+/// An error that stops a whole run, not just one order.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Counterpoint(#[from] CpError),
+    #[error(transparent)]
+    Woo(#[from] WooError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why one order could not be applied this time.
+#[derive(Debug, thiserror::Error)]
+enum ApplyFailure {
+    #[error(transparent)]
+    Problem(#[from] OrderProblem),
+    #[error(transparent)]
+    Counterpoint(#[from] CpError),
+}
+
+/// What happened to one order at intake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Taken {
+    Staged,
+    AlreadyStaged,
+    Cancelled,
+    /// Cancelled in WooCommerce after it reached Counterpoint: an operator must cancel the document there.
+    CancelledTooLate,
+    Ignored,
+    /// The order no longer exists in WooCommerce.
+    Gone,
+}
+
+impl Taken {
+    fn label(self) -> &'static str {
+        match self {
+            Taken::Staged => "staged",
+            Taken::AlreadyStaged => "already staged",
+            Taken::Cancelled => "cancelled in staging",
+            Taken::CancelledTooLate => "cancelled after it was applied",
+            Taken::Ignored => "ignored (status not staged)",
+            Taken::Gone => "the order no longer exists",
+        }
+    }
+}
+
+/// Counts of one intake or pull run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IntakeReport {
+    pub deliveries: usize,
+    pub orders: usize,
+    pub staged: usize,
+    pub already_staged: usize,
+    pub cancelled: usize,
+    pub ignored: usize,
+    pub gone: usize,
+    /// Deliveries whose order could not be fetched now; they are retried.
+    pub deferred: usize,
+    /// Deliveries that are not about an order, or carry no id.
+    pub skipped: usize,
+}
+
+impl IntakeReport {
+    fn count(&mut self, taken: Taken) {
+        self.orders += 1;
+        match taken {
+            Taken::Staged => self.staged += 1,
+            Taken::AlreadyStaged => self.already_staged += 1,
+            Taken::Cancelled | Taken::CancelledTooLate => self.cancelled += 1,
+            Taken::Ignored => self.ignored += 1,
+            Taken::Gone => self.gone += 1,
+        }
+    }
+}
+
+/// Counts of one processing run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProcessReport {
+    pub claimed: usize,
+    pub applied: usize,
+    pub already_applied: usize,
+    pub failed: usize,
+    pub dead: usize,
+    pub claim_lost: usize,
+    pub written_back: usize,
+    pub writeback_failed: usize,
+}
+
+/// Counts of one write-back or follow run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    pub checked: usize,
+    pub synced: usize,
+    pub failed: usize,
+}
+
+/// The order pipeline over its ports.
+pub struct OrderPipeline {
+    cp: Arc<dyn CounterpointPort>,
+    woo: WooClient,
+    store: Arc<dyn StateStore>,
+    alerts: Alerter,
+    settings: OrderSettings,
+    staged: Arc<Notify>,
+}
+
+impl std::fmt::Debug for OrderPipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderPipeline").field("counterpoint", &self.cp.target()).finish_non_exhaustive()
+    }
+}
+
+fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+fn std_to_chrono(d: std::time::Duration) -> Duration {
+    Duration::from_std(d).unwrap_or(Duration::hours(1))
+}
+
+fn counts<T: Serialize>(report: &T) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(report) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+impl OrderPipeline {
+    pub fn new(
+        cp: Arc<dyn CounterpointPort>,
+        woo: WooClient,
+        store: Arc<dyn StateStore>,
+        alerts: Alerter,
+        settings: OrderSettings,
+    ) -> Self {
+        OrderPipeline { cp, woo, store, alerts, settings, staged: Arc::new(Notify::new()) }
+    }
+
+    /// Woken whenever an order is staged, so processing can start at once.
+    pub fn staged_signal(&self) -> Arc<Notify> {
+        self.staged.clone()
+    }
+
+    pub fn settings(&self) -> &OrderSettings {
+        &self.settings
+    }
+
+    pub fn counterpoint(&self) -> &Arc<dyn CounterpointPort> {
+        &self.cp
+    }
+
+    /// Records a run in the state store, and alerts when a whole run failed for want of a system.
+    async fn record<T: Serialize>(&self, job: &str, started: NaiveDateTime, result: &Result<T, PipelineError>) {
+        let (outcome, counts, error) = match result {
+            Ok(report) => ("ok", counts(report), None),
+            Err(e) => ("failed", serde_json::Map::new(), Some(e.to_string())),
+        };
+        if let Err(e) = result {
+            let kind = match e {
+                PipelineError::Counterpoint(_) => "counterpoint_down",
+                PipelineError::Woo(_) => "woocommerce_down",
+                PipelineError::Store(_) => "state_store_down",
+            };
+            self.alerts.raise(kind, job, &e.to_string()).await;
+        }
+        let run = JobRun {
+            job: job.to_owned(),
+            started_at: started,
+            ended_at: now(),
+            outcome: outcome.to_owned(),
+            counts,
+            error,
+        };
+        if let Err(e) = self.store.record_run(&run).await {
+            tracing::warn!(job, error = %e, "the run could not be recorded");
+        }
+    }
+
+    /// Stages or cancels one order, as WooCommerce has it now.
+    async fn take(&self, order: &Order, raw: &str) -> Result<Taken, PipelineError> {
+        match order_map::intake_decision(&order.status, &self.settings) {
+            IntakeDecision::Stage => {
+                let staged = order_map::staged_order(order, raw.to_owned());
+                match self.cp.stage_order(&staged, now()).await? {
+                    StageOutcome::Staged { staging_id } => {
+                        tracing::info!(woo_order = order.id, staging_id, "staged");
+                        self.staged.notify_one();
+                        Ok(Taken::Staged)
+                    }
+                    StageOutcome::AlreadyStaged { .. } => Ok(Taken::AlreadyStaged),
+                }
+            }
+            IntakeDecision::Cancel => self.cancel(order.id, order.status.as_str()).await,
+            IntakeDecision::Ignore => Ok(Taken::Ignored),
+        }
+    }
+
+    async fn cancel(&self, woo_order_id: u64, why: &str) -> Result<Taken, PipelineError> {
+        let id = i64::try_from(woo_order_id).unwrap_or(i64::MAX);
+        let reason = format!("the order is {why} in WooCommerce");
+        if self.cp.cancel_staged_order(id, &reason).await? {
+            tracing::info!(woo_order = woo_order_id, "taken out of staging: {reason}");
+            return Ok(Taken::Cancelled);
+        }
+        match self.cp.staged_order_by_woo_id(id).await? {
+            Some(row) if row.status == StagingStatus::Applied && row.cp_doc_state.is_none() => {
+                let doc = row.cp_doc_id.map_or_else(String::new, |d| format!(" DOC_ID {d}"));
+                let message = format!(
+                    "{reason}, but it is already Counterpoint order{doc} (ticket {}); cancel it in Counterpoint",
+                    row.cp_tkt_no.as_deref().unwrap_or("?")
+                );
+                self.alerts
+                    .raise("cancelled_after_apply", &format!("WooCommerce order {woo_order_id}"), &message)
+                    .await;
+                Ok(Taken::CancelledTooLate)
+            }
+            Some(_) => Ok(Taken::Ignored),
+            None => Ok(Taken::Ignored),
+        }
+    }
+
+    /// Fetches one order fresh and stages or cancels it.
+    ///
+    /// # Errors
+    /// When WooCommerce or Counterpoint cannot be reached; the caller retries.
+    pub async fn take_order(&self, woo_order_id: u64) -> Result<Taken, PipelineError> {
+        let raw: Box<RawValue> = match self.woo.get(&format!("orders/{woo_order_id}"), &[]).await {
+            Ok(raw) => raw,
+            Err(e) if e.is_not_found() => {
+                self.cancel(woo_order_id, "deleted").await?;
+                return Ok(Taken::Gone);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.take_raw(woo_order_id, raw.get()).await
+    }
+
+    async fn take_raw(&self, woo_order_id: u64, raw: &str) -> Result<Taken, PipelineError> {
+        match serde_json::from_str::<Order>(raw) {
+            Ok(order) => self.take(&order, raw).await,
+            Err(e) => {
+                // Kept, not dropped: staged as it is, it goes DEAD with the parse error for an operator to see.
+                tracing::warn!(woo_order = woo_order_id, error = %e, "WooCommerce sent an order cpbridge cannot read");
+                let id = i64::try_from(woo_order_id).unwrap_or(i64::MAX);
+                let staged = order_map::unreadable_staged_order(id, raw.to_owned());
+                Ok(match self.cp.stage_order(&staged, now()).await? {
+                    StageOutcome::Staged { .. } => {
+                        self.staged.notify_one();
+                        Taken::Staged
+                    }
+                    StageOutcome::AlreadyStaged { .. } => Taken::AlreadyStaged,
+                })
+            }
+        }
+    }
+
+    /// Works through the due webhook deliveries once.
+    ///
+    /// # Errors
+    /// When the state store fails; an unreachable WooCommerce or Counterpoint only defers deliveries.
+    pub async fn intake_once(&self) -> Result<IntakeReport, PipelineError> {
+        let started = now();
+        let result = self.intake_inner(started).await;
+        if !matches!(&result, Ok(r) if r.deliveries == 0) {
+            self.record("orders.intake", started, &result).await;
+        }
+        result
+    }
+
+    async fn intake_inner(&self, at: NaiveDateTime) -> Result<IntakeReport, PipelineError> {
+        let due = self.store.due_deliveries(at, 500).await?;
+        let mut report = IntakeReport { deliveries: due.len(), ..IntakeReport::default() };
+        // Coalesce: many deliveries about one order need one fetch.
+        let mut by_order: BTreeMap<u64, Vec<(i64, i64)>> = BTreeMap::new();
+        let mut skipped = Vec::new();
+        for entry in &due {
+            let id = entry.resource_id.and_then(|id| u64::try_from(id).ok()).filter(|id| *id > 0);
+            match id {
+                Some(id) if entry.topic.starts_with("order.") => {
+                    by_order.entry(id).or_default().push((entry.inbox_id, entry.attempts));
+                }
+                _ => skipped.push(entry.inbox_id),
+            }
+        }
+        if !skipped.is_empty() {
+            report.skipped = skipped.len();
+            self.store.finish_deliveries(&skipped, "skipped: not about an order, or no id", at).await?;
+        }
+        let results: Vec<(u64, Result<Taken, PipelineError>)> = futures_util::stream::iter(by_order.keys().copied())
+            .map(|id| async move { (id, self.take_order(id).await) })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for (id, result) in results {
+            let entries = by_order.remove(&id).unwrap_or_default();
+            let ids: Vec<i64> = entries.iter().map(|(inbox_id, _)| *inbox_id).collect();
+            match result {
+                Ok(taken) => {
+                    report.count(taken);
+                    self.store.finish_deliveries(&ids, taken.label(), now()).await?;
+                }
+                Err(e) => {
+                    tracing::warn!(woo_order = id, error = %e, "order deferred");
+                    for (inbox_id, attempts) in entries {
+                        if attempts + 1 >= DELIVERY_ATTEMPTS {
+                            let outcome = format!("gave up, left to the poll: {e}");
+                            self.store.finish_deliveries(&[inbox_id], &outcome, now()).await?;
+                        } else {
+                            let retry_at = now() + std_to_chrono(self.settings.writeback_retry.delay(attempts + 1));
+                            self.store.retry_delivery(inbox_id, &e.to_string(), retry_at).await?;
+                        }
+                        report.deferred += 1;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Lists the orders modified since the last poll and stages or cancels each (`cpbridge orders pull`).
+    ///
+    /// # Errors
+    /// When WooCommerce, Counterpoint or the state store fails; the watermark then stays, so nothing is skipped.
+    pub async fn pull_once(&self) -> Result<IntakeReport, PipelineError> {
+        let started = now();
+        let result = self.pull_inner(started).await;
+        self.record("orders.pull", started, &result).await;
+        result
+    }
+
+    async fn pull_inner(&self, at: NaiveDateTime) -> Result<IntakeReport, PipelineError> {
+        let since = match self.store.watermark(PULL_WATERMARK).await? {
+            Some(text) => NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S")
+                .unwrap_or_else(|_| at - Duration::hours(self.settings.pull_lookback_hours)),
+            None => at - Duration::hours(self.settings.pull_lookback_hours),
+        };
+        let query = vec![
+            ("modified_after".to_owned(), (since - PULL_OVERLAP).format("%Y-%m-%dT%H:%M:%S").to_string()),
+            ("dates_are_gmt".to_owned(), "true".to_owned()),
+            // By id, so an order modified while the listing runs cannot shift another out of the page window.
+            ("orderby".to_owned(), "id".to_owned()),
+            ("order".to_owned(), "asc".to_owned()),
+        ];
+        let mut listing = self.woo.list::<Box<RawValue>>("orders", query);
+        let mut report = IntakeReport::default();
+        let mut newest = since;
+        while let Some(raw) = listing.try_next().await? {
+            let head: serde_json::Value = serde_json::from_str(raw.get()).unwrap_or_default();
+            let Some(id) = head.get("id").and_then(serde_json::Value::as_u64) else {
+                report.skipped += 1;
+                continue;
+            };
+            if let Some(modified) = head
+                .get("date_modified_gmt")
+                .and_then(|v| v.as_str())
+                .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok())
+            {
+                newest = newest.max(modified);
+            }
+            let taken = self.take_raw(id, raw.get()).await?;
+            report.count(taken);
+        }
+        self.store.set_watermark(PULL_WATERMARK, &newest.format("%Y-%m-%dT%H:%M:%S").to_string(), now()).await?;
+        Ok(report)
+    }
+
+    /// Claims due staged orders once and applies them (`cpbridge orders process`).
+    ///
+    /// # Errors
+    /// When Counterpoint cannot be reached at all; each order's own failure is stored on its row instead.
+    pub async fn process_once(self: &Arc<Self>) -> Result<ProcessReport, PipelineError> {
+        let started = now();
+        let result = self.process_inner(started).await;
+        if !matches!(&result, Ok(r) if r.claimed == 0) {
+            self.record("orders.process", started, &result).await;
+        }
+        result
+    }
+
+    async fn process_inner(self: &Arc<Self>, at: NaiveDateTime) -> Result<ProcessReport, PipelineError> {
+        let lease = Duration::seconds(self.settings.lease_secs);
+        let claims = self.cp.claim_staged_orders(at, lease, self.settings.batch_size).await?;
+        let mut report = ProcessReport { claimed: claims.len(), ..ProcessReport::default() };
+        let mut writebacks = tokio::task::JoinSet::new();
+        for claim in claims {
+            match self.apply_claim(&claim).await? {
+                Attempt::Applied { doc_id, tkt_no } => {
+                    report.applied += 1;
+                    let mut order = claim.order;
+                    order.status = StagingStatus::Applied;
+                    order.cp_doc_id = Some(doc_id);
+                    order.cp_tkt_no = Some(tkt_no);
+                    let pipeline = Arc::clone(self);
+                    writebacks.spawn(async move { pipeline.write_back(&order).await });
+                    // Bound the write-backs in flight; the client's own limit keeps WooCommerce calm as well.
+                    while writebacks.len() >= CONCURRENCY * 2 {
+                        count_writeback(&mut report, writebacks.join_next().await);
+                    }
+                }
+                Attempt::AlreadyApplied => report.already_applied += 1,
+                Attempt::ClaimLost => report.claim_lost += 1,
+                Attempt::Failed => report.failed += 1,
+                Attempt::Dead => report.dead += 1,
+            }
+        }
+        while let Some(done) = writebacks.join_next().await {
+            count_writeback(&mut report, Some(done));
+        }
+        Ok(report)
+    }
+}
+
+/// How one claimed order ended this time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Attempt {
+    Applied {
+        doc_id: i64,
+        tkt_no: String,
+    },
+    AlreadyApplied,
+    ClaimLost,
+    /// Stored as `FAILED`, to be retried.
+    Failed,
+    /// Stored as `DEAD`, and an alert went out.
+    Dead,
+}
+
+fn count_writeback(report: &mut ProcessReport, done: Option<Result<bool, tokio::task::JoinError>>) {
+    match done {
+        Some(Ok(true)) => report.written_back += 1,
+        Some(_) => report.writeback_failed += 1,
+        None => {}
+    }
+}
+
+impl OrderPipeline {
+    /// Maps and applies one claimed order, storing any failure on its row.
+    async fn apply_claim(&self, claim: &ClaimedOrder) -> Result<Attempt, PipelineError> {
+        let staged = &claim.order;
+        let failure = match self.prepare(staged).await {
+            Ok(doc) => match self.cp.apply_staged_order(claim, &doc, now()).await {
+                Ok(ApplyOutcome::Applied { doc_id, tkt_no }) => {
+                    tracing::info!(woo_order = staged.woo_order_id, doc_id, tkt_no, "applied");
+                    return Ok(Attempt::Applied { doc_id, tkt_no });
+                }
+                Ok(ApplyOutcome::AlreadyApplied { .. }) => return Ok(Attempt::AlreadyApplied),
+                Ok(ApplyOutcome::ClaimLost) => return Ok(Attempt::ClaimLost),
+                Err(e) => ApplyFailure::Counterpoint(e),
+            },
+            Err(e) => e,
+        };
+        let reason = failure.to_string();
+        let dead = staged.attempts >= self.settings.max_attempts;
+        let retry_at = (!dead).then(|| now() + std_to_chrono(self.settings.retry.delay(staged.attempts)));
+        tracing::warn!(woo_order = staged.woo_order_id, attempt = staged.attempts, dead, "{reason}");
+        if !self.cp.fail_staged_order(claim, &reason, retry_at).await? {
+            return Ok(Attempt::ClaimLost);
+        }
+        if dead {
+            let subject = format!("WooCommerce order {} (staging {})", staged.woo_order_no, staged.staging_id);
+            let message = format!(
+                "dead after {} attempts: {reason}. Fix the cause, then run `cpbridge dlq retry {}`.",
+                staged.attempts, staged.staging_id
+            );
+            self.alerts.raise("order_dead", &subject, &message).await;
+            return Ok(Attempt::Dead);
+        }
+        Ok(Attempt::Failed)
+    }
+
+    /// Everything before the transaction: read the order, find the customer and the items, build the document.
+    async fn prepare(&self, staged: &StagedOrder) -> Result<cpbridge_core::order::OrderDocument, ApplyFailure> {
+        let order: Order = serde_json::from_str(&staged.raw_order_json).map_err(|e| OrderProblem::Unreadable {
+            order: format!("#{}", staged.woo_order_no),
+            detail: e.to_string(),
+        })?;
+        let cust_no = self.resolve_customer(&order).await?;
+        let skus = order_map::skus(&order);
+        let items: HashMap<String, _> =
+            self.cp.items_by_no(&skus).await?.into_iter().map(|item| (item.item_no.clone(), item)).collect();
+        Ok(order_map::build_document(&order, &cust_no, &items, &self.settings)?)
+    }
+
+    /// The Counterpoint customer of an order: the guest customer for guests; for a registered customer, the
+    /// `AR_CUST` row with the same e-mail, created when there is none.
+    async fn resolve_customer(&self, order: &Order) -> Result<String, ApplyFailure> {
+        let label = order_map::order_label(order);
+        if order.customer_id == 0 {
+            let guest = &self.settings.guest_customer;
+            return match self.cp.customer(guest).await? {
+                Some(_) => Ok(guest.clone()),
+                None => Err(OrderProblem::Customer {
+                    order: label,
+                    detail: format!(
+                        "the guest customer {guest:?} (orders.guest_customer) is not in AR_CUST; create it in \
+                         Counterpoint or change the setting"
+                    ),
+                }
+                .into()),
+            };
+        }
+        let Some(email) = order_map::customer_email(order) else {
+            return Err(OrderProblem::Customer {
+                order: label,
+                detail: format!("customer {} has no billing e-mail to match in AR_CUST", order.customer_id),
+            }
+            .into());
+        };
+        if let Some(found) = self.cp.customer_by_email(&email).await? {
+            return Ok(found.cust_no);
+        }
+        let scheme =
+            CustNoScheme { prefix: self.settings.customer_prefix.clone(), width: self.settings.customer_digits };
+        let customer = order_map::new_customer(order, &self.settings);
+        let ship_to = order_map::ship_address(order);
+        let cust_no = self.cp.upsert_customer(&customer, ship_to.as_ref(), &scheme, now()).await.map_err(|e| {
+            ApplyFailure::Problem(OrderProblem::Customer {
+                order: label.clone(),
+                detail: format!("creating AR_CUST for {email}: {e}"),
+            })
+        })?;
+        tracing::info!(woo_order = order.id, cust_no, "created Counterpoint customer");
+        Ok(cust_no)
+    }
+
+    /// Puts the Counterpoint numbers on the WooCommerce order: meta and status first (idempotent), then the note,
+    /// unless an earlier attempt already posted it. Returns whether it is done; a failure is stored on the row.
+    pub async fn write_back(&self, staged: &StagedOrder) -> bool {
+        let (Some(doc_id), Some(tkt_no)) = (staged.cp_doc_id, staged.cp_tkt_no.as_deref()) else { return false };
+        let woo_id = u64::try_from(staged.woo_order_id).unwrap_or_default();
+        let note = order_map::applied_note(doc_id, tkt_no);
+        let result: Result<(), WooError> = async {
+            let write = OrderWrite {
+                status: self.settings.applied_status.clone(),
+                meta_data: Some(vec![
+                    MetaData::new("_cp_doc_id", doc_id.to_string()),
+                    MetaData::new("_cp_tkt_no", tkt_no),
+                ]),
+                ..OrderWrite::default()
+            };
+            self.woo.update_order(woo_id, &write).await?;
+            let notes = self.woo.order_notes(woo_id).await?;
+            if !notes.iter().any(|n| n.note.contains(&note)) {
+                self.woo.add_order_note(woo_id, &note, false).await?;
+            }
+            Ok(())
+        }
+        .await;
+        let at = now();
+        let outcome = match result {
+            Ok(()) => self.cp.mark_woo_synced(staged.staging_id, at).await.map(|()| true),
+            Err(e) if e.is_not_found() => {
+                let subject = format!("WooCommerce order {}", staged.woo_order_no);
+                let message = format!("it no longer exists in WooCommerce; Counterpoint order {doc_id} stays");
+                self.alerts.raise("writeback_gone", &subject, &message).await;
+                self.cp.mark_woo_synced(staged.staging_id, at).await.map(|()| true)
+            }
+            Err(e) => {
+                let attempt = staged.woo_sync_attempts + 1;
+                let retry_at = at + std_to_chrono(self.settings.writeback_retry.delay(attempt));
+                let reason = format!("writing Counterpoint order {doc_id} back to WooCommerce order {woo_id}: {e}");
+                tracing::warn!(woo_order = woo_id, attempt, "{reason}");
+                if attempt == self.settings.max_attempts {
+                    let subject = format!("WooCommerce order {}", staged.woo_order_no);
+                    self.alerts.raise("writeback_failing", &subject, &reason).await;
+                }
+                self.cp.fail_writeback(staged.staging_id, &reason, retry_at).await.map(|()| false)
+            }
+        };
+        outcome.unwrap_or_else(|e| {
+            tracing::error!(staging_id = staged.staging_id, error = %e, "the write-back outcome could not be stored");
+            false
+        })
+    }
+
+    /// Retries the write-backs that are due.
+    ///
+    /// # Errors
+    /// When Counterpoint cannot be read.
+    pub async fn writeback_once(&self) -> Result<SyncReport, PipelineError> {
+        let started = now();
+        let result = async {
+            let due = self.cp.writebacks_due(started, 200).await?;
+            let done: Vec<bool> = futures_util::stream::iter(due.iter())
+                .map(|order| self.write_back(order))
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            let synced = done.iter().filter(|ok| **ok).count();
+            Ok(SyncReport { checked: done.len(), synced, failed: done.len() - synced })
+        }
+        .await;
+        if !matches!(&result, Ok(r) if r.checked == 0) {
+            self.record("orders.writeback", started, &result).await;
+        }
+        result
+    }
+
+    /// Moves WooCommerce orders along once their Counterpoint documents are released, closed or cancelled.
+    ///
+    /// # Errors
+    /// When Counterpoint cannot be read; a WooCommerce failure leaves that order for the next run.
+    pub async fn follow_once(&self) -> Result<SyncReport, PipelineError> {
+        let started = now();
+        let result = self.follow_inner().await;
+        self.record("orders.status", started, &result).await;
+        result
+    }
+
+    async fn follow_inner(&self) -> Result<SyncReport, PipelineError> {
+        let mut report = SyncReport::default();
+        let mut after = 0;
+        loop {
+            let page = self.cp.open_applied_orders(after, 200).await?;
+            let Some(last) = page.last() else { break };
+            after = last.staging_id;
+            for staged in &page {
+                let (Some(doc_id), Some(tkt_no)) = (staged.cp_doc_id, staged.cp_tkt_no.as_deref()) else { continue };
+                report.checked += 1;
+                let state = self.cp.document_state(doc_id, tkt_no).await?;
+                let Some(label) = state.final_label() else { continue };
+                let status = match state {
+                    DocumentState::Cancelled => &self.settings.cancelled_status,
+                    _ => &self.settings.fulfilled_status,
+                };
+                let woo_id = u64::try_from(staged.woo_order_id).unwrap_or_default();
+                let write = OrderWrite { status: Some(status.clone()), ..OrderWrite::default() };
+                match self.woo.update_order(woo_id, &write).await {
+                    Ok(_) => {
+                        self.cp.set_doc_state(staged.staging_id, label).await?;
+                        tracing::info!(woo_order = woo_id, doc_id, status, "status followed Counterpoint");
+                        report.synced += 1;
+                    }
+                    Err(e) if e.is_not_found() => {
+                        self.cp.set_doc_state(staged.staging_id, label).await?;
+                    }
+                    Err(e) => {
+                        tracing::warn!(woo_order = woo_id, error = %e, "status not updated; next run tries again");
+                        report.failed += 1;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Puts a `DEAD` or `FAILED` order back in the queue after an operator fixed the cause. The order is fetched
+    /// fresh from WooCommerce first, so a fix made there (a SKU, an address) is used; when WooCommerce cannot be
+    /// reached, the stored copy is used.
+    ///
+    /// # Errors
+    /// When Counterpoint cannot be reached.
+    pub async fn requeue(&self, staging_id: i64) -> Result<Requeued, PipelineError> {
+        let Some(row) = self.cp.staged_order(staging_id).await? else { return Ok(Requeued::Unknown) };
+        if !matches!(row.status, StagingStatus::Dead | StagingStatus::Failed) {
+            return Ok(Requeued::NotDead(row.status));
+        }
+        let woo_id = u64::try_from(row.woo_order_id).unwrap_or_default();
+        let fresh = match self.woo.get::<Box<RawValue>>(&format!("orders/{woo_id}"), &[]).await {
+            Ok(raw) => serde_json::from_str::<Order>(raw.get())
+                .ok()
+                .map(|order| order_map::staged_order(&order, raw.get().to_owned())),
+            Err(e) => {
+                tracing::warn!(woo_order = woo_id, error = %e, "requeued with the stored copy of the order");
+                None
+            }
+        };
+        let done = match fresh {
+            Some(staged) => self.cp.restage_order(staging_id, &staged).await?,
+            None => self.cp.requeue_staged_order(staging_id).await?,
+        };
+        if done {
+            self.staged.notify_one();
+            Ok(Requeued::Requeued)
+        } else {
+            Ok(Requeued::NotDead(row.status))
+        }
+    }
+}
+
+/// The result of [`OrderPipeline::requeue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeued {
+    Requeued,
+    Unknown,
+    NotDead(StagingStatus),
+}

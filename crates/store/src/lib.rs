@@ -1,0 +1,129 @@
+//! cpbridge's own state, kept apart from Counterpoint's database: the webhook inbox, watermarks, job runs and alerts.
+//!
+//! The inbox is what lets `POST /webhooks/woocommerce` answer 200 within milliseconds without losing anything: the
+//! raw body is committed here first, and the intake job works through it afterwards, surviving a crash in between.
+//! SQLite (one file, WAL) is the embedded default; the [`StateStore`] trait is what a PostgreSQL store would
+//! implement for several workers.
+
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+pub use sqlite::SqliteStore;
+
+/// An error of the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store file cannot be opened or created.
+    #[error("cannot open the state store at {path}: {detail}")]
+    Open { path: String, detail: String },
+    /// A statement failed.
+    #[error("state store error while {context}: {source}")]
+    Sql {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A webhook delivery as it arrived, before anything was done with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewDelivery {
+    /// `X-WC-Webhook-Topic`, e.g. `order.created`.
+    pub topic: String,
+    pub webhook_id: Option<u64>,
+    /// `X-WC-Webhook-Delivery-ID`; WooCommerce reuses it when it retries a delivery.
+    pub delivery_id: Option<String>,
+    /// The `id` in the body, when the body has one.
+    pub resource_id: Option<i64>,
+    pub body: Vec<u8>,
+    pub received_at: NaiveDateTime,
+}
+
+/// A delivery in the inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxEntry {
+    pub inbox_id: i64,
+    pub topic: String,
+    pub webhook_id: Option<u64>,
+    pub delivery_id: Option<String>,
+    pub resource_id: Option<i64>,
+    pub body: Vec<u8>,
+    pub received_at: NaiveDateTime,
+    pub attempts: i64,
+    pub last_err: Option<String>,
+    pub processed_at: Option<NaiveDateTime>,
+    /// What intake did with it ("staged", "cancelled", "ignored: status pending", "unreadable: ...").
+    pub outcome: Option<String>,
+}
+
+/// One run of a job, as the status page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRun {
+    pub job: String,
+    pub started_at: NaiveDateTime,
+    pub ended_at: NaiveDateTime,
+    /// `ok`, `partial` (some records failed) or `failed`.
+    pub outcome: String,
+    /// Named counts (`staged`, `applied`, `failed`, ...).
+    pub counts: serde_json::Map<String, serde_json::Value>,
+    pub error: Option<String>,
+}
+
+/// An alert that went (or is going) out to an operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub alert_id: i64,
+    pub at: NaiveDateTime,
+    /// What kind of trouble: `order_dead`, `counterpoint_down`, `woocommerce_down`, `writeback_failing`.
+    pub kind: String,
+    /// The record it is about ("WooCommerce order 1234").
+    pub subject: String,
+    pub message: String,
+    pub delivered_at: Option<NaiveDateTime>,
+    pub delivery_err: Option<String>,
+}
+
+/// cpbridge's state.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// Where the store is, for messages.
+    fn target(&self) -> String;
+
+    /// Commits a delivery to the inbox and returns its id. This must be durable before the webhook is answered.
+    async fn put_delivery(&self, delivery: &NewDelivery) -> StoreResult<i64>;
+
+    /// Unprocessed deliveries that are due, oldest first.
+    async fn due_deliveries(&self, now: NaiveDateTime, limit: usize) -> StoreResult<Vec<InboxEntry>>;
+
+    /// Marks deliveries processed with what was done.
+    async fn finish_deliveries(&self, inbox_ids: &[i64], outcome: &str, at: NaiveDateTime) -> StoreResult<()>;
+
+    /// Records a failed attempt at a delivery, to be tried again at `retry_at`.
+    async fn retry_delivery(&self, inbox_id: i64, error: &str, retry_at: NaiveDateTime) -> StoreResult<()>;
+
+    /// Inbox entries, newest first.
+    async fn deliveries(&self, limit: usize) -> StoreResult<Vec<InboxEntry>>;
+
+    async fn watermark(&self, name: &str) -> StoreResult<Option<String>>;
+
+    async fn set_watermark(&self, name: &str, value: &str, at: NaiveDateTime) -> StoreResult<()>;
+
+    async fn record_run(&self, run: &JobRun) -> StoreResult<()>;
+
+    /// The latest run of every job.
+    async fn last_runs(&self) -> StoreResult<Vec<JobRun>>;
+
+    /// Records an alert and returns its id.
+    async fn record_alert(&self, kind: &str, subject: &str, message: &str, at: NaiveDateTime) -> StoreResult<i64>;
+
+    /// Records how delivering an alert went.
+    async fn alert_delivered(&self, alert_id: i64, result: Result<NaiveDateTime, String>) -> StoreResult<()>;
+
+    /// Alerts, newest first.
+    async fn alerts(&self, limit: usize) -> StoreResult<Vec<Alert>>;
+}
