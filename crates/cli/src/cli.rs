@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{cp, sandbox};
+use crate::{cp, orders, sandbox};
 
 /// cpbridge connects NCR Counterpoint (SQL Server) with a WooCommerce store.
 #[derive(Debug, Parser)]
@@ -21,6 +21,14 @@ pub enum Command {
     Cp(cp::CpCommand),
     /// Run the WooCommerce-compatible sandbox store (for the demo, tests, and trying cpbridge without a store).
     Sandbox(sandbox::SandboxArgs),
+    /// Run the service: the webhook endpoint and every job on its schedule.
+    Run(orders::RunArgs),
+    /// Run one order job once: pull, process, writeback, status, intake; or list staged orders.
+    #[command(subcommand)]
+    Orders(orders::OrdersCommand),
+    /// The dead-letter queue: orders that could not be applied, their reasons, and replay.
+    #[command(subcommand)]
+    Dlq(orders::DlqCommand),
 }
 
 /// Runs a parsed command line.
@@ -31,5 +39,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Cp(command) => cp::run(command).await,
         Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Run(args) => orders::run_daemon(args).await,
+        Command::Orders(command) => orders::run_orders(command).await,
+        Command::Dlq(command) => orders::run_dlq(command).await,
     }
 }

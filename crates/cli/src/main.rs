@@ -2,8 +2,11 @@
 
 use clap::Parser;
 
+mod app;
 mod cli;
+mod config;
 mod cp;
+mod orders;
 mod sandbox;
 
 #[tokio::main]

@@ -1386,9 +1386,11 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
             });
         }
         let (doc_id, tkt_no, backordered) = self.write_document(&mut tx, claim, doc, now).await?;
+        // The applier writes back to WooCommerce itself; the write-back sweeper keeps off until the claim's lease
+        // runs out, so the two never post the same note at once, and a crashed applier's write-back is resumed.
         let done = self.sql(
-            "UPDATE dbo.USER_ORDER_STAGING SET CP_DOC_ID = @P1, CP_TKT_NO = @P2, BKORD_QTY = @P3, CUST_NO = @P4, CLAIM_TOKEN = NULL \
-             WHERE STAGING_ID = @P5",
+            "UPDATE dbo.USER_ORDER_STAGING SET CP_DOC_ID = @P1, CP_TKT_NO = @P2, BKORD_QTY = @P3, CUST_NO = @P4, CLAIM_TOKEN = NULL, \
+             WOO_SYNC_NEXT_DT = NEXT_ATTEMPT_DT WHERE STAGING_ID = @P5",
         );
         tx.execute(&done, &params![doc_id, tkt_no.as_str(), backordered, doc.cust_no.as_str(), staging_id]).await?;
         tx.commit().await.map_err(|e| e.context(format!("committing staged order {staging_id}")))?;

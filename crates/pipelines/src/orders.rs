@@ -264,7 +264,7 @@ impl OrderPipeline {
     /// # Errors
     /// When WooCommerce or Counterpoint cannot be reached; the caller retries.
     pub async fn take_order(&self, woo_order_id: u64) -> Result<Taken, PipelineError> {
-        let raw: Box<RawValue> = match self.woo.get(&format!("orders/{woo_order_id}"), &[]).await {
+        let raw: Box<RawValue> = match self.woo.get(&format!("/orders/{woo_order_id}"), &[]).await {
             Ok(raw) => raw,
             Err(e) if e.is_not_found() => {
                 self.cancel(woo_order_id, "deleted").await?;
@@ -381,7 +381,7 @@ impl OrderPipeline {
             ("orderby".to_owned(), "id".to_owned()),
             ("order".to_owned(), "asc".to_owned()),
         ];
-        let mut listing = self.woo.list::<Box<RawValue>>("orders", query);
+        let mut listing = self.woo.list::<Box<RawValue>>("/orders", query);
         let mut report = IntakeReport::default();
         let mut newest = since;
         while let Some(raw) = listing.try_next().await? {
@@ -621,8 +621,8 @@ impl OrderPipeline {
         let started = now();
         let result = async {
             let due = self.cp.writebacks_due(started, 200).await?;
-            let done: Vec<bool> = futures_util::stream::iter(due.iter())
-                .map(|order| self.write_back(order))
+            let done: Vec<bool> = futures_util::stream::iter(due)
+                .map(|order| async move { self.write_back(&order).await })
                 .buffer_unordered(CONCURRENCY)
                 .collect()
                 .await;
@@ -696,7 +696,7 @@ impl OrderPipeline {
             return Ok(Requeued::NotDead(row.status));
         }
         let woo_id = u64::try_from(row.woo_order_id).unwrap_or_default();
-        let fresh = match self.woo.get::<Box<RawValue>>(&format!("orders/{woo_id}"), &[]).await {
+        let fresh = match self.woo.get::<Box<RawValue>>(&format!("/orders/{woo_id}"), &[]).await {
             Ok(raw) => serde_json::from_str::<Order>(raw.get())
                 .ok()
                 .map(|order| order_map::staged_order(&order, raw.get().to_owned())),

@@ -1,54 +1,9 @@
 //! `cpbridge sandbox` as an operator runs it: it prints its address and generated keys, serves WooCommerce's API
 //! over loopback, keeps its data across a restart with `--data`, and stops on SIGTERM.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use cpbridge_woo::{Credentials, ProductWrite, WooClient, WooConfig};
 
-struct Running {
-    child: Child,
-    base: String,
-    key: String,
-    secret: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(extra: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cpbridge"))
-        .args(["sandbox", "--port", "0"])
-        .args(extra)
-        .env_remove("CPBRIDGE_SANDBOX_KEY")
-        .env_remove("CPBRIDGE_SANDBOX_SECRET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cpbridge sandbox starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut base, mut key, mut secret) = (String::new(), String::new(), String::new());
-    // The banner is three to four lines; read at most ten.
-    for _ in 0..10 {
-        let Some(Ok(line)) = lines.next() else { break };
-        if let Some(url) = line.strip_prefix("sandbox listening on ") {
-            base = url.trim().to_owned();
-        } else if let Some(k) = line.strip_prefix("consumer key:") {
-            key = k.trim().to_owned();
-        } else if let Some(s) = line.strip_prefix("consumer secret:") {
-            secret = s.trim().to_owned();
-        } else if line.starts_with("auth:") {
-            break;
-        }
-    }
-    assert!(base.starts_with("http://127.0.0.1:"), "banner names the address: {base:?}");
-    Running { child, base, key, secret }
-}
+use crate::start_sandbox as start;
 
 #[tokio::test]
 async fn the_sandbox_prints_generated_keys_serves_and_persists() {

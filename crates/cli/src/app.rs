@@ -1,0 +1,183 @@
+//! The running service: the ports built from config, the order pipeline, the HTTP server, and the scheduler that
+//! runs each job on its cadence (`cpbridge run`). One cancellation token reaches every task; each job stops only
+//! between runs, so a stop never cuts a transaction short (and a kill is safe anyway, by design).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cpbridge_pipelines::{Alerter, OrderPipeline};
+use cpbridge_server::{AppState, Server};
+use cpbridge_store::{SqliteStore, StateStore};
+use cpbridge_woo::WooClient;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// Everything a command needs, built from the config.
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn StateStore>,
+    pub orders: Arc<OrderPipeline>,
+}
+
+impl App {
+    /// Opens the state store and Counterpoint, and builds the WooCommerce client and the pipelines.
+    ///
+    /// # Errors
+    /// When a store cannot be opened or the WooCommerce settings are unusable.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let store: Arc<dyn StateStore> = Arc::new(
+            SqliteStore::open(&config.state.path)
+                .await
+                .with_context(|| format!("opening the state store {}", config.state.path.display()))?,
+        );
+        let cp = cpbridge_counterpoint::port::open(&config.counterpoint.url)
+            .await
+            .context("opening the Counterpoint database")?;
+        let woo = WooClient::new(config.woo_config()).context("setting up the WooCommerce client")?;
+        let alerts = Alerter::new(store.clone(), config.alerts.webhook_url.clone());
+        let orders = Arc::new(OrderPipeline::new(cp, woo, store.clone(), alerts, config.orders.clone()));
+        Ok(App { config, store, orders })
+    }
+
+    /// Runs the daemon until `stop` is cancelled: the HTTP server and every order job.
+    ///
+    /// # Errors
+    /// When the listen address cannot be bound.
+    pub async fn run(self, listen: Option<SocketAddr>, stop: CancellationToken) -> anyhow::Result<()> {
+        let delivered = Arc::new(Notify::new());
+        let state = AppState {
+            store: self.store.clone(),
+            webhook_secret: self.config.woocommerce.webhook_secret.clone(),
+            delivered: delivered.clone(),
+        };
+        let addr = listen.unwrap_or(self.config.server.listen);
+        let server = Server::build(addr, state).await.with_context(|| format!("listening on {addr}"))?;
+        let bound = server.local_addr()?;
+        println!("cpbridge listening on http://{bound}");
+        println!("webhook endpoint: http://{bound}/webhooks/woocommerce");
+
+        let s = &self.config.schedule;
+        let secs = |v: f64| Duration::from_secs_f64(v);
+        let mut tasks = JoinSet::new();
+        {
+            let stop = stop.clone();
+            tasks.spawn(async move {
+                if let Err(e) = server.run_until_stopped(async move { stop.cancelled().await }).await {
+                    tracing::error!(error = %e, "the HTTP server stopped");
+                }
+            });
+        }
+        let orders = self.orders.clone();
+        spawn_job(&mut tasks, &stop, "orders.intake", secs(s.intake_secs), Some(delivered), move || {
+            let orders = orders.clone();
+            async move {
+                // Keep going while deliveries keep coming, within a bound.
+                for _ in 0..100 {
+                    match orders.intake_once().await {
+                        Ok(r) if r.deliveries >= 500 => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::error!(error = %e, "intake failed");
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let orders = self.orders.clone();
+        let wake = Some(self.orders.staged_signal());
+        spawn_job(&mut tasks, &stop, "orders.process", secs(s.order_process_secs), wake, move || {
+            let orders = orders.clone();
+            async move {
+                let batch = orders.settings().batch_size;
+                for _ in 0..1_000 {
+                    match orders.process_once().await {
+                        Ok(r) if r.claimed >= batch => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::error!(error = %e, "processing failed");
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let orders = self.orders.clone();
+        spawn_job(&mut tasks, &stop, "orders.pull", secs(s.order_pull_secs), None, move || {
+            let orders = orders.clone();
+            async move {
+                if let Err(e) = orders.pull_once().await {
+                    tracing::error!(error = %e, "order poll failed");
+                }
+            }
+        });
+        let orders = self.orders.clone();
+        spawn_job(&mut tasks, &stop, "orders.writeback", secs(s.order_writeback_secs), None, move || {
+            let orders = orders.clone();
+            async move {
+                if let Err(e) = orders.writeback_once().await {
+                    tracing::error!(error = %e, "write-back failed");
+                }
+            }
+        });
+        let orders = self.orders.clone();
+        spawn_job(&mut tasks, &stop, "orders.status", secs(s.order_status_secs), None, move || {
+            let orders = orders.clone();
+            async move {
+                if let Err(e) = orders.follow_once().await {
+                    tracing::error!(error = %e, "status follow failed");
+                }
+            }
+        });
+
+        stop.cancelled().await;
+        // Jobs finish the run they are in; after the grace period the rest is dropped, which is safe.
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(20), drain).await.is_err() {
+            tracing::warn!("some jobs were still running after 20 s; stopping them");
+            tasks.abort_all();
+        }
+        Ok(())
+    }
+}
+
+/// Runs `job` at once, then every `every`, or sooner when `wake` is notified, until `stop`. Runs of one job never
+/// overlap (single-flight).
+fn spawn_job<F, Fut>(
+    tasks: &mut JoinSet<()>,
+    stop: &CancellationToken,
+    name: &'static str,
+    every: Duration,
+    wake: Option<Arc<Notify>>,
+    job: F,
+) where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let stop = stop.clone();
+    tasks.spawn(async move {
+        tracing::debug!(job = name, every = ?every, "scheduled");
+        loop {
+            if stop.is_cancelled() {
+                break;
+            }
+            job().await;
+            let woken = async {
+                match &wake {
+                    Some(notify) => notify.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(every) => {}
+                () = woken => {}
+            }
+        }
+    });
+}

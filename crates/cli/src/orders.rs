@@ -1,0 +1,253 @@
+//! `cpbridge run`, `cpbridge orders ...` and `cpbridge dlq ...`: the order pipeline from the command line.
+//!
+//! Every `orders` subcommand runs one job once with the same `run_once` the daemon uses, and prints its counts as
+//! JSON. `dlq` is the operator's view of orders that could not be applied: list them, read the reason, and put one
+//! back in the queue once the cause is fixed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use cpbridge_core::staging::{StagedOrder, StagingStatus};
+use cpbridge_pipelines::orders::Requeued;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::config::Config;
+
+/// Which config file.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArg {
+    /// The config file (TOML).
+    #[arg(long, short = 'c', env = "CPBRIDGE_CONFIG", default_value = "cpbridge.toml")]
+    pub config: PathBuf,
+}
+
+impl ConfigArg {
+    async fn app(&self) -> anyhow::Result<App> {
+        App::build(Config::load(&self.config)?).await
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Listen here instead of `server.listen` (port 0 picks a free port).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrdersCommand {
+    /// List WooCommerce orders modified since the last poll and stage them (the safety net behind webhooks).
+    Pull(ConfigArg),
+    /// Apply the staged orders that are due.
+    Process(ConfigArg),
+    /// Retry write-backs of Counterpoint numbers to WooCommerce that are due.
+    Writeback(ConfigArg),
+    /// Move WooCommerce orders to completed or cancelled when their Counterpoint documents are.
+    Status(ConfigArg),
+    /// Work through the webhook inbox once.
+    Intake(ConfigArg),
+    /// Show staged orders, newest first.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this status (PENDING, APPLYING, APPLIED, FAILED, DEAD, CANCELLED).
+        #[arg(long)]
+        status: Option<StagingStatus>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Orders that are DEAD (or FAILED and waiting for a retry), with their reasons.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Include FAILED orders that will still be retried.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Everything about one staged order, including the order as WooCommerce sent it.
+    Show {
+        #[command(flatten)]
+        config: ConfigArg,
+        staging_id: i64,
+    },
+    /// Put a DEAD or FAILED order back in the queue (fetching it fresh from WooCommerce) and apply it now.
+    Retry {
+        #[command(flatten)]
+        config: ConfigArg,
+        staging_id: Vec<i64>,
+        /// Only requeue; leave applying to the running daemon.
+        #[arg(long)]
+        no_process: bool,
+    },
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// `cpbridge run`.
+///
+/// # Errors
+/// When the config or a store is unusable, or the address cannot be bound.
+pub async fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let app = args.config.app().await?;
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        eprintln!("stopping: finishing the runs in progress (a second signal stops at once)");
+        signal.cancel();
+        shutdown_signal().await;
+        std::process::exit(130);
+    });
+    app.run(args.listen, stop).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `cpbridge orders ...`.
+///
+/// # Errors
+/// When the config or a store is unusable, or the job fails as a whole.
+pub async fn run_orders(command: OrdersCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        OrdersCommand::Pull(c) => print_json(&c.app().await?.orders.pull_once().await?)?,
+        OrdersCommand::Process(c) => {
+            let app = c.app().await?;
+            let mut total = Vec::new();
+            // Until the due orders are done, within a bound.
+            for _ in 0..1_000 {
+                let report = app.orders.process_once().await?;
+                let more = report.claimed >= app.orders.settings().batch_size;
+                total.push(report);
+                if !more {
+                    break;
+                }
+            }
+            print_json(&total)?;
+        }
+        OrdersCommand::Writeback(c) => print_json(&c.app().await?.orders.writeback_once().await?)?,
+        OrdersCommand::Status(c) => print_json(&c.app().await?.orders.follow_once().await?)?,
+        OrdersCommand::Intake(c) => print_json(&c.app().await?.orders.intake_once().await?)?,
+        OrdersCommand::List { config, status, limit } => {
+            let app = config.app().await?;
+            let rows = app.orders.counterpoint().staged_orders(status, limit).await?;
+            print_rows(&rows);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_rows(rows: &[StagedOrder]) {
+    println!("{:>8}  {:>10}  {:<10}  {:>3}  {:<15}  REASON", "STAGING", "WOO ORDER", "STATUS", "TRY", "TICKET");
+    for r in rows {
+        let reason = r.last_err.as_deref().or(r.woo_sync_err.as_deref()).unwrap_or("");
+        println!(
+            "{:>8}  {:>10}  {:<10}  {:>3}  {:<15}  {}",
+            r.staging_id,
+            r.woo_order_no,
+            r.status.as_str(),
+            r.attempts,
+            r.cp_tkt_no.as_deref().unwrap_or("-"),
+            reason
+        );
+    }
+    if rows.is_empty() {
+        println!("(none)");
+    }
+}
+
+/// `cpbridge dlq ...`.
+///
+/// # Errors
+/// When the config or a store is unusable.
+pub async fn run_dlq(command: DlqCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DlqCommand::List { config, all, limit } => {
+            let app = config.app().await?;
+            let cp = app.orders.counterpoint();
+            let mut rows = cp.staged_orders(Some(StagingStatus::Dead), limit).await?;
+            if all {
+                rows.extend(cp.staged_orders(Some(StagingStatus::Failed), limit).await?);
+            }
+            print_rows(&rows);
+            Ok(ExitCode::SUCCESS)
+        }
+        DlqCommand::Show { config, staging_id } => {
+            let app = config.app().await?;
+            let Some(row) = app.orders.counterpoint().staged_order(staging_id).await? else {
+                anyhow::bail!("no staged order {staging_id}");
+            };
+            let raw: serde_json::Value = serde_json::from_str(&row.raw_order_json)
+                .unwrap_or(serde_json::Value::String(row.raw_order_json.clone()));
+            print_json(&json!({
+                "staging_id": row.staging_id,
+                "woo_order_id": row.woo_order_id,
+                "woo_order_no": row.woo_order_no,
+                "status": row.status,
+                "attempts": row.attempts,
+                "next_attempt": row.next_attempt_dt,
+                "reason": row.last_err,
+                "cp_doc_id": row.cp_doc_id,
+                "cp_tkt_no": row.cp_tkt_no,
+                "writeback_error": row.woo_sync_err,
+                "lines": row.lines,
+                "order": raw,
+            }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        DlqCommand::Retry { config, staging_id, no_process } => {
+            let app = config.app().await?;
+            let mut code = ExitCode::SUCCESS;
+            for id in &staging_id {
+                match app.orders.requeue(*id).await.with_context(|| format!("requeueing staged order {id}"))? {
+                    Requeued::Requeued => println!("staged order {id} requeued"),
+                    Requeued::Unknown => {
+                        eprintln!("no staged order {id}");
+                        code = ExitCode::FAILURE;
+                    }
+                    Requeued::NotDead(status) => {
+                        eprintln!("staged order {id} is {status}, not DEAD or FAILED; nothing to retry");
+                        code = ExitCode::FAILURE;
+                    }
+                }
+            }
+            if !no_process {
+                let report = app.orders.process_once().await?;
+                print_json(&report)?;
+            }
+            Ok(code)
+        }
+    }
+}

@@ -1,0 +1,616 @@
+//! The order pipeline end to end: the sandbox store, a seeded Counterpoint replica, and the real `cpbridge` binary
+//! (`run`, `orders`, `dlq`). Orders are placed through WooCommerce's API and checked in Counterpoint's tables and
+//! back on the WooCommerce orders.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use cpbridge_woo::model::{BatchWrite, CustomerWrite, LineItemWrite, OrderWrite, ProductWrite, WebhookWrite};
+use cpbridge_woo::{Credentials, Replay, WooClient, WooConfig};
+use sqlx::{Connection as _, Row as _, SqliteConnection};
+
+use crate::{Running, start_sandbox, stderr, stdout};
+
+const WEBHOOK_SECRET: &str = "whsec-blackbox";
+
+/// A sandbox store with products for the first items of a seeded replica, and a config file for cpbridge.
+pub struct Shop {
+    pub dir: tempfile::TempDir,
+    pub sandbox: Running,
+    pub woo: WooClient,
+    pub replica: PathBuf,
+    pub config: PathBuf,
+    pub skus: Vec<String>,
+    /// Account e-mail of each WooCommerce customer the test created; their orders are billed to it.
+    pub emails: std::sync::Mutex<HashMap<u64, String>>,
+}
+
+pub struct Daemon {
+    child: Child,
+    pub base: String,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Shop {
+    pub async fn open(sandbox_flags: &[&str], items: usize, orders_extra: &str) -> Shop {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let replica = dir.path().join("cp.db");
+        let seed = crate::cpbridge(&[
+            "cp",
+            "seed",
+            "--db",
+            &crate::db_arg(&replica),
+            "--items",
+            "200",
+            "--customers",
+            "20",
+            "--rules",
+            "5",
+        ]);
+        assert!(seed.status.success(), "seed: {}", stderr(&seed));
+        let sandbox = start_sandbox(sandbox_flags);
+        let woo = WooClient::new(WooConfig::new(&sandbox.base, Credentials::new(&sandbox.key, &sandbox.secret)))
+            .expect("client");
+        let mut db = SqliteConnection::connect(&format!("sqlite:{}", replica.display())).await.expect("replica");
+        let rows = sqlx::query(
+            "SELECT ITEM_NO, CAST(PRC_1 AS REAL) AS PRC_1 FROM IM_ITEM WHERE STAT = 'A' AND ITEM_TYP = 'I' AND PRC_1 > 0 ORDER BY ITEM_NO LIMIT ?1",
+        )
+        .bind(i64::try_from(items).expect("count"))
+        .fetch_all(&mut db)
+        .await
+        .expect("items");
+        let mut write = BatchWrite::default();
+        let mut skus = Vec::new();
+        for row in rows {
+            let sku: String = row.get("ITEM_NO");
+            let price: f64 = row.get("PRC_1");
+            write.create.push(ProductWrite {
+                name: Some(format!("Item {sku}")),
+                sku: Some(sku.clone()),
+                regular_price: Some(format!("{price:.2}")),
+                manage_stock: Some(true),
+                stock_quantity: Some(100_000),
+                ..ProductWrite::default()
+            });
+            skus.push(sku);
+        }
+        let outcome = woo.batch_products(write).await.expect("products");
+        assert_eq!(outcome.failures().count(), 0, "every product is created");
+        let shop = Shop {
+            config: dir.path().join("cpbridge.toml"),
+            dir,
+            sandbox,
+            woo,
+            replica,
+            skus,
+            emails: Default::default(),
+        };
+        shop.write_config(orders_extra);
+        shop
+    }
+
+    pub fn write_config(&self, orders_extra: &str) {
+        let text = format!(
+            r#"
+[counterpoint]
+url = "sqlite:{replica}"
+
+[woocommerce]
+url = "{base}"
+consumer_key = "{key}"
+consumer_secret = "{secret}"
+webhook_secret = "{WEBHOOK_SECRET}"
+timeout_secs = 10
+
+[state]
+path = "{state}"
+
+[server]
+listen = "127.0.0.1:0"
+
+[schedule]
+order_pull_secs = 1.0
+order_process_secs = 0.5
+order_writeback_secs = 0.3
+order_status_secs = 0.5
+intake_secs = 0.3
+
+[orders]
+max_attempts = 3
+lease_secs = 10
+retry = {{ base_secs = 0.05, cap_secs = 0.2 }}
+writeback_retry = {{ base_secs = 0.05, cap_secs = 0.5 }}
+{orders_extra}
+"#,
+            replica = self.replica.display(),
+            base = self.sandbox.base,
+            key = self.sandbox.key,
+            secret = self.sandbox.secret,
+            state = self.state_path().display(),
+        );
+        std::fs::write(&self.config, text).expect("config written");
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.path().join("state.db")
+    }
+
+    /// Runs `cpbridge ARGS --config <this shop's config>`.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let config = self.config.to_str().expect("utf-8 path");
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--config", config]);
+        crate::cpbridge(&all)
+    }
+
+    pub fn daemon(&self) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cpbridge"))
+            .args(["run", "--config", self.config.to_str().expect("utf-8 path")])
+            .env_remove("CPBRIDGE_CP_URL")
+            .env("CPBRIDGE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cpbridge run starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut base = String::new();
+        for _ in 0..5 {
+            let Some(Ok(line)) = lines.next() else { break };
+            if let Some(url) = line.strip_prefix("cpbridge listening on ") {
+                base = url.trim().to_owned();
+                break;
+            }
+        }
+        assert!(base.starts_with("http://127.0.0.1:"), "cpbridge run prints its address: {base:?}");
+        // Keep reading so the pipe never fills.
+        std::thread::spawn(move || for _ in lines {});
+        Daemon { child, base }
+    }
+
+    /// Registers order webhooks pointing at the daemon; returns their ids.
+    pub async fn hook(&self, daemon: &Daemon) -> Vec<u64> {
+        let mut ids = Vec::new();
+        for topic in ["order.created", "order.updated"] {
+            let hook = self
+                .woo
+                .create_webhook(&WebhookWrite {
+                    name: Some(format!("cpbridge {topic}")),
+                    status: Some("active".into()),
+                    topic: topic.into(),
+                    delivery_url: format!("{}/webhooks/woocommerce", daemon.base),
+                    secret: Some(WEBHOOK_SECRET.into()),
+                    ..WebhookWrite::default()
+                })
+                .await
+                .expect("webhook");
+            ids.push(hook.id);
+        }
+        ids
+    }
+
+    pub async fn customer(&self, email: &str) -> u64 {
+        let id = self
+            .woo
+            .create_customer(&CustomerWrite {
+                email: Some(email.into()),
+                first_name: Some("Web".into()),
+                last_name: Some(format!("Buyer {email}")),
+                ..CustomerWrite::default()
+            })
+            .await
+            .expect("customer")
+            .id;
+        self.emails.lock().expect("lock").insert(id, email.to_owned());
+        id
+    }
+
+    /// Places paid order `n`: one to three lines of the shop's SKUs, for `customer_id` (0 for a guest).
+    pub async fn place(&self, n: usize, customer_id: u64) -> u64 {
+        let lines = (0..=(n % 3))
+            .map(|k| LineItemWrite {
+                sku: Some(self.skus[(n * 7 + k * 3) % self.skus.len()].clone()),
+                quantity: i64::try_from(1 + (n + k) % 3).expect("qty"),
+                ..LineItemWrite::default()
+            })
+            .collect();
+        self.place_lines(n, customer_id, lines).await
+    }
+
+    pub async fn place_lines(&self, n: usize, customer_id: u64, line_items: Vec<LineItemWrite>) -> u64 {
+        let email = self.emails.lock().expect("lock").get(&customer_id).cloned();
+        let email = email.unwrap_or_else(|| format!("pat{n}@example.test"));
+        let billing = serde_json::json!({
+            "first_name": "Pat", "last_name": format!("Shopper{n}"), "address_1": "1 Main St", "city": "San Jose",
+            "state": "CA", "postcode": "95112", "country": "US", "email": email,
+            "phone": "408-555-0100"
+        });
+        let order = OrderWrite {
+            status: Some("processing".into()),
+            set_paid: Some(true),
+            customer_id: Some(customer_id),
+            payment_method: Some("stripe".into()),
+            payment_method_title: Some("Credit card".into()),
+            transaction_id: Some(format!("ch_{n}")),
+            billing: Some(serde_json::from_value(billing).expect("billing")),
+            line_items,
+            shipping_lines: vec![
+                serde_json::json!({"method_id": "flat_rate", "method_title": "Flat rate", "total": "5.00"}),
+            ],
+            ..OrderWrite::default()
+        };
+        // An injected fault answers before the store acts, so placing again cannot double the order.
+        for _ in 0..20 {
+            match self.woo.create_order(&order).await {
+                Ok(placed) => return placed.id,
+                Err(e) if matches!(e.status(), Some(429 | 500 | 502 | 503)) => continue,
+                Err(e) => panic!("order {n} not placed: {e}"),
+            }
+        }
+        panic!("order {n} not placed in 20 tries")
+    }
+
+    pub async fn replica(&self) -> SqliteConnection {
+        SqliteConnection::connect(&format!("sqlite:{}", self.replica.display())).await.expect("replica")
+    }
+
+    /// `(applied and written back, all staged)`.
+    pub async fn progress(&self) -> (i64, i64) {
+        let mut db = self.replica().await;
+        let row = sqlx::query(
+            "SELECT SUM(CASE WHEN STATUS = 'APPLIED' AND WOO_SYNCED_DT IS NOT NULL THEN 1 ELSE 0 END) AS DONE, \
+             COUNT(*) AS ALL_ROWS FROM USER_ORDER_STAGING",
+        )
+        .fetch_one(&mut db)
+        .await
+        .expect("progress");
+        (row.get::<Option<i64>, _>("DONE").unwrap_or(0), row.get("ALL_ROWS"))
+    }
+
+    /// Waits until `want` orders are applied and written back, for at most `limit`.
+    pub async fn wait_done(&self, want: i64, limit: Duration) {
+        let start = Instant::now();
+        loop {
+            let (done, staged) = self.progress().await;
+            if done >= want {
+                return;
+            }
+            assert!(start.elapsed() < limit, "after {limit:?}: {done} of {want} done, {staged} staged");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// `QTY_COMMIT` per item at MAIN.
+    pub async fn commitments(&self) -> HashMap<String, f64> {
+        let mut db = self.replica().await;
+        sqlx::query("SELECT ITEM_NO, CAST(QTY_COMMIT AS REAL) AS QTY_COMMIT FROM IM_INV WHERE LOC_ID = 'MAIN'")
+            .fetch_all(&mut db)
+            .await
+            .expect("IM_INV")
+            .into_iter()
+            .map(|r| (r.get("ITEM_NO"), r.get::<Option<f64>, _>("QTY_COMMIT").unwrap_or(0.0)))
+            .collect()
+    }
+
+    /// Checks every placed order against Counterpoint and back: one document each, lines, totals, payment, stock
+    /// committed, and the note and meta on the WooCommerce order, exactly once.
+    pub async fn check_all(&self, placed: &[u64], before: &HashMap<String, f64>) {
+        let mut db = self.replica().await;
+        let docs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM PS_DOC_HDR").fetch_one(&mut db).await.expect("n");
+        assert_eq!(docs, i64::try_from(placed.len()).expect("n"), "one Counterpoint document per order");
+        let mut ordered: HashMap<String, f64> = HashMap::new();
+        for woo_id in placed {
+            let order = self.woo.order(*woo_id).await.expect("order");
+            let row = sqlx::query(
+                "SELECT s.CP_DOC_ID, s.CP_TKT_NO, CAST(t.TOT AS REAL) AS TOT, CAST(t.AMT_DUE AS REAL) AS AMT_DUE, h.CUST_NO \
+                 FROM USER_ORDER_STAGING s JOIN PS_DOC_HDR h ON h.DOC_ID = s.CP_DOC_ID \
+                 JOIN PS_DOC_HDR_TOT t ON t.DOC_ID = s.CP_DOC_ID WHERE s.WOO_ORDER_ID = ?1 AND s.STATUS = 'APPLIED'",
+            )
+            .bind(i64::try_from(*woo_id).expect("id"))
+            .fetch_one(&mut db)
+            .await
+            .unwrap_or_else(|e| panic!("order {woo_id} has one applied document: {e}"));
+            let doc_id: i64 = row.get("CP_DOC_ID");
+            let tkt_no: String = row.get("CP_TKT_NO");
+            let total: f64 = order.total.expect("total").to_string().parse().expect("number");
+            assert!((row.get::<f64, _>("TOT") - total).abs() < 0.005, "order {woo_id}: TOT matches the total");
+            assert!(row.get::<f64, _>("AMT_DUE").abs() < 0.005, "order {woo_id}: paid in full");
+            let lines = sqlx::query("SELECT ITEM_NO, CAST(QTY_SOLD AS REAL) AS QTY_SOLD FROM PS_DOC_LIN WHERE DOC_ID = ?1 ORDER BY LIN_SEQ_NO")
+                .bind(doc_id)
+                .fetch_all(&mut db)
+                .await
+                .expect("lines");
+            assert_eq!(lines.len(), order.line_items.len(), "order {woo_id}: one line per item");
+            for (line, item) in lines.iter().zip(&order.line_items) {
+                assert_eq!(line.get::<String, _>("ITEM_NO"), item.sku.clone().unwrap_or_default());
+                let qty: f64 = line.get("QTY_SOLD");
+                assert_eq!(qty, item.quantity.unwrap_or(0) as f64);
+                *ordered.entry(line.get("ITEM_NO")).or_default() += qty;
+            }
+            let pmt = sqlx::query(
+                "SELECT PAY_COD, CAST(AMT AS REAL) AS AMT, FINAL_PMT, DESCR FROM PS_DOC_PMT WHERE DOC_ID = ?1",
+            )
+            .bind(doc_id)
+            .fetch_all(&mut db)
+            .await
+            .expect("payments");
+            assert_eq!(pmt.len(), 1, "order {woo_id}: one payment");
+            assert_eq!(pmt[0].get::<String, _>("PAY_COD"), "CREDIT");
+            assert!((pmt[0].get::<f64, _>("AMT") - total).abs() < 0.005);
+            assert_eq!(pmt[0].get::<String, _>("FINAL_PMT"), "N", "a web payment is a deposit");
+
+            let meta = cpbridge_woo::model::meta_text(&order.meta_data, "_cp_doc_id").map(|m| m.into_owned());
+            assert_eq!(meta, Some(doc_id.to_string()), "order {woo_id} carries _cp_doc_id");
+            let notes = self.woo.order_notes(*woo_id).await.expect("notes");
+            let ours = notes.iter().filter(|n| n.note.contains(&format!("DOC_ID {doc_id}, ticket TKT_NO {tkt_no}")));
+            assert_eq!(ours.count(), 1, "order {woo_id} has exactly one Counterpoint note");
+        }
+        let after = self.commitments().await;
+        for (sku, qty) in &ordered {
+            let moved = after.get(sku).copied().unwrap_or(0.0) - before.get(sku).copied().unwrap_or(0.0);
+            assert!((moved - qty).abs() < 1e-6, "IM_INV.QTY_COMMIT of {sku} rose by {moved}, ordered {qty}");
+        }
+    }
+}
+
+/// POSTs a signed delivery to the daemon, as WooCommerce would.
+async fn deliver(daemon: &Daemon, topic: &str, body: &[u8], secret: &str) -> u16 {
+    let signature = cpbridge_woo::webhook::sign(secret, body);
+    reqwest::Client::new()
+        .post(format!("{}/webhooks/woocommerce", daemon.base))
+        .header("content-type", "application/json")
+        .header("x-wc-webhook-topic", topic)
+        .header("x-wc-webhook-signature", signature)
+        .header("x-wc-webhook-delivery-id", "777")
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("delivery")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_orders_land_once_through_webhooks_duplicates_and_lost_deliveries() {
+    let shop = Shop::open(&[], 40, "").await;
+    let before = shop.commitments().await;
+    let daemon = shop.daemon();
+    let hooks = shop.hook(&daemon).await;
+    assert_eq!(deliver(&daemon, "order.created", br#"{"id":1}"#, "wrong-secret").await, 401, "bad signature refused");
+
+    // A registered customer whose e-mail Counterpoint knows, and one it does not.
+    let mut db = shop.replica().await;
+    let known: String = sqlx::query_scalar("SELECT EMAIL_ADRS_1 FROM AR_CUST WHERE CUST_NO = 'C000001'")
+        .fetch_one(&mut db)
+        .await
+        .expect("seeded customer");
+    let known_id = shop.customer(&known).await;
+    let new_id = shop.customer("first.time@example.test").await;
+
+    let mut placed = Vec::new();
+    for n in 0..70 {
+        let customer = match n % 5 {
+            0 => known_id,
+            1 => new_id,
+            _ => 0,
+        };
+        placed.push(shop.place(n, customer).await);
+    }
+    // Duplicated deliveries, with stale bodies: harmless.
+    for id in placed.iter().take(10) {
+        let body = format!(r#"{{"id":{id},"status":"pending"}}"#);
+        for _ in 0..2 {
+            assert_eq!(deliver(&daemon, "order.updated", body.as_bytes(), WEBHOOK_SECRET).await, 200);
+        }
+    }
+    // Lost deliveries: the webhooks are paused, so only the poll sees these.
+    for id in &hooks {
+        let _: serde_json::Value = shop
+            .woo
+            .send(http::Method::PUT, &format!("/webhooks/{id}"), &serde_json::json!({"status": "paused"}), Replay::Safe)
+            .await
+            .expect("pause");
+    }
+    for n in 70..100 {
+        placed.push(shop.place(n, 0).await);
+    }
+    shop.wait_done(100, Duration::from_secs(120)).await;
+    shop.check_all(&placed, &before).await;
+
+    // Registered customers: the known e-mail matched C000001; the new one became a WEB customer, once.
+    let custs: Vec<String> = sqlx::query_scalar("SELECT DISTINCT h.CUST_NO FROM PS_DOC_HDR h ORDER BY h.CUST_NO")
+        .fetch_all(&mut db)
+        .await
+        .expect("customers");
+    assert!(custs.contains(&"C000001".to_owned()) && custs.contains(&"CASH".to_owned()), "{custs:?}");
+    let web: Vec<String> = custs.iter().filter(|c| c.starts_with("WEB")).cloned().collect();
+    assert_eq!(web, vec!["WEB000001".to_owned()], "one new customer for the new e-mail");
+    let email: Option<String> = sqlx::query_scalar("SELECT EMAIL_ADRS_1 FROM AR_CUST WHERE CUST_NO = 'WEB000001'")
+        .fetch_one(&mut db)
+        .await
+        .expect("new customer");
+    assert_eq!(email.as_deref(), Some("first.time@example.test"), "created from the billing address");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_daemon_mid_run_loses_nothing_and_duplicates_nothing() {
+    let shop = Shop::open(&["--latency-ms", "15"], 30, "batch_size = 5").await;
+    let before = shop.commitments().await;
+    let first = shop.daemon();
+    shop.hook(&first).await;
+    let mut placed = Vec::new();
+    let mut daemon = Some(first);
+    let mut kills = 0;
+    for n in 0..100 {
+        placed.push(shop.place(n, 0).await);
+        // Kill it twice while it is working, and start it again on a new port; the poll finds what the webhooks
+        // could not deliver meanwhile.
+        if n == 30 || n == 65 {
+            let (done, _) = shop.progress().await;
+            assert!(done < 100);
+            if let Some(mut d) = daemon.take() {
+                d.child.kill().expect("SIGKILL");
+                let _ = d.child.wait();
+                kills += 1;
+            }
+            daemon = Some(shop.daemon());
+        }
+    }
+    assert_eq!(kills, 2);
+    shop.wait_done(100, Duration::from_secs(150)).await;
+    shop.check_all(&placed, &before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_errors_and_latency_only_slow_things_down() {
+    let shop = Shop::open(
+        &["--error-rate", "0.15", "--throttle-rate", "0.05", "--latency-ms", "10", "--fault-seed", "7"],
+        30,
+        "",
+    )
+    .await;
+    let before = shop.commitments().await;
+    let daemon = shop.daemon();
+    shop.hook(&daemon).await;
+    let mut placed = Vec::new();
+    for n in 0..40 {
+        // The sandbox fails the test's own requests too; the client retries them.
+        placed.push(shop.place(n, 0).await);
+    }
+    shop.wait_done(40, Duration::from_secs(150)).await;
+    shop.check_all(&placed, &before).await;
+    let stats: serde_json::Value = reqwest::get(format!("{}/__sandbox/stats", shop.sandbox.base))
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    assert!(stats.to_string().contains("fault"), "the sandbox injected faults: {stats}");
+}
+
+fn staging_ids(text: &str) -> BTreeMap<i64, String> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let id = parts.next()?.parse().ok()?;
+            Some((id, l.to_owned()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_failure_kind_goes_dead_with_its_reason_and_replays_once_fixed() {
+    let shop = Shop::open(&[], 10, "guest_customer = \"WEBGUEST\"").await;
+    let registered = shop.customer("regular@example.test").await;
+    let stranger = shop
+        .woo
+        .create_product(&ProductWrite {
+            name: Some("Not in Counterpoint".into()),
+            sku: Some("NOT-IN-CP".into()),
+            regular_price: Some("9.99".into()),
+            ..ProductWrite::default()
+        })
+        .await
+        .expect("product");
+    let _ = stranger;
+    let void_sku = shop.skus[1].clone();
+    let line = |sku: &str| vec![LineItemWrite { sku: Some(sku.into()), quantity: 1, ..LineItemWrite::default() }];
+    let guest = shop.place_lines(1, 0, line(&shop.skus[0])).await;
+    let unknown = shop.place_lines(2, registered, line("NOT-IN-CP")).await;
+    let void = shop.place_lines(3, registered, line(&void_sku)).await;
+    let totals = shop.place_lines(4, registered, line(&shop.skus[2])).await;
+    let mut db = shop.replica().await;
+    sqlx::query("UPDATE IM_ITEM SET STAT = 'V' WHERE ITEM_NO = ?1")
+        .bind(&void_sku)
+        .execute(&mut db)
+        .await
+        .expect("void");
+
+    // Counterpoint down: nothing is staged, the command says why, and the orders wait in WooCommerce.
+    let good = shop.config.clone();
+    let text = std::fs::read_to_string(&good).expect("config");
+    std::fs::write(&good, text.replace(&shop.replica.display().to_string(), "/nonexistent/cp.db")).expect("down");
+    let down = shop.cli(&["orders", "pull"]);
+    assert!(!down.status.success());
+    assert!(stderr(&down).contains("Counterpoint database"), "{}", stderr(&down));
+    std::fs::write(&good, text).expect("back up");
+
+    let pulled = shop.cli(&["orders", "pull"]);
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    assert!(stdout(&pulled).contains("\"staged\": 4"), "{}", stdout(&pulled));
+    // A WooCommerce that sent totals that do not add up (a plugin's doing, say).
+    let tampered = sqlx::query(
+        "UPDATE USER_ORDER_STAGING SET RAW_ORDER_JSON = json_set(RAW_ORDER_JSON, '$.total', '999.00') WHERE WOO_ORDER_ID = ?1",
+    )
+    .bind(i64::try_from(totals).expect("id"))
+    .execute(&mut db)
+    .await
+    .expect("tamper");
+    assert_eq!(tampered.rows_affected(), 1);
+
+    for _ in 0..3 {
+        let run = shop.cli(&["orders", "process"]);
+        assert!(run.status.success(), "{}", stderr(&run));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let listed = shop.cli(&["dlq", "list"]);
+    let text = stdout(&listed);
+    let dead = staging_ids(&text);
+    assert_eq!(dead.len(), 4, "all four are DEAD:\n{text}");
+    for (woo_id, reason) in [
+        (guest, "customer mapping"),
+        (unknown, "unknown SKU NOT-IN-CP"),
+        (void, "not sellable"),
+        (totals, "totals do not add up"),
+    ] {
+        let line =
+            dead.values().find(|l| l.contains(&format!(" {woo_id} "))).unwrap_or_else(|| panic!("{woo_id}: {text}"));
+        assert!(line.contains("DEAD") && line.contains(reason), "order {woo_id} says {reason:?}: {line}");
+    }
+    let mut state = SqliteConnection::connect(&format!("sqlite:{}", shop.state_path().display())).await.expect("state");
+    let alerts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alerts WHERE kind = 'order_dead'")
+        .fetch_one(&mut state)
+        .await
+        .expect("alerts");
+    assert_eq!(alerts, 4, "one alert per dead order");
+    let first = *dead.keys().next().expect("one");
+    let shown = shop.cli(&["dlq", "show", &first.to_string()]);
+    assert!(stdout(&shown).contains("\"reason\"") && stdout(&shown).contains("\"order\""), "{}", stdout(&shown));
+
+    // Replaying before the fix changes nothing but the attempt count: it goes DEAD again in time.
+    // Fix every cause: the guest customer, the missing item, the void item; the totals come fresh from WooCommerce.
+    sqlx::query(
+        "INSERT INTO AR_CUST (CUST_NO, NAM, NAM_UPR, CUST_NAM_TYP) VALUES ('WEBGUEST', 'Web guest', 'WEB GUEST', 'P')",
+    )
+    .execute(&mut db)
+    .await
+    .expect("guest customer");
+    sqlx::query(
+        "INSERT INTO IM_ITEM (ITEM_NO, DESCR, ITEM_TYP, STAT, IS_TXBL, PRC_1, REG_PRC, IS_ECOMM_ITEM) \
+         VALUES ('NOT-IN-CP', 'Now in Counterpoint', 'I', 'A', 'Y', 9.99, 9.99, 'Y')",
+    )
+    .execute(&mut db)
+    .await
+    .expect("item");
+    sqlx::query("UPDATE IM_ITEM SET STAT = 'A' WHERE ITEM_NO = ?1").bind(&void_sku).execute(&mut db).await.expect("A");
+    let ids: Vec<String> = dead.keys().map(ToString::to_string).collect();
+    let mut args = vec!["dlq", "retry"];
+    args.extend(ids.iter().map(String::as_str));
+    let retried = shop.cli(&args);
+    assert!(retried.status.success(), "{}{}", stdout(&retried), stderr(&retried));
+    assert!(stdout(&retried).contains("\"applied\": 4"), "{}", stdout(&retried));
+    let docs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM PS_DOC_HDR").fetch_one(&mut db).await.expect("docs");
+    assert_eq!(docs, 4);
+    let empty = shop.cli(&["dlq", "list"]);
+    assert!(stdout(&empty).contains("(none)"), "{}", stdout(&empty));
+}

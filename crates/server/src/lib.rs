@@ -1,0 +1,123 @@
+//! cpbridge's HTTP side: `POST /webhooks/woocommerce` and the health checks.
+//!
+//! The webhook handler does the least it can before answering: it checks the signature, commits the raw body to
+//! the state store's inbox, wakes the intake job, and answers 200. Everything slow (fetching the order, writing to
+//! Counterpoint) happens after, so WooCommerce never times out and disables the webhook.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use cpbridge_store::{NewDelivery, StateStore};
+use cpbridge_woo::Secret;
+use cpbridge_woo::webhook::{Delivery, DeliveryError, classify};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// Orders with hundreds of lines stay well under this.
+const MAX_WEBHOOK_BODY: usize = 8 * 1024 * 1024;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn StateStore>,
+    /// The webhook secret configured in WooCommerce; deliveries signed with anything else are refused.
+    pub webhook_secret: Secret,
+    /// Woken after a delivery is committed, so intake starts at once.
+    pub delivered: Arc<Notify>,
+}
+
+/// The HTTP server, bound and ready.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub async fn build(addr: SocketAddr, state: AppState) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Server { listener, router: router(state) })
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// When the socket cannot say.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    ///
+    /// # Errors
+    /// When serving fails.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/webhooks/woocommerce", post(webhook))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
+        .with_state(state)
+}
+
+/// The one error type of the HTTP side.
+#[derive(Debug)]
+enum HttpError {
+    Refused(DeliveryError),
+    Unavailable(String),
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        match self {
+            HttpError::Refused(e) => {
+                tracing::warn!("webhook refused: {e}");
+                (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": e.to_string() }))).into_response()
+            }
+            HttpError::Unavailable(detail) => {
+                // WooCommerce retries a delivery that was not answered 2xx; nothing is lost.
+                tracing::error!("webhook not stored: {detail}");
+                (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "error": "try again later" }))).into_response()
+            }
+        }
+    }
+}
+
+async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, HttpError> {
+    let delivery = classify(&headers, &body, state.webhook_secret.expose()).map_err(HttpError::Refused)?;
+    let (topic, webhook_id, delivery_id) = match delivery {
+        Delivery::Ping { webhook_id } => {
+            tracing::info!(webhook_id, "webhook ping answered");
+            return Ok(StatusCode::OK);
+        }
+        Delivery::Event { topic, webhook_id, delivery_id } => (topic, webhook_id, delivery_id),
+    };
+    let resource_id =
+        serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v.get("id").and_then(|id| id.as_i64()));
+    let entry = NewDelivery {
+        topic,
+        webhook_id,
+        delivery_id,
+        resource_id,
+        body: body.to_vec(),
+        received_at: Utc::now().naive_utc(),
+    };
+    state.store.put_delivery(&entry).await.map_err(|e| HttpError::Unavailable(e.to_string()))?;
+    state.delivered.notify_one();
+    Ok(StatusCode::OK)
+}
