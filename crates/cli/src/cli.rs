@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{cp, orders, sandbox};
+use crate::{bench, cp, orders, sandbox};
 
 /// cpbridge connects NCR Counterpoint (SQL Server) with a WooCommerce store.
 #[derive(Debug, Parser)]
@@ -29,6 +29,9 @@ pub enum Command {
     /// The dead-letter queue: orders that could not be applied, their reasons, and replay.
     #[command(subcommand)]
     Dlq(orders::DlqCommand),
+    /// Measure speed on this machine against the sandbox and a replica (prints figures).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Runs a parsed command line.
@@ -42,5 +45,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => orders::run_daemon(args).await,
         Command::Orders(command) => orders::run_orders(command).await,
         Command::Dlq(command) => orders::run_dlq(command).await,
+        Command::Bench(command) => bench::run(command).await,
     }
 }

@@ -3,6 +3,7 @@
 use clap::Parser;
 
 mod app;
+mod bench;
 mod cli;
 mod config;
 mod cp;

@@ -614,3 +614,69 @@ async fn each_failure_kind_goes_dead_with_its_reason_and_replays_once_fixed() {
     let empty = shop.cli(&["dlq", "list"]);
     assert!(stdout(&empty).contains("(none)"), "{}", stdout(&empty));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_follows_counterpoint_and_a_cancelled_order_leaves_staging() {
+    let shop = Shop::open(&[], 10, "").await;
+    let released = shop.place(1, 0).await;
+    let voided = shop.place(2, 0).await;
+    let open = shop.place(3, 0).await;
+    let pulled = shop.cli(&["orders", "pull"]);
+    assert!(stdout(&pulled).contains("\"staged\": 3"), "{}{}", stdout(&pulled), stderr(&pulled));
+    let processed = shop.cli(&["orders", "process"]);
+    assert!(stdout(&processed).contains("\"applied\": 3"), "{}", stdout(&processed));
+    assert!(stdout(&processed).contains("\"written_back\": 3"), "{}", stdout(&processed));
+
+    // Cancelled in WooCommerce before it was applied: the poll takes it out of staging, and it is never applied.
+    let cancelled = shop.place(4, 0).await;
+    assert!(stdout(&shop.cli(&["orders", "pull"])).contains("\"staged\": 1"));
+    let _ = shop
+        .woo
+        .update_order(cancelled, &OrderWrite { status: Some("cancelled".into()), ..OrderWrite::default() })
+        .await
+        .expect("cancel");
+    assert!(stdout(&shop.cli(&["orders", "pull"])).contains("\"cancelled\": 1"));
+    let none = shop.cli(&["orders", "process"]);
+    assert!(stdout(&none).contains("\"claimed\": 0"), "{}", stdout(&none));
+
+    // In Counterpoint: the first order is released (its -01 ticket is posted), the second is cancelled (it leaves
+    // the open documents without a release), the third stays open.
+    let mut db = shop.replica().await;
+    let doc_of = |woo: u64| {
+        sqlx::query("SELECT CP_DOC_ID, CP_TKT_NO, STATUS FROM USER_ORDER_STAGING WHERE WOO_ORDER_ID = ?1")
+            .bind(i64::try_from(woo).expect("id"))
+    };
+    let row = doc_of(released).fetch_one(&mut db).await.expect("released");
+    let tkt: String = row.get("CP_TKT_NO");
+    sqlx::query(
+        "INSERT INTO PS_TKT_HIST (BUS_DAT, DOC_ID, STR_ID, STA_ID, TKT_NO) VALUES ('2026-11-25', 9001, '1', 'WEB', ?1)",
+    )
+    .bind(format!("{tkt}-01"))
+    .execute(&mut db)
+    .await
+    .expect("release posted");
+    let row = doc_of(voided).fetch_one(&mut db).await.expect("voided");
+    let doc: i64 = row.get("CP_DOC_ID");
+    for table in ["PS_DOC_LIN", "PS_DOC_PMT", "PS_DOC_HDR_TOT", "PS_DOC_CONTACT", "PS_DOC_HDR"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE DOC_ID = ?1")))
+            .bind(doc)
+            .execute(&mut db)
+            .await
+            .expect("voided in Counterpoint");
+    }
+    let status = shop.cli(&["orders", "status"]);
+    assert!(stdout(&status).contains("\"synced\": 2"), "{}{}", stdout(&status), stderr(&status));
+    let woo_status = |id: u64| {
+        let woo = &shop.woo;
+        async move { woo.order(id).await.expect("order").status.as_str().to_owned() }
+    };
+    assert_eq!(woo_status(released).await, "completed");
+    assert_eq!(woo_status(voided).await, "cancelled");
+    assert_eq!(woo_status(open).await, "processing");
+    assert_eq!(woo_status(cancelled).await, "cancelled");
+    let row = doc_of(cancelled).fetch_one(&mut db).await.expect("cancelled row");
+    assert_eq!(row.get::<String, _>("STATUS"), "CANCELLED");
+    // A second run has nothing left to move.
+    let again = shop.cli(&["orders", "status"]);
+    assert!(stdout(&again).contains("\"checked\": 1"), "{}", stdout(&again));
+}
