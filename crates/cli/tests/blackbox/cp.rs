@@ -28,7 +28,7 @@ fn seed_then_read_back() {
     let stats: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stats is JSON");
     assert_eq!(stats["counts"]["IM_ITEM"], 120);
     assert_eq!(stats["counts"]["IM_PRC"], 120);
-    assert_eq!(stats["counts"]["AR_CUST"], 15);
+    assert_eq!(stats["counts"]["AR_CUST"], 16, "15 customers and the CASH walk-in customer");
     assert_eq!(stats["counts"]["IM_LOC"], 3);
     assert_eq!(stats["counts"]["IM_PRC_RUL"], 10, "9 contract rules and one promotion");
     assert_eq!(stats["counts"]["USER_INV_CHANGES"], 0, "the seeded stock is the baseline");
