@@ -170,16 +170,20 @@ pub async fn run_orders(command: OrdersCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn print_rows(rows: &[StagedOrder]) {
-    println!("{:>8}  {:>10}  {:<10}  {:>3}  {:<15}  REASON", "STAGING", "WOO ORDER", "STATUS", "TRY", "TICKET");
+    println!(
+        "{:>8}  {:>10}  {:<10}  {:>3}  {:<15}  {:>7}  REASON",
+        "STAGING", "WOO ORDER", "STATUS", "TRY", "TICKET", "BKORD"
+    );
     for r in rows {
         let reason = r.last_err.as_deref().or(r.woo_sync_err.as_deref()).unwrap_or("");
         println!(
-            "{:>8}  {:>10}  {:<10}  {:>3}  {:<15}  {}",
+            "{:>8}  {:>10}  {:<10}  {:>3}  {:<15}  {:>7}  {}",
             r.staging_id,
             r.woo_order_no,
             r.status.as_str(),
             r.attempts,
             r.cp_tkt_no.as_deref().unwrap_or("-"),
+            r.bkord_qty.normalize(),
             reason
         );
     }
