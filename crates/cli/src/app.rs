@@ -44,11 +44,11 @@ impl App {
         Ok(App { config, store, orders })
     }
 
-    /// Runs the daemon until `stop` is cancelled: the HTTP server and every order job.
+    /// Binds the HTTP server (`listen`, else `server.listen`; port 0 picks a free port) without serving yet.
     ///
     /// # Errors
-    /// When the listen address cannot be bound.
-    pub async fn run(self, listen: Option<SocketAddr>, stop: CancellationToken) -> anyhow::Result<()> {
+    /// When the address cannot be bound.
+    pub async fn bind(self, listen: Option<SocketAddr>) -> anyhow::Result<BoundApp> {
         let delivered = Arc::new(Notify::new());
         let state = AppState {
             store: self.store.clone(),
@@ -57,11 +57,30 @@ impl App {
         };
         let addr = listen.unwrap_or(self.config.server.listen);
         let server = Server::build(addr, state).await.with_context(|| format!("listening on {addr}"))?;
-        let bound = server.local_addr()?;
+        let addr = server.local_addr()?;
+        Ok(BoundApp { app: self, server, delivered, addr })
+    }
+}
+
+/// The service with its address bound, ready to run.
+pub struct BoundApp {
+    app: App,
+    server: Server,
+    delivered: Arc<Notify>,
+    pub addr: SocketAddr,
+}
+
+impl BoundApp {
+    /// Runs the daemon until `stop` is cancelled: the HTTP server and every order job.
+    ///
+    /// # Errors
+    /// When serving fails to start.
+    pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let BoundApp { app: this, server, delivered, addr: bound } = self;
         println!("cpbridge listening on http://{bound}");
         println!("webhook endpoint: http://{bound}/webhooks/woocommerce");
 
-        let s = &self.config.schedule;
+        let s = &this.config.schedule;
         let secs = |v: f64| Duration::from_secs_f64(v);
         let mut tasks = JoinSet::new();
         {
@@ -72,7 +91,7 @@ impl App {
                 }
             });
         }
-        let orders = self.orders.clone();
+        let orders = this.orders.clone();
         spawn_job(&mut tasks, &stop, "orders.intake", secs(s.intake_secs), Some(delivered), move || {
             let orders = orders.clone();
             async move {
@@ -89,8 +108,8 @@ impl App {
                 }
             }
         });
-        let orders = self.orders.clone();
-        let wake = Some(self.orders.staged_signal());
+        let orders = this.orders.clone();
+        let wake = Some(this.orders.staged_signal());
         spawn_job(&mut tasks, &stop, "orders.process", secs(s.order_process_secs), wake, move || {
             let orders = orders.clone();
             async move {
@@ -107,7 +126,7 @@ impl App {
                 }
             }
         });
-        let orders = self.orders.clone();
+        let orders = this.orders.clone();
         spawn_job(&mut tasks, &stop, "orders.pull", secs(s.order_pull_secs), None, move || {
             let orders = orders.clone();
             async move {
@@ -116,7 +135,7 @@ impl App {
                 }
             }
         });
-        let orders = self.orders.clone();
+        let orders = this.orders.clone();
         spawn_job(&mut tasks, &stop, "orders.writeback", secs(s.order_writeback_secs), None, move || {
             let orders = orders.clone();
             async move {
@@ -125,7 +144,7 @@ impl App {
                 }
             }
         });
-        let orders = self.orders.clone();
+        let orders = this.orders.clone();
         spawn_job(&mut tasks, &stop, "orders.status", secs(s.order_status_secs), None, move || {
             let orders = orders.clone();
             async move {

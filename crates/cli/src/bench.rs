@@ -5,7 +5,7 @@
 //! the webhook's arrival at cpbridge to the Counterpoint note being on the WooCommerce order. Phase 2 stages a
 //! second batch with webhooks off and measures how many orders per second processing applies (write-back included).
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -75,8 +75,6 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     }
     woo.batch_products(write).await?;
 
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let listen = SocketAddr::from(([127, 0, 0, 1], port));
     let config_text = format!(
         "[counterpoint]\nurl = \"sqlite:{}\"\n[woocommerce]\nurl = \"{base}\"\nconsumer_key = \"ck_bench\"\n\
          consumer_secret = \"cs_bench\"\nwebhook_secret = \"{SECRET}\"\n[state]\npath = \"{}\"\n\
@@ -88,9 +86,9 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     std::fs::write(&config_path, config_text)?;
     let app = App::build(Config::load(&config_path)?).await?;
     let orders = app.orders.clone();
-    let app_stop = stop.clone();
-    let daemon = tokio::spawn(app.run(Some(listen), app_stop));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let bound = app.bind(Some(SocketAddr::from(([127, 0, 0, 1], 0)))).await?;
+    let listen = bound.addr;
+    let daemon = tokio::spawn(bound.run(stop.clone()));
     let hook = woo
         .create_webhook(&WebhookWrite {
             name: Some("bench".into()),

@@ -114,7 +114,7 @@ pub async fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
         shutdown_signal().await;
         std::process::exit(130);
     });
-    app.run(args.listen, stop).await?;
+    app.bind(args.listen).await?.run(stop).await?;
     Ok(ExitCode::SUCCESS)
 }
 

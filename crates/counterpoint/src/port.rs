@@ -423,6 +423,28 @@ fn staged_from_row(row: Row) -> CpResult<StagedOrder> {
     })
 }
 
+/// The columns of a staged order that come from the WooCommerce order, for staging and for restaging alike.
+fn staged_order_fields(order: &NewStagedOrder) -> CpResult<Vec<(&'static str, Value)>> {
+    let t = &schema::USER_ORDER_STAGING;
+    let what = format!("WooCommerce order {}", order.woo_order_id);
+    let lines_json = serde_json::to_string(&order.lines)
+        .map_err(|e| CpError::Invalid { what: what.clone(), detail: e.to_string() })?;
+    Ok(vec![
+        ("WOO_ORDER_NO", fit(t, "WOO_ORDER_NO", Some(&order.woo_order_no), &what)),
+        ("CUST_NO", Value::from(order.cust_no.as_deref())),
+        ("ORD_DAT", Value::from(order.ord_dat)),
+        ("SUBTOT", Value::Dec(order.subtot)),
+        ("TAX_AMT", Value::Dec(order.tax_amt)),
+        ("DISC_AMT", Value::Dec(order.disc_amt)),
+        ("SHIP_AMT", Value::Dec(order.ship_amt)),
+        ("TOT_AMT", Value::Dec(order.tot_amt)),
+        ("SHIP_VIA", fit(t, "SHIP_VIA", order.ship_via.as_deref(), &what)),
+        ("PMT_METH", fit(t, "PMT_METH", order.pmt_meth.as_deref(), &what)),
+        ("LINE_ITEMS_JSON", Value::Text(lines_json)),
+        ("RAW_ORDER_JSON", Value::Text(order.raw_order_json.clone())),
+    ])
+}
+
 /// The keyset condition "after this watermark" over `(ts_col, key_cols...)`, with its parameters numbered from
 /// `first`. NULL timestamps sort first in both dialects, and are only read from a watermark without a time.
 fn after_watermark(
@@ -1259,48 +1281,16 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
     }
 
     async fn stage_order(&self, order: &NewStagedOrder, at: NaiveDateTime) -> CpResult<StageOutcome> {
-        let t = &schema::USER_ORDER_STAGING;
         let what = format!("WooCommerce order {}", order.woo_order_id);
-        let lines_json = serde_json::to_string(&order.lines)
-            .map_err(|e| CpError::Invalid { what: what.clone(), detail: e.to_string() })?;
-        let cols = [
-            "WOO_ORDER_ID",
-            "WOO_ORDER_NO",
-            "CUST_NO",
-            "ORD_DAT",
-            "SUBTOT",
-            "TAX_AMT",
-            "DISC_AMT",
-            "SHIP_AMT",
-            "TOT_AMT",
-            "SHIP_VIA",
-            "PMT_METH",
-            "LINE_ITEMS_JSON",
-            "RAW_ORDER_JSON",
-            "STATUS",
-            "IS_APPLIED",
-            "ATTEMPTS",
-            "CREATED_DT",
-        ];
-        let values = vec![
-            Value::Int(order.woo_order_id),
-            fit(t, "WOO_ORDER_NO", Some(&order.woo_order_no), &what),
-            Value::from(order.cust_no.as_deref()),
-            Value::from(order.ord_dat),
-            Value::Dec(order.subtot),
-            Value::Dec(order.tax_amt),
-            Value::Dec(order.disc_amt),
-            Value::Dec(order.ship_amt),
-            Value::Dec(order.tot_amt),
-            fit(t, "SHIP_VIA", order.ship_via.as_deref(), &what),
-            fit(t, "PMT_METH", order.pmt_meth.as_deref(), &what),
-            Value::Text(lines_json),
-            Value::Text(order.raw_order_json.clone()),
-            Value::Text(StagingStatus::Pending.as_str().into()),
-            Value::Int(0),
-            Value::Int(0),
-            Value::DateTime(at),
-        ];
+        let mut fields = vec![("WOO_ORDER_ID", Value::Int(order.woo_order_id))];
+        fields.extend(staged_order_fields(order)?);
+        fields.extend([
+            ("STATUS", Value::Text(StagingStatus::Pending.as_str().into())),
+            ("IS_APPLIED", Value::Int(0)),
+            ("ATTEMPTS", Value::Int(0)),
+            ("CREATED_DT", Value::DateTime(at)),
+        ]);
+        let (cols, values): (Vec<&str>, Vec<Value>) = fields.into_iter().unzip();
         let params_list = self.dialect().param_list(1, cols.len());
         let insert = self.sql(&format!(
             "INSERT INTO dbo.USER_ORDER_STAGING ({}) SELECT {params_list} \
@@ -1532,31 +1522,18 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
     }
 
     async fn restage_order(&self, staging_id: i64, order: &NewStagedOrder) -> CpResult<bool> {
-        let t = &schema::USER_ORDER_STAGING;
         let what = format!("WooCommerce order {}", order.woo_order_id);
-        let lines_json = serde_json::to_string(&order.lines)
-            .map_err(|e| CpError::Invalid { what: what.clone(), detail: e.to_string() })?;
-        let sql = self.sql(
-            "UPDATE dbo.USER_ORDER_STAGING SET WOO_ORDER_NO = @P1, CUST_NO = @P2, SUBTOT = @P3, TAX_AMT = @P4, \
-             DISC_AMT = @P5, SHIP_AMT = @P6, TOT_AMT = @P7, SHIP_VIA = @P8, PMT_METH = @P9, LINE_ITEMS_JSON = @P10, \
-             RAW_ORDER_JSON = @P11, STATUS = 'PENDING', ATTEMPTS = 0, NEXT_ATTEMPT_DT = NULL, CLAIM_TOKEN = NULL \
-             WHERE STAGING_ID = @P12 AND WOO_ORDER_ID = @P13 AND STATUS IN ('PENDING', 'FAILED', 'DEAD', 'CANCELLED')",
-        );
-        let values = vec![
-            fit(t, "WOO_ORDER_NO", Some(&order.woo_order_no), &what),
-            Value::from(order.cust_no.as_deref()),
-            Value::Dec(order.subtot),
-            Value::Dec(order.tax_amt),
-            Value::Dec(order.disc_amt),
-            Value::Dec(order.ship_amt),
-            Value::Dec(order.tot_amt),
-            fit(t, "SHIP_VIA", order.ship_via.as_deref(), &what),
-            fit(t, "PMT_METH", order.pmt_meth.as_deref(), &what),
-            Value::Text(lines_json),
-            Value::Text(order.raw_order_json.clone()),
-            Value::Int(staging_id),
-            Value::Int(order.woo_order_id),
-        ];
+        let (cols, mut values): (Vec<&str>, Vec<Value>) = staged_order_fields(order)?.into_iter().unzip();
+        let sets: Vec<String> = cols.iter().enumerate().map(|(i, col)| format!("{col} = @P{}", i + 1)).collect();
+        let sql = self.sql(&format!(
+            "UPDATE dbo.USER_ORDER_STAGING SET {}, STATUS = 'PENDING', ATTEMPTS = 0, NEXT_ATTEMPT_DT = NULL, \
+             CLAIM_TOKEN = NULL WHERE STAGING_ID = @P{} AND WOO_ORDER_ID = @P{} \
+             AND STATUS IN ('PENDING', 'FAILED', 'DEAD', 'CANCELLED')",
+            sets.join(", "),
+            cols.len() + 1,
+            cols.len() + 2
+        ));
+        values.extend([Value::Int(staging_id), Value::Int(order.woo_order_id)]);
         Ok(self.write(&sql, &values).await.map_err(|e| e.context(format!("restaging {what}")))? == 1)
     }
 

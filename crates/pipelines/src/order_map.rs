@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDateTime;
 use cpbridge_core::order::{DocContact, DocLine, DocPayment, DocTotals, OrderDocument, TotalsMismatch};
 use cpbridge_core::records::{Customer, Item, ShipAddress};
 use cpbridge_core::round_money;
@@ -177,20 +176,20 @@ pub fn customer_email(order: &Order) -> Option<String> {
 
 /// A new `AR_CUST` row for a registered web customer (the number is allocated by the port).
 pub fn new_customer(order: &Order, settings: &OrderSettings) -> Customer {
-    let b = &order.billing;
-    let business = !b.company.trim().is_empty();
+    let business = !order.billing.company.trim().is_empty();
+    let c = contact(&order.billing, None);
     Customer {
         cust_no: String::new(),
-        nam: full_name(b),
-        fst_nam: text(&b.first_name),
-        lst_nam: text(&b.last_name),
-        adrs_1: text(&b.address_1),
-        adrs_2: text(&b.address_2),
-        city: text(&b.city),
-        state: text(&b.state),
-        zip_cod: text(&b.postcode),
-        cntry: text(&b.country),
-        phone_1: b.phone.as_deref().and_then(text),
+        nam: c.nam,
+        fst_nam: c.fst_nam,
+        lst_nam: c.lst_nam,
+        adrs_1: c.adrs_1,
+        adrs_2: c.adrs_2,
+        city: c.city,
+        state: c.state,
+        zip_cod: c.zip_cod,
+        cntry: c.cntry,
+        phone_1: c.phone_1,
         email_adrs_1: customer_email(order),
         cust_typ: Some(if business { "B2B" } else { "B2C" }.into()),
         categ_cod: Some("WEB".into()),
@@ -203,18 +202,20 @@ pub fn new_customer(order: &Order, settings: &OrderSettings) -> Customer {
 
 /// The ship-to address of a new customer, when the order has one.
 pub fn ship_address(order: &Order) -> Option<ShipAddress> {
-    let s = &order.shipping;
-    (!is_blank(s)).then(|| ShipAddress {
-        cust_no: String::new(),
-        ship_adrs_id: "WEB".into(),
-        nam: full_name(s),
-        adrs_1: text(&s.address_1),
-        adrs_2: text(&s.address_2),
-        city: text(&s.city),
-        state: text(&s.state),
-        zip_cod: text(&s.postcode),
-        cntry: text(&s.country),
-        phone_1: s.phone.as_deref().and_then(text),
+    (!is_blank(&order.shipping)).then(|| {
+        let c = contact(&order.shipping, None);
+        ShipAddress {
+            cust_no: String::new(),
+            ship_adrs_id: "WEB".into(),
+            nam: c.nam,
+            adrs_1: c.adrs_1,
+            adrs_2: c.adrs_2,
+            city: c.city,
+            state: c.state,
+            zip_cod: c.zip_cod,
+            cntry: c.cntry,
+            phone_1: c.phone_1,
+        }
     })
 }
 
@@ -354,11 +355,6 @@ pub fn applied_note(doc_id: i64, tkt_no: &str) -> String {
     format!("Counterpoint order DOC_ID {doc_id}, ticket TKT_NO {tkt_no}.")
 }
 
-/// The time an order was created, for documents without one.
-pub fn order_time(order: &Order, now: NaiveDateTime) -> NaiveDateTime {
-    order.date_created_gmt.unwrap_or(now)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,13 +407,18 @@ mod tests {
         assert_eq!(doc.totals.tot, order.total.expect("total"));
         assert_eq!(doc.totals.computed_tot(), doc.totals.tot);
         assert_eq!(doc.totals.tot_hdr_disc, order.discount_total.expect("discount"));
-        let paid = order.date_paid_gmt.is_some();
-        assert_eq!(doc.payments.len(), usize::from(paid));
-        if paid {
-            assert_eq!(doc.payments[0].amt, doc.totals.tot);
-            assert!(!doc.payments[0].final_pmt, "a web payment on an order is a deposit");
-            assert_eq!(doc.totals.amt_due, Decimal::ZERO);
-        }
+        assert!(order.date_paid_gmt.is_some(), "the fixture order is paid");
+        assert_eq!(doc.payments.len(), 1);
+        assert_eq!(doc.payments[0].amt, doc.totals.tot);
+        assert_eq!(doc.payments[0].pay_cod, "CREDIT");
+        assert!(!doc.payments[0].final_pmt, "a web payment on an order is a deposit");
+        assert_eq!(doc.totals.amt_due, Decimal::ZERO);
+
+        let mut unpaid = order.clone();
+        unpaid.date_paid_gmt = None;
+        let doc = build_document(&unpaid, "CASH", &catalogue(&order), &settings).expect("document");
+        assert!(doc.payments.is_empty(), "an unpaid order carries no payment");
+        assert_eq!(doc.totals.amt_due, doc.totals.tot);
     }
 
     #[test]
@@ -440,10 +441,9 @@ mod tests {
         let err = build_document(&tampered, "CASH", &catalogue(&order), &settings).expect_err("totals");
         assert!(err.to_string().contains("totals do not add up"), "{err}");
 
-        if order.date_paid_gmt.is_some() {
-            let err = build_document(&order, "CASH", &catalogue(&order), &settings).expect_err("no pay code");
-            assert!(err.to_string().contains("has no Counterpoint pay code"), "{err}");
-        }
+        let err = build_document(&order, "CASH", &catalogue(&order), &settings).expect_err("no pay code");
+        assert!(err.to_string().contains(&format!("payment method {:?}", order.payment_method)), "{err}");
+        assert!(err.to_string().contains("orders.pay_codes"), "{err}");
     }
 
     #[test]

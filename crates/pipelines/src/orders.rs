@@ -195,7 +195,14 @@ impl OrderPipeline {
             Ok(report) => ("ok", counts(report), None),
             Err(e) => ("failed", serde_json::Map::new(), Some(e.to_string())),
         };
-        if let Err(e) = result {
+        // Alert when a job starts failing, not on every failed run while a system stays down.
+        let was_failing = match self.store.last_runs().await {
+            Ok(runs) => runs.iter().any(|r| r.job == job && r.outcome == "failed"),
+            Err(_) => false,
+        };
+        if let Err(e) = result
+            && !was_failing
+        {
             let kind = match e {
                 PipelineError::Counterpoint(_) => "counterpoint_down",
                 PipelineError::Woo(_) => "woocommerce_down",
@@ -254,8 +261,7 @@ impl OrderPipeline {
                     .await;
                 Ok(Taken::CancelledTooLate)
             }
-            Some(_) => Ok(Taken::Ignored),
-            None => Ok(Taken::Ignored),
+            Some(_) | None => Ok(Taken::Ignored),
         }
     }
 
@@ -314,9 +320,9 @@ impl OrderPipeline {
         let mut by_order: BTreeMap<u64, Vec<(i64, i64)>> = BTreeMap::new();
         let mut skipped = Vec::new();
         for entry in &due {
-            let id = entry.resource_id.and_then(|id| u64::try_from(id).ok()).filter(|id| *id > 0);
+            let id = entry.delivery.resource_id.and_then(|id| u64::try_from(id).ok()).filter(|id| *id > 0);
             match id {
-                Some(id) if entry.topic.starts_with("order.") => {
+                Some(id) if entry.delivery.topic.starts_with("order.") => {
                     by_order.entry(id).or_default().push((entry.inbox_id, entry.attempts));
                 }
                 _ => skipped.push(entry.inbox_id),
@@ -346,7 +352,7 @@ impl OrderPipeline {
                             let outcome = format!("gave up, left to the poll: {e}");
                             self.store.finish_deliveries(&[inbox_id], &outcome, now()).await?;
                         } else {
-                            let retry_at = now() + std_to_chrono(self.settings.writeback_retry.delay(attempts + 1));
+                            let retry_at = now() + std_to_chrono(self.settings.woo_retry.delay(attempts + 1));
                             self.store.retry_delivery(inbox_id, &e.to_string(), retry_at).await?;
                         }
                         report.deferred += 1;
@@ -566,7 +572,13 @@ impl OrderPipeline {
     /// Puts the Counterpoint numbers on the WooCommerce order: meta and status first (idempotent), then the note,
     /// unless an earlier attempt already posted it. Returns whether it is done; a failure is stored on the row.
     pub async fn write_back(&self, staged: &StagedOrder) -> bool {
-        let (Some(doc_id), Some(tkt_no)) = (staged.cp_doc_id, staged.cp_tkt_no.as_deref()) else { return false };
+        let (Some(doc_id), Some(tkt_no)) = (staged.cp_doc_id, staged.cp_tkt_no.as_deref()) else {
+            tracing::error!(
+                staging_id = staged.staging_id,
+                "APPLIED without CP_DOC_ID or CP_TKT_NO; nothing to write back"
+            );
+            return false;
+        };
         let woo_id = u64::try_from(staged.woo_order_id).unwrap_or_default();
         let note = order_map::applied_note(doc_id, tkt_no);
         let result: Result<(), WooError> = async {
@@ -597,7 +609,7 @@ impl OrderPipeline {
             }
             Err(e) => {
                 let attempt = staged.woo_sync_attempts + 1;
-                let retry_at = at + std_to_chrono(self.settings.writeback_retry.delay(attempt));
+                let retry_at = at + std_to_chrono(self.settings.woo_retry.delay(attempt));
                 let reason = format!("writing Counterpoint order {doc_id} back to WooCommerce order {woo_id}: {e}");
                 tracing::warn!(woo_order = woo_id, attempt, "{reason}");
                 if attempt == self.settings.max_attempts {

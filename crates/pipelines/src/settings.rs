@@ -49,9 +49,9 @@ pub struct OrderSettings {
     pub max_attempts: i64,
     /// Between attempts at a staged order.
     pub retry: Backoff,
-    /// Between attempts at writing the Counterpoint numbers back to WooCommerce; an alert goes out after
-    /// `max_attempts` of them, and retries go on at the cap.
-    pub writeback_retry: Backoff,
+    /// Between attempts at a WooCommerce call that failed: writing the Counterpoint numbers back (an alert goes out
+    /// after `max_attempts` of them, and retries go on at the cap), and fetching an order a webhook named.
+    pub woo_retry: Backoff,
     /// How long a claimed order is held before another worker may take it over, in seconds.
     pub lease_secs: i64,
     /// Orders claimed per round.
@@ -93,7 +93,7 @@ impl Default for OrderSettings {
             customer_digits: 6,
             max_attempts: 8,
             retry: Backoff::default(),
-            writeback_retry: Backoff { base_secs: 10.0, cap_secs: 900.0 },
+            woo_retry: Backoff { base_secs: 10.0, cap_secs: 900.0 },
             lease_secs: 300,
             batch_size: 50,
             pull_lookback_hours: 72,

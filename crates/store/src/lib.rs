@@ -48,12 +48,7 @@ pub struct NewDelivery {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboxEntry {
     pub inbox_id: i64,
-    pub topic: String,
-    pub webhook_id: Option<u64>,
-    pub delivery_id: Option<String>,
-    pub resource_id: Option<i64>,
-    pub body: Vec<u8>,
-    pub received_at: NaiveDateTime,
+    pub delivery: NewDelivery,
     pub attempts: i64,
     pub last_err: Option<String>,
     pub processed_at: Option<NaiveDateTime>,

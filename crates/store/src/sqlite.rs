@@ -94,12 +94,14 @@ impl SqliteStore {
 fn inbox_from_row(row: &SqliteRow) -> Result<InboxEntry, sqlx::Error> {
     Ok(InboxEntry {
         inbox_id: row.try_get("inbox_id")?,
-        topic: row.try_get("topic")?,
-        webhook_id: row.try_get::<Option<i64>, _>("webhook_id")?.and_then(|id| u64::try_from(id).ok()),
-        delivery_id: row.try_get("delivery_id")?,
-        resource_id: row.try_get("resource_id")?,
-        body: row.try_get("body")?,
-        received_at: row.try_get("received_at")?,
+        delivery: NewDelivery {
+            topic: row.try_get("topic")?,
+            webhook_id: row.try_get::<Option<i64>, _>("webhook_id")?.and_then(|id| u64::try_from(id).ok()),
+            delivery_id: row.try_get("delivery_id")?,
+            resource_id: row.try_get("resource_id")?,
+            body: row.try_get("body")?,
+            received_at: row.try_get("received_at")?,
+        },
         attempts: row.try_get("attempts")?,
         last_err: row.try_get("last_err")?,
         processed_at: row.try_get("processed_at")?,
@@ -339,8 +341,8 @@ mod tests {
 
         let store = SqliteStore::open(&path).await.expect("reopen");
         let due = store.due_deliveries(at(1), 10).await.expect("due");
-        assert_eq!(due.iter().map(|d| d.resource_id).collect::<Vec<_>>(), vec![Some(41), Some(42)]);
-        assert_eq!(due[0].body, b"{\"id\":41}");
+        assert_eq!(due.iter().map(|d| d.delivery.resource_id).collect::<Vec<_>>(), vec![Some(41), Some(42)]);
+        assert_eq!(due[0].delivery.body, b"{\"id\":41}");
 
         store.retry_delivery(first, "WooCommerce is down", at(1) + Duration::minutes(5)).await.expect("retry");
         store.finish_deliveries(&[second], "staged", at(1)).await.expect("finish");

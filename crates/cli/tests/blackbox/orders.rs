@@ -128,7 +128,7 @@ intake_secs = 0.3
 max_attempts = 3
 lease_secs = 10
 retry = {{ base_secs = 0.05, cap_secs = 0.2 }}
-writeback_retry = {{ base_secs = 0.05, cap_secs = 0.5 }}
+woo_retry = {{ base_secs = 0.05, cap_secs = 0.5 }}
 {orders_extra}
 "#,
             replica = self.replica.display(),
@@ -455,8 +455,8 @@ async fn killing_the_daemon_mid_run_loses_nothing_and_duplicates_nothing() {
         // Kill it twice while it is working, and start it again on a new port; the poll finds what the webhooks
         // could not deliver meanwhile.
         if n == 30 || n == 65 {
-            let (done, _) = shop.progress().await;
-            assert!(done < 100);
+            // Kill only once it is working: some orders are through, and more keep arriving.
+            shop.wait_done(if n == 30 { 5 } else { 35 }, Duration::from_secs(60)).await;
             if let Some(mut d) = daemon.take() {
                 d.child.kill().expect("SIGKILL");
                 let _ = d.child.wait();
@@ -494,7 +494,8 @@ async fn sandbox_errors_and_latency_only_slow_things_down() {
         .json()
         .await
         .expect("json");
-    assert!(stats.to_string().contains("fault"), "the sandbox injected faults: {stats}");
+    let faults: u64 = stats["faults"].as_object().map(|m| m.values().filter_map(|v| v.as_u64()).sum()).unwrap_or(0);
+    assert!(faults >= 5, "the sandbox injected faults along the way: {stats}");
 }
 
 fn staging_ids(text: &str) -> BTreeMap<i64, String> {
@@ -522,7 +523,7 @@ async fn each_failure_kind_goes_dead_with_its_reason_and_replays_once_fixed() {
         })
         .await
         .expect("product");
-    let _ = stranger;
+    assert!(stranger.id > 0);
     let void_sku = shop.skus[1].clone();
     let line = |sku: &str| vec![LineItemWrite { sku: Some(sku.into()), quantity: 1, ..LineItemWrite::default() }];
     let guest = shop.place_lines(1, 0, line(&shop.skus[0])).await;
@@ -587,7 +588,6 @@ async fn each_failure_kind_goes_dead_with_its_reason_and_replays_once_fixed() {
     let shown = shop.cli(&["dlq", "show", &first.to_string()]);
     assert!(stdout(&shown).contains("\"reason\"") && stdout(&shown).contains("\"order\""), "{}", stdout(&shown));
 
-    // Replaying before the fix changes nothing but the attempt count: it goes DEAD again in time.
     // Fix every cause: the guest customer, the missing item, the void item; the totals come fresh from WooCommerce.
     sqlx::query(
         "INSERT INTO AR_CUST (CUST_NO, NAM, NAM_UPR, CUST_NAM_TYP) VALUES ('WEBGUEST', 'Web guest', 'WEB GUEST', 'P')",
