@@ -139,6 +139,52 @@ async fn claim_one<D: Driver>(cp: &SqlCounterpoint<D>, now: NaiveDateTime) -> Cl
 // ---------------------------------------------------------------------------------------------------------------
 // The checks, generic over the driver.
 
+async fn writebacks_retry_on_their_own_and_restaging_replaces_the_order<D: Driver>(cp: &SqlCounterpoint<D>) {
+    seed_small(cp).await;
+    let (a, b) = (item_no(1), item_no(2));
+    cp.stage_order(&new_order(300, &[(a.as_str(), 1)]), at(5, 0, 0)).await.expect("stage");
+    let claim = claim_one(cp, at(5, 0, 1)).await;
+    let id = claim.order.staging_id;
+    cp.apply_staged_order(&claim, &document(&[(a.as_str(), 1, dec!(10))], true), at(5, 0, 2)).await.expect("apply");
+
+    // The pipeline that applied it writes back itself; the sweeper only takes it once the claim's lease ran out.
+    assert!(cp.writebacks_due(at(5, 0, 3), 10).await.expect("due").is_empty(), "inside the lease");
+    let due = cp.writebacks_due(at(5, 6, 0), 10).await.expect("due");
+    assert_eq!(due.iter().map(|o| o.staging_id).collect::<Vec<_>>(), vec![id]);
+
+    cp.fail_writeback(id, "WooCommerce answered 503", at(5, 10, 0)).await.expect("fail");
+    assert!(cp.writebacks_due(at(5, 9, 59), 10).await.expect("due").is_empty(), "backing off");
+    let row = cp.staged_order(id).await.expect("read").expect("row");
+    assert_eq!((row.woo_sync_attempts, row.woo_sync_err.as_deref()), (1, Some("WooCommerce answered 503")));
+    assert_eq!(row.status, StagingStatus::Applied, "a failed write-back never touches the Counterpoint order");
+    assert_eq!(cp.writebacks_due(at(5, 10, 0), 10).await.expect("due").len(), 1);
+    assert!(cp.open_applied_orders(0, 10).await.expect("open").is_empty(), "not followed before it is synced");
+
+    cp.mark_woo_synced(id, at(5, 10, 1)).await.expect("synced");
+    assert!(cp.writebacks_due(at(6, 0, 0), 10).await.expect("due").is_empty());
+    let row = cp.staged_order(id).await.expect("read").expect("row");
+    assert_eq!((row.woo_synced_dt, row.woo_sync_err), (Some(at(5, 10, 1)), None));
+    let open = cp.open_applied_orders(0, 10).await.expect("open");
+    assert_eq!(open.iter().map(|o| o.staging_id).collect::<Vec<_>>(), vec![id]);
+    assert!(cp.open_applied_orders(id, 10).await.expect("open").is_empty(), "pages after the given id");
+    cp.set_doc_state(id, "COMPLETED").await.expect("state");
+    assert!(cp.open_applied_orders(0, 10).await.expect("open").is_empty(), "a final state is not followed");
+    assert_eq!(cp.staged_order(id).await.expect("read").expect("row").cp_doc_state.as_deref(), Some("COMPLETED"));
+    assert!(!cp.restage_order(id, &new_order(300, &[(b.as_str(), 1)])).await.expect("restage"), "applied is final");
+
+    // A dead order whose cause was fixed in WooCommerce is restaged with the new data and its attempts reset.
+    cp.stage_order(&new_order(301, &[("NOT-IN-CP", 1)]), at(5, 0, 0)).await.expect("stage");
+    let claim = claim_one(cp, at(5, 0, 1)).await;
+    assert!(cp.fail_staged_order(&claim, "unknown SKU", None).await.expect("dead"));
+    let fixed = new_order(301, &[(b.as_str(), 3)]);
+    assert!(!cp.restage_order(claim.order.staging_id, &new_order(999, &[])).await.expect("restage"), "ids must match");
+    assert!(cp.restage_order(claim.order.staging_id, &fixed).await.expect("restage"));
+    let row = cp.staged_order(claim.order.staging_id).await.expect("read").expect("row");
+    assert_eq!((row.status, row.attempts), (StagingStatus::Pending, 0));
+    assert_eq!(row.lines, fixed.lines);
+    assert_eq!(claim_one(cp, at(5, 0, 2)).await.order.lines, fixed.lines);
+}
+
 async fn schema_is_complete_and_gaps_are_named<D: Driver>(cp: &SqlCounterpoint<D>) {
     let report = cp.verify_schema().await.expect("verify");
     assert!(report.is_ok(), "{report}");
@@ -565,7 +611,8 @@ macro_rules! every_driver_check {
             change_feeds_page_through_everything_once,
             inventory_triggers_record_plain_sql_changes,
             customers_are_created_matched_and_updated,
-            price_rules_load_with_their_breaks
+            price_rules_load_with_their_breaks,
+            writebacks_retry_on_their_own_and_restaging_replaces_the_order
         );
     };
 }

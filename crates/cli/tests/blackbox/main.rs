@@ -1,6 +1,7 @@
 //! Black-box tests: they run the real `cpbridge` binary and look only at what it prints and what it leaves on disk.
 //! One test binary for the whole CLI, because linking is slow on small machines.
 
+mod alerts;
 mod cp;
 mod orders;
 mod sandbox;
