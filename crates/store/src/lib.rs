@@ -1,4 +1,5 @@
-//! cpbridge's own state, kept apart from Counterpoint's database: the webhook inbox, watermarks, job runs and alerts.
+//! cpbridge's own state, kept apart from Counterpoint's database: the webhook inbox, watermarks, job runs, alerts,
+//! and what each outbound sync last pushed.
 //!
 //! The inbox is what lets `POST /webhooks/woocommerce` answer 200 within milliseconds without losing anything: the
 //! raw body is committed here first, and the intake job works through it afterwards, surviving a crash in between.
@@ -83,6 +84,17 @@ pub struct Alert {
     pub delivery_err: Option<String>,
 }
 
+/// What cpbridge last pushed of one record to WooCommerce, so that a sync sends only what changed.
+///
+/// `kind` names the family (`product`, `stock`, `category`, `customer`), `key` the Counterpoint record (a SKU, a
+/// category code, a `CUST_NO`), and `hash` a digest of exactly the fields that were sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRecord {
+    pub key: String,
+    pub woo_id: Option<u64>,
+    pub hash: String,
+}
+
 /// cpbridge's state.
 #[async_trait]
 pub trait StateStore: Send + Sync {
@@ -121,4 +133,19 @@ pub trait StateStore: Send + Sync {
 
     /// Alerts, newest first.
     async fn alerts(&self, limit: usize) -> StoreResult<Vec<Alert>>;
+
+    /// Every record of a sync family.
+    async fn sync_records(&self, kind: &str) -> StoreResult<Vec<SyncRecord>>;
+
+    /// The records of a sync family with these keys (missing ones are simply absent).
+    async fn sync_records_for(&self, kind: &str, keys: &[String]) -> StoreResult<Vec<SyncRecord>>;
+
+    /// The record of a sync family that points at this WooCommerce id.
+    async fn sync_record_by_woo_id(&self, kind: &str, woo_id: u64) -> StoreResult<Option<SyncRecord>>;
+
+    /// Inserts or replaces records, all in one transaction.
+    async fn put_sync_records(&self, kind: &str, records: &[SyncRecord], at: NaiveDateTime) -> StoreResult<()>;
+
+    /// Forgets records (their WooCommerce record is gone).
+    async fn delete_sync_records(&self, kind: &str, keys: &[String]) -> StoreResult<()>;
 }

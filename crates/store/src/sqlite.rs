@@ -11,7 +11,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 
-use crate::{Alert, InboxEntry, JobRun, NewDelivery, StateStore, StoreError, StoreResult};
+use crate::{Alert, InboxEntry, JobRun, NewDelivery, StateStore, StoreError, StoreResult, SyncRecord};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS webhook_inbox (
@@ -53,6 +53,15 @@ CREATE TABLE IF NOT EXISTS alerts (
     delivered_at TEXT,
     delivery_err TEXT
 );
+CREATE TABLE IF NOT EXISTS sync_records (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    woo_id INTEGER,
+    hash TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX IF NOT EXISTS ix_sync_records_woo ON sync_records(kind, woo_id);
 ";
 
 /// Keeps this many runs per job; older ones are pruned as new ones arrive.
@@ -106,6 +115,14 @@ fn inbox_from_row(row: &SqliteRow) -> Result<InboxEntry, sqlx::Error> {
         last_err: row.try_get("last_err")?,
         processed_at: row.try_get("processed_at")?,
         outcome: row.try_get("outcome")?,
+    })
+}
+
+fn sync_record_from_row(row: &SqliteRow) -> Result<SyncRecord, sqlx::Error> {
+    Ok(SyncRecord {
+        key: row.try_get("key")?,
+        woo_id: row.try_get::<Option<i64>, _>("woo_id")?.and_then(|id| u64::try_from(id).ok()),
+        hash: row.try_get("hash")?,
     })
 }
 
@@ -311,6 +328,76 @@ impl StateStore for SqliteStore {
         .map_err(sql("reading alerts"))?;
         rows.iter().map(alert_from_row).collect::<Result<_, _>>().map_err(sql("reading alerts"))
     }
+
+    async fn sync_records(&self, kind: &str) -> StoreResult<Vec<SyncRecord>> {
+        let rows = sqlx::query("SELECT key, woo_id, hash FROM sync_records WHERE kind = ?1")
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(sql("reading sync records"))?;
+        rows.iter().map(sync_record_from_row).collect::<Result<_, _>>().map_err(sql("reading sync records"))
+    }
+
+    async fn sync_records_for(&self, kind: &str, keys: &[String]) -> StoreResult<Vec<SyncRecord>> {
+        let mut records = Vec::with_capacity(keys.len());
+        // Well under SQLite's limit of bound parameters per statement.
+        for chunk in keys.chunks(500) {
+            let list = (2..chunk.len() + 2).map(|i| format!("?{i}")).collect::<Vec<_>>().join(",");
+            let statement = format!("SELECT key, woo_id, hash FROM sync_records WHERE kind = ?1 AND key IN ({list})");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(statement)).bind(kind);
+            for key in chunk {
+                query = query.bind(key);
+            }
+            let rows = query.fetch_all(&self.pool).await.map_err(sql("reading sync records"))?;
+            for row in &rows {
+                records.push(sync_record_from_row(row).map_err(sql("reading sync records"))?);
+            }
+        }
+        Ok(records)
+    }
+
+    async fn sync_record_by_woo_id(&self, kind: &str, woo_id: u64) -> StoreResult<Option<SyncRecord>> {
+        let row = sqlx::query("SELECT key, woo_id, hash FROM sync_records WHERE kind = ?1 AND woo_id = ?2 LIMIT 1")
+            .bind(kind)
+            .bind(i64::try_from(woo_id).unwrap_or(i64::MAX))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(sql("reading a sync record"))?;
+        row.as_ref().map(sync_record_from_row).transpose().map_err(sql("reading a sync record"))
+    }
+
+    async fn put_sync_records(&self, kind: &str, records: &[SyncRecord], at: NaiveDateTime) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(sql("saving sync records"))?;
+        for record in records {
+            sqlx::query(
+                "INSERT INTO sync_records (kind, key, woo_id, hash, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT(kind, key) DO UPDATE SET woo_id = excluded.woo_id, hash = excluded.hash, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(kind)
+            .bind(&record.key)
+            .bind(record.woo_id.and_then(|id| i64::try_from(id).ok()))
+            .bind(&record.hash)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql("saving sync records"))?;
+        }
+        tx.commit().await.map_err(sql("saving sync records"))
+    }
+
+    async fn delete_sync_records(&self, kind: &str, keys: &[String]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(sql("forgetting sync records"))?;
+        for key in keys {
+            sqlx::query("DELETE FROM sync_records WHERE kind = ?1 AND key = ?2")
+                .bind(kind)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql("forgetting sync records"))?;
+        }
+        tx.commit().await.map_err(sql("forgetting sync records"))
+    }
 }
 
 #[cfg(test)]
@@ -386,5 +473,24 @@ mod tests {
         let alerts = store.alerts(5).await.expect("alerts");
         assert_eq!(alerts[0].delivery_err.as_deref(), Some("connection refused"));
         assert_eq!(alerts[0].subject, "WooCommerce order 7");
+    }
+
+    #[tokio::test]
+    async fn sync_records_are_kept_per_family_and_replaced_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("state.db")).await.expect("open");
+        let record = |key: &str, id: u64, hash: &str| SyncRecord { key: key.into(), woo_id: Some(id), hash: hash.into() };
+        store.put_sync_records("product", &[record("A", 10, "h1"), record("B", 11, "h2")], at(0)).await.expect("put");
+        store.put_sync_records("stock", &[record("A", 10, "5")], at(0)).await.expect("put");
+        store.put_sync_records("product", &[record("A", 10, "h3")], at(1)).await.expect("replace");
+        let mut all = store.sync_records("product").await.expect("all");
+        all.sort_by(|a, b| a.key.cmp(&b.key));
+        assert_eq!(all, vec![record("A", 10, "h3"), record("B", 11, "h2")]);
+        let some = store.sync_records_for("product", &["B".into(), "Z".into()]).await.expect("some");
+        assert_eq!(some, vec![record("B", 11, "h2")]);
+        assert_eq!(store.sync_record_by_woo_id("product", 11).await.expect("by id"), Some(record("B", 11, "h2")));
+        assert_eq!(store.sync_records("stock").await.expect("stock"), vec![record("A", 10, "5")]);
+        store.delete_sync_records("product", &["A".into()]).await.expect("delete");
+        assert_eq!(store.sync_records("product").await.expect("all"), vec![record("B", 11, "h2")]);
     }
 }

@@ -9,6 +9,7 @@
 //! loopback): `GET|PUT /__sandbox/faults`, `POST /__sandbox/faults/next`, `GET /__sandbox/stats`,
 //! `GET /__sandbox/deliveries`.
 
+pub mod categories;
 pub mod customers;
 pub mod faults;
 pub mod orders;
@@ -380,6 +381,49 @@ async fn route(
             Ok(respond(site, StatusCode::CREATED, "GET, POST", products::render(site, &doc, true)))
         }
         ["products", "batch"] if is_write(method) => product_batch(conn, site, None, body, events).await,
+        ["products", "categories"] if m == "GET" => {
+            let paging = Paging::from(params)?;
+            let mut all = categories::all(conn).await?;
+            if let Some(slug) = params.get("slug") {
+                all.retain(|d| d.body["slug"].as_str() == Some(slug));
+            }
+            if let Some(search) = params.get("search").map(str::to_lowercase) {
+                all.retain(|d| d.body["name"].as_str().is_some_and(|n| n.to_lowercase().contains(&search)));
+            }
+            if let Some(parent) = params.integer("parent")? {
+                all.retain(|d| d.body["parent"].as_i64() == Some(parent));
+            }
+            let total = all.len() as u64;
+            let start = usize::try_from(paging.offset).unwrap_or(usize::MAX);
+            let items = all
+                .iter()
+                .skip(start)
+                .take(paging.per_page as usize)
+                .map(|d| categories::render(site, d))
+                .collect();
+            Ok(respond_page(site, "/products/categories", params, &paging, total, items))
+        }
+        ["products", "categories"] if m == "POST" => {
+            let doc = categories::create(conn, body).await?;
+            Ok(respond(site, StatusCode::CREATED, "GET, POST", categories::render(site, &doc)))
+        }
+        ["products", "categories", id] => {
+            let id = id_of(id)?;
+            let Some(mut doc) = store::get(conn, Kind::Category, id).await? else {
+                return Err(categories::invalid_id());
+            };
+            match m {
+                "GET" => Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, categories::render(site, &doc))),
+                "POST" | "PUT" | "PATCH" => {
+                    categories::update(&mut doc, body);
+                    if store::save(conn, &doc).await?.is_err() {
+                        return Err(categories::invalid_id());
+                    }
+                    Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, categories::render(site, &doc)))
+                }
+                _ => Err(WcError::no_route()),
+            }
+        }
         ["products", id] => {
             let id = id_of(id)?;
             let found = store::get(conn, Kind::Product, id).await?;

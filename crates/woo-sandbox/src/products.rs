@@ -212,16 +212,11 @@ pub async fn apply_write(
             continue;
         }
         if key == "categories" {
-            let categories: Vec<Value> = value
+            let ids: Vec<u64> = value
                 .as_array()
-                .map(|list| {
-                    list.iter()
-                        .filter_map(|c| c.get("id").and_then(Value::as_u64))
-                        .map(|id| json!({ "id": id, "name": format!("Category {id}"), "slug": format!("category-{id}") }))
-                        .collect()
-                })
+                .map(|list| list.iter().filter_map(|c| c.get("id").and_then(Value::as_u64)).collect())
                 .unwrap_or_default();
-            target["categories"] = Value::Array(categories);
+            target["categories"] = crate::categories::product_terms(conn, &ids).await?;
         } else if target.get(key).is_some() {
             target[key.as_str()] = value.clone();
         }

@@ -19,6 +19,7 @@ pub enum Kind {
     Note,
     Coupon,
     Webhook,
+    Category,
 }
 
 impl Kind {
@@ -32,6 +33,7 @@ impl Kind {
             Self::Note => "note",
             Self::Coupon => "coupon",
             Self::Webhook => "webhook",
+            Self::Category => "category",
         }
     }
 
@@ -42,6 +44,7 @@ impl Kind {
             Self::Customer => "user",
             Self::Note => "comment",
             Self::Webhook => "webhook",
+            Self::Category => "term",
         }
     }
 }
@@ -164,6 +167,8 @@ pub async fn next_id(conn: &mut SqliteConnection, kind: Kind) -> Result<u64, Sto
     let start = match sequence {
         "user" => 2,
         "post" => 10,
+        // A fresh WooCommerce has "Uncategorized" as term 15.
+        "term" => 16,
         _ => 1,
     };
     next_in_sequence(conn, sequence, start).await
@@ -385,6 +390,7 @@ pub async fn list(conn: &mut SqliteConnection, query: &Query) -> Result<(u64, Ve
                 "note" => Kind::Note,
                 "coupon" => Kind::Coupon,
                 "webhook" => Kind::Webhook,
+                "category" => Kind::Category,
                 _ => Kind::Product,
             };
             Doc {

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use crate::auth::{self, AuthMode, Credentials};
 use crate::error::{TransportKind, WooError};
 use crate::model::{
-    BatchItem, BatchResponse, BatchWrite, Customer, CustomerWrite, ErrorBody, Order, OrderNote, OrderWrite, Product,
+    BatchItem, BatchResponse, BatchWrite, Category, Customer, CustomerWrite, ErrorBody, Order, OrderNote, OrderWrite, Product,
     ProductWrite, Refund, RefundWrite, Variation, Webhook, WebhookWrite,
 };
 use crate::retry::{RetryPolicy, parse_retry_after};
@@ -569,6 +569,31 @@ impl WooClient {
     /// See [`WooClient::batch`].
     pub async fn batch_products(&self, write: BatchWrite<ProductWrite>) -> Result<BatchOutcome<Product>, WooError> {
         self.batch("/products/batch", write).await
+    }
+
+    /// Every product category.
+    #[must_use]
+    pub fn categories(&self) -> RecordStream<Category> {
+        self.list("/products/categories", vec![("hide_empty".into(), "false".into())])
+    }
+
+    /// Creates a category, or returns the one that already has this name under `parent` (WooCommerce refuses the
+    /// duplicate with `term_exists` and names the existing term).
+    ///
+    /// # Errors
+    /// [`WooError`] for any other failure.
+    pub async fn create_category(&self, name: &str, parent: u64) -> Result<Category, WooError> {
+        let body = serde_json::json!({ "name": name, "parent": parent });
+        match self.send(Method::POST, "/products/categories", &body, Replay::Safe).await {
+            Ok(created) => Ok(created),
+            Err(error) if error.code() == Some("term_exists") => {
+                let Some(existing) = error.body().and_then(ErrorBody::resource_id) else {
+                    return Err(error.about(format!("creating category {name:?}")));
+                };
+                self.get(&format!("/products/categories/{existing}"), &[]).await
+            }
+            Err(error) => Err(error.about(format!("creating category {name:?}"))),
+        }
     }
 
     #[must_use]

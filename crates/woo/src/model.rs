@@ -189,6 +189,26 @@ pub struct Variation {
     pub extra: Extra,
 }
 
+/// A product category (`/products/categories`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Category {
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub slug: String,
+    /// The parent category's id; 0 at the top.
+    #[serde(default)]
+    pub parent: u64,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A reference to a category on a product write (`categories: [{"id": 9}]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryRef {
+    pub id: u64,
+}
+
 /// A registered customer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
@@ -556,7 +576,7 @@ impl ErrorBody {
         self.data.get("status").and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok())
     }
 
-    /// For a duplicate SKU, the id of the product that already holds it (`data.resource_id`).
+    /// For a duplicate SKU or category name, the id of the record that already holds it (`data.resource_id`).
     #[must_use]
     pub fn resource_id(&self) -> Option<u64> {
         self.data.get("resource_id").and_then(Value::as_u64)
@@ -639,6 +659,14 @@ pub struct ProductWrite {
     pub backorders: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<String>,
+    /// `taxable`, `shipping` or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_status: Option<String>,
+    /// The slug of a tax class; `""` is the standard rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<CategoryRef>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta_data: Option<Vec<MetaData>>,
     #[serde(flatten)]
