@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cpbridge_pipelines::inventory::InventorySync;
+use cpbridge_pipelines::products::ProductSync;
 use cpbridge_pipelines::{Alerter, OrderPipeline};
 use cpbridge_server::{AppState, Server};
 use cpbridge_store::{SqliteStore, StateStore};
@@ -22,6 +24,8 @@ pub struct App {
     pub config: Config,
     pub store: Arc<dyn StateStore>,
     pub orders: Arc<OrderPipeline>,
+    pub products: Arc<ProductSync>,
+    pub inventory: Arc<InventorySync>,
 }
 
 impl App {
@@ -40,8 +44,23 @@ impl App {
             .context("opening the Counterpoint database")?;
         let woo = WooClient::new(config.woo_config()).context("setting up the WooCommerce client")?;
         let alerts = Alerter::new(store.clone(), config.alerts.webhook_url.clone());
-        let orders = Arc::new(OrderPipeline::new(cp, woo, store.clone(), alerts, config.orders.clone()));
-        Ok(App { config, store, orders })
+        let orders = Arc::new(OrderPipeline::new(
+            cp.clone(),
+            woo.clone(),
+            store.clone(),
+            alerts.clone(),
+            config.orders.clone(),
+        ));
+        let products = Arc::new(ProductSync::new(
+            cp.clone(),
+            woo.clone(),
+            store.clone(),
+            alerts.clone(),
+            config.products.clone(),
+            config.inventory.clone(),
+        ));
+        let inventory = Arc::new(InventorySync::new(cp, woo, store.clone(), alerts, config.inventory.clone()));
+        Ok(App { config, store, orders, products, inventory })
     }
 
     /// Binds the HTTP server (`listen`, else `server.listen`; port 0 picks a free port) without serving yet.
@@ -154,6 +173,38 @@ impl BoundApp {
             }
         });
 
+        if s.products_secs > 0.0 {
+            let products = this.products.clone();
+            spawn_job(&mut tasks, &stop, "products", secs(s.products_secs), None, move || {
+                let products = products.clone();
+                async move {
+                    if let Err(e) = products.run_once().await {
+                        tracing::error!(error = %e, "product sync failed");
+                    }
+                }
+            });
+        }
+        if s.inventory_events_secs > 0.0 {
+            let inventory = this.inventory.clone();
+            spawn_job(&mut tasks, &stop, "inventory.events", secs(s.inventory_events_secs), None, move || {
+                let inventory = inventory.clone();
+                async move {
+                    if let Err(e) = inventory.events_once().await {
+                        tracing::error!(error = %e, "inventory event sync failed");
+                    }
+                }
+            });
+        }
+        if s.inventory_reconcile_secs > 0.0 {
+            let (inventory, orders) = (this.inventory.clone(), this.orders.clone());
+            spawn_job(&mut tasks, &stop, "inventory.reconcile", secs(s.inventory_reconcile_secs), None, move || {
+                let (inventory, orders) = (inventory.clone(), orders.clone());
+                async move {
+                    let _report = reconcile(&orders, &inventory).await;
+                }
+            });
+        }
+
         stop.cancelled().await;
         // Jobs finish the run they are in; after the grace period the rest is dropped, which is safe.
         let drain = async { while tasks.join_next().await.is_some() {} };
@@ -199,4 +250,20 @@ fn spawn_job<F, Fut>(
             }
         }
     });
+}
+
+/// The full stock reconcile, after a poll of orders: an order WooCommerce took whose webhook has not arrived yet
+/// would otherwise not be subtracted, and the reconcile would hand its stock back to the store.
+pub async fn reconcile(
+    orders: &OrderPipeline,
+    inventory: &InventorySync,
+) -> Result<cpbridge_pipelines::inventory::InventoryReport, cpbridge_pipelines::PipelineError> {
+    if let Err(e) = orders.pull_once().await {
+        tracing::warn!(error = %e, "the order poll before the reconcile failed; reconciling anyway");
+    }
+    let result = inventory.reconcile_once().await;
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "inventory reconcile failed");
+    }
+    result
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{bench, cp, orders, sandbox};
+use crate::{bench, cp, orders, sandbox, sync};
 
 /// cpbridge connects NCR Counterpoint (SQL Server) with a WooCommerce store.
 #[derive(Debug, Parser)]
@@ -26,6 +26,9 @@ pub enum Command {
     /// Run one order job once: pull, process, writeback, status, intake; or list staged orders.
     #[command(subcommand)]
     Orders(orders::OrdersCommand),
+    /// Run one outbound sync once: products, or inventory (events, or --full reconcile).
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
     /// The dead-letter queue: orders that could not be applied, their reasons, and replay.
     #[command(subcommand)]
     Dlq(orders::DlqCommand),
@@ -44,6 +47,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Run(args) => orders::run_daemon(args).await,
         Command::Orders(command) => orders::run_orders(command).await,
+        Command::Sync(command) => sync::run(command).await,
         Command::Dlq(command) => orders::run_dlq(command).await,
         Command::Bench(command) => bench::run(command).await,
     }

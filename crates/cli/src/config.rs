@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use cpbridge_pipelines::OrderSettings;
+use cpbridge_pipelines::sync_settings::{InventorySettings, ProductSettings};
 use cpbridge_woo::{Credentials, Secret, WooConfig};
 use serde::Deserialize;
 
@@ -26,6 +27,10 @@ pub struct Config {
     pub schedule: ScheduleSection,
     #[serde(default)]
     pub orders: OrderSettings,
+    #[serde(default)]
+    pub products: ProductSettings,
+    #[serde(default)]
+    pub inventory: InventorySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -110,6 +115,12 @@ pub struct ScheduleSection {
     pub order_status_secs: f64,
     /// Looking at the webhook inbox when nothing woke it (5 s).
     pub intake_secs: f64,
+    /// The product sync (6 hours). For this and the other syncs, 0 means it runs only by hand (`cpbridge sync`).
+    pub products_secs: f64,
+    /// Polling `USER_INV_CHANGES` for stock changes (5 s).
+    pub inventory_events_secs: f64,
+    /// The full stock reconcile (12 hours).
+    pub inventory_reconcile_secs: f64,
 }
 
 impl Default for ScheduleSection {
@@ -120,6 +131,9 @@ impl Default for ScheduleSection {
             order_writeback_secs: 30.0,
             order_status_secs: 300.0,
             intake_secs: 5.0,
+            products_secs: 6.0 * 3600.0,
+            inventory_events_secs: 5.0,
+            inventory_reconcile_secs: 12.0 * 3600.0,
         }
     }
 }
@@ -189,7 +203,18 @@ impl Config {
                 problems.push(format!("schedule.{name} must be a positive number of seconds"));
             }
         }
+        for (name, secs) in [
+            ("products_secs", s.products_secs),
+            ("inventory_events_secs", s.inventory_events_secs),
+            ("inventory_reconcile_secs", s.inventory_reconcile_secs),
+        ] {
+            if !(secs.is_finite() && secs >= 0.0) {
+                problems.push(format!("schedule.{name} must be a number of seconds (0 runs it only by hand)"));
+            }
+        }
         problems.extend(self.orders.problems());
+        problems.extend(self.products.problems());
+        problems.extend(self.inventory.problems());
         problems
     }
 

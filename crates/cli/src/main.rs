@@ -9,6 +9,7 @@ mod config;
 mod cp;
 mod orders;
 mod sandbox;
+mod sync;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -27,7 +27,7 @@ pub struct ConfigArg {
 }
 
 impl ConfigArg {
-    async fn app(&self) -> anyhow::Result<App> {
+    pub async fn app(&self) -> anyhow::Result<App> {
         App::build(Config::load(&self.config)?).await
     }
 }

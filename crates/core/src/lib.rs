@@ -5,6 +5,7 @@
 //! that decide what lands in a shop's books can be tested exhaustively and fuzzed.
 
 pub mod docid;
+pub mod inventory;
 pub mod money;
 pub mod order;
 pub mod records;

@@ -3,9 +3,14 @@
 
 pub mod alerts;
 pub mod backoff;
+pub mod inventory;
+pub mod jobs;
 pub mod order_map;
+pub mod product_map;
+pub mod products;
 pub mod orders;
 pub mod settings;
+pub mod sync_settings;
 
 pub use alerts::Alerter;
 pub use backoff::Backoff;

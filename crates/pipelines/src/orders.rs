@@ -13,10 +13,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::{Duration, NaiveDateTime, Utc};
+use chrono::{Duration, NaiveDateTime};
 use cpbridge_core::staging::{ApplyOutcome, ClaimedOrder, DocumentState, StageOutcome, StagedOrder, StagingStatus};
 use cpbridge_counterpoint::{CounterpointPort, CpError, CustNoScheme};
-use cpbridge_store::{JobRun, StateStore, StoreError};
+use cpbridge_store::StateStore;
 use cpbridge_woo::model::{MetaData, Order, OrderWrite};
 use cpbridge_woo::{WooClient, WooError};
 use futures_util::{StreamExt as _, TryStreamExt as _};
@@ -25,6 +25,8 @@ use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
 use crate::alerts::Alerter;
+pub use crate::jobs::PipelineError;
+use crate::jobs::now;
 use crate::order_map::{self, IntakeDecision, OrderProblem};
 use crate::settings::OrderSettings;
 
@@ -36,17 +38,6 @@ const PULL_OVERLAP: Duration = Duration::minutes(5);
 const DELIVERY_ATTEMPTS: i64 = 10;
 /// Orders fetched or written back at the same time (the client bounds requests as well).
 const CONCURRENCY: usize = 4;
-
-/// An error that stops a whole run, not just one order.
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    #[error(transparent)]
-    Counterpoint(#[from] CpError),
-    #[error(transparent)]
-    Woo(#[from] WooError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 /// Why one order could not be applied this time.
 #[derive(Debug, thiserror::Error)]
@@ -150,19 +141,8 @@ impl std::fmt::Debug for OrderPipeline {
     }
 }
 
-fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
-}
-
 fn std_to_chrono(d: std::time::Duration) -> Duration {
     Duration::from_std(d).unwrap_or(Duration::hours(1))
-}
-
-fn counts<T: Serialize>(report: &T) -> serde_json::Map<String, serde_json::Value> {
-    match serde_json::to_value(report) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    }
 }
 
 impl OrderPipeline {
@@ -189,38 +169,8 @@ impl OrderPipeline {
         &self.cp
     }
 
-    /// Records a run in the state store, and alerts when a whole run failed for want of a system.
     async fn record<T: Serialize>(&self, job: &str, started: NaiveDateTime, result: &Result<T, PipelineError>) {
-        let (outcome, counts, error) = match result {
-            Ok(report) => ("ok", counts(report), None),
-            Err(e) => ("failed", serde_json::Map::new(), Some(e.to_string())),
-        };
-        // Alert when a job starts failing, not on every failed run while a system stays down.
-        let was_failing = match self.store.last_runs().await {
-            Ok(runs) => runs.iter().any(|r| r.job == job && r.outcome == "failed"),
-            Err(_) => false,
-        };
-        if let Err(e) = result
-            && !was_failing
-        {
-            let kind = match e {
-                PipelineError::Counterpoint(_) => "counterpoint_down",
-                PipelineError::Woo(_) => "woocommerce_down",
-                PipelineError::Store(_) => "state_store_down",
-            };
-            self.alerts.raise(kind, job, &e.to_string()).await;
-        }
-        let run = JobRun {
-            job: job.to_owned(),
-            started_at: started,
-            ended_at: now(),
-            outcome: outcome.to_owned(),
-            counts,
-            error,
-        };
-        if let Err(e) = self.store.record_run(&run).await {
-            tracing::warn!(job, error = %e, "the run could not be recorded");
-        }
+        crate::jobs::record_run(self.store.as_ref(), &self.alerts, job, started, result).await;
     }
 
     /// Stages or cancels one order, as WooCommerce has it now.

@@ -1,0 +1,265 @@
+//! The inventory sync: the stock the store shows follows Counterpoint within seconds, and a full reconcile repairs
+//! whatever drifted.
+//!
+//! - **Events.** Triggers on `IM_INV` write every change, from any workstation, to `USER_INV_CHANGES`. Each round
+//!   reads the oldest unconsumed rows, computes the stock of exactly those SKUs with
+//!   [`cpbridge_core::inventory::web_stock`], pushes the ones whose value differs from what was last pushed, and only
+//!   then marks the rows consumed. A push that fails leaves its rows, so no change is lost.
+//! - **Reconcile.** Reads every product in WooCommerce and every stock row in Counterpoint, and repairs each SKU
+//!   whose store stock differs from what it should be. The count of repairs is the drift, 0 in a healthy system.
+//!   It also adopts products made outside cpbridge whose SKU is a Counterpoint item.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
+use cpbridge_counterpoint::CounterpointPort;
+use cpbridge_store::{StateStore, SyncRecord};
+use cpbridge_woo::WooClient;
+use cpbridge_woo::de::ManageStock;
+use cpbridge_woo::model::{BatchWrite, Product, ProductWrite};
+use futures_util::TryStreamExt as _;
+use serde::Serialize;
+
+use crate::alerts::Alerter;
+use crate::jobs::{PipelineError, now, record_run};
+use crate::products::{PRODUCT_RECORDS, STOCK_RECORDS, all_items, all_levels};
+use crate::sync_settings::InventorySettings;
+
+/// Rounds of the event poll per run, so one run ends even while a workstation keeps writing.
+const MAX_ROUNDS: usize = 50;
+const ERRORS_KEPT: usize = 20;
+
+/// Counts of one inventory run (events or reconcile).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InventoryReport {
+    /// Change rows read (events) or SKUs compared (reconcile).
+    pub changes: usize,
+    pub checked: usize,
+    /// Stock values sent to WooCommerce.
+    pub pushed: usize,
+    pub unchanged: usize,
+    /// SKUs with no WooCommerce product.
+    pub not_on_web: usize,
+    /// Reconcile only: SKUs whose store stock was wrong.
+    pub drifted: usize,
+    /// Reconcile only: WooCommerce products made outside cpbridge that now follow their Counterpoint item.
+    pub adopted: usize,
+    pub failed: usize,
+    pub batch_requests: usize,
+    pub errors: Vec<String>,
+}
+
+impl InventoryReport {
+    fn fail(&mut self, message: String) {
+        self.failed += 1;
+        if self.errors.len() < ERRORS_KEPT {
+            self.errors.push(message);
+        }
+    }
+}
+
+/// One stock value to send.
+struct StockPush {
+    sku: String,
+    woo_id: u64,
+    quantity: i64,
+}
+
+/// The inventory sync over its ports.
+pub struct InventorySync {
+    cp: Arc<dyn CounterpointPort>,
+    woo: WooClient,
+    store: Arc<dyn StateStore>,
+    alerts: Alerter,
+    settings: InventorySettings,
+}
+
+impl InventorySync {
+    pub fn new(
+        cp: Arc<dyn CounterpointPort>,
+        woo: WooClient,
+        store: Arc<dyn StateStore>,
+        alerts: Alerter,
+        settings: InventorySettings,
+    ) -> Self {
+        InventorySync { cp, woo, store, alerts, settings }
+    }
+
+    /// Pushes the stock of every SKU with unconsumed change rows, then consumes them.
+    ///
+    /// # Errors
+    /// When Counterpoint, the state store or WooCommerce fails; the change rows not yet pushed then stay.
+    pub async fn events_once(&self) -> Result<InventoryReport, PipelineError> {
+        let started = now();
+        let result = self.events_inner().await;
+        // An idle poll every few seconds would bury the useful runs; only runs that did something are recorded.
+        if result.as_ref().map_or(true, |r| r.changes > 0) {
+            record_run(self.store.as_ref(), &self.alerts, "inventory.events", started, &result).await;
+        }
+        result
+    }
+
+    async fn events_inner(&self) -> Result<InventoryReport, PipelineError> {
+        let mut report = InventoryReport::default();
+        let mut stuck: HashSet<i64> = HashSet::new();
+        for _round in 0..MAX_ROUNDS {
+            let changes = self.cp.pending_inventory_changes(self.settings.changes_per_round).await?;
+            let fresh: Vec<_> = changes.into_iter().filter(|c| !stuck.contains(&c.change_id)).collect();
+            if fresh.is_empty() {
+                break;
+            }
+            report.changes += fresh.len();
+            let mut skus: Vec<String> = fresh.iter().map(|c| c.item_no.clone()).collect();
+            skus.sort();
+            skus.dedup();
+            let failed = self.push_skus(&skus, &mut report).await?;
+            let (done, left): (Vec<_>, Vec<_>) = fresh.iter().partition(|c| !failed.contains(&c.item_no));
+            let ids: Vec<i64> = done.iter().map(|c| c.change_id).collect();
+            if !ids.is_empty() {
+                self.cp.consume_inventory_changes(&ids, now()).await?;
+            }
+            // Rows of a SKU WooCommerce refused stay for the next run, but this run moves past them.
+            stuck.extend(left.iter().map(|c| c.change_id));
+        }
+        Ok(report)
+    }
+
+    /// Computes and pushes the stock of `skus`. Returns the SKUs whose push failed.
+    async fn push_skus(&self, skus: &[String], report: &mut InventoryReport) -> Result<HashSet<String>, PipelineError> {
+        let products: HashMap<String, u64> = self
+            .store
+            .sync_records_for(PRODUCT_RECORDS, skus)
+            .await?
+            .into_iter()
+            .filter_map(|r| Some((r.key, r.woo_id?)))
+            .collect();
+        let mapped: Vec<String> = skus.iter().filter(|s| products.contains_key(*s)).cloned().collect();
+        report.not_on_web += skus.len() - mapped.len();
+        report.checked += mapped.len();
+        if mapped.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let levels = self.cp.inventory_for_items(&mapped, &self.settings.web_locations).await?;
+        let unapplied = unapplied_by_sku(&self.cp.unapplied_order_lines().await?);
+        let stock = web_stock(&mapped, &levels, &self.settings.web_locations, &unapplied, self.settings.buffer);
+        let pushed: HashMap<String, String> = self
+            .store
+            .sync_records_for(STOCK_RECORDS, &mapped)
+            .await?
+            .into_iter()
+            .map(|r| (r.key, r.hash))
+            .collect();
+        let mut pushes = Vec::new();
+        for (sku, quantity) in stock {
+            if pushed.get(&sku).is_some_and(|last| *last == quantity.to_string()) {
+                report.unchanged += 1;
+                continue;
+            }
+            let woo_id = products[&sku];
+            pushes.push(StockPush { sku, woo_id, quantity });
+        }
+        self.push(pushes, report).await
+    }
+
+    /// Sends stock values in batches and records what landed. Returns the SKUs that failed.
+    async fn push(&self, pushes: Vec<StockPush>, report: &mut InventoryReport) -> Result<HashSet<String>, PipelineError> {
+        let mut failed = HashSet::new();
+        for chunk in pushes.chunks(self.settings.batch_size) {
+            let update = chunk
+                .iter()
+                .map(|p| ProductWrite {
+                    backorders: Some(self.settings.backorders.clone()),
+                    ..ProductWrite::stock(p.woo_id, p.quantity)
+                })
+                .collect();
+            let outcome = self.woo.batch_products(BatchWrite { update, ..BatchWrite::default() }).await?;
+            report.batch_requests += outcome.requests;
+            let mut landed = Vec::new();
+            let mut gone = Vec::new();
+            for (push, result) in chunk.iter().zip(&outcome.updated) {
+                match result {
+                    Ok(_) => {
+                        report.pushed += 1;
+                        landed.push(SyncRecord {
+                            key: push.sku.clone(),
+                            woo_id: Some(push.woo_id),
+                            hash: push.quantity.to_string(),
+                        });
+                    }
+                    Err(e) if e.code.ends_with("_invalid_id") => {
+                        // Deleted in WooCommerce: nothing to show the stock on until the product sync recreates it.
+                        report.not_on_web += 1;
+                        gone.push(push.sku.clone());
+                    }
+                    Err(e) => {
+                        report.fail(format!("SKU {}: stock {} not pushed: {}: {}", push.sku, push.quantity, e.code, e.message));
+                        failed.insert(push.sku.clone());
+                    }
+                }
+            }
+            self.store.put_sync_records(STOCK_RECORDS, &landed, now()).await?;
+            if !gone.is_empty() {
+                self.store.delete_sync_records(PRODUCT_RECORDS, &gone).await?;
+                self.store.delete_sync_records(STOCK_RECORDS, &gone).await?;
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Compares every SKU in the store with Counterpoint and repairs what drifted.
+    ///
+    /// # Errors
+    /// When Counterpoint, the state store or WooCommerce fails.
+    pub async fn reconcile_once(&self) -> Result<InventoryReport, PipelineError> {
+        let started = now();
+        let result = self.reconcile_inner().await;
+        record_run(self.store.as_ref(), &self.alerts, "inventory.reconcile", started, &result).await;
+        result
+    }
+
+    async fn reconcile_inner(&self) -> Result<InventoryReport, PipelineError> {
+        let mut report = InventoryReport::default();
+        let in_store: Vec<Product> = self.woo.products(Vec::new()).try_collect().await?;
+        let items: HashSet<String> =
+            all_items(&self.cp).await?.into_iter().filter(|i| i.tracks_inventory()).map(|i| i.item_no).collect();
+        let records: HashMap<String, Option<u64>> =
+            self.store.sync_records(PRODUCT_RECORDS).await?.into_iter().map(|r| (r.key, r.woo_id)).collect();
+        let mut adopted = Vec::new();
+        let mut managed: BTreeMap<String, &Product> = BTreeMap::new();
+        for product in in_store.iter().filter(|p| p.kind == "simple" && items.contains(&p.sku)) {
+            if records.get(&product.sku) != Some(&Some(product.id)) {
+                // An empty digest makes the product sync send every owned field on its next run.
+                adopted.push(SyncRecord { key: product.sku.clone(), woo_id: Some(product.id), hash: String::new() });
+            }
+            managed.insert(product.sku.clone(), product);
+        }
+        report.adopted = adopted.len();
+        self.store.put_sync_records(PRODUCT_RECORDS, &adopted, now()).await?;
+        report.not_on_web = items.len() - managed.len();
+
+        let skus: Vec<String> = managed.keys().cloned().collect();
+        let levels = all_levels(&self.cp).await?;
+        let unapplied = unapplied_by_sku(&self.cp.unapplied_order_lines().await?);
+        let stock = web_stock(&skus, &levels, &self.settings.web_locations, &unapplied, self.settings.buffer);
+        report.changes = skus.len();
+        report.checked = skus.len();
+        let mut pushes = Vec::new();
+        let mut agreed = Vec::new();
+        for (sku, quantity) in stock {
+            let product = managed[&sku];
+            let right = product.manage_stock == ManageStock::Yes && product.stock_quantity == Some(quantity);
+            if right {
+                report.unchanged += 1;
+                agreed.push(SyncRecord { key: sku, woo_id: Some(product.id), hash: quantity.to_string() });
+            } else {
+                report.drifted += 1;
+                tracing::info!(sku, store = ?product.stock_quantity, counterpoint = quantity, "stock drifted");
+                pushes.push(StockPush { sku, woo_id: product.id, quantity });
+            }
+        }
+        self.store.put_sync_records(STOCK_RECORDS, &agreed, now()).await?;
+        self.push(pushes, &mut report).await?;
+        Ok(report)
+    }
+}
