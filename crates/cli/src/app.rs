@@ -44,13 +44,8 @@ impl App {
             .context("opening the Counterpoint database")?;
         let woo = WooClient::new(config.woo_config()).context("setting up the WooCommerce client")?;
         let alerts = Alerter::new(store.clone(), config.alerts.webhook_url.clone());
-        let orders = Arc::new(OrderPipeline::new(
-            cp.clone(),
-            woo.clone(),
-            store.clone(),
-            alerts.clone(),
-            config.orders.clone(),
-        ));
+        let orders =
+            Arc::new(OrderPipeline::new(cp.clone(), woo.clone(), store.clone(), alerts.clone(), config.orders.clone()));
         let products = Arc::new(ProductSync::new(
             cp.clone(),
             woo.clone(),

@@ -143,13 +143,8 @@ impl InventorySync {
         let levels = self.cp.inventory_for_items(&mapped, &self.settings.web_locations).await?;
         let unapplied = unapplied_by_sku(&self.cp.unapplied_order_lines().await?);
         let stock = web_stock(&mapped, &levels, &self.settings.web_locations, &unapplied, self.settings.buffer);
-        let pushed: HashMap<String, String> = self
-            .store
-            .sync_records_for(STOCK_RECORDS, &mapped)
-            .await?
-            .into_iter()
-            .map(|r| (r.key, r.hash))
-            .collect();
+        let pushed: HashMap<String, String> =
+            self.store.sync_records_for(STOCK_RECORDS, &mapped).await?.into_iter().map(|r| (r.key, r.hash)).collect();
         let mut pushes = Vec::new();
         for (sku, quantity) in stock {
             if pushed.get(&sku).is_some_and(|last| *last == quantity.to_string()) {
@@ -163,7 +158,11 @@ impl InventorySync {
     }
 
     /// Sends stock values in batches and records what landed. Returns the SKUs that failed.
-    async fn push(&self, pushes: Vec<StockPush>, report: &mut InventoryReport) -> Result<HashSet<String>, PipelineError> {
+    async fn push(
+        &self,
+        pushes: Vec<StockPush>,
+        report: &mut InventoryReport,
+    ) -> Result<HashSet<String>, PipelineError> {
         let mut failed = HashSet::new();
         for chunk in pushes.chunks(self.settings.batch_size) {
             let update = chunk
@@ -193,7 +192,10 @@ impl InventorySync {
                         gone.push(push.sku.clone());
                     }
                     Err(e) => {
-                        report.fail(format!("SKU {}: stock {} not pushed: {}: {}", push.sku, push.quantity, e.code, e.message));
+                        report.fail(format!(
+                            "SKU {}: stock {} not pushed: {}: {}",
+                            push.sku, push.quantity, e.code, e.message
+                        ));
                         failed.insert(push.sku.clone());
                     }
                 }

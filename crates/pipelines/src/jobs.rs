@@ -59,7 +59,14 @@ pub async fn record_run<T: Serialize>(
         };
         alerts.raise(kind, job, &e.to_string()).await;
     }
-    let run = JobRun { job: job.to_owned(), started_at: started, ended_at: now(), outcome: outcome.to_owned(), counts, error };
+    let run = JobRun {
+        job: job.to_owned(),
+        started_at: started,
+        ended_at: now(),
+        outcome: outcome.to_owned(),
+        counts,
+        error,
+    };
     if let Err(e) = store.record_run(&run).await {
         tracing::warn!(job, error = %e, "the run could not be recorded");
     }

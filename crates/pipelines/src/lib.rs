@@ -6,9 +6,9 @@ pub mod backoff;
 pub mod inventory;
 pub mod jobs;
 pub mod order_map;
+pub mod orders;
 pub mod product_map;
 pub mod products;
-pub mod orders;
 pub mod settings;
 pub mod sync_settings;
 

@@ -143,8 +143,14 @@ fn set_field(write: &mut ProductWrite, spec: &ProductSpec, field: &str, category
 }
 
 /// The create of a new product: every field, and its stock when it manages stock.
-pub fn create_write(spec: &ProductSpec, category_id: Option<u64>, stock: Option<i64>, backorders: &str) -> ProductWrite {
-    let mut write = ProductWrite { sku: Some(spec.sku.clone()), kind: Some("simple".into()), ..ProductWrite::default() };
+pub fn create_write(
+    spec: &ProductSpec,
+    category_id: Option<u64>,
+    stock: Option<i64>,
+    backorders: &str,
+) -> ProductWrite {
+    let mut write =
+        ProductWrite { sku: Some(spec.sku.clone()), kind: Some("simple".into()), ..ProductWrite::default() };
     for field in crate::sync_settings::PRODUCT_FIELDS {
         set_field(&mut write, spec, field, category_id);
     }
@@ -224,7 +230,10 @@ mod tests {
         // PRC_1 5.99 is below REG_PRC 7.50: on sale.
         assert_eq!((spec.regular_price.as_str(), spec.sale_price.as_str()), ("7.50", "5.99"));
         assert_eq!(spec.category.as_deref(), Some("Paper & pads"));
-        assert_eq!((spec.weight.as_str(), spec.tax_status.as_str(), spec.tax_class.as_str()), ("2.3", "taxable", "reduced-rate"));
+        assert_eq!(
+            (spec.weight.as_str(), spec.tax_status.as_str(), spec.tax_class.as_str()),
+            ("2.3", "taxable", "reduced-rate")
+        );
         assert!(spec.manage_stock);
     }
 

@@ -86,7 +86,9 @@ async fn all_prices(cp: &Arc<dyn CounterpointPort>) -> CpResult<Vec<ItemPrice>> 
             let cp = cp.clone();
             async move { cp.prices_changed_since(&wm, PAGE).await }
         },
-        |p: &ItemPrice| watermark_after(p.rs_utc_dt, &[&p.item_no, &p.loc_id, &p.dim_1_upr, &p.dim_2_upr, &p.dim_3_upr]),
+        |p: &ItemPrice| {
+            watermark_after(p.rs_utc_dt, &[&p.item_no, &p.loc_id, &p.dim_1_upr, &p.dim_2_upr, &p.dim_3_upr])
+        },
     )
     .await
 }
@@ -330,11 +332,22 @@ impl ProductSync {
             match op {
                 ProductOp::Create { spec, .. } => {
                     let quantity = stock.get(&spec.sku).copied();
-                    write.create.push(product_map::create_write(spec, category(spec), quantity, &self.inventory.backorders));
+                    write.create.push(product_map::create_write(
+                        spec,
+                        category(spec),
+                        quantity,
+                        &self.inventory.backorders,
+                    ));
                     creates.push(op);
                 }
                 ProductOp::Update { id, spec, was_retired, .. } => {
-                    write.update.push(product_map::update_write(*id, spec, category(spec), *was_retired, &self.settings));
+                    write.update.push(product_map::update_write(
+                        *id,
+                        spec,
+                        category(spec),
+                        *was_retired,
+                        &self.settings,
+                    ));
                     updates.push(op);
                 }
                 ProductOp::Retire { id, .. } => {
@@ -394,7 +407,11 @@ impl ProductSync {
                 (_, Err(e)) if e.code.ends_with("_invalid_id") => {
                     // Deleted in WooCommerce: forget it, and the next run creates it again if it is still on the web.
                     forget.push(op.sku().to_owned());
-                    report.fail(format!("SKU {}: product {} is gone from WooCommerce; it will be recreated", op.sku(), e.id.unwrap_or_default()));
+                    report.fail(format!(
+                        "SKU {}: product {} is gone from WooCommerce; it will be recreated",
+                        op.sku(),
+                        e.id.unwrap_or_default()
+                    ));
                 }
                 (_, Err(e)) => report.fail(format!("SKU {}: not updated: {}: {}", op.sku(), e.code, e.message)),
                 (ProductOp::Create { .. }, Ok(_)) => {}

@@ -479,7 +479,8 @@ mod tests {
     async fn sync_records_are_kept_per_family_and_replaced_whole() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("state.db")).await.expect("open");
-        let record = |key: &str, id: u64, hash: &str| SyncRecord { key: key.into(), woo_id: Some(id), hash: hash.into() };
+        let record =
+            |key: &str, id: u64, hash: &str| SyncRecord { key: key.into(), woo_id: Some(id), hash: hash.into() };
         store.put_sync_records("product", &[record("A", 10, "h1"), record("B", 11, "h2")], at(0)).await.expect("put");
         store.put_sync_records("stock", &[record("A", 10, "5")], at(0)).await.expect("put");
         store.put_sync_records("product", &[record("A", 10, "h3")], at(1)).await.expect("replace");

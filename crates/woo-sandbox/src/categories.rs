@@ -32,7 +32,11 @@ pub async fn create(conn: &mut SqliteConnection, body: &Map<String, Value>) -> R
     let parent = body.get("parent").and_then(Value::as_u64).unwrap_or(0);
     let existing = all(conn).await?;
     if parent != 0 && !existing.iter().any(|d| d.id == parent) {
-        return Err(WcError::new(StatusCode::BAD_REQUEST, "woocommerce_rest_term_invalid", "Parent term does not exist."));
+        return Err(WcError::new(
+            StatusCode::BAD_REQUEST,
+            "woocommerce_rest_term_invalid",
+            "Parent term does not exist.",
+        ));
     }
     if let Some(same) = existing.iter().find(|d| parent_of(d) == parent && d.body["name"].as_str() == Some(name)) {
         return Err(WcError::new(

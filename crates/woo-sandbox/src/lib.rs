@@ -395,12 +395,8 @@ async fn route(
             }
             let total = all.len() as u64;
             let start = usize::try_from(paging.offset).unwrap_or(usize::MAX);
-            let items = all
-                .iter()
-                .skip(start)
-                .take(paging.per_page as usize)
-                .map(|d| categories::render(site, d))
-                .collect();
+            let items =
+                all.iter().skip(start).take(paging.per_page as usize).map(|d| categories::render(site, d)).collect();
             Ok(respond_page(site, "/products/categories", params, &paging, total, items))
         }
         ["products", "categories"] if m == "POST" => {

@@ -15,8 +15,8 @@ use tokio::sync::Semaphore;
 use crate::auth::{self, AuthMode, Credentials};
 use crate::error::{TransportKind, WooError};
 use crate::model::{
-    BatchItem, BatchResponse, BatchWrite, Category, Customer, CustomerWrite, ErrorBody, Order, OrderNote, OrderWrite, Product,
-    ProductWrite, Refund, RefundWrite, Variation, Webhook, WebhookWrite,
+    BatchItem, BatchResponse, BatchWrite, Category, Customer, CustomerWrite, ErrorBody, Order, OrderNote, OrderWrite,
+    Product, ProductWrite, Refund, RefundWrite, Variation, Webhook, WebhookWrite,
 };
 use crate::retry::{RetryPolicy, parse_retry_after};
 

@@ -54,16 +54,6 @@ impl Receiver {
     }
 }
 
-async fn set_faults(shop: &Shop, error_rate: f64) {
-    let response = reqwest::Client::new()
-        .put(format!("{}/__sandbox/faults", shop.sandbox.base))
-        .json(&serde_json::json!({ "error_rate": error_rate }))
-        .send()
-        .await
-        .expect("faults");
-    assert!(response.status().is_success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_reach_the_webhook_once_per_condition() {
     let receiver = Receiver::start().await;
@@ -91,7 +81,7 @@ async fn alerts_reach_the_webhook_once_per_condition() {
     assert_eq!(dead[0]["source"], "cpbridge");
 
     // WooCommerce goes down: the poll fails on every run, and one alert says so.
-    set_faults(&shop, 1.0).await;
+    shop.faults(1.0).await;
     let down = receiver.wait_for("woocommerce_down", 1, Duration::from_secs(40)).await;
     assert_eq!(down[0]["subject"], "orders.pull", "{down:?}");
     let mut state = SqliteConnection::connect(&format!("sqlite:{}", shop.state_path().display())).await.expect("state");
@@ -108,7 +98,7 @@ async fn alerts_reach_the_webhook_once_per_condition() {
     assert_eq!(receiver.of_kind("woocommerce_down").len(), 1, "no storm while it stays down");
 
     // It comes back, then fails again: that is a new condition, and a second alert.
-    set_faults(&shop, 0.0).await;
+    shop.faults(0.0).await;
     let start = Instant::now();
     loop {
         let last: Option<String> =
@@ -122,9 +112,9 @@ async fn alerts_reach_the_webhook_once_per_condition() {
         assert!(start.elapsed() < Duration::from_secs(60), "the poll recovers");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    set_faults(&shop, 1.0).await;
+    shop.faults(1.0).await;
     receiver.wait_for("woocommerce_down", 2, Duration::from_secs(40)).await;
-    set_faults(&shop, 0.0).await;
+    shop.faults(0.0).await;
 
     // Counterpoint fails under cpbridge (here its staging table is gone): one alert names the database and table.
     let mut db = shop.replica().await;

@@ -5,6 +5,7 @@ mod alerts;
 mod cp;
 mod orders;
 mod sandbox;
+mod sync;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;

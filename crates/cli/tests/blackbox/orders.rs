@@ -16,6 +16,9 @@ use crate::{Running, start_sandbox, stderr, stdout};
 
 const WEBHOOK_SECRET: &str = "whsec-blackbox";
 
+/// The outbound syncs stay out of the order tests' way: they run only when a test runs them.
+pub const SYNCS_BY_HAND: &str = "products_secs = 0\ninventory_events_secs = 0\ninventory_reconcile_secs = 0";
+
 /// A sandbox store with products for the first items of a seeded replica, and a config file for cpbridge.
 pub struct Shop {
     pub dir: tempfile::TempDir,
@@ -42,15 +45,21 @@ impl Drop for Daemon {
 
 impl Shop {
     pub async fn open(sandbox_flags: &[&str], items: usize, orders_extra: &str) -> Shop {
+        Shop::open_seeded(200, sandbox_flags, items, orders_extra).await
+    }
+
+    /// A shop whose replica has `seeded` items, `items` of them already products in the sandbox.
+    pub async fn open_seeded(seeded: usize, sandbox_flags: &[&str], items: usize, orders_extra: &str) -> Shop {
         let dir = tempfile::tempdir().expect("tempdir");
         let replica = dir.path().join("cp.db");
+        let seeded = seeded.to_string();
         let seed = crate::cpbridge(&[
             "cp",
             "seed",
             "--db",
             &crate::db_arg(&replica),
             "--items",
-            "200",
+            &seeded,
             "--customers",
             "20",
             "--rules",
@@ -70,6 +79,19 @@ impl Shop {
         .expect("items");
         let mut write = BatchWrite::default();
         let mut skus = Vec::new();
+        if rows.is_empty() {
+            let shop = Shop {
+                config: dir.path().join("cpbridge.toml"),
+                dir,
+                sandbox,
+                woo,
+                replica,
+                skus,
+                emails: Default::default(),
+            };
+            shop.write_config(orders_extra);
+            return shop;
+        }
         for row in rows {
             let sku: String = row.get("ITEM_NO");
             let price: f64 = row.get("PRC_1");
@@ -99,6 +121,11 @@ impl Shop {
     }
 
     pub fn write_config(&self, orders_extra: &str) {
+        self.write_config_with(SYNCS_BY_HAND, orders_extra);
+    }
+
+    /// The config with `sync_schedule` (the `products_secs`, `inventory_*_secs` lines) and `extra` at the end.
+    pub fn write_config_with(&self, sync_schedule: &str, orders_extra: &str) {
         let text = format!(
             r#"
 [counterpoint]
@@ -123,6 +150,7 @@ order_process_secs = 0.5
 order_writeback_secs = 0.3
 order_status_secs = 0.5
 intake_secs = 0.3
+{sync_schedule}
 
 [orders]
 max_attempts = 3
@@ -138,6 +166,17 @@ woo_retry = {{ base_secs = 0.05, cap_secs = 0.5 }}
             state = self.state_path().display(),
         );
         std::fs::write(&self.config, text).expect("config written");
+    }
+
+    /// Sets the sandbox's share of injected 5xx answers.
+    pub async fn faults(&self, error_rate: f64) {
+        let response = reqwest::Client::new()
+            .put(format!("{}/__sandbox/faults", self.sandbox.base))
+            .json(&serde_json::json!({ "error_rate": error_rate }))
+            .send()
+            .await
+            .expect("faults");
+        assert!(response.status().is_success());
     }
 
     pub fn state_path(&self) -> PathBuf {

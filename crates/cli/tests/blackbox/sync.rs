@@ -1,0 +1,263 @@
+//! The outbound syncs end to end: a seeded Counterpoint replica, the sandbox store, and `cpbridge sync` / `run`.
+//! What is checked is what the store ends up showing, and how many write requests it took to get there.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use cpbridge_woo::model::{Product, ProductWrite};
+use futures_util::TryStreamExt as _;
+use serde_json::Value;
+use sqlx::Row as _;
+
+use crate::orders::Shop;
+use crate::stderr;
+
+/// Runs `cpbridge sync ARGS` and returns its JSON report; `ok` says whether it must succeed.
+fn sync(shop: &Shop, args: &[&str], ok: bool) -> Value {
+    let mut all = vec!["sync"];
+    all.extend(args);
+    let out = shop.cli(&all);
+    assert_eq!(out.status.success(), ok, "sync {args:?}: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// Requests the sandbox served, per `METHOD /route`.
+async fn requests(shop: &Shop) -> BTreeMap<String, u64> {
+    let stats: Value = reqwest::get(format!("{}/__sandbox/stats", shop.sandbox.base))
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    serde_json::from_value(stats["requests"].clone()).expect("counts")
+}
+
+/// Write requests (anything but GET) to WooCommerce routes.
+fn writes(counts: &BTreeMap<String, u64>) -> u64 {
+    counts.iter().filter(|(route, _)| !route.starts_with("GET ") && !route.contains("__sandbox")).map(|(_, n)| n).sum()
+}
+
+async fn products(shop: &Shop) -> BTreeMap<String, Product> {
+    let query = vec![("status".to_owned(), "any".to_owned())];
+    let all: Vec<Product> = shop.woo.products(query).try_collect().await.expect("products");
+    let mut by_sku = BTreeMap::new();
+    for p in all {
+        assert!(by_sku.insert(p.sku.clone(), p).is_none(), "one product per SKU");
+    }
+    by_sku
+}
+
+/// SKUs of active e-commerce inventory items in the replica, in order.
+async fn web_skus(shop: &Shop, limit: i64) -> Vec<String> {
+    let mut db = shop.replica().await;
+    sqlx::query_scalar(
+        "SELECT ITEM_NO FROM IM_ITEM WHERE IS_ECOMM_ITEM = 'Y' AND STAT = 'A' AND ITEM_TYP = 'I' ORDER BY ITEM_NO LIMIT ?1",
+    )
+    .bind(limit)
+    .fetch_all(&mut db)
+    .await
+    .expect("skus")
+}
+
+async fn sql(shop: &Shop, statement: &str, sku: &str) {
+    let mut db = shop.replica().await;
+    let done =
+        sqlx::query(sqlx::AssertSqlSafe(statement.to_owned())).bind(sku).execute(&mut db).await.expect(statement);
+    assert!(done.rows_affected() > 0, "{statement} changed nothing for {sku}");
+}
+
+/// What the store should show for a SKU at MAIN with no staged orders: on hand minus committed, floored at 0.
+async fn expected_stock(shop: &Shop, sku: &str) -> i64 {
+    let mut db = shop.replica().await;
+    let row = sqlx::query(
+        "SELECT CAST(QTY_ON_HND AS REAL) AS H, CAST(QTY_COMMIT AS REAL) AS C FROM IM_INV WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN'",
+    )
+    .bind(sku)
+    .fetch_one(&mut db)
+    .await
+    .expect("IM_INV row");
+    let (on_hand, commit): (f64, f64) = (row.get("H"), row.get("C"));
+    #[allow(clippy::cast_possible_truncation)]
+    let whole = (on_hand - commit).floor() as i64;
+    whole.max(0)
+}
+
+async fn unconsumed_changes(shop: &Shop) -> i64 {
+    let mut db = shop.replica().await;
+    sqlx::query_scalar("SELECT COUNT(*) FROM USER_INV_CHANGES WHERE CONSUMED_DT IS NULL")
+        .fetch_one(&mut db)
+        .await
+        .expect("changes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_of_ten_thousand_items_takes_a_hundred_batches_and_then_only_changes_are_sent() {
+    let shop = Shop::open_seeded(10_000, &[], 0, "").await;
+    let first = sync(&shop, &["products"], true);
+    let on_web = first["on_web"].as_u64().expect("on_web");
+    assert!(on_web > 5_000, "most seeded items are for the web: {first}");
+    assert_eq!(first["created"].as_u64(), Some(on_web), "{first}");
+    let after_first = requests(&shop).await;
+    let batches = after_first.get("POST /products/batch").copied().unwrap_or(0);
+    assert!(batches <= 100 && batches == on_web.div_ceil(100), "{batches} batch requests for {on_web} products");
+    assert_eq!(first["batch_requests"].as_u64(), Some(batches));
+    assert_eq!(products(&shop).await.len() as u64, on_web);
+
+    let second = sync(&shop, &["products"], true);
+    assert_eq!(second["unchanged"].as_u64(), Some(on_web), "{second}");
+    assert_eq!(writes(&requests(&shop).await), writes(&after_first), "a sync with nothing changed writes nothing");
+
+    // 37 prices change in Counterpoint: one batch carries them.
+    let changed = web_skus(&shop, 37).await;
+    for sku in &changed {
+        sql(&shop, "UPDATE IM_ITEM SET PRC_1 = 1234.5, REG_PRC = 1234.5 WHERE ITEM_NO = ?1", sku).await;
+    }
+    let before = requests(&shop).await;
+    let third = sync(&shop, &["products"], true);
+    assert_eq!(third["updated"].as_u64(), Some(37), "{third}");
+    let after = requests(&shop).await;
+    assert_eq!(writes(&after) - writes(&before), 1, "exactly one batch request");
+    let product = shop.woo.product_by_sku(&changed[36]).await.expect("lookup").expect("product");
+    assert_eq!(product.regular_price.map(|p| p.to_string()), Some("1234.50".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_are_adopted_retired_and_only_owned_fields_are_overwritten() {
+    // Three products exist in the store before cpbridge; the store owns product names.
+    let owned = "\n[products]\nowned_fields = [\"regular_price\", \"sale_price\", \"categories\", \"status\"]\n";
+    let shop = Shop::open(&[], 3, owned).await;
+    let preexisting: Vec<(String, u64)> = {
+        let all = products(&shop).await;
+        all.values().map(|p| (p.sku.clone(), p.id)).collect()
+    };
+    let first = sync(&shop, &["products"], true);
+    assert_eq!(first["adopted"].as_u64(), Some(3), "{first}");
+    let on_web = first["on_web"].as_u64().expect("on_web");
+    assert_eq!(first["created"].as_u64(), Some(on_web - 3), "{first}");
+    let all = products(&shop).await;
+    assert_eq!(all.len() as u64, on_web, "no duplicate for an adopted SKU");
+    for (sku, id) in &preexisting {
+        assert_eq!(all[sku].id, *id, "SKU {sku} keeps its product");
+        assert_eq!(all[sku].name, format!("Item {sku}"), "the name is the store's");
+    }
+
+    // A person renames a product; Counterpoint changes its price: the price follows, the name stays.
+    let skus = web_skus(&shop, 5).await;
+    let edited = &skus[4];
+    let id = all[edited].id;
+    shop.woo
+        .update_product(id, &ProductWrite { name: Some("Hand-written name".into()), ..ProductWrite::default() })
+        .await
+        .expect("edit");
+    sql(&shop, "UPDATE IM_ITEM SET PRC_1 = 77.7, REG_PRC = 77.7 WHERE ITEM_NO = ?1", edited).await;
+    let second = sync(&shop, &["products"], true);
+    assert_eq!(second["updated"].as_u64(), Some(1), "{second}");
+    let product = shop.woo.product(id).await.expect("product");
+    assert_eq!(
+        (product.name.as_str(), product.regular_price.map(|p| p.to_string())),
+        ("Hand-written name", Some("77.70".into()))
+    );
+
+    // Discontinued, taken off the web, and deleted: each becomes a draft, and none is deleted.
+    let (discontinued, off_web, deleted) = (&skus[1], &skus[2], &skus[3]);
+    sql(&shop, "UPDATE IM_ITEM SET STAT = 'D' WHERE ITEM_NO = ?1", discontinued).await;
+    sql(&shop, "UPDATE IM_ITEM SET IS_ECOMM_ITEM = 'N' WHERE ITEM_NO = ?1", off_web).await;
+    sql(&shop, "DELETE FROM IM_ITEM WHERE ITEM_NO = ?1", deleted).await;
+    let third = sync(&shop, &["products"], true);
+    assert_eq!(third["retired"].as_u64(), Some(3), "{third}");
+    let all = products(&shop).await;
+    assert_eq!(all.len() as u64, on_web, "nothing is deleted");
+    for sku in [discontinued, off_web, deleted] {
+        assert_eq!(all[sku].status, "draft", "SKU {sku}");
+    }
+    assert_eq!(sync(&shop, &["products"], true)["retired"].as_u64(), Some(0), "retired once");
+
+    // Back on the web: published again.
+    sql(&shop, "UPDATE IM_ITEM SET STAT = 'A' WHERE ITEM_NO = ?1", discontinued).await;
+    let fourth = sync(&shop, &["products"], true);
+    assert_eq!(fourth["updated"].as_u64(), Some(1), "{fourth}");
+    let back = shop.woo.product_by_sku(discontinued).await.expect("lookup").expect("product");
+    assert_eq!(back.status, "publish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_changes_reach_the_store_in_seconds_and_a_failed_push_loses_nothing() {
+    let shop = Shop::open(&[], 0, "").await;
+    sync(&shop, &["products"], true);
+    let skus = web_skus(&shop, 3).await;
+
+    // WooCommerce is down: the push fails and the change rows stay.
+    sql(&shop, "UPDATE IM_INV SET QTY_ON_HND = QTY_ON_HND + 11 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN'", &skus[0]).await;
+    assert_eq!(unconsumed_changes(&shop).await, 1);
+    shop.faults(1.0).await;
+    let failed = shop.cli(&["sync", "inventory"]);
+    assert!(!failed.status.success(), "a push that cannot land is an error");
+    assert_eq!(unconsumed_changes(&shop).await, 1, "the change is kept");
+    shop.faults(0.0).await;
+    let report = sync(&shop, &["inventory"], true);
+    assert_eq!((report["changes"].as_u64(), report["pushed"].as_u64()), (Some(1), Some(1)), "{report}");
+    assert_eq!(unconsumed_changes(&shop).await, 0);
+    let product = shop.woo.product_by_sku(&skus[0]).await.expect("lookup").expect("product");
+    assert_eq!(product.stock_quantity, Some(expected_stock(&shop, &skus[0]).await));
+
+    // With the daemon polling every half second, a plain SQL change shows in the store within a few seconds.
+    shop.write_config_with("products_secs = 0\ninventory_events_secs = 0.5\ninventory_reconcile_secs = 0", "");
+    let _daemon = shop.daemon();
+    for (n, sku) in skus.iter().enumerate() {
+        sql(&shop, "UPDATE IM_INV SET QTY_ON_HND = QTY_ON_HND + 5 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN'", sku).await;
+        let want = expected_stock(&shop, sku).await;
+        let start = Instant::now();
+        loop {
+            let shown = shop.woo.product_by_sku(sku).await.expect("lookup").expect("product").stock_quantity;
+            if shown == Some(want) {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(15), "change {n}: SKU {sku} shows {shown:?}, want {want}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unapplied_order_is_not_oversold_and_a_reconcile_repairs_tampering() {
+    let shop = Shop::open(&[], 0, "").await;
+    sync(&shop, &["products"], true);
+    let skus = web_skus(&shop, 6).await;
+    let sku = &skus[0];
+    sql(&shop, "UPDATE IM_INV SET QTY_ON_HND = QTY_COMMIT + 20 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN'", sku).await;
+    sync(&shop, &["inventory"], true);
+    let product = shop.woo.product_by_sku(sku).await.expect("lookup").expect("product");
+    assert_eq!(product.stock_quantity, Some(20));
+
+    // A web order takes 3; it is staged but not yet applied when a receipt of 10 lands in Counterpoint.
+    let line = cpbridge_woo::model::LineItemWrite { sku: Some(sku.clone()), quantity: 3, ..Default::default() };
+    shop.place_lines(1, 0, vec![line]).await;
+    let pulled = shop.cli(&["orders", "pull"]);
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    sql(&shop, "UPDATE IM_INV SET QTY_ON_HND = QTY_ON_HND + 10 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN'", sku).await;
+    sync(&shop, &["inventory"], true);
+    let shown = shop.woo.product_by_sku(sku).await.expect("lookup").expect("product").stock_quantity;
+    // 20 + 10 - 3: the staged order's units are not handed back.
+    assert_eq!(shown, Some(27));
+    // Once applied, Counterpoint commits the 3 itself, and the store still shows 27.
+    let processed = shop.cli(&["orders", "process"]);
+    assert!(processed.status.success(), "{}", stderr(&processed));
+    sync(&shop, &["inventory"], true);
+    let shown = shop.woo.product_by_sku(sku).await.expect("lookup").expect("product").stock_quantity;
+    assert_eq!(shown, Some(27));
+
+    // Someone sets five products' stock by hand in WooCommerce: the reconcile finds and repairs exactly those.
+    let clean = sync(&shop, &["inventory", "--full"], true);
+    assert_eq!(clean["drifted"].as_u64(), Some(0), "{clean}");
+    for sku in &skus[1..6] {
+        let id = shop.woo.product_by_sku(sku).await.expect("lookup").expect("product").id;
+        shop.woo.update_product(id, &ProductWrite::stock(id, 999)).await.expect("tamper");
+    }
+    let repaired = sync(&shop, &["inventory", "--full"], true);
+    assert_eq!(repaired["drifted"].as_u64(), Some(5), "{repaired}");
+    for sku in &skus[1..6] {
+        let shown = shop.woo.product_by_sku(sku).await.expect("lookup").expect("product").stock_quantity;
+        assert_eq!(shown, Some(expected_stock(&shop, sku).await), "SKU {sku}");
+    }
+    assert_eq!(sync(&shop, &["inventory", "--full"], true)["drifted"].as_u64(), Some(0));
+}
