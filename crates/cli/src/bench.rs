@@ -1,4 +1,5 @@
-//! `cpbridge bench orders`: the order pipeline's speed, measured end to end on this machine.
+//! `cpbridge bench orders`: the order pipeline's speed, measured end to end on this machine. (`bench sync` is in
+//! `bench_sync.rs`.)
 //!
 //! Everything is real and local: the sandbox store, a seeded SQLite replica, the state store, and the daemon with
 //! its HTTP server, all on loopback. Phase 1 places orders with webhooks on and measures, per order, the time from
@@ -26,6 +27,8 @@ use crate::config::Config;
 pub enum BenchCommand {
     /// Webhook-to-note latency (p50, p99) and orders applied per second.
     Orders(BenchOrders),
+    /// Product sync time and requests (first, no-change, 1% change), peak memory, and stock change-to-store latency.
+    Sync(crate::bench_sync::BenchSync),
 }
 
 #[derive(Debug, Args)]
@@ -38,7 +41,13 @@ pub struct BenchOrders {
 const SECRET: &str = "bench-webhook-secret";
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Orders(args) = command;
+    match command {
+        BenchCommand::Orders(args) => bench_orders(args).await,
+        BenchCommand::Sync(args) => crate::bench_sync::run(args).await,
+    }
+}
+
+async fn bench_orders(args: BenchOrders) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir().context("temporary directory")?;
     let replica = dir.path().join("cp.db");
     let cp = SqlCounterpoint::create_replica(&replica).await?;
@@ -216,7 +225,7 @@ async fn latencies(state: &std::path::Path, replica: &std::path::Path) -> anyhow
     Ok(ms)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

@@ -197,7 +197,7 @@ pub async fn save(conn: &mut SqliteConnection, doc: &Doc) -> Result<Result<(), C
     let email = if doc.kind == Kind::Customer { text(&doc.body, "email") } else { None };
     if matches!(doc.kind, Kind::Product | Kind::Variation) && !sku.is_empty() {
         let holder: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM docs WHERE kind IN ('product','variation') AND sku = ?1 AND NOT (kind = ?2 AND id = ?3)",
+            "SELECT id FROM docs WHERE kind IN ('product','variation') AND sku = ?1 AND sku <> '' AND NOT (kind = ?2 AND id = ?3)",
         )
         .bind(&sku)
         .bind(doc.kind.as_str())
@@ -296,7 +296,7 @@ pub async fn children(conn: &mut SqliteConnection, kind: Kind, parent_id: u64) -
 /// Finds a product or variation by exact SKU.
 pub async fn by_sku(conn: &mut SqliteConnection, sku: &str) -> Result<Option<Doc>, StoreError> {
     let row: Option<(String, i64)> =
-        sqlx::query_as("SELECT kind, id FROM docs WHERE kind IN ('product','variation') AND sku = ?1")
+        sqlx::query_as("SELECT kind, id FROM docs WHERE kind IN ('product','variation') AND sku = ?1 AND sku <> ''")
             .bind(sku)
             .fetch_optional(&mut *conn)
             .await?;
@@ -324,7 +324,7 @@ pub async fn list(conn: &mut SqliteConnection, query: &Query) -> Result<(u64, Ve
     }
     if !query.skus.is_empty() {
         let skus: Vec<String> = query.skus.iter().map(|s| bind(s.clone(), &mut binds)).collect();
-        clauses.push(format!("sku IN ({})", skus.join(",")));
+        clauses.push(format!("sku IN ({}) AND sku <> ''", skus.join(",")));
     }
     if let Some(email) = &query.email {
         clauses.push(format!("lower(email) = lower({})", bind(email.clone(), &mut binds)));
