@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cpbridge_pipelines::customers::CustomerSync;
 use cpbridge_pipelines::inventory::InventorySync;
 use cpbridge_pipelines::products::ProductSync;
 use cpbridge_pipelines::{Alerter, OrderPipeline};
@@ -26,6 +27,7 @@ pub struct App {
     pub orders: Arc<OrderPipeline>,
     pub products: Arc<ProductSync>,
     pub inventory: Arc<InventorySync>,
+    pub customers: Arc<CustomerSync>,
 }
 
 impl App {
@@ -54,8 +56,22 @@ impl App {
             config.products.clone(),
             config.inventory.clone(),
         ));
-        let inventory = Arc::new(InventorySync::new(cp, woo, store.clone(), alerts, config.inventory.clone()));
-        Ok(App { config, store, orders, products, inventory })
+        let inventory = Arc::new(InventorySync::new(
+            cp.clone(),
+            woo.clone(),
+            store.clone(),
+            alerts.clone(),
+            config.inventory.clone(),
+        ));
+        let customers = Arc::new(CustomerSync::new(
+            cp,
+            woo,
+            store.clone(),
+            alerts,
+            config.customers.clone(),
+            config.orders.clone(),
+        ));
+        Ok(App { config, store, orders, products, inventory, customers })
     }
 
     /// Binds the HTTP server (`listen`, else `server.listen`; port 0 picks a free port) without serving yet.
@@ -196,6 +212,18 @@ impl BoundApp {
                 let (inventory, orders) = (inventory.clone(), orders.clone());
                 async move {
                     let _report = reconcile(&orders, &inventory).await;
+                }
+            });
+        }
+
+        if s.customers_secs > 0.0 {
+            let customers = this.customers.clone();
+            spawn_job(&mut tasks, &stop, "customers", secs(s.customers_secs), None, move || {
+                let customers = customers.clone();
+                async move {
+                    if let Err(e) = customers.run_once().await {
+                        tracing::error!(error = %e, "customer sync failed");
+                    }
                 }
             });
         }

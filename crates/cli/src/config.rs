@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use cpbridge_pipelines::OrderSettings;
-use cpbridge_pipelines::sync_settings::{InventorySettings, ProductSettings};
+use cpbridge_pipelines::sync_settings::{CustomerSettings, InventorySettings, ProductSettings};
 use cpbridge_woo::{Credentials, Secret, WooConfig};
 use serde::Deserialize;
 
@@ -31,6 +31,8 @@ pub struct Config {
     pub products: ProductSettings,
     #[serde(default)]
     pub inventory: InventorySettings,
+    #[serde(default)]
+    pub customers: CustomerSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +123,8 @@ pub struct ScheduleSection {
     pub inventory_events_secs: f64,
     /// The full stock reconcile (12 hours).
     pub inventory_reconcile_secs: f64,
+    /// The customer sync, both ways (daily).
+    pub customers_secs: f64,
 }
 
 impl Default for ScheduleSection {
@@ -134,6 +138,7 @@ impl Default for ScheduleSection {
             products_secs: 6.0 * 3600.0,
             inventory_events_secs: 5.0,
             inventory_reconcile_secs: 12.0 * 3600.0,
+            customers_secs: 24.0 * 3600.0,
         }
     }
 }
@@ -207,6 +212,7 @@ impl Config {
             ("products_secs", s.products_secs),
             ("inventory_events_secs", s.inventory_events_secs),
             ("inventory_reconcile_secs", s.inventory_reconcile_secs),
+            ("customers_secs", s.customers_secs),
         ] {
             if !(secs.is_finite() && secs >= 0.0) {
                 problems.push(format!("schedule.{name} must be a number of seconds (0 runs it only by hand)"));
@@ -215,6 +221,7 @@ impl Config {
         problems.extend(self.orders.problems());
         problems.extend(self.products.problems());
         problems.extend(self.inventory.problems());
+        problems.extend(self.customers.problems());
         problems
     }
 

@@ -20,6 +20,8 @@ pub enum SyncCommand {
         #[arg(long)]
         full: bool,
     },
+    /// Customers both ways: new WooCommerce registrations into AR_CUST, Counterpoint's customers to the store.
+    Customers(ConfigArg),
 }
 
 fn finish<R: Serialize>(report: &R, failed: usize) -> anyhow::Result<ExitCode> {
@@ -45,6 +47,11 @@ pub async fn run(command: SyncCommand) -> anyhow::Result<ExitCode> {
             } else {
                 app.inventory.events_once().await?
             };
+            finish(&report, report.failed)
+        }
+        SyncCommand::Customers(config) => {
+            let app = config.app().await?;
+            let report = app.customers.run_once().await?;
             finish(&report, report.failed)
         }
     }

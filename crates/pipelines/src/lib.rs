@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod backoff;
+pub mod customers;
 pub mod inventory;
 pub mod jobs;
 pub mod order_map;

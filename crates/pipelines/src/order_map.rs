@@ -176,8 +176,14 @@ pub fn customer_email(order: &Order) -> Option<String> {
 
 /// A new `AR_CUST` row for a registered web customer (the number is allocated by the port).
 pub fn new_customer(order: &Order, settings: &OrderSettings) -> Customer {
-    let business = !order.billing.company.trim().is_empty();
-    let c = contact(&order.billing, None);
+    customer_from_address(&order.billing, customer_email(order), &settings.store_id)
+}
+
+/// A new `AR_CUST` row from a WooCommerce billing address and account e-mail: the one mapping that orders and
+/// registrations share.
+pub fn customer_from_address(billing: &Address, email: Option<String>, store_id: &str) -> Customer {
+    let business = !billing.company.trim().is_empty();
+    let c = contact(billing, None);
     Customer {
         cust_no: String::new(),
         nam: c.nam,
@@ -190,10 +196,10 @@ pub fn new_customer(order: &Order, settings: &OrderSettings) -> Customer {
         zip_cod: c.zip_cod,
         cntry: c.cntry,
         phone_1: c.phone_1,
-        email_adrs_1: customer_email(order),
+        email_adrs_1: email,
         cust_typ: Some(if business { "B2B" } else { "B2C" }.into()),
         categ_cod: Some("WEB".into()),
-        str_id: Some(settings.store_id.clone()),
+        str_id: Some(store_id.to_owned()),
         cust_nam_typ: Some(if business { "B" } else { "P" }.into()),
         is_ecomm_cust: true,
         ..Customer::default()
@@ -202,8 +208,13 @@ pub fn new_customer(order: &Order, settings: &OrderSettings) -> Customer {
 
 /// The ship-to address of a new customer, when the order has one.
 pub fn ship_address(order: &Order) -> Option<ShipAddress> {
-    (!is_blank(&order.shipping)).then(|| {
-        let c = contact(&order.shipping, None);
+    ship_address_from(&order.shipping)
+}
+
+/// An `AR_SHIP_ADRS` row (`SHIP_ADRS_ID` `WEB`) from a WooCommerce shipping address, unless it is blank.
+pub fn ship_address_from(shipping: &Address) -> Option<ShipAddress> {
+    (!is_blank(shipping)).then(|| {
+        let c = contact(shipping, None);
         ShipAddress {
             cust_no: String::new(),
             ship_adrs_id: "WEB".into(),

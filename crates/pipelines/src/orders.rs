@@ -502,20 +502,22 @@ impl OrderPipeline {
             }
             .into());
         };
-        if let Some(found) = self.cp.customer_by_email(&email).await? {
-            return Ok(found.cust_no);
-        }
         let scheme =
             CustNoScheme { prefix: self.settings.customer_prefix.clone(), width: self.settings.customer_digits };
         let customer = order_map::new_customer(order, &self.settings);
         let ship_to = order_map::ship_address(order);
-        let cust_no = self.cp.upsert_customer(&customer, ship_to.as_ref(), &scheme, now()).await.map_err(|e| {
+        let found =
+            crate::customers::find_or_create(self.cp.as_ref(), &email, &customer, ship_to.as_ref(), &scheme, now())
+                .await;
+        let (cust_no, _created) = found.map_err(|e| {
+            if e.is_retryable() {
+                return ApplyFailure::Counterpoint(e);
+            }
             ApplyFailure::Problem(OrderProblem::Customer {
                 order: label.clone(),
                 detail: format!("creating AR_CUST for {email}: {e}"),
             })
         })?;
-        tracing::info!(woo_order = order.id, cust_no, "created Counterpoint customer");
         Ok(cust_no)
     }
 

@@ -131,3 +131,59 @@ impl InventorySettings {
         problems
     }
 }
+
+/// Customer fields that move between the two systems. Each has one owner, whose value wins.
+pub const CUSTOMER_FIELDS: [&str; 5] = ["email", "name", "phone", "billing", "shipping"];
+
+/// The `[customers]` settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CustomerSettings {
+    /// Which side owns each of [`CUSTOMER_FIELDS`]: `counterpoint` or `woocommerce`. By default Counterpoint owns
+    /// the account (e-mail, name, phone, billing address) and the customer keeps their own shipping address.
+    pub owners: BTreeMap<String, String>,
+    /// Customers per batch request (WooCommerce takes at most 100).
+    pub batch_size: usize,
+}
+
+impl Default for CustomerSettings {
+    fn default() -> Self {
+        let owners = [
+            ("email", "counterpoint"),
+            ("name", "counterpoint"),
+            ("phone", "counterpoint"),
+            ("billing", "counterpoint"),
+            ("shipping", "woocommerce"),
+        ];
+        CustomerSettings {
+            owners: owners.iter().map(|(f, o)| ((*f).to_owned(), (*o).to_owned())).collect(),
+            batch_size: 100,
+        }
+    }
+}
+
+impl CustomerSettings {
+    /// Every problem with these settings, at once.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (field, owner) in &self.owners {
+            if !CUSTOMER_FIELDS.contains(&field.as_str()) {
+                problems.push(format!("customers.owners: {field:?} is not one of {}", CUSTOMER_FIELDS.join(", ")));
+            }
+            if !matches!(owner.as_str(), "counterpoint" | "woocommerce") {
+                problems.push(format!(
+                    "customers.owners.{field} must be \"counterpoint\" or \"woocommerce\", not {owner:?}"
+                ));
+            }
+        }
+        if !(1..=100).contains(&self.batch_size) {
+            problems.push("customers.batch_size must be between 1 and 100".into());
+        }
+        problems
+    }
+
+    /// True when Counterpoint owns `field` (a field the file does not mention is Counterpoint's).
+    pub fn counterpoint_owns(&self, field: &str) -> bool {
+        self.owners.get(field).is_none_or(|o| o == "counterpoint")
+    }
+}

@@ -7,7 +7,7 @@
 //!
 //! Besides the WooCommerce routes it serves a small control API under `/__sandbox/` (no auth; bind it to
 //! loopback): `GET|PUT /__sandbox/faults`, `POST /__sandbox/faults/next`, `GET /__sandbox/stats`,
-//! `GET /__sandbox/deliveries`.
+//! `GET /__sandbox/deliveries`, `GET /__sandbox/customers/{id}` (as stored, protected meta included).
 
 pub mod categories;
 pub mod customers;
@@ -139,6 +139,7 @@ impl Sandbox {
             .route("/__sandbox/faults/next", post(queue_faults))
             .route("/__sandbox/stats", get(get_stats))
             .route("/__sandbox/deliveries", get(get_deliveries))
+            .route("/__sandbox/customers/{id}", get(get_raw_customer))
             .fallback(api)
             .with_state(app.clone());
         Ok(Self { listener, router, app, events })
@@ -191,6 +192,17 @@ async fn get_deliveries(State(app): State<Arc<App>>) -> Response {
     let mut conn = app.store.lock().await;
     match store::deliveries(&mut conn).await {
         Ok(list) => Json(Value::Array(list)).into_response(),
+        Err(error) => WcError::from(error).into_response(),
+    }
+}
+
+/// A customer as stored, with the protected (`_`-prefixed) meta that WooCommerce keeps out of its API: what a
+/// WordPress plugin reading user meta would see.
+async fn get_raw_customer(State(app): State<Arc<App>>, axum::extract::Path(id): axum::extract::Path<u64>) -> Response {
+    let mut conn = app.store.lock().await;
+    match store::get(&mut conn, Kind::Customer, id).await {
+        Ok(Some(doc)) => Json(doc.body).into_response(),
+        Ok(None) => customers::invalid_id().into_response(),
         Err(error) => WcError::from(error).into_response(),
     }
 }
@@ -480,6 +492,7 @@ async fn route(
                 .collect();
             Ok(respond_page(site, "/customers", params, &paging, total, items))
         }
+        ["customers", "batch"] if is_write(method) => customer_batch(conn, site, body, events).await,
         ["customers"] if m == "POST" => {
             let doc = customers::create(conn, body).await?;
             events.push(Event::Changed { topic: "customer.created", kind: Kind::Customer, id: doc.id });
@@ -739,6 +752,74 @@ async fn variation_route(
         }
         _ => Err(WcError::no_route()),
     }
+}
+
+/// `POST /customers/batch`: each item succeeds or fails on its own, inside one 200 answer.
+async fn customer_batch(
+    conn: &mut sqlx::SqliteConnection,
+    site: &Site,
+    body: &Map<String, Value>,
+    events: &mut Vec<Event>,
+) -> WcResult {
+    let list = |key: &str| body.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    let (creates, updates, deletes) = (list("create"), list("update"), list("delete"));
+    if creates.len() + updates.len() + deletes.len() > 100 {
+        return Err(WcError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "woocommerce_rest_request_entity_too_large",
+            "Unable to accept more than 100 items for this request.",
+        ));
+    }
+    let item_error = |id: u64, error: &WcError| json!({ "id": id, "error": error.body() });
+    let mut out = Map::new();
+    if !creates.is_empty() {
+        let mut results = Vec::new();
+        for item in creates {
+            let fields = item.as_object().cloned().unwrap_or_default();
+            match customers::create(conn, &fields).await {
+                Ok(doc) => {
+                    events.push(Event::Changed { topic: "customer.created", kind: Kind::Customer, id: doc.id });
+                    results.push(customers::render(site, &doc));
+                }
+                Err(error) => results.push(item_error(0, &error)),
+            }
+        }
+        out.insert("create".into(), Value::Array(results));
+    }
+    if !updates.is_empty() {
+        let mut results = Vec::new();
+        for item in updates {
+            let fields = item.as_object().cloned().unwrap_or_default();
+            let id = fields.get("id").and_then(Value::as_u64).unwrap_or(0);
+            let Some(mut doc) = store::get(conn, Kind::Customer, id).await? else {
+                results.push(item_error(id, &customers::invalid_id()));
+                continue;
+            };
+            match customers::update(conn, &mut doc, &fields).await {
+                Ok(()) => {
+                    events.push(Event::Changed { topic: "customer.updated", kind: Kind::Customer, id });
+                    results.push(customers::render(site, &doc));
+                }
+                Err(error) => results.push(item_error(id, &error)),
+            }
+        }
+        out.insert("update".into(), Value::Array(results));
+    }
+    if !deletes.is_empty() {
+        let mut results = Vec::new();
+        for item in deletes {
+            let id = item.as_u64().unwrap_or(0);
+            let Some(doc) = store::get(conn, Kind::Customer, id).await? else {
+                results.push(item_error(id, &customers::invalid_id()));
+                continue;
+            };
+            results.push(customers::render(site, &doc));
+            store::delete(conn, Kind::Customer, id).await?;
+            events.push(Event::Changed { topic: "customer.deleted", kind: Kind::Customer, id });
+        }
+        out.insert("delete".into(), Value::Array(results));
+    }
+    Ok(respond(site, StatusCode::OK, "POST, PUT, PATCH", Value::Object(out)))
 }
 
 /// `POST /products/batch` and `POST /products/{id}/variations/batch`: each item succeeds or fails on its own,

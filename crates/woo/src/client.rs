@@ -673,6 +673,14 @@ impl WooClient {
         }
     }
 
+    /// Batch create, update and delete of customers.
+    ///
+    /// # Errors
+    /// See [`WooClient::batch`].
+    pub async fn batch_customers(&self, write: BatchWrite<CustomerWrite>) -> Result<BatchOutcome<Customer>, WooError> {
+        self.batch("/customers/batch", write).await
+    }
+
     /// # Errors
     /// [`WooError`].
     pub async fn update_customer(&self, id: u64, customer: &CustomerWrite) -> Result<Customer, WooError> {

@@ -17,7 +17,8 @@ use crate::{Running, start_sandbox, stderr, stdout};
 const WEBHOOK_SECRET: &str = "whsec-blackbox";
 
 /// The outbound syncs stay out of the order tests' way: they run only when a test runs them.
-pub const SYNCS_BY_HAND: &str = "products_secs = 0\ninventory_events_secs = 0\ninventory_reconcile_secs = 0";
+pub const SYNCS_BY_HAND: &str =
+    "products_secs = 0\ninventory_events_secs = 0\ninventory_reconcile_secs = 0\ncustomers_secs = 0";
 
 /// A sandbox store with products for the first items of a seeded replica, and a config file for cpbridge.
 pub struct Shop {

@@ -201,7 +201,10 @@ async fn stock_changes_reach_the_store_in_seconds_and_a_failed_push_loses_nothin
     assert_eq!(product.stock_quantity, Some(expected_stock(&shop, &skus[0]).await));
 
     // With the daemon polling every half second, a plain SQL change shows in the store within a few seconds.
-    shop.write_config_with("products_secs = 0\ninventory_events_secs = 0.5\ninventory_reconcile_secs = 0", "");
+    shop.write_config_with(
+        "products_secs = 0\ninventory_events_secs = 0.5\ninventory_reconcile_secs = 0\ncustomers_secs = 0",
+        "",
+    );
     let _daemon = shop.daemon();
     for (n, sku) in skus.iter().enumerate() {
         sql(&shop, "UPDATE IM_INV SET QTY_ON_HND = QTY_ON_HND + 5 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN'", sku).await;
@@ -260,4 +263,90 @@ async fn an_unapplied_order_is_not_oversold_and_a_reconcile_repairs_tampering() 
         assert_eq!(shown, Some(expected_stock(&shop, sku).await), "SKU {sku}");
     }
     assert_eq!(sync(&shop, &["inventory", "--full"], true)["drifted"].as_u64(), Some(0));
+}
+
+/// The customer as the sandbox stores it, protected meta included.
+async fn stored_customer(shop: &Shop, id: u64) -> Value {
+    reqwest::get(format!("{}/__sandbox/customers/{id}", shop.sandbox.base))
+        .await
+        .expect("raw")
+        .json()
+        .await
+        .expect("json")
+}
+
+fn meta(customer: &Value, key: &str) -> Option<String> {
+    customer["meta_data"]
+        .as_array()?
+        .iter()
+        .find(|m| m["key"] == key)
+        .and_then(|m| m["value"].as_str().map(str::to_owned))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_flow_both_ways_with_one_owner_per_field() {
+    let shop = Shop::open(&[], 0, "").await;
+    let mut db = shop.replica().await;
+    let ecomm: Vec<(String, String)> = sqlx::query_as(
+        "SELECT CUST_NO, EMAIL_ADRS_1 FROM AR_CUST WHERE IS_ECOMM_CUST = 'Y' AND EMAIL_ADRS_1 LIKE '%@%' ORDER BY CUST_NO",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("customers");
+    assert!(ecomm.len() > 5, "the seed has web customers");
+    // One registration uses the e-mail of a shop customer, one is new to the shop.
+    let (known_no, known_email) = ecomm[0].clone();
+    let known = shop.customer(&known_email.to_uppercase()).await;
+    let stranger = shop.customer("new.person@example.test").await;
+
+    let first = sync(&shop, &["customers"], true);
+    assert_eq!((first["linked"].as_u64(), first["created_in_counterpoint"].as_u64()), (Some(1), Some(1)), "{first}");
+    let new_no: String =
+        sqlx::query_scalar("SELECT CUST_NO FROM AR_CUST WHERE EMAIL_ADRS_1 = 'new.person@example.test'")
+            .fetch_one(&mut db)
+            .await
+            .expect("created in AR_CUST");
+    assert!(new_no.starts_with("WEB"), "numbered by the order pipeline's scheme: {new_no}");
+    // Every web customer of the shop is in the store once, the two registrations included, each with its CUST_NO.
+    let all: Vec<cpbridge_woo::model::Customer> = shop.woo.customers(Vec::new()).try_collect().await.expect("list");
+    assert_eq!(all.len(), ecomm.len() + 1, "one account per e-mail");
+    assert_eq!(meta(&stored_customer(&shop, known).await, "_cp_cust_no"), Some(known_no.clone()));
+    assert_eq!(meta(&stored_customer(&shop, stranger).await, "_cp_cust_no"), Some(new_no.clone()));
+    let (other_no, other_email) = ecomm[1].clone();
+    let other = shop.woo.customer_by_email(&other_email).await.expect("lookup").expect("created in the store");
+    assert_eq!(meta(&stored_customer(&shop, other.id).await, "_cp_cust_no"), Some(other_no.clone()));
+
+    let before = requests(&shop).await;
+    let second = sync(&shop, &["customers"], true);
+    assert_eq!(second["unchanged"].as_u64(), Some(ecomm.len() as u64 + 1), "{second}");
+    assert_eq!(writes(&requests(&shop).await), writes(&before), "nothing changed, nothing written");
+
+    // Counterpoint owns the billing address; the customer owns their shipping address.
+    sqlx::query("UPDATE AR_CUST SET CITY = 'Fresno' WHERE CUST_NO = ?1")
+        .bind(&other_no)
+        .execute(&mut db)
+        .await
+        .expect("city");
+    let shipping = serde_json::json!({"first_name": "Pat", "last_name": "Web", "address_1": "9 Harbor Way",
+                                      "city": "Oakland", "postcode": "94607", "country": "US"});
+    let edit = cpbridge_woo::model::CustomerWrite {
+        shipping: Some(serde_json::from_value(shipping).expect("address")),
+        ..Default::default()
+    };
+    shop.woo.update_customer(other.id, &edit).await.expect("edit shipping");
+    let third = sync(&shop, &["customers"], true);
+    assert_eq!(
+        (third["updated_in_woocommerce"].as_u64(), third["updated_in_counterpoint"].as_u64()),
+        (Some(1), Some(1)),
+        "{third}"
+    );
+    let now = shop.woo.customer(other.id).await.expect("customer");
+    assert_eq!((now.billing.city.as_str(), now.shipping.city.as_str()), ("Fresno", "Oakland"));
+    let ship_to: String =
+        sqlx::query_scalar("SELECT ADRS_1 FROM AR_SHIP_ADRS WHERE CUST_NO = ?1 AND SHIP_ADRS_ID = 'WEB'")
+            .bind(&other_no)
+            .fetch_one(&mut db)
+            .await
+            .expect("ship-to in Counterpoint");
+    assert_eq!(ship_to, "9 Harbor Way");
 }
