@@ -290,8 +290,10 @@ mod tests {
 
     #[test]
     fn updates_carry_only_owned_fields_and_creates_carry_all() {
-        let mut settings = ProductSettings::default();
-        settings.owned_fields = vec!["regular_price".into(), "sale_price".into()];
+        let settings = ProductSettings {
+            owned_fields: vec!["regular_price".into(), "sale_price".into()],
+            ..ProductSettings::default()
+        };
         let spec = product_spec(&item("P-5"), None, &settings);
         let update = serde_json::to_value(update_write(40, &spec, Some(9), false, &settings)).expect("json");
         assert_eq!(update, json!({ "id": 40, "regular_price": "7.50", "sale_price": "5.99" }));
