@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{bench, cp, orders, sandbox, sync};
+use crate::{bench, cp, demo, orders, sandbox, status, sync};
 
 /// cpbridge connects NCR Counterpoint (SQL Server) with a WooCommerce store.
 #[derive(Debug, Parser)]
@@ -26,6 +26,10 @@ pub enum Command {
     /// Run one order job once: pull, process, writeback, status, intake; or list staged orders.
     #[command(subcommand)]
     Orders(orders::OrdersCommand),
+    /// The pipeline table: each component's state, last and next run, counts over 24 hours, the dead-letter queue.
+    Status(status::StatusArgs),
+    /// The whole pipeline on a seeded replica and a sandbox store, with simulated shoppers; no setup needed.
+    Demo(demo::DemoArgs),
     /// Run one outbound sync once: products, or inventory (events, or --full reconcile).
     #[command(subcommand)]
     Sync(sync::SyncCommand),
@@ -48,6 +52,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => orders::run_daemon(args).await,
         Command::Orders(command) => orders::run_orders(command).await,
         Command::Sync(command) => sync::run(command).await,
+        Command::Status(args) => status::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
         Command::Dlq(command) => orders::run_dlq(command).await,
         Command::Bench(command) => bench::run(command).await,
     }

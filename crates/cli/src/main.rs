@@ -8,8 +8,10 @@ mod bench_sync;
 mod cli;
 mod config;
 mod cp;
+mod demo;
 mod orders;
 mod sandbox;
+mod status;
 mod sync;
 
 #[tokio::main]

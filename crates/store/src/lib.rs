@@ -125,6 +125,9 @@ pub trait StateStore: Send + Sync {
     /// The latest run of every job.
     async fn last_runs(&self) -> StoreResult<Vec<JobRun>>;
 
+    /// Every kept run that started at or after `since`, oldest first (the status page's 24 hours).
+    async fn runs_since(&self, since: NaiveDateTime) -> StoreResult<Vec<JobRun>>;
+
     /// Records an alert and returns its id.
     async fn record_alert(&self, kind: &str, subject: &str, message: &str, at: NaiveDateTime) -> StoreResult<i64>;
 

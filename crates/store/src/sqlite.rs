@@ -289,6 +289,18 @@ impl StateStore for SqliteStore {
         rows.iter().map(run_from_row).collect::<Result<_, _>>().map_err(sql("reading job runs"))
     }
 
+    async fn runs_since(&self, since: NaiveDateTime) -> StoreResult<Vec<JobRun>> {
+        let rows = sqlx::query(
+            "SELECT job, started_at, ended_at, outcome, counts, error FROM job_runs WHERE started_at >= ?1 \
+             ORDER BY run_id",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql("reading job runs"))?;
+        rows.iter().map(run_from_row).collect::<Result<_, _>>().map_err(sql("reading job runs"))
+    }
+
     async fn record_alert(&self, kind: &str, subject: &str, message: &str, at: NaiveDateTime) -> StoreResult<i64> {
         let id = sqlx::query("INSERT INTO alerts (at, kind, subject, message) VALUES (?1, ?2, ?3, ?4)")
             .bind(at)

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod cp;
+mod demo;
 mod orders;
 mod sandbox;
 mod sync;

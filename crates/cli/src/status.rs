@@ -1,0 +1,187 @@
+//! `cpbridge status`: the pipeline table that people used to keep by hand, read from what the jobs recorded.
+//!
+//! One row per component: its state, last and next run, and its counts over the last 24 hours; then the staging
+//! queue and the dead-letter depth. `--json` prints the same report for machines.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use chrono::{Duration, NaiveDateTime, Utc};
+use cpbridge_store::{Alert, JobRun};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::orders::ConfigArg;
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One row of the pipeline table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentStatus {
+    pub component: &'static str,
+    pub job: &'static str,
+    /// `ok`, `failing`, `no runs yet` (idle jobs record only runs that found work), `by hand` (no cadence) or
+    /// `not built`.
+    pub state: String,
+    pub last_run: Option<NaiveDateTime>,
+    pub next_run: Option<NaiveDateTime>,
+    pub runs_24h: usize,
+    pub failed_24h: usize,
+    /// Each count of the job's reports, summed over the last 24 hours.
+    pub counts_24h: BTreeMap<String, i64>,
+    pub last_error: Option<String>,
+}
+
+/// The whole status report.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub generated_at: NaiveDateTime,
+    pub components: Vec<ComponentStatus>,
+    /// Staged orders per status (`PENDING`, `APPLIED`, `DEAD`, ...).
+    pub staging: BTreeMap<String, i64>,
+    /// Orders in the dead-letter queue (`DEAD`).
+    pub dead_letter: i64,
+    pub recent_alerts: Vec<Alert>,
+}
+
+/// The components, their jobs, and their cadence in seconds (0: by hand; negative: not built yet).
+fn components(app: &App) -> Vec<(&'static str, &'static str, f64)> {
+    let s = &app.config.schedule;
+    vec![
+        ("order intake (webhooks)", "orders.intake", s.intake_secs),
+        ("order poll (safety net)", "orders.pull", s.order_pull_secs),
+        ("order creation + payments", "orders.process", s.order_process_secs),
+        ("numbers back to the store", "orders.writeback", s.order_writeback_secs),
+        ("status back to the store", "orders.status", s.order_status_secs),
+        ("products", "products", s.products_secs),
+        ("inventory events", "inventory.events", s.inventory_events_secs),
+        ("inventory reconcile", "inventory.reconcile", s.inventory_reconcile_secs),
+        ("customers (both ways)", "customers", s.customers_secs),
+        ("pricing API", "pricing", -1.0),
+    ]
+}
+
+/// Reads the report from the state store and Counterpoint.
+///
+/// # Errors
+/// When the state store or Counterpoint cannot be read.
+pub async fn collect(app: &App) -> anyhow::Result<StatusReport> {
+    let now = Utc::now().naive_utc();
+    let last: BTreeMap<String, JobRun> = app.store.last_runs().await?.into_iter().map(|r| (r.job.clone(), r)).collect();
+    let day = app.store.runs_since(now - Duration::hours(24)).await?;
+    let mut rows = Vec::new();
+    for (component, job, every) in components(app) {
+        let runs: Vec<&JobRun> = day.iter().filter(|r| r.job == job).collect();
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        for run in &runs {
+            for (name, value) in &run.counts {
+                if let Some(n) = value.as_i64() {
+                    *counts.entry(name.clone()).or_default() += n;
+                }
+            }
+        }
+        let last_run = last.get(job);
+        let state = match (every, last_run) {
+            (e, _) if e < 0.0 => "not built".to_owned(),
+            (_, Some(run)) if run.outcome == "failed" => "failing".to_owned(),
+            (_, Some(_)) => "ok".to_owned(),
+            (0.0, None) => "by hand".to_owned(),
+            (_, None) => "no runs yet".to_owned(),
+        };
+        let next_run = match last_run {
+            Some(run) if every > 0.0 => Some(run.started_at + Duration::milliseconds((every * 1000.0) as i64)),
+            _ => None,
+        };
+        rows.push(ComponentStatus {
+            component,
+            job,
+            state,
+            last_run: last_run.map(|r| r.started_at),
+            next_run,
+            runs_24h: runs.len(),
+            failed_24h: runs.iter().filter(|r| r.outcome == "failed").count(),
+            counts_24h: counts,
+            last_error: last_run.and_then(|r| r.error.clone()),
+        });
+    }
+    let staging = app.orders.counterpoint().staging_counts().await?;
+    let dead_letter = staging.get("DEAD").copied().unwrap_or(0);
+    let recent_alerts = app.store.alerts(5).await?;
+    Ok(StatusReport { generated_at: now, components: rows, staging, dead_letter, recent_alerts })
+}
+
+/// The counts worth a glance, per job.
+fn headline(job: &str, counts: &BTreeMap<String, i64>) -> String {
+    let keys: &[&str] = match job {
+        "orders.intake" | "orders.pull" => &["staged", "cancelled", "deferred"],
+        "orders.process" => &["applied", "written_back", "failed", "dead"],
+        "orders.writeback" | "orders.status" => &["synced", "failed"],
+        "products" => &["created", "updated", "retired", "failed"],
+        "inventory.events" => &["changes", "pushed", "failed"],
+        "inventory.reconcile" => &["checked", "drifted", "failed"],
+        "customers" => &["created_in_counterpoint", "created_in_woocommerce", "updated_in_woocommerce", "failed"],
+        _ => &[],
+    };
+    keys.iter().map(|k| format!("{k} {}", counts.get(*k).copied().unwrap_or(0))).collect::<Vec<_>>().join(", ")
+}
+
+fn when(at: Option<NaiveDateTime>) -> String {
+    at.map_or_else(|| "-".to_owned(), |t| t.format("%m-%d %H:%M:%S").to_string())
+}
+
+/// The report as a terminal table.
+pub fn render(report: &StatusReport) -> String {
+    let mut out = format!("cpbridge status at {} UTC\n", report.generated_at.format("%Y-%m-%d %H:%M:%S"));
+    out.push_str(&format!(
+        "{:<27} {:<10} {:<15} {:<15} {:>5}  {}\n",
+        "component", "state", "last run", "next run", "runs", "last 24 h"
+    ));
+    for row in &report.components {
+        out.push_str(&format!(
+            "{:<27} {:<10} {:<15} {:<15} {:>5}  {}\n",
+            row.component,
+            row.state,
+            when(row.last_run),
+            when(row.next_run),
+            row.runs_24h,
+            headline(row.job, &row.counts_24h)
+        ));
+        if row.state == "failing"
+            && let Some(error) = &row.last_error
+        {
+            out.push_str(&format!("{:<27} last error: {error}\n", ""));
+        }
+    }
+    let staging: Vec<String> = report.staging.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    out.push_str(&format!(
+        "staged orders: {}\ndead-letter queue: {} (see `cpbridge dlq list`)\n",
+        if staging.is_empty() { "none".to_owned() } else { staging.join(", ") },
+        report.dead_letter
+    ));
+    for alert in &report.recent_alerts {
+        out.push_str(&format!("alert {} {}: {}\n", when(Some(alert.at)), alert.kind, alert.subject));
+    }
+    out
+}
+
+/// `cpbridge status`.
+///
+/// # Errors
+/// When the config, the state store or Counterpoint is unusable.
+pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let app = args.config.app().await?;
+    let report = collect(&app).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
