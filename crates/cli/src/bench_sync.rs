@@ -120,7 +120,7 @@ pub async fn run(args: BenchSync) -> anyhow::Result<ExitCode> {
             report.created,
             report.updated,
             report.unchanged,
-            report.failed,
+            report.failures.failed,
             peak_rss_mib().unwrap_or(f64::NAN)
         );
         Ok(())

@@ -38,7 +38,7 @@ pub async fn run(command: SyncCommand) -> anyhow::Result<ExitCode> {
         SyncCommand::Products(config) => {
             let app = config.app().await?;
             let report = app.products.run_once().await?;
-            finish(&report, report.failed)
+            finish(&report, report.failures.failed)
         }
         SyncCommand::Inventory { config, full } => {
             let app = config.app().await?;
@@ -47,12 +47,12 @@ pub async fn run(command: SyncCommand) -> anyhow::Result<ExitCode> {
             } else {
                 app.inventory.events_once().await?
             };
-            finish(&report, report.failed)
+            finish(&report, report.failures.failed)
         }
         SyncCommand::Customers(config) => {
             let app = config.app().await?;
             let report = app.customers.run_once().await?;
-            finish(&report, report.failed)
+            finish(&report, report.failures.failed)
         }
     }
 }

@@ -24,7 +24,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::alerts::Alerter;
-use crate::jobs::{PipelineError, now, record_run};
+use crate::jobs::{PipelineError, RecordFailures, now, record_run};
 use crate::order_map;
 use crate::products::scan;
 use crate::settings::OrderSettings;
@@ -38,7 +38,6 @@ pub const CUSTOMER_IN_RECORDS: &str = "customer_in";
 pub const CUST_NO_META: &str = "_cp_cust_no";
 
 const PAGE: usize = 5000;
-const ERRORS_KEPT: usize = 20;
 
 /// Finds the Counterpoint customer with this e-mail, or creates it (numbered by `scheme`). The one way a web
 /// customer reaches `AR_CUST`, from an order or a registration. Returns the `CUST_NO` and whether it was created.
@@ -219,18 +218,10 @@ pub struct CustomerReport {
     pub created_in_woocommerce: usize,
     pub updated_in_woocommerce: usize,
     pub unchanged: usize,
-    pub failed: usize,
     pub batch_requests: usize,
-    pub errors: Vec<String>,
-}
-
-impl CustomerReport {
-    fn fail(&mut self, message: String) {
-        self.failed += 1;
-        if self.errors.len() < ERRORS_KEPT {
-            self.errors.push(message);
-        }
-    }
+    /// Records refused this run (tried again next run), each named.
+    #[serde(flatten)]
+    pub failures: RecordFailures,
 }
 
 /// The customer sync over its ports.
@@ -302,6 +293,7 @@ impl CustomerSync {
                         Ok(found) => found,
                         Err(e) if !e.is_retryable() => {
                             report
+                                .failures
                                 .fail(format!("WooCommerce customer {} ({email}): not created in AR_CUST: {e}", w.id));
                             continue;
                         }
@@ -334,7 +326,7 @@ impl CustomerSync {
                 if e.is_retryable() {
                     return Err(e.into());
                 }
-                report.fail(format!("customer {cust_no}: WooCommerce's fields not taken: {e}"));
+                report.failures.fail(format!("customer {cust_no}: WooCommerce's fields not taken: {e}"));
                 continue;
             }
             report.updated_in_counterpoint += 1;
@@ -419,10 +411,11 @@ impl CustomerSync {
                     let email = text(c.email_adrs_1.as_deref());
                     match self.woo.customer_by_email(&email).await? {
                         Some(existing) => retry.push((c.clone(), Some(existing.id), wanted.clone())),
-                        None => report.fail(format!("customer {}: {}: {}", c.cust_no, e.code, e.message)),
+                        None => report.failures.fail(format!("customer {}: {}: {}", c.cust_no, e.code, e.message)),
                     }
                 }
                 Err(e) => report
+                    .failures
                     .fail(format!("customer {}: not created in WooCommerce: {}: {}", c.cust_no, e.code, e.message)),
             }
         }
@@ -434,13 +427,14 @@ impl CustomerSync {
                 }
                 Err(e) if e.code.ends_with("invalid_id") => {
                     forget.push(c.cust_no.clone());
-                    report.fail(format!(
+                    report.failures.fail(format!(
                         "customer {}: WooCommerce customer {} is gone; it will be created again",
                         c.cust_no,
                         id.unwrap_or_default()
                     ));
                 }
                 Err(e) => report
+                    .failures
                     .fail(format!("customer {}: not updated in WooCommerce: {}: {}", c.cust_no, e.code, e.message)),
             }
         }

@@ -22,13 +22,12 @@ use futures_util::TryStreamExt as _;
 use serde::Serialize;
 
 use crate::alerts::Alerter;
-use crate::jobs::{PipelineError, now, record_run};
+use crate::jobs::{PipelineError, RecordFailures, now, record_run};
 use crate::products::{PRODUCT_RECORDS, STOCK_RECORDS, all_items, all_levels};
 use crate::sync_settings::InventorySettings;
 
 /// Rounds of the event poll per run, so one run ends even while a workstation keeps writing.
 const MAX_ROUNDS: usize = 50;
-const ERRORS_KEPT: usize = 20;
 
 /// Counts of one inventory run (events or reconcile).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -45,18 +44,10 @@ pub struct InventoryReport {
     pub drifted: usize,
     /// Reconcile only: WooCommerce products made outside cpbridge that now follow their Counterpoint item.
     pub adopted: usize,
-    pub failed: usize,
     pub batch_requests: usize,
-    pub errors: Vec<String>,
-}
-
-impl InventoryReport {
-    fn fail(&mut self, message: String) {
-        self.failed += 1;
-        if self.errors.len() < ERRORS_KEPT {
-            self.errors.push(message);
-        }
-    }
+    /// Records refused this run (tried again next run), each named.
+    #[serde(flatten)]
+    pub failures: RecordFailures,
 }
 
 /// One stock value to send.
@@ -192,7 +183,7 @@ impl InventorySync {
                         gone.push(push.sku.clone());
                     }
                     Err(e) => {
-                        report.fail(format!(
+                        report.failures.fail(format!(
                             "SKU {}: stock {} not pushed: {}: {}",
                             push.sku, push.quantity, e.code, e.message
                         ));

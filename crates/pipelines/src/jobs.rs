@@ -20,6 +20,25 @@ pub enum PipelineError {
     Store(#[from] StoreError),
 }
 
+/// The records a run could not send: how many, and the first few reasons, each naming its record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RecordFailures {
+    pub failed: usize,
+    pub errors: Vec<String>,
+}
+
+impl RecordFailures {
+    /// Reasons kept per run; the rest are only counted.
+    const KEPT: usize = 20;
+
+    pub fn fail(&mut self, reason: String) {
+        self.failed += 1;
+        if self.errors.len() < Self::KEPT {
+            self.errors.push(reason);
+        }
+    }
+}
+
 pub(crate) fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
 }

@@ -23,7 +23,7 @@ use futures_util::TryStreamExt as _;
 use serde::Serialize;
 
 use crate::alerts::Alerter;
-use crate::jobs::{PipelineError, now, record_run};
+use crate::jobs::{PipelineError, RecordFailures, now, record_run};
 use crate::product_map::{self, ProductSpec, RETIRED};
 use crate::sync_settings::{InventorySettings, ProductSettings};
 
@@ -34,8 +34,6 @@ pub const STOCK_RECORDS: &str = "stock";
 
 /// Rows read from Counterpoint per query.
 const PAGE: usize = 5000;
-/// Errors kept in a report; the rest are only counted.
-const ERRORS_KEPT: usize = 20;
 
 /// Reads every row of a paged Counterpoint feed.
 pub(crate) async fn scan<T, F, Fut>(mut fetch: F, mark: impl Fn(&T) -> Watermark) -> CpResult<Vec<T>>
@@ -104,21 +102,12 @@ pub struct ProductReport {
     pub adopted: usize,
     pub retired: usize,
     pub unchanged: usize,
-    pub failed: usize,
     pub categories_created: usize,
     /// Batch requests sent (each holds at most 100 products).
     pub batch_requests: usize,
-    /// The first failures, each naming its SKU.
-    pub errors: Vec<String>,
-}
-
-impl ProductReport {
-    fn fail(&mut self, message: String) {
-        self.failed += 1;
-        if self.errors.len() < ERRORS_KEPT {
-            self.errors.push(message);
-        }
-    }
+    /// Records refused this run (tried again next run), each named.
+    #[serde(flatten)]
+    pub failures: RecordFailures,
 }
 
 /// One write the sync decided on.
@@ -387,7 +376,7 @@ impl ProductSync {
                         adopted: true,
                     });
                 }
-                Err(e) => report.fail(format!("SKU {}: not created: {}: {}", spec.sku, e.code, e.message)),
+                Err(e) => report.failures.fail(format!("SKU {}: not created: {}: {}", spec.sku, e.code, e.message)),
             }
         }
         for (op, result) in updates.iter().zip(&outcome.updated) {
@@ -407,13 +396,15 @@ impl ProductSync {
                 (_, Err(e)) if e.code.ends_with("_invalid_id") => {
                     // Deleted in WooCommerce: forget it, and the next run creates it again if it is still on the web.
                     forget.push(op.sku().to_owned());
-                    report.fail(format!(
+                    report.failures.fail(format!(
                         "SKU {}: product {} is gone from WooCommerce; it will be recreated",
                         op.sku(),
                         e.id.unwrap_or_default()
                     ));
                 }
-                (_, Err(e)) => report.fail(format!("SKU {}: not updated: {}: {}", op.sku(), e.code, e.message)),
+                (_, Err(e)) => {
+                    report.failures.fail(format!("SKU {}: not updated: {}: {}", op.sku(), e.code, e.message))
+                }
                 (ProductOp::Create { .. }, Ok(_)) => {}
             }
         }

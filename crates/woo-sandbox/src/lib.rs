@@ -754,6 +754,18 @@ async fn variation_route(
     }
 }
 
+/// WooCommerce's limit on the items of one batch request, across create, update and delete.
+fn batch_limit(items: usize) -> Result<(), WcError> {
+    if items > 100 {
+        return Err(WcError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "woocommerce_rest_request_entity_too_large",
+            "Unable to accept more than 100 items for this request.",
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /customers/batch`: each item succeeds or fails on its own, inside one 200 answer.
 async fn customer_batch(
     conn: &mut sqlx::SqliteConnection,
@@ -763,13 +775,7 @@ async fn customer_batch(
 ) -> WcResult {
     let list = |key: &str| body.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
     let (creates, updates, deletes) = (list("create"), list("update"), list("delete"));
-    if creates.len() + updates.len() + deletes.len() > 100 {
-        return Err(WcError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "woocommerce_rest_request_entity_too_large",
-            "Unable to accept more than 100 items for this request.",
-        ));
-    }
+    batch_limit(creates.len() + updates.len() + deletes.len())?;
     let item_error = |id: u64, error: &WcError| json!({ "id": id, "error": error.body() });
     let mut out = Map::new();
     if !creates.is_empty() {
@@ -833,13 +839,7 @@ async fn product_batch(
 ) -> WcResult {
     let list = |key: &str| body.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
     let (creates, updates, deletes) = (list("create"), list("update"), list("delete"));
-    if creates.len() + updates.len() + deletes.len() > 100 {
-        return Err(WcError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "woocommerce_rest_request_entity_too_large",
-            "Unable to accept more than 100 items for this request.",
-        ));
-    }
+    batch_limit(creates.len() + updates.len() + deletes.len())?;
     let kind = if parent.is_some() { Kind::Variation } else { Kind::Product };
     let editing = parent.is_none();
     let item_error = |id: u64, error: &WcError| json!({ "id": id, "error": error.body() });

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::extract::State;
 use axum::routing::post;
-use cpbridge_woo::model::{LineItemWrite, ProductWrite};
+use cpbridge_woo::model::LineItemWrite;
 use serde_json::Value;
 use sqlx::{Connection as _, SqliteConnection};
 
@@ -58,17 +58,7 @@ impl Receiver {
 async fn alerts_reach_the_webhook_once_per_condition() {
     let receiver = Receiver::start().await;
     let shop = Shop::open(&[], 5, &format!("\n[alerts]\nwebhook_url = \"{}\"\n", receiver.url)).await;
-    let stranger = shop
-        .woo
-        .create_product(&ProductWrite {
-            name: Some("Not in Counterpoint".into()),
-            sku: Some("NOT-IN-CP".into()),
-            regular_price: Some("9.99".into()),
-            ..ProductWrite::default()
-        })
-        .await
-        .expect("product");
-    assert!(stranger.id > 0);
+    shop.stranger_product().await;
     let _daemon = shop.daemon();
     let line = vec![LineItemWrite { sku: Some("NOT-IN-CP".into()), quantity: 1, ..LineItemWrite::default() }];
     let order = shop.place_lines(1, 0, line).await;

@@ -80,19 +80,6 @@ impl Shop {
         .expect("items");
         let mut write = BatchWrite::default();
         let mut skus = Vec::new();
-        if rows.is_empty() {
-            let shop = Shop {
-                config: dir.path().join("cpbridge.toml"),
-                dir,
-                sandbox,
-                woo,
-                replica,
-                skus,
-                emails: Default::default(),
-            };
-            shop.write_config(orders_extra);
-            return shop;
-        }
         for row in rows {
             let sku: String = row.get("ITEM_NO");
             let price: f64 = row.get("PRC_1");
@@ -106,8 +93,10 @@ impl Shop {
             });
             skus.push(sku);
         }
-        let outcome = woo.batch_products(write).await.expect("products");
-        assert_eq!(outcome.failures().count(), 0, "every product is created");
+        if !write.create.is_empty() {
+            let outcome = woo.batch_products(write).await.expect("products");
+            assert_eq!(outcome.failures().count(), 0, "every product is created");
+        }
         let shop = Shop {
             config: dir.path().join("cpbridge.toml"),
             dir,
@@ -167,6 +156,21 @@ woo_retry = {{ base_secs = 0.05, cap_secs = 0.5 }}
             state = self.state_path().display(),
         );
         std::fs::write(&self.config, text).expect("config written");
+    }
+
+    /// A product with SKU `NOT-IN-CP`, which no Counterpoint item has.
+    pub async fn stranger_product(&self) {
+        let stranger = self
+            .woo
+            .create_product(&ProductWrite {
+                name: Some("Not in Counterpoint".into()),
+                sku: Some("NOT-IN-CP".into()),
+                regular_price: Some("9.99".into()),
+                ..ProductWrite::default()
+            })
+            .await
+            .expect("product");
+        assert!(stranger.id > 0);
     }
 
     /// Sets the sandbox's share of injected 5xx answers.
@@ -555,17 +559,7 @@ fn staging_ids(text: &str) -> BTreeMap<i64, String> {
 async fn each_failure_kind_goes_dead_with_its_reason_and_replays_once_fixed() {
     let shop = Shop::open(&[], 10, "guest_customer = \"WEBGUEST\"").await;
     let registered = shop.customer("regular@example.test").await;
-    let stranger = shop
-        .woo
-        .create_product(&ProductWrite {
-            name: Some("Not in Counterpoint".into()),
-            sku: Some("NOT-IN-CP".into()),
-            regular_price: Some("9.99".into()),
-            ..ProductWrite::default()
-        })
-        .await
-        .expect("product");
-    assert!(stranger.id > 0);
+    shop.stranger_product().await;
     let void_sku = shop.skus[1].clone();
     let line = |sku: &str| vec![LineItemWrite { sku: Some(sku.into()), quantity: 1, ..LineItemWrite::default() }];
     let guest = shop.place_lines(1, 0, line(&shop.skus[0])).await;
