@@ -81,6 +81,7 @@ impl App {
     pub async fn bind(self, listen: Option<SocketAddr>) -> anyhow::Result<BoundApp> {
         let delivered = Arc::new(Notify::new());
         let state = AppState {
+            status: Some(Arc::new(crate::status::DaemonStatus(crate::status::StatusInputs::of(&self)))),
             store: self.store.clone(),
             webhook_secret: self.config.woocommerce.webhook_secret.clone(),
             delivered: delivered.clone(),

@@ -233,7 +233,7 @@ async fn scenario(args: &DemoArgs, woo: &WooClient, replica: &std::path::Path, a
     }
     println!("  everything landed {:.1} s after the first order", started.elapsed().as_secs_f64());
 
-    println!("\n{}", crate::status::render(&crate::status::collect(app).await?));
+    println!("\n{}", crate::status::render(&crate::status::collect(&crate::status::StatusInputs::of(app)).await?));
     reconcile(app, woo, placed.len()).await
 }
 

@@ -6,11 +6,16 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use chrono::{Duration, NaiveDateTime, Utc};
-use cpbridge_store::{Alert, JobRun};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDateTime, Timelike as _, Utc};
+use cpbridge_counterpoint::CounterpointPort;
+use cpbridge_store::{Alert, JobRun, StateStore};
 use serde::Serialize;
 
 use crate::app::App;
+use crate::config::ScheduleSection;
 use crate::orders::ConfigArg;
 
 #[derive(Debug, clap::Args)]
@@ -49,11 +54,38 @@ pub struct StatusReport {
     /// Orders in the dead-letter queue (`DEAD`).
     pub dead_letter: i64,
     pub recent_alerts: Vec<Alert>,
+    /// Orders applied and stock values pushed per hour over the last 24 hours, oldest first.
+    pub hourly: Vec<HourCounts>,
+}
+
+/// One hour of the status page's chart.
+#[derive(Debug, Clone, Serialize)]
+pub struct HourCounts {
+    pub hour: NaiveDateTime,
+    pub orders_applied: i64,
+    pub stock_pushed: i64,
+}
+
+/// What the report is read from: the daemon holds one and serves it on `/`, `/status.json` and `/metrics`.
+#[derive(Clone)]
+pub struct StatusInputs {
+    pub store: Arc<dyn StateStore>,
+    pub cp: Arc<dyn CounterpointPort>,
+    pub schedule: ScheduleSection,
+}
+
+impl StatusInputs {
+    pub fn of(app: &App) -> Self {
+        StatusInputs {
+            store: app.store.clone(),
+            cp: app.orders.counterpoint().clone(),
+            schedule: app.config.schedule.clone(),
+        }
+    }
 }
 
 /// The components, their jobs, and their cadence in seconds (0: by hand; negative: not built yet).
-fn components(app: &App) -> Vec<(&'static str, &'static str, f64)> {
-    let s = &app.config.schedule;
+fn components(s: &ScheduleSection) -> Vec<(&'static str, &'static str, f64)> {
     vec![
         ("order intake (webhooks)", "orders.intake", s.intake_secs),
         ("order poll (safety net)", "orders.pull", s.order_pull_secs),
@@ -72,12 +104,13 @@ fn components(app: &App) -> Vec<(&'static str, &'static str, f64)> {
 ///
 /// # Errors
 /// When the state store or Counterpoint cannot be read.
-pub async fn collect(app: &App) -> anyhow::Result<StatusReport> {
+pub async fn collect(inputs: &StatusInputs) -> anyhow::Result<StatusReport> {
     let now = Utc::now().naive_utc();
-    let last: BTreeMap<String, JobRun> = app.store.last_runs().await?.into_iter().map(|r| (r.job.clone(), r)).collect();
-    let day = app.store.runs_since(now - Duration::hours(24)).await?;
+    let last: BTreeMap<String, JobRun> =
+        inputs.store.last_runs().await?.into_iter().map(|r| (r.job.clone(), r)).collect();
+    let day = inputs.store.runs_since(now - Duration::hours(24)).await?;
     let mut rows = Vec::new();
-    for (component, job, every) in components(app) {
+    for (component, job, every) in components(&inputs.schedule) {
         let runs: Vec<&JobRun> = day.iter().filter(|r| r.job == job).collect();
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
         for run in &runs {
@@ -111,10 +144,113 @@ pub async fn collect(app: &App) -> anyhow::Result<StatusReport> {
             last_error: last_run.and_then(|r| r.error.clone()),
         });
     }
-    let staging = app.orders.counterpoint().staging_counts().await?;
+    let staging = inputs.cp.staging_counts().await?;
     let dead_letter = staging.get("DEAD").copied().unwrap_or(0);
-    let recent_alerts = app.store.alerts(5).await?;
-    Ok(StatusReport { generated_at: now, components: rows, staging, dead_letter, recent_alerts })
+    let recent_alerts = inputs.store.alerts(5).await?;
+    Ok(StatusReport {
+        generated_at: now,
+        components: rows,
+        staging,
+        dead_letter,
+        recent_alerts,
+        hourly: hourly(&day, now),
+    })
+}
+
+/// Orders applied and stock pushed per hour, from the runs of the last 24 hours.
+fn hourly(runs: &[JobRun], now: NaiveDateTime) -> Vec<HourCounts> {
+    let this_hour = now.with_minute(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_nanosecond(0)).unwrap_or(now);
+    let mut hours: Vec<HourCounts> = (0..24)
+        .rev()
+        .map(|back| HourCounts { hour: this_hour - Duration::hours(back), orders_applied: 0, stock_pushed: 0 })
+        .collect();
+    for run in runs {
+        let Some(slot) = hours.iter_mut().rev().find(|h| h.hour <= run.started_at) else { continue };
+        let count = |name: &str| run.counts.get(name).and_then(serde_json::Value::as_i64).unwrap_or(0);
+        match run.job.as_str() {
+            "orders.process" => slot.orders_applied += count("applied"),
+            "inventory.events" | "inventory.reconcile" => slot.stock_pushed += count("pushed"),
+            _ => {}
+        }
+    }
+    hours
+}
+
+/// The report in Prometheus text format.
+pub fn metrics(report: &StatusReport) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let per_job = |f: &dyn Fn(&ComponentStatus) -> Option<f64>| -> Vec<(String, f64)> {
+        report.components.iter().filter_map(|c| f(c).map(|v| (format!("{{job=\"{}\"}}", c.job), v))).collect()
+    };
+    family(
+        "cpbridge_job_up",
+        "gauge",
+        "1 when the job's last run succeeded, 0 when it failed.",
+        per_job(&|c| c.last_run.map(|_| if c.state == "failing" { 0.0 } else { 1.0 })),
+    );
+    family(
+        "cpbridge_job_last_run_timestamp_seconds",
+        "gauge",
+        "When the job last ran (Unix time).",
+        per_job(&|c| c.last_run.map(|t| t.and_utc().timestamp() as f64)),
+    );
+    family(
+        "cpbridge_job_runs_24h",
+        "gauge",
+        "Recorded runs in the last 24 hours.",
+        per_job(&|c| Some(c.runs_24h as f64)),
+    );
+    family(
+        "cpbridge_job_failed_runs_24h",
+        "gauge",
+        "Failed runs in the last 24 hours.",
+        per_job(&|c| Some(c.failed_24h as f64)),
+    );
+    let counted: Vec<(String, f64)> = report
+        .components
+        .iter()
+        .flat_map(|c| {
+            c.counts_24h.iter().map(move |(name, n)| (format!("{{job=\"{}\",count=\"{name}\"}}", c.job), *n as f64))
+        })
+        .collect();
+    family("cpbridge_job_count_24h", "gauge", "Each count the job reported, summed over 24 hours.", counted);
+    let staged: Vec<(String, f64)> =
+        report.staging.iter().map(|(status, n)| (format!("{{status=\"{status}\"}}"), *n as f64)).collect();
+    family("cpbridge_staged_orders", "gauge", "Orders in USER_ORDER_STAGING by status.", staged);
+    family(
+        "cpbridge_dead_letter_orders",
+        "gauge",
+        "Orders that went DEAD and wait for an operator.",
+        vec![(String::new(), report.dead_letter as f64)],
+    );
+    out
+}
+
+/// The daemon's answers for the status page, `/metrics` and `/readyz`.
+pub struct DaemonStatus(pub StatusInputs);
+
+#[async_trait::async_trait]
+impl cpbridge_server::StatusSource for DaemonStatus {
+    async fn status(&self) -> Result<serde_json::Value, String> {
+        let report = collect(&self.0).await.map_err(|e| format!("{e:#}"))?;
+        serde_json::to_value(&report).map_err(|e| e.to_string())
+    }
+
+    async fn metrics(&self) -> Result<String, String> {
+        Ok(metrics(&collect(&self.0).await.map_err(|e| format!("{e:#}"))?))
+    }
+
+    async fn ready(&self) -> Result<(), String> {
+        self.0.cp.staging_counts().await.map_err(|e| format!("Counterpoint: {e}"))?;
+        self.0.store.last_runs().await.map_err(|e| format!("state store: {e}"))?;
+        Ok(())
+    }
 }
 
 /// The counts worth a glance, per job.
@@ -177,7 +313,7 @@ pub fn render(report: &StatusReport) -> String {
 /// When the config, the state store or Counterpoint is unusable.
 pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let app = args.config.app().await?;
-    let report = collect(&app).await?;
+    let report = collect(&StatusInputs::of(&app)).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

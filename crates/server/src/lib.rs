@@ -1,4 +1,6 @@
-//! cpbridge's HTTP side: `POST /webhooks/woocommerce` and the health checks.
+//! cpbridge's HTTP side: `POST /webhooks/woocommerce`, the status page (`/`, `/status.json`), `/metrics` in
+//! Prometheus text format, and the health checks (`/healthz`: the process answers; `/readyz`: the systems it needs
+//! answer too).
 //!
 //! The webhook handler does the least it can before answering: it checks the signature, commits the raw body to
 //! the state store's inbox, wakes the intake job, and answers 200. Everything slow (fetching the order, writing to
@@ -24,9 +26,23 @@ use tokio::sync::Notify;
 /// Orders with hundreds of lines stay well under this.
 const MAX_WEBHOOK_BODY: usize = 8 * 1024 * 1024;
 
+/// Where the status page, `/metrics` and `/readyz` get their answers; the daemon implements it over the state store
+/// and Counterpoint.
+#[async_trait::async_trait]
+pub trait StatusSource: Send + Sync {
+    /// The pipeline report, as `cpbridge status --json` prints it.
+    async fn status(&self) -> Result<serde_json::Value, String>;
+    /// The report in Prometheus text exposition format.
+    async fn metrics(&self) -> Result<String, String>;
+    /// `Ok` when every system cpbridge needs answers; else what does not.
+    async fn ready(&self) -> Result<(), String>;
+}
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
+    /// Absent in a server that only takes webhooks (tests); the status routes then answer 404.
+    pub status: Option<Arc<dyn StatusSource>>,
     pub store: Arc<dyn StateStore>,
     /// The webhook secret configured in WooCommerce; deliveries signed with anything else are refused.
     pub webhook_secret: Secret,
@@ -71,8 +87,33 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhooks/woocommerce", post(webhook))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/status.json", get(status_json))
+        .route("/", get(|| async { axum::response::Html(STATUS_PAGE) }))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
         .with_state(state)
+}
+
+/// The status page: one self-contained file (no external asset), refreshing itself from `/status.json`.
+const STATUS_PAGE: &str = include_str!("status.html");
+
+fn source(state: &AppState) -> Result<&Arc<dyn StatusSource>, HttpError> {
+    state.status.as_ref().ok_or(HttpError::NotHere)
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, HttpError> {
+    source(&state)?.ready().await.map_err(HttpError::Unavailable)?;
+    Ok("ready")
+}
+
+async fn metrics(State(state): State<AppState>) -> Result<Response, HttpError> {
+    let text = source(&state)?.metrics().await.map_err(HttpError::Unavailable)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
+}
+
+async fn status_json(State(state): State<AppState>) -> Result<axum::Json<serde_json::Value>, HttpError> {
+    Ok(axum::Json(source(&state)?.status().await.map_err(HttpError::Unavailable)?))
 }
 
 /// The one error type of the HTTP side.
@@ -80,6 +121,7 @@ pub fn router(state: AppState) -> Router {
 enum HttpError {
     Refused(DeliveryError),
     Unavailable(String),
+    NotHere,
 }
 
 impl IntoResponse for HttpError {
@@ -90,12 +132,23 @@ impl IntoResponse for HttpError {
                 (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": e.to_string() }))).into_response()
             }
             HttpError::Unavailable(detail) => {
-                // WooCommerce retries a delivery that was not answered 2xx; nothing is lost.
-                tracing::error!("webhook not stored: {detail}");
-                (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "error": "try again later" }))).into_response()
+                // WooCommerce retries a delivery that was not answered 2xx; nothing is lost. The detail can name
+                // a database host, so it stays in the log.
+                tracing::error!("unavailable: {detail}");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    axum::Json(json!({ "error": "not ready", "detail": summary(&detail) })),
+                )
+                    .into_response()
             }
+            HttpError::NotHere => StatusCode::NOT_FOUND.into_response(),
         }
     }
+}
+
+/// The first clause of an error, without addresses or credentials that may follow it.
+fn summary(detail: &str) -> String {
+    detail.split([':', '(']).next().unwrap_or_default().trim().chars().take(120).collect()
 }
 
 async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, HttpError> {

@@ -6,6 +6,7 @@ mod cp;
 mod demo;
 mod orders;
 mod sandbox;
+mod status;
 mod sync;
 
 use std::io::{BufRead as _, BufReader};

@@ -1,0 +1,72 @@
+//! The daemon's own view of itself over HTTP: the status page, `/status.json`, `/metrics` and `/readyz`, with the
+//! counts of real work.
+
+use std::time::{Duration, Instant};
+
+use crate::orders::Shop;
+
+async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.expect("request");
+    (response.status().as_u16(), response.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_serves_its_status_metrics_and_readiness() {
+    let shop = Shop::open(&[], 5, "").await;
+    let daemon = shop.daemon();
+    shop.hook(&daemon).await;
+    for n in 0..3 {
+        shop.place(n, 0).await;
+    }
+    shop.wait_done(3, Duration::from_secs(60)).await;
+
+    let (code, page) = get(&format!("{}/", daemon.base)).await;
+    assert_eq!(code, 200);
+    assert!(page.contains("<title>cpbridge status</title>") && page.contains("status.json"), "the page");
+    for loads in ["src=", "<link", "@import", "url("] {
+        assert!(!page.contains(loads), "the page loads nothing from elsewhere ({loads})");
+    }
+
+    // The processing job records its runs; the applied count reaches 3 once the last run is recorded.
+    let start = Instant::now();
+    let report = loop {
+        let (code, body) = get(&format!("{}/status.json", daemon.base)).await;
+        assert_eq!(code, 200, "{body}");
+        let report: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let applied = report["components"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["job"] == "orders.process"))
+            .and_then(|r| r["counts_24h"]["applied"].as_i64());
+        if applied == Some(3) {
+            break report;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "applied {applied:?}: {report}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(report["staging"]["APPLIED"], 3);
+    let hourly: i64 =
+        report["hourly"].as_array().expect("hours").iter().filter_map(|h| h["orders_applied"].as_i64()).sum();
+    assert_eq!(hourly, 3, "the chart counts the same orders");
+
+    let (code, metrics) = get(&format!("{}/metrics", daemon.base)).await;
+    assert_eq!(code, 200);
+    assert!(metrics.contains("cpbridge_job_count_24h{job=\"orders.process\",count=\"applied\"} 3"), "{metrics}");
+    assert!(metrics.contains("cpbridge_staged_orders{status=\"APPLIED\"} 3"), "{metrics}");
+    assert!(metrics.contains("cpbridge_dead_letter_orders 0"), "{metrics}");
+    assert!(metrics.contains("# TYPE cpbridge_job_up gauge"), "{metrics}");
+
+    assert_eq!(get(&format!("{}/readyz", daemon.base)).await, (200, "ready".to_owned()));
+    let mut db = shop.replica().await;
+    sqlx::query("ALTER TABLE USER_ORDER_STAGING RENAME TO USER_ORDER_STAGING_AWAY")
+        .execute(&mut db)
+        .await
+        .expect("away");
+    let (code, body) = get(&format!("{}/readyz", daemon.base)).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("Counterpoint"), "{body}");
+    sqlx::query("ALTER TABLE USER_ORDER_STAGING_AWAY RENAME TO USER_ORDER_STAGING")
+        .execute(&mut db)
+        .await
+        .expect("back");
+    assert_eq!(get(&format!("{}/readyz", daemon.base)).await.0, 200);
+}
