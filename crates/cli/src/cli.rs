@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{bench, cp, demo, orders, sandbox, status, sync};
+use crate::{bench, cp, demo, init, orders, sandbox, status, sync};
 
 /// cpbridge connects NCR Counterpoint (SQL Server) with a WooCommerce store.
 #[derive(Debug, Parser)]
@@ -26,6 +26,8 @@ pub enum Command {
     /// Run one order job once: pull, process, writeback, status, intake; or list staged orders.
     #[command(subcommand)]
     Orders(orders::OrdersCommand),
+    /// Write a commented cpbridge.toml with every setting at its default.
+    Init(init::InitArgs),
     /// The pipeline table: each component's state, last and next run, counts over 24 hours, the dead-letter queue.
     Status(status::StatusArgs),
     /// The whole pipeline on a seeded replica and a sandbox store, with simulated shoppers; no setup needed.
@@ -53,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Orders(command) => orders::run_orders(command).await,
         Command::Sync(command) => sync::run(command).await,
         Command::Status(args) => status::run(args).await,
+        Command::Init(args) => init::run(&args),
         Command::Demo(args) => demo::run(args).await,
         Command::Dlq(command) => orders::run_dlq(command).await,
         Command::Bench(command) => bench::run(command).await,

@@ -104,7 +104,7 @@ pub struct AlertSection {
 }
 
 /// How often each job runs in `cpbridge run`, in seconds. The defaults are the seed system's cadences.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScheduleSection {
     /// The order poll behind the webhooks (2 minutes).
