@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{bench, cp, demo, init, orders, sandbox, status, sync};
+use crate::{bench, cp, demo, doctor, init, orders, sandbox, status, sync};
 
 /// cpbridge connects NCR Counterpoint (SQL Server) with a WooCommerce store.
 #[derive(Debug, Parser)]
@@ -28,6 +28,9 @@ pub enum Command {
     Orders(orders::OrdersCommand),
     /// Write a commented cpbridge.toml with every setting at its default.
     Init(init::InitArgs),
+    /// Check the config, Counterpoint and its USER_ tables, the state store, the WooCommerce key, the order webhooks
+    /// and the alert target, and say what to fix.
+    Doctor(doctor::DoctorArgs),
     /// The pipeline table: each component's state, last and next run, counts over 24 hours, the dead-letter queue.
     Status(status::StatusArgs),
     /// The whole pipeline on a seeded replica and a sandbox store, with simulated shoppers; no setup needed.
@@ -56,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sync(command) => sync::run(command).await,
         Command::Status(args) => status::run(args).await,
         Command::Init(args) => init::run(&args),
+        Command::Doctor(args) => doctor::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Dlq(command) => orders::run_dlq(command).await,
         Command::Bench(command) => bench::run(command).await,

@@ -159,7 +159,7 @@ impl Config {
         Ok(config)
     }
 
-    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+    pub(crate) fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
         if let Some(v) = var("CPBRIDGE_CP_URL") {
             self.counterpoint.url = v;
         }

@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod cp;
 mod demo;
+mod doctor;
 mod init;
 mod orders;
 mod sandbox;

@@ -70,3 +70,28 @@ async fn the_daemon_serves_its_status_metrics_and_readiness() {
         .expect("back");
     assert_eq!(get(&format!("{}/readyz", daemon.base)).await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_what_to_fix_and_creates_the_webhooks() {
+    let shop = Shop::open(&[], 0, "").await;
+    let first = shop.cli(&["doctor"]);
+    let text = crate::stdout(&first);
+    assert_eq!(first.status.code(), Some(2), "{text}");
+    assert!(text.contains("ok    Counterpoint") && text.contains("the key can read and write"), "{text}");
+    assert!(text.contains("FIX   webhooks: no active webhook for order.created, order.updated"), "{text}");
+
+    let fixed = shop.cli(&["doctor", "--fix-webhooks", "http://127.0.0.1:9/webhooks/woocommerce"]);
+    assert!(fixed.status.success(), "{}", crate::stdout(&fixed));
+    let hooks = shop.woo.webhooks().await.expect("webhooks");
+    let topics: Vec<&str> = hooks.iter().map(|h| h.topic.as_str()).collect();
+    assert!(topics.contains(&"order.created") && topics.contains(&"order.updated"), "{topics:?}");
+    assert!(shop.cli(&["doctor"]).status.success(), "all good after the fix");
+
+    // A missing cpbridge table in Counterpoint is named, with the command that installs it.
+    let mut db = shop.replica().await;
+    sqlx::query("DROP TABLE USER_INV_CHANGES").execute(&mut db).await.expect("drop");
+    let broken = shop.cli(&["doctor"]);
+    let text = crate::stdout(&broken);
+    assert_eq!(broken.status.code(), Some(2), "{text}");
+    assert!(text.contains("USER_INV_CHANGES") && text.contains("cpbridge cp migrate"), "{text}");
+}

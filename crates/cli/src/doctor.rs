@@ -1,0 +1,189 @@
+//! `cpbridge doctor`: checks the config and every connection the way startup uses them, and says in plain words
+//! what to fix. The Counterpoint database and its `USER_` tables and trigger, the state store, the WooCommerce key
+//! (read and write), the order webhooks (created on request with `--fix`), and the alert target.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use cpbridge_store::{SqliteStore, StateStore as _};
+use cpbridge_woo::model::WebhookWrite;
+use cpbridge_woo::{Replay, WooClient};
+use reqwest::Method;
+
+use crate::config::Config;
+use crate::orders::ConfigArg;
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Create the missing order webhooks, delivering to this public address of cpbridge's webhook endpoint
+    /// (e.g. https://cpbridge.example.com/webhooks/woocommerce).
+    #[arg(long, value_name = "URL")]
+    fix_webhooks: Option<String>,
+    /// Send a test alert to `alerts.webhook_url`.
+    #[arg(long)]
+    test_alert: bool,
+}
+
+const WEBHOOK_PATH: &str = "/webhooks/woocommerce";
+const ORDER_TOPICS: [&str; 2] = ["order.created", "order.updated"];
+
+/// The findings, in order, each `Ok(what is fine)` or `Err(what to fix)`.
+struct Findings(Vec<(&'static str, Result<String, String>)>);
+
+impl Findings {
+    fn add(&mut self, area: &'static str, result: Result<String, String>) {
+        match &result {
+            Ok(text) => println!("ok    {area}: {text}"),
+            Err(text) => println!("FIX   {area}: {text}"),
+        }
+        self.0.push((area, result));
+    }
+}
+
+/// `cpbridge doctor`.
+///
+/// # Errors
+/// Never for a finding (those are printed, and the exit code is 2); only for an unreadable config file.
+pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let path = &args.config.config;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e} (write one with `cpbridge init`)", path.display()))?;
+    let mut findings = Findings(Vec::new());
+    let config = match toml::from_str::<Config>(&text) {
+        Ok(mut config) => {
+            config.apply_env(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+            let problems = config.problems();
+            if problems.is_empty() {
+                findings.add("config", Ok(format!("{} reads cleanly", path.display())));
+            } else {
+                findings.add("config", Err(problems.join("; ")));
+            }
+            config
+        }
+        Err(e) => {
+            findings.add("config", Err(format!("{}: {e}", path.display())));
+            return Ok(ExitCode::from(2));
+        }
+    };
+
+    match cpbridge_counterpoint::port::open(&config.counterpoint.url).await {
+        Err(e) => findings.add("Counterpoint", Err(format!("{e}"))),
+        Ok(cp) => match cp.verify_schema().await {
+            Ok(report) if report.is_ok() => {
+                findings.add("Counterpoint", Ok(format!("{}: every table, column and trigger is there", cp.target())));
+            }
+            Ok(report) => findings.add(
+                "Counterpoint",
+                Err(format!("{}: {report} (install cpbridge's tables with `cpbridge cp migrate`)", cp.target())),
+            ),
+            Err(e) => findings.add("Counterpoint", Err(format!("{e}"))),
+        },
+    }
+
+    match SqliteStore::open(&config.state.path).await {
+        Ok(store) => match store.last_runs().await {
+            Ok(_) => findings.add("state store", Ok(store.target())),
+            Err(e) => findings.add("state store", Err(e.to_string())),
+        },
+        Err(e) => findings.add("state store", Err(e.to_string())),
+    }
+
+    match WooClient::new(config.woo_config()) {
+        Err(e) => findings.add("WooCommerce", Err(e.to_string())),
+        Ok(woo) => check_woo(&woo, &config, &args, &mut findings).await,
+    }
+
+    match (&config.alerts.webhook_url, args.test_alert) {
+        (None, _) => findings.add("alerts", Ok("logged and kept in the state store (no alerts.webhook_url)".into())),
+        (Some(_), false) => {
+            findings.add("alerts", Ok("alerts.webhook_url is set (send a test with --test-alert)".into()));
+        }
+        (Some(url), true) => {
+            let body = serde_json::json!({
+                "kind": "test", "subject": "cpbridge doctor", "message": "a test alert from cpbridge doctor",
+                "source": "cpbridge", "text": "cpbridge doctor: a test alert"
+            });
+            let sent = reqwest::Client::new().post(url).json(&body).send().await;
+            match sent {
+                Ok(r) if r.status().is_success() => findings.add("alerts", Ok("the test alert was accepted".into())),
+                Ok(r) => findings.add("alerts", Err(format!("the alert webhook answered {}", r.status()))),
+                Err(e) => findings.add("alerts", Err(format!("the alert webhook is unreachable: {}", e.without_url()))),
+            }
+        }
+    }
+
+    let failed = findings.0.iter().filter(|(_, r)| r.is_err()).count();
+    println!("{}", if failed == 0 { "all good".to_owned() } else { format!("{failed} thing(s) to fix") });
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+async fn check_woo(woo: &WooClient, config: &Config, args: &DoctorArgs, findings: &mut Findings) {
+    if let Err(e) = woo.page::<serde_json::Value>("/products", &[("per_page".into(), "1".into())], 1).await {
+        let hint = match e.status() {
+            Some(401 | 403) => " (the key or secret is wrong, or the key was revoked)",
+            Some(404) => " (is this a WooCommerce store with pretty permalinks on?)",
+            _ => "",
+        };
+        findings.add("WooCommerce", Err(format!("{}: {e}{hint}", config.woocommerce.url)));
+        return;
+    }
+    // An empty batch writes nothing, but WooCommerce refuses it to a read-only key.
+    let write: Result<serde_json::Value, _> =
+        woo.send(Method::POST, "/products/batch", &serde_json::json!({}), Replay::Safe).await;
+    match write {
+        Ok(_) => findings.add("WooCommerce", Ok(format!("{}: the key can read and write", config.woocommerce.url))),
+        Err(e) if matches!(e.status(), Some(401 | 403)) => findings
+            .add("WooCommerce", Err(format!("the key can read but not write ({e}); give it Read/Write permission"))),
+        Err(e) => findings.add("WooCommerce", Err(format!("a write check failed: {e}"))),
+    }
+
+    let hooks = match woo.webhooks().await {
+        Ok(hooks) => hooks,
+        Err(e) => {
+            findings.add("webhooks", Err(format!("cannot list the webhooks: {e}")));
+            return;
+        }
+    };
+    let missing: Vec<&str> = ORDER_TOPICS
+        .iter()
+        .copied()
+        .filter(|topic| {
+            !hooks.iter().any(|h| h.topic == *topic && h.status == "active" && h.delivery_url.ends_with(WEBHOOK_PATH))
+        })
+        .collect();
+    if missing.is_empty() {
+        findings.add("webhooks", Ok("order.created and order.updated deliver to cpbridge".into()));
+        return;
+    }
+    let Some(url) = &args.fix_webhooks else {
+        let disabled = hooks.iter().filter(|h| h.delivery_url.ends_with(WEBHOOK_PATH) && h.status != "active").count();
+        let note = if disabled > 0 { format!(" ({disabled} disabled or paused)") } else { String::new() };
+        findings.add(
+            "webhooks",
+            Err(format!(
+                "no active webhook for {}{note}; orders then arrive only by the poll. Run `cpbridge doctor \
+                 --fix-webhooks https://<cpbridge address>{WEBHOOK_PATH}` to create them",
+                missing.join(", ")
+            )),
+        );
+        return;
+    };
+    for topic in missing {
+        let created = woo
+            .create_webhook(&WebhookWrite {
+                name: Some(format!("cpbridge {topic}")),
+                status: Some("active".into()),
+                topic: topic.into(),
+                delivery_url: url.clone(),
+                secret: Some(config.woocommerce.webhook_secret.expose().to_owned()),
+                ..WebhookWrite::default()
+            })
+            .await;
+        match created {
+            Ok(hook) => findings.add("webhooks", Ok(format!("created webhook {} for {topic} to {url}", hook.id))),
+            Err(e) => findings.add("webhooks", Err(format!("creating the {topic} webhook: {e}"))),
+        }
+    }
+}
