@@ -28,6 +28,17 @@ pub struct App {
     pub products: Arc<ProductSync>,
     pub inventory: Arc<InventorySync>,
     pub customers: Arc<CustomerSync>,
+    pub alerts: Alerter,
+}
+
+/// The daemon's alerter, as the HTTP server's alert sink.
+struct AlertBridge(Alerter);
+
+#[async_trait::async_trait]
+impl cpbridge_server::AlertSink for AlertBridge {
+    async fn alert(&self, kind: &str, subject: &str, message: &str) {
+        self.0.raise(kind, subject, message).await;
+    }
 }
 
 impl App {
@@ -45,7 +56,7 @@ impl App {
             .await
             .context("opening the Counterpoint database")?;
         let woo = WooClient::new(config.woo_config()).context("setting up the WooCommerce client")?;
-        let alerts = Alerter::new(store.clone(), config.alerts.webhook_url.clone());
+        let alerts = Alerter::new(store.clone(), config.alerts.webhook_url.clone(), config.alerts.rules());
         let orders =
             Arc::new(OrderPipeline::new(cp.clone(), woo.clone(), store.clone(), alerts.clone(), config.orders.clone()));
         let products = Arc::new(ProductSync::new(
@@ -67,11 +78,11 @@ impl App {
             cp,
             woo,
             store.clone(),
-            alerts,
+            alerts.clone(),
             config.customers.clone(),
             config.orders.clone(),
         ));
-        Ok(App { config, store, orders, products, inventory, customers })
+        Ok(App { config, store, orders, products, inventory, customers, alerts })
     }
 
     /// Binds the HTTP server (`listen`, else `server.listen`; port 0 picks a free port) without serving yet.
@@ -81,6 +92,8 @@ impl App {
     pub async fn bind(self, listen: Option<SocketAddr>) -> anyhow::Result<BoundApp> {
         let delivered = Arc::new(Notify::new());
         let state = AppState {
+            alerts: Some(Arc::new(AlertBridge(self.alerts.clone()))),
+            signatures: Arc::new(cpbridge_server::SignatureWatch::new(self.config.alerts.bad_signatures_per_minute)),
             status: Some(Arc::new(crate::status::DaemonStatus(crate::status::StatusInputs::of(&self)))),
             store: self.store.clone(),
             webhook_secret: self.config.woocommerce.webhook_secret.clone(),
@@ -240,8 +253,8 @@ impl BoundApp {
     }
 }
 
-/// Runs `job` at once, then every `every`, or sooner when `wake` is notified, until `stop`. Runs of one job never
-/// overlap (single-flight).
+/// Runs `job` at once, then every `every` (with jitter), or sooner when `wake` is notified, until `stop`. Runs of
+/// one job never overlap (single-flight).
 fn spawn_job<F, Fut>(
     tasks: &mut JoinSet<()>,
     stop: &CancellationToken,
@@ -267,9 +280,12 @@ fn spawn_job<F, Fut>(
                     None => std::future::pending().await,
                 }
             };
+            // Up to 10 % either way, so that jobs on the same cadence do not keep meeting (and several cpbridge
+            // workers do not poll in step).
+            let pause = every.mul_f64(0.9 + 0.2 * fastrand::f64());
             tokio::select! {
                 () = stop.cancelled() => break,
-                () = tokio::time::sleep(every) => {}
+                () = tokio::time::sleep(pause) => {}
                 () = woken => {}
             }
         }

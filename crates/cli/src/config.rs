@@ -59,6 +59,32 @@ pub struct WooSection {
     /// Seconds before a request is given up (default 30).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// How a failed request (5xx, 429, a dropped connection) is retried.
+    #[serde(default)]
+    pub retry: WooRetry,
+}
+
+/// `[woocommerce.retry]`: exponential backoff with jitter; a `Retry-After` from the store is honoured.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WooRetry {
+    /// Attempts in all, the first included (6).
+    pub attempts: u32,
+    /// The first wait, doubled each time (500 ms).
+    pub first_wait_ms: u64,
+    /// The longest wait between attempts (30 s).
+    pub max_wait_secs: u64,
+}
+
+impl Default for WooRetry {
+    fn default() -> Self {
+        let policy = cpbridge_woo::RetryPolicy::default();
+        WooRetry {
+            attempts: policy.max_attempts,
+            first_wait_ms: u64::try_from(policy.base_delay.as_millis()).unwrap_or(500),
+            max_wait_secs: policy.max_delay.as_secs(),
+        }
+    }
 }
 
 fn default_timeout() -> u64 {
@@ -96,11 +122,32 @@ impl Default for ServerSection {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertSection {
     /// Alerts are POSTed here as JSON when set (env `CPBRIDGE_ALERT_WEBHOOK`); they are always logged and kept.
     pub webhook_url: Option<String>,
+    /// The same alert about the same thing goes out again only after this many minutes (60).
+    pub repeat_after_mins: i64,
+    /// A job alerts after this many failed runs in a row (3); an unreachable database or a refused key at once.
+    pub failures_in_a_row: usize,
+    /// This many webhook deliveries with a bad signature within a minute raise an alert (10).
+    pub bad_signatures_per_minute: usize,
+}
+
+impl Default for AlertSection {
+    fn default() -> Self {
+        AlertSection { webhook_url: None, repeat_after_mins: 60, failures_in_a_row: 3, bad_signatures_per_minute: 10 }
+    }
+}
+
+impl AlertSection {
+    pub fn rules(&self) -> cpbridge_pipelines::alerts::AlertRules {
+        cpbridge_pipelines::alerts::AlertRules {
+            repeat_after: chrono::Duration::minutes(self.repeat_after_mins.max(0)),
+            failures_in_a_row: self.failures_in_a_row.max(1),
+        }
+    }
 }
 
 /// How often each job runs in `cpbridge run`, in seconds. The defaults are the seed system's cadences.
@@ -218,6 +265,12 @@ impl Config {
                 problems.push(format!("schedule.{name} must be a number of seconds (0 runs it only by hand)"));
             }
         }
+        if self.alerts.failures_in_a_row == 0 {
+            problems.push("alerts.failures_in_a_row must be at least 1".into());
+        }
+        if self.alerts.repeat_after_mins < 0 {
+            problems.push("alerts.repeat_after_mins must not be negative".into());
+        }
         problems.extend(self.orders.problems());
         problems.extend(self.products.problems());
         problems.extend(self.inventory.problems());
@@ -231,6 +284,10 @@ impl Config {
             Credentials::new(self.woocommerce.consumer_key.clone(), self.woocommerce.consumer_secret.expose());
         let mut config = WooConfig::new(self.woocommerce.url.clone(), credentials);
         config.timeout = std::time::Duration::from_secs(self.woocommerce.timeout_secs.max(1));
+        let retry = &self.woocommerce.retry;
+        config.retry.max_attempts = retry.attempts.max(1);
+        config.retry.base_delay = std::time::Duration::from_millis(retry.first_wait_ms);
+        config.retry.max_delay = std::time::Duration::from_secs(retry.max_wait_secs.max(1));
         config
     }
 }

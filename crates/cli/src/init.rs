@@ -40,6 +40,12 @@ webhook_secret = ""
 # Seconds before a request to the store is given up.
 timeout_secs = 30
 
+[woocommerce.retry]
+# A request that fails with 5xx, 429 or a dropped connection is retried with growing, jittered waits.
+attempts = 6                     # in all, the first included
+first_wait_ms = 500              # doubled each time
+max_wait_secs = 30
+
 [state]
 # cpbridge's own state: webhook inbox, watermarks, job runs, alerts, what each sync last pushed.
 path = "cpbridge-state.db"
@@ -50,8 +56,11 @@ path = "cpbridge-state.db"
 listen = "127.0.0.1:8787"
 
 [alerts]
-# Alerts are always logged and kept; with a URL they are also POSTed there as JSON.
-# webhook_url = "https://hooks.example.com/..."
+# Alerts are always logged and kept; with a URL they are also POSTed there as JSON (Slack-compatible "text").
+# webhook_url = "https://hooks.slack.com/services/..."
+repeat_after_mins = 60           # the same alert about the same thing goes out at most this often
+failures_in_a_row = 3            # a job alerts after this many failed runs (an unreachable database at once)
+bad_signatures_per_minute = 10   # webhook deliveries with a bad signature that make a burst worth an alert
 
 [schedule]
 # Seconds between runs of each job in `cpbridge run`. For the four syncs, 0 means by hand only (`cpbridge sync`).
@@ -172,7 +181,9 @@ mod tests {
         assert_eq!(config.inventory, InventorySettings::default());
         assert_eq!(config.customers, CustomerSettings::default());
         assert_eq!(config.schedule, crate::config::ScheduleSection::default());
+        assert_eq!(config.alerts, crate::config::AlertSection::default());
         assert_eq!(config.woocommerce.timeout_secs, 30);
+        assert_eq!(config.woocommerce.retry, crate::config::WooRetry::default());
         assert_eq!(config.state.path, crate::config::StateSection::default().path);
         assert_eq!(config.server.listen, crate::config::ServerSection::default().listen);
         // Left as it is, the template names what must be filled in.

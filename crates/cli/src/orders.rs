@@ -130,7 +130,24 @@ async fn shutdown_signal() {
             _ = term.recv() => {}
         }
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        // Ctrl-C, Ctrl-Break, the console closing, and the system shutting down (a service manager's stop).
+        use tokio::signal::windows;
+        let (Ok(mut brk), Ok(mut close), Ok(mut shutdown)) =
+            (windows::ctrl_break(), windows::ctrl_close(), windows::ctrl_shutdown())
+        else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = brk.recv() => {}
+            _ = close.recv() => {}
+            _ = shutdown.recv() => {}
+        }
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = tokio::signal::ctrl_c().await;
     }

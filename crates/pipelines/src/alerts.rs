@@ -1,8 +1,9 @@
 //! Alerts: an operator hears about a dead order, a database that is down, or a write-back that keeps failing.
 //!
 //! Every alert is logged and recorded in the state store (the status page lists them). When a webhook URL is set,
-//! it is also POSTed there as JSON (`{"kind", "subject", "message", "at"}`), which is what Slack, Teams and most
-//! paging tools accept through a small relay. Delivery never blocks a pipeline.
+//! it is also POSTed there as JSON (`{"kind", "subject", "message", "at", "text"}`; `text` is what Slack's incoming
+//! webhooks show). Delivery never blocks a pipeline. No storm: the same kind of alert about the same subject goes
+//! out at most once per `repeat_after` (an hour by default), however often the condition is seen.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,12 +12,29 @@ use chrono::Utc;
 use cpbridge_store::StateStore;
 use serde_json::json;
 
+/// When alerts go out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlertRules {
+    /// The same kind and subject is raised again only after this long (default one hour).
+    pub repeat_after: chrono::Duration,
+    /// A job alerts after failing this many runs in a row (default 3); an unreachable database, a refused
+    /// WooCommerce key and a state store that fails alert at once.
+    pub failures_in_a_row: usize,
+}
+
+impl Default for AlertRules {
+    fn default() -> Self {
+        AlertRules { repeat_after: chrono::Duration::hours(1), failures_in_a_row: 3 }
+    }
+}
+
 /// Sends alerts.
 #[derive(Clone)]
 pub struct Alerter {
     store: Arc<dyn StateStore>,
     webhook_url: Option<String>,
     http: reqwest::Client,
+    rules: AlertRules,
 }
 
 impl std::fmt::Debug for Alerter {
@@ -27,14 +45,25 @@ impl std::fmt::Debug for Alerter {
 }
 
 impl Alerter {
-    pub fn new(store: Arc<dyn StateStore>, webhook_url: Option<String>) -> Self {
+    pub fn new(store: Arc<dyn StateStore>, webhook_url: Option<String>, rules: AlertRules) -> Self {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
-        Alerter { store, webhook_url: webhook_url.filter(|u| !u.trim().is_empty()), http }
+        Alerter { store, webhook_url: webhook_url.filter(|u| !u.trim().is_empty()), http, rules }
     }
 
-    /// Raises an alert: logs it, records it, and posts it in the background.
+    pub fn rules(&self) -> AlertRules {
+        self.rules
+    }
+
+    /// Raises an alert: logs it, records it, and posts it in the background; unless the same kind about the same
+    /// subject went out within `repeat_after`, when it is only logged.
     pub async fn raise(&self, kind: &str, subject: &str, message: &str) {
         let at = Utc::now().naive_utc();
+        if let Ok(Some(last)) = self.store.last_alert_at(kind, subject).await
+            && at - last < self.rules.repeat_after
+        {
+            tracing::warn!(alert = kind, subject, "{subject}: {message} (alerted at {last}; not repeated yet)");
+            return;
+        }
         tracing::error!(alert = kind, subject, "{subject}: {message}");
         let id = match self.store.record_alert(kind, subject, message, at).await {
             Ok(id) => id,
@@ -44,7 +73,10 @@ impl Alerter {
             }
         };
         let Some(url) = self.webhook_url.clone() else { return };
-        let body = json!({ "kind": kind, "subject": subject, "message": message, "at": at, "source": "cpbridge" });
+        let body = json!({
+            "kind": kind, "subject": subject, "message": message, "at": at, "source": "cpbridge",
+            "text": format!("cpbridge {kind}: {subject}: {message}"),
+        });
         let (http, store) = (self.http.clone(), self.store.clone());
         tokio::spawn(async move {
             let result = match http.post(&url).json(&body).send().await {

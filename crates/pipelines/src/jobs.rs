@@ -51,8 +51,21 @@ pub(crate) fn counts<T: Serialize>(report: &T) -> serde_json::Map<String, serde_
     }
 }
 
-/// Records a run in the state store, and alerts when a whole run failed for want of a system. The alert goes out
-/// when a job starts failing, not on every failed run while a system stays down.
+/// What a failed run is, for the operator: the alert kind, and whether it alerts at once or only after
+/// `failures_in_a_row`.
+fn alert_kind(e: &PipelineError) -> (&'static str, bool) {
+    match e {
+        PipelineError::Woo(w) if matches!(w.status(), Some(401 | 403)) => ("woocommerce_auth", true),
+        PipelineError::Woo(_) => ("woocommerce_down", false),
+        PipelineError::Counterpoint(CpError::Unavailable { .. }) => ("counterpoint_down", true),
+        PipelineError::Counterpoint(_) => ("counterpoint_error", false),
+        PipelineError::Store(_) => ("state_store_down", true),
+    }
+}
+
+/// Records a run in the state store, and alerts when a whole run failed: at once when a system is unreachable or
+/// refuses cpbridge's credentials, else after `failures_in_a_row` failed runs; the alerter keeps it from repeating
+/// more than hourly.
 pub async fn record_run<T: Serialize>(
     store: &dyn StateStore,
     alerts: &Alerter,
@@ -64,20 +77,6 @@ pub async fn record_run<T: Serialize>(
         Ok(report) => ("ok", counts(report), None),
         Err(e) => ("failed", serde_json::Map::new(), Some(e.to_string())),
     };
-    let was_failing = match store.last_runs().await {
-        Ok(runs) => runs.iter().any(|r| r.job == job && r.outcome == "failed"),
-        Err(_) => false,
-    };
-    if let Err(e) = result
-        && !was_failing
-    {
-        let kind = match e {
-            PipelineError::Counterpoint(_) => "counterpoint_down",
-            PipelineError::Woo(_) => "woocommerce_down",
-            PipelineError::Store(_) => "state_store_down",
-        };
-        alerts.raise(kind, job, &e.to_string()).await;
-    }
     let run = JobRun {
         job: job.to_owned(),
         started_at: started,
@@ -88,5 +87,18 @@ pub async fn record_run<T: Serialize>(
     };
     if let Err(e) = store.record_run(&run).await {
         tracing::warn!(job, error = %e, "the run could not be recorded");
+    }
+    let Err(e) = result else { return };
+    let (kind, at_once) = alert_kind(e);
+    let in_a_row = alerts.rules().failures_in_a_row.max(1);
+    let due = at_once
+        || match store.recent_runs(job, in_a_row).await {
+            Ok(runs) => runs.len() == in_a_row && runs.iter().all(|r| r.outcome == "failed"),
+            // The store cannot say: better one alert too many than a silent failure.
+            Err(_) => true,
+        };
+    if due {
+        let message = if at_once { e.to_string() } else { format!("{in_a_row} runs in a row failed; the last: {e}") };
+        alerts.raise(kind, job, &message).await;
     }
 }

@@ -38,9 +38,42 @@ pub trait StatusSource: Send + Sync {
     async fn ready(&self) -> Result<(), String>;
 }
 
+/// Where the server sends an alert (the daemon's alerter, which also keeps it from repeating).
+#[async_trait::async_trait]
+pub trait AlertSink: Send + Sync {
+    async fn alert(&self, kind: &str, subject: &str, message: &str);
+}
+
+/// Counts refused webhook deliveries over the last minute; a burst means a wrong secret or someone probing.
+#[derive(Debug)]
+pub struct SignatureWatch {
+    per_minute: usize,
+    refused: std::sync::Mutex<std::collections::VecDeque<std::time::Instant>>,
+}
+
+impl SignatureWatch {
+    pub fn new(per_minute: usize) -> Self {
+        SignatureWatch { per_minute: per_minute.max(1), refused: std::sync::Mutex::default() }
+    }
+
+    /// Records one refusal; the count of the last minute when it is a burst.
+    fn refused(&self) -> Option<usize> {
+        let now = std::time::Instant::now();
+        let mut times = self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        times.push_back(now);
+        while times.front().is_some_and(|t| now.duration_since(*t) > std::time::Duration::from_secs(60)) {
+            times.pop_front();
+        }
+        (times.len() >= self.per_minute).then_some(times.len())
+    }
+}
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
+    /// Where a burst of bad signatures is reported; absent, it is only logged.
+    pub alerts: Option<Arc<dyn AlertSink>>,
+    pub signatures: Arc<SignatureWatch>,
     /// Absent in a server that only takes webhooks (tests); the status routes then answer 404.
     pub status: Option<Arc<dyn StatusSource>>,
     pub store: Arc<dyn StateStore>,
@@ -152,7 +185,25 @@ fn summary(detail: &str) -> String {
 }
 
 async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, HttpError> {
-    let delivery = classify(&headers, &body, state.webhook_secret.expose()).map_err(HttpError::Refused)?;
+    let delivery = match classify(&headers, &body, state.webhook_secret.expose()) {
+        Ok(delivery) => delivery,
+        Err(refused) => {
+            if let Some(count) = state.signatures.refused()
+                && let Some(sink) = state.alerts.clone()
+            {
+                let refused = refused.to_string();
+                tokio::spawn(async move {
+                    let message = format!(
+                        "{count} webhook deliveries refused in the last minute ({refused}). Check that the webhook \
+                         secret in WooCommerce matches woocommerce.webhook_secret, or look for someone probing the \
+                         endpoint."
+                    );
+                    sink.alert("webhook_signatures", "POST /webhooks/woocommerce", &message).await;
+                });
+            }
+            return Err(HttpError::Refused(refused));
+        }
+    };
     let (topic, webhook_id, delivery_id) = match delivery {
         Delivery::Ping { webhook_id } => {
             tracing::info!(webhook_id, "webhook ping answered");

@@ -137,6 +137,12 @@ pub trait StateStore: Send + Sync {
     /// Alerts, newest first.
     async fn alerts(&self, limit: usize) -> StoreResult<Vec<Alert>>;
 
+    /// When an alert of this kind about this subject was last raised.
+    async fn last_alert_at(&self, kind: &str, subject: &str) -> StoreResult<Option<NaiveDateTime>>;
+
+    /// The latest `limit` runs of one job, newest first.
+    async fn recent_runs(&self, job: &str, limit: usize) -> StoreResult<Vec<JobRun>>;
+
     /// Every record of a sync family.
     async fn sync_records(&self, kind: &str) -> StoreResult<Vec<SyncRecord>>;
 

@@ -341,6 +341,28 @@ impl StateStore for SqliteStore {
         rows.iter().map(alert_from_row).collect::<Result<_, _>>().map_err(sql("reading alerts"))
     }
 
+    async fn last_alert_at(&self, kind: &str, subject: &str) -> StoreResult<Option<NaiveDateTime>> {
+        sqlx::query_scalar("SELECT MAX(at) FROM alerts WHERE kind = ?1 AND subject = ?2")
+            .bind(kind)
+            .bind(subject)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(sql("reading alerts"))
+    }
+
+    async fn recent_runs(&self, job: &str, limit: usize) -> StoreResult<Vec<JobRun>> {
+        let rows = sqlx::query(
+            "SELECT job, started_at, ended_at, outcome, counts, error FROM job_runs WHERE job = ?1 \
+             ORDER BY run_id DESC LIMIT ?2",
+        )
+        .bind(job)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql("reading job runs"))?;
+        rows.iter().map(run_from_row).collect::<Result<_, _>>().map_err(sql("reading job runs"))
+    }
+
     async fn sync_records(&self, kind: &str) -> StoreResult<Vec<SyncRecord>> {
         let rows = sqlx::query("SELECT key, woo_id, hash FROM sync_records WHERE kind = ?1")
             .bind(kind)

@@ -407,7 +407,7 @@ woo_retry = {{ base_secs = 0.05, cap_secs = 0.5 }}
 }
 
 /// POSTs a signed delivery to the daemon, as WooCommerce would.
-async fn deliver(daemon: &Daemon, topic: &str, body: &[u8], secret: &str) -> u16 {
+pub async fn deliver(daemon: &Daemon, topic: &str, body: &[u8], secret: &str) -> u16 {
     let signature = cpbridge_woo::webhook::sign(secret, body);
     reqwest::Client::new()
         .post(format!("{}/webhooks/woocommerce", daemon.base))
@@ -511,6 +511,39 @@ async fn killing_the_daemon_mid_run_loses_nothing_and_duplicates_nothing() {
     }
     assert_eq!(kills, 2);
     shop.wait_done(100, Duration::from_secs(150)).await;
+    shop.check_all(&placed, &before).await;
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_work_stops_cleanly_and_a_restart_finishes_the_rest() {
+    let shop = Shop::open(&["--latency-ms", "20"], 20, "batch_size = 3").await;
+    let before = shop.commitments().await;
+    let mut daemon = shop.daemon();
+    shop.hook(&daemon).await;
+    let mut placed = Vec::new();
+    for n in 0..40 {
+        placed.push(shop.place(n, 0).await);
+    }
+    shop.wait_done(3, Duration::from_secs(60)).await;
+    let pid = daemon.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+    assert!(sent.success());
+    // It finishes the runs in progress and exits 0 within its 20 s grace period (bounded wait).
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = daemon.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "cpbridge run did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "a clean stop exits 0: {status:?}");
+    let (done, staged) = shop.progress().await;
+    assert!(done < 40, "stopped in the middle of the work ({done} of {staged} done)");
+    drop(daemon);
+    let _again = shop.daemon();
+    shop.wait_done(40, Duration::from_secs(120)).await;
     shop.check_all(&placed, &before).await;
 }
 
