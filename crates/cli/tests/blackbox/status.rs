@@ -95,3 +95,55 @@ async fn doctor_names_what_to_fix_and_creates_the_webhooks() {
     assert_eq!(broken.status.code(), Some(2), "{text}");
     assert!(text.contains("USER_INV_CHANGES") && text.contains("cpbridge cp migrate"), "{text}");
 }
+
+/// The status page in a real browser: headless Chromium runs the page's script against the daemon and the table
+/// it renders carries the real counts. Skipped (saying so) where Chromium is not installed, unless
+/// `CPBRIDGE_REQUIRE_BROWSER` is set, as `.ci/run` does after installing Debian's chromium.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_renders_real_counts_in_a_browser() {
+    let chromium =
+        ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| std::path::Path::new(p).exists());
+    let Some(chromium) = chromium else {
+        assert!(
+            std::env::var_os("CPBRIDGE_REQUIRE_BROWSER").is_none(),
+            "CPBRIDGE_REQUIRE_BROWSER is set but Chromium is missing"
+        );
+        eprintln!("the_status_page_renders_real_counts_in_a_browser skipped: install Debian's chromium to run it");
+        return;
+    };
+    let shop = Shop::open(&[], 5, "").await;
+    let daemon = shop.daemon();
+    shop.hook(&daemon).await;
+    for n in 0..4 {
+        shop.place(n, 0).await;
+    }
+    shop.wait_done(4, Duration::from_secs(60)).await;
+    // The processing run that applied the last order is recorded just after its write-back.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let profile = tempfile::tempdir().expect("profile");
+    let url = format!("{}/", daemon.base);
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=4000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(&url)
+        .output()
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains("data-job=\"orders.process\""), "the script rendered the table:\n{dom}");
+    let row = dom.split("data-job=\"orders.process\"").nth(1).and_then(|rest| rest.split("</tr>").next()).unwrap_or("");
+    assert!(row.contains("applied 4"), "the row shows the 4 orders applied: {row}");
+    assert!(dom.contains("<b id=\"applied\">4</b>"), "the applied card: {dom}");
+    assert!(dom.contains("<b id=\"dead\">0</b>"), "the dead-letter card");
+    assert!(dom.contains("<rect"), "the chart is drawn");
+}
