@@ -56,7 +56,12 @@ impl App {
             .await
             .context("opening the Counterpoint database")?;
         let woo = WooClient::new(config.woo_config()).context("setting up the WooCommerce client")?;
-        let alerts = Alerter::new(store.clone(), config.alerts.webhook_url.clone(), config.alerts.rules());
+        let alerts = Alerter::new(
+            store.clone(),
+            config.alerts.webhook_url.clone(),
+            config.alerts.email.as_ref(),
+            config.alerts.rules(),
+        );
         let orders =
             Arc::new(OrderPipeline::new(cp.clone(), woo.clone(), store.clone(), alerts.clone(), config.orders.clone()));
         let products = Arc::new(ProductSync::new(

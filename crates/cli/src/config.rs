@@ -133,11 +133,19 @@ pub struct AlertSection {
     pub failures_in_a_row: usize,
     /// This many webhook deliveries with a bad signature within a minute raise an alert (10).
     pub bad_signatures_per_minute: usize,
+    /// Alerts by e-mail over SMTP, when set (`[alerts.email]`).
+    pub email: Option<cpbridge_pipelines::alerts::EmailSettings>,
 }
 
 impl Default for AlertSection {
     fn default() -> Self {
-        AlertSection { webhook_url: None, repeat_after_mins: 60, failures_in_a_row: 3, bad_signatures_per_minute: 10 }
+        AlertSection {
+            webhook_url: None,
+            repeat_after_mins: 60,
+            failures_in_a_row: 3,
+            bad_signatures_per_minute: 10,
+            email: None,
+        }
     }
 }
 
@@ -222,6 +230,9 @@ impl Config {
         if let Some(v) = var("CPBRIDGE_ALERT_WEBHOOK") {
             self.alerts.webhook_url = Some(v);
         }
+        if let (Some(v), Some(email)) = (var("CPBRIDGE_SMTP_PASSWORD"), self.alerts.email.as_mut()) {
+            email.password = Secret::new(v);
+        }
     }
 
     /// Every problem, in plain words.
@@ -264,6 +275,9 @@ impl Config {
             if !(secs.is_finite() && secs >= 0.0) {
                 problems.push(format!("schedule.{name} must be a number of seconds (0 runs it only by hand)"));
             }
+        }
+        if let Some(email) = &self.alerts.email {
+            problems.extend(email.problems());
         }
         if self.alerts.failures_in_a_row == 0 {
             problems.push("alerts.failures_in_a_row must be at least 1".into());

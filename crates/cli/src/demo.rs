@@ -104,6 +104,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         })
         .await?;
     }
+    println!("status page: http://{listen}/ (live while the demo runs)");
     println!("config: {} (try `cpbridge status -c {}`)", config_path.display(), config_path.display());
 
     let outcome = scenario(&args, &woo, &replica, &status_app).await;

@@ -95,6 +95,18 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         Ok(woo) => check_woo(&woo, &config, &args, &mut findings).await,
     }
 
+    if let Some(email) = &config.alerts.email {
+        findings.add(
+            "alert e-mail",
+            Ok(format!(
+                "to {} through {}:{} ({})",
+                email.to.join(", "),
+                email.smtp_host,
+                email.smtp_port,
+                email.security
+            )),
+        );
+    }
     match (&config.alerts.webhook_url, args.test_alert) {
         (None, _) => findings.add("alerts", Ok("logged and kept in the state store (no alerts.webhook_url)".into())),
         (Some(_), false) => {

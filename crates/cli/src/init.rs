@@ -62,6 +62,16 @@ repeat_after_mins = 60           # the same alert about the same thing goes out 
 failures_in_a_row = 3            # a job alerts after this many failed runs (an unreachable database at once)
 bad_signatures_per_minute = 10   # webhook deliveries with a bad signature that make a burst worth an alert
 
+# Alerts by e-mail as well (uncomment the table). The password can come from CPBRIDGE_SMTP_PASSWORD.
+# [alerts.email]
+# smtp_host = "smtp.example.com"
+# smtp_port = 587                # 587 with "starttls", 465 with "tls"
+# security = "starttls"          # "starttls", "tls", or "none" for a relay on the same network
+# username = "cpbridge@shop.example.com"
+# password = ""
+# from = "cpbridge <cpbridge@shop.example.com>"
+# to = ["it@shop.example.com"]
+
 [schedule]
 # Seconds between runs of each job in `cpbridge run`. For the four syncs, 0 means by hand only (`cpbridge sync`).
 order_pull_secs = 120.0          # the order poll behind the webhooks
