@@ -542,9 +542,37 @@ async fn sigterm_mid_work_stops_cleanly_and_a_restart_finishes_the_rest() {
     let (done, staged) = shop.progress().await;
     assert!(done < 40, "stopped in the middle of the work ({done} of {staged} done)");
     drop(daemon);
-    let _again = shop.daemon();
+    // Back up with the stock sync on too: a change made while it was down still reaches the store.
+    shop.write_config_with(
+        "products_secs = 0\ninventory_events_secs = 0.5\ninventory_reconcile_secs = 0\ncustomers_secs = 0",
+        "batch_size = 3",
+    );
+    let again = shop.daemon();
     shop.wait_done(40, Duration::from_secs(120)).await;
     shop.check_all(&placed, &before).await;
+
+    let health = reqwest::get(format!("{}/healthz", again.base)).await.expect("healthz");
+    assert_eq!(health.status().as_u16(), 200);
+    let metrics = reqwest::get(format!("{}/metrics", again.base)).await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("cpbridge_staged_orders{status=\"APPLIED\"} 40"), "{metrics}");
+    assert!(metrics.contains("cpbridge_dead_letter_orders 0"), "{metrics}");
+    let status = shop.cli(&["status", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status --json");
+    assert_eq!((report["staging"]["APPLIED"].as_i64(), report["dead_letter"].as_i64()), (Some(40), Some(0)));
+    // Every change the orders made to IM_INV was pushed or found unchanged; none is left behind.
+    let start = Instant::now();
+    loop {
+        let mut db = shop.replica().await;
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM USER_INV_CHANGES WHERE CONSUMED_DT IS NULL")
+            .fetch_one(&mut db)
+            .await
+            .expect("changes");
+        if left == 0 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{left} stock changes never consumed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
