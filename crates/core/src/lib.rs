@@ -8,6 +8,7 @@ pub mod docid;
 pub mod inventory;
 pub mod money;
 pub mod order;
+pub mod pricing;
 pub mod records;
 pub mod staging;
 

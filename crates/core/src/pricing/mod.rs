@@ -1,0 +1,324 @@
+//! Counterpoint's contract pricing, evaluated in memory: what the shop's counter would charge this customer for
+//! this quantity of this item today.
+//!
+//! Price types are tried in the order contract (`C`), promotional (`P`), special (`S`), then any other. Within a
+//! type, groups go by `GRP_SEQ_NO`; only enabled groups inside their date range whose customer filter matches count.
+//! Within a group, rules go by `RUL_SEQ_NO`, and **the first rule whose customer and item filters match wins**, even
+//! if a later one would be cheaper. Within that rule the break with the largest `MIN_QTY` not above the quantity
+//! applies. With no rule, the price is the item's `PRC_1` at the price location, marked as the regular price.
+
+pub mod filter;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::money::round_price;
+use crate::records::{Customer, Item, ItemPrice, PriceBreak, PriceGroup};
+use filter::{Filter, FilterError, Row};
+
+/// A rule with its filters parsed.
+#[derive(Debug, Clone)]
+struct CompiledRule {
+    rul_seq_no: i64,
+    descr: Option<String>,
+    cust: Result<Filter, FilterError>,
+    item: Result<Filter, FilterError>,
+    breaks: Vec<PriceBreak>,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledGroup {
+    group: PriceGroup,
+    cust: Result<Filter, FilterError>,
+    rules: Vec<CompiledRule>,
+}
+
+/// The price rules, parsed once, in the order they are tried.
+#[derive(Debug, Clone, Default)]
+pub struct PriceRules {
+    groups: Vec<CompiledGroup>,
+}
+
+fn type_rank(grp_typ: &str) -> u8 {
+    match grp_typ {
+        "C" => 0,
+        "P" => 1,
+        "S" => 2,
+        _ => 3,
+    }
+}
+
+impl PriceRules {
+    pub fn new(groups: Vec<PriceGroup>) -> Self {
+        let mut groups: Vec<CompiledGroup> = groups
+            .into_iter()
+            .map(|mut group| {
+                let mut rules: Vec<CompiledRule> = std::mem::take(&mut group.rules)
+                    .into_iter()
+                    .map(|r| {
+                        let mut breaks = r.breaks;
+                        breaks.sort_by_key(|b| b.min_qty);
+                        CompiledRule {
+                            rul_seq_no: r.rul_seq_no,
+                            descr: r.descr,
+                            cust: Filter::parse(r.cust_filt.as_deref()),
+                            item: Filter::parse(r.item_filt.as_deref()),
+                            breaks,
+                        }
+                    })
+                    .collect();
+                rules.sort_by_key(|r| r.rul_seq_no);
+                CompiledGroup { cust: Filter::parse(group.cust_filt.as_deref()), group, rules }
+            })
+            .collect();
+        groups.sort_by(|a, b| {
+            (type_rank(&a.group.grp_typ), a.group.grp_seq_no, &a.group.grp_cod).cmp(&(
+                type_rank(&b.group.grp_typ),
+                b.group.grp_seq_no,
+                &b.group.grp_cod,
+            ))
+        });
+        PriceRules { groups }
+    }
+
+    /// Filters that could not be read, each named by group and rule: such a rule never matches.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for g in &self.groups {
+            let name = format!("price group {}/{}", g.group.grp_typ, g.group.grp_cod);
+            if let Err(e) = &g.cust {
+                problems.push(format!("{name}: CUST_FILT: {e}"));
+            }
+            for r in &g.rules {
+                for (column, result) in [("CUST_FILT", &r.cust), ("ITEM_FILT", &r.item)] {
+                    if let Err(e) = result {
+                        problems.push(format!("{name} rule {}: {column}: {e}", r.rul_seq_no));
+                    }
+                }
+            }
+        }
+        problems
+    }
+}
+
+/// An item as pricing sees it: its row, and its `IM_PRC` row at the price location when there is one.
+#[derive(Debug, Clone)]
+pub struct PricedItem {
+    pub item: Item,
+    pub price: Option<ItemPrice>,
+}
+
+impl PricedItem {
+    /// `PRC_1` at the price location, else the item's own.
+    pub fn prc_1(&self) -> Decimal {
+        self.price.as_ref().and_then(|p| p.prc[0]).unwrap_or(self.item.prc_1)
+    }
+
+    /// `REG_PRC` at the price location, else the item's own; `PRC_1` when there is no list price.
+    pub fn reg_prc(&self) -> Decimal {
+        let reg = self.price.as_ref().and_then(|p| p.reg_prc).unwrap_or(self.item.reg_prc);
+        if reg > Decimal::ZERO { reg } else { self.prc_1() }
+    }
+
+    /// The basis a break names: `1`..`6` = `PRC_1..6`, `R` = `REG_PRC`; anything else is `REG_PRC`, with a note.
+    fn basis(&self, code: &str, notes: &mut Vec<String>) -> Decimal {
+        match code.trim() {
+            "R" => self.reg_prc(),
+            n @ ("1" | "2" | "3" | "4" | "5" | "6") => {
+                let i = n.parse::<usize>().unwrap_or(1) - 1;
+                match self.price.as_ref().and_then(|p| p.prc[i]) {
+                    Some(v) => v,
+                    None if i == 0 => self.item.prc_1,
+                    None => {
+                        notes.push(format!("PRC_{n} is not set at the price location; PRC_1 was used"));
+                        self.prc_1()
+                    }
+                }
+            }
+            other => {
+                notes.push(format!("price basis {other:?} is unknown; REG_PRC was used"));
+                self.reg_prc()
+            }
+        }
+    }
+}
+
+struct ItemRow<'a>(&'a Item);
+struct CustomerRow<'a>(&'a Customer);
+
+fn opt(v: Option<&str>) -> Option<String> {
+    v.map(str::to_owned)
+}
+
+impl Row for ItemRow<'_> {
+    fn value(&self, table: &str, column: &str) -> Option<String> {
+        if !table.is_empty() && table != "IM_ITEM" {
+            return None;
+        }
+        let i = self.0;
+        match column {
+            "ITEM_NO" => Some(i.item_no.clone()),
+            "DESCR" => Some(i.descr.clone()),
+            "ITEM_TYP" => Some(i.item_typ.clone()),
+            "STAT" => Some(i.stat.clone()),
+            "CATEG_COD" => opt(i.categ_cod.as_deref()),
+            "SUBCAT_COD" => opt(i.subcat_cod.as_deref()),
+            "TAX_CATEG_COD" => opt(i.tax_categ_cod.as_deref()),
+            "PROF_COD_1" => opt(i.prof_cod_1.as_deref()),
+            "ATTR_COD_1" => opt(i.attr_cod_1.as_deref()),
+            "TRK_METH" => opt(i.trk_meth.as_deref()),
+            "BARCOD" => opt(i.barcod.as_deref()),
+            "IS_ECOMM_ITEM" => Some(if i.is_ecomm_item { "Y" } else { "N" }.into()),
+            "IS_TXBL" => Some(if i.is_txbl { "Y" } else { "N" }.into()),
+            "PRC_1" => Some(i.prc_1.to_string()),
+            "REG_PRC" => Some(i.reg_prc.to_string()),
+            "LST_COST" => i.lst_cost.map(|d| d.to_string()),
+            _ => None,
+        }
+    }
+}
+
+impl Row for CustomerRow<'_> {
+    fn value(&self, table: &str, column: &str) -> Option<String> {
+        if !table.is_empty() && table != "AR_CUST" {
+            return None;
+        }
+        let c = self.0;
+        match column {
+            "CUST_NO" => Some(c.cust_no.clone()),
+            "NAM" => Some(c.nam.clone()),
+            "CUST_TYP" => opt(c.cust_typ.as_deref()),
+            "CATEG_COD" => opt(c.categ_cod.as_deref()),
+            "PROF_COD_1" => opt(c.prof_cod_1.as_deref()),
+            "TAX_COD" => opt(c.tax_cod.as_deref()),
+            "STR_ID" => opt(c.str_id.as_deref()),
+            "CUST_NAM_TYP" => opt(c.cust_nam_typ.as_deref()),
+            "CITY" => opt(c.city.as_deref()),
+            "STATE" => opt(c.state.as_deref()),
+            "ZIP_COD" => opt(c.zip_cod.as_deref()),
+            "CNTRY" => opt(c.cntry.as_deref()),
+            "EMAIL_ADRS_1" => opt(c.email_adrs_1.as_deref()),
+            "IS_ECOMM_CUST" => Some(if c.is_ecomm_cust { "Y" } else { "N" }.into()),
+            "DISC_PCT" => c.disc_pct.map(|d| d.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// The rule that set a price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppliedRule {
+    pub grp_typ: String,
+    pub grp_cod: String,
+    pub rul_seq_no: i64,
+    pub descr: Option<String>,
+    /// The break that applied: its minimum quantity, method and amount or percent.
+    pub min_qty: Decimal,
+    pub prc_meth: String,
+    pub prc_basis: String,
+    pub amt_or_pct: Decimal,
+}
+
+/// A price and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PriceAnswer {
+    pub sku: String,
+    pub qty: Decimal,
+    pub unit_price: Decimal,
+    pub regular_price: Decimal,
+    /// `None`: no rule applied, and `unit_price` is the item's price at the price location.
+    pub rule: Option<AppliedRule>,
+    /// The reason in words, for support staff.
+    pub reason: String,
+    /// What was unusual on the way (an unconfirmed method, an unknown basis, a rule that could not be read).
+    pub notes: Vec<String>,
+}
+
+fn in_range(group: &PriceGroup, on: NaiveDate) -> bool {
+    group.enabled && group.beg_dat.is_none_or(|b| b.date() <= on) && group.end_dat.is_none_or(|e| on <= e.date())
+}
+
+/// A break's price, or `None` (with a note) for a method that gives none.
+fn apply_break(b: &PriceBreak, item: &PricedItem, notes: &mut Vec<String>) -> Option<Decimal> {
+    let hundred = Decimal::ONE_HUNDRED;
+    let price = match b.prc_meth.trim() {
+        "D" => item.basis(&b.prc_basis, notes) * (Decimal::ONE - b.amt_or_pct / hundred),
+        "A" => item.basis(&b.prc_basis, notes) - b.amt_or_pct,
+        "F" => b.amt_or_pct,
+        "O" => {
+            notes.push("price method O (override) is not confirmed in Counterpoint; taken as a fixed price".into());
+            b.amt_or_pct
+        }
+        "M" => {
+            notes.push("price method M (markup) is not confirmed in Counterpoint; taken as basis plus percent".into());
+            item.basis(&b.prc_basis, notes) * (Decimal::ONE + b.amt_or_pct / hundred)
+        }
+        other => {
+            notes.push(format!("price method {other:?} is unknown; the rule gives no price"));
+            return None;
+        }
+    };
+    Some(round_price(price.max(Decimal::ZERO), item.item.prc_decs))
+}
+
+/// The price of `qty` of `item` for `customer` on day `on`.
+pub fn price(rules: &PriceRules, item: &PricedItem, customer: &Customer, qty: Decimal, on: NaiveDate) -> PriceAnswer {
+    let (item_row, cust_row) = (ItemRow(&item.item), CustomerRow(customer));
+    let mut notes = Vec::new();
+    let regular_price = round_price(item.reg_prc(), item.item.prc_decs);
+    for g in &rules.groups {
+        if !in_range(&g.group, on) || !g.cust.as_ref().is_ok_and(|f| f.matches(&cust_row)) {
+            continue;
+        }
+        for r in &g.rules {
+            let (Ok(cust), Ok(item_filter)) = (&r.cust, &r.item) else { continue };
+            if !cust.matches(&cust_row) || !item_filter.matches(&item_row) {
+                continue;
+            }
+            let Some(brk) = r.breaks.iter().rev().find(|b| b.min_qty <= qty) else { continue };
+            let Some(unit_price) = apply_break(brk, item, &mut notes) else { continue };
+            let rule = AppliedRule {
+                grp_typ: g.group.grp_typ.clone(),
+                grp_cod: g.group.grp_cod.clone(),
+                rul_seq_no: r.rul_seq_no,
+                descr: r.descr.clone(),
+                min_qty: brk.min_qty,
+                prc_meth: brk.prc_meth.clone(),
+                prc_basis: brk.prc_basis.clone(),
+                amt_or_pct: brk.amt_or_pct,
+            };
+            let reason = format!(
+                "group {}/{} rule {} (break from {} units, method {} {} on basis {}) is the first that matches",
+                rule.grp_typ,
+                rule.grp_cod,
+                rule.rul_seq_no,
+                rule.min_qty,
+                rule.prc_meth,
+                rule.amt_or_pct,
+                rule.prc_basis
+            );
+            return PriceAnswer {
+                sku: item.item.item_no.clone(),
+                qty,
+                unit_price,
+                regular_price,
+                rule: Some(rule),
+                reason,
+                notes,
+            };
+        }
+    }
+    PriceAnswer {
+        sku: item.item.item_no.clone(),
+        qty,
+        unit_price: round_price(item.prc_1(), item.item.prc_decs),
+        regular_price,
+        rule: None,
+        reason: "no price rule matches this customer, item, quantity and date: the item's price".into(),
+        notes,
+    }
+}
+
+#[cfg(test)]
+mod tests;
