@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use cpbridge_pipelines::customers::CustomerSync;
 use cpbridge_pipelines::inventory::InventorySync;
+use cpbridge_pipelines::pricing::{PriceService, QuoteError};
 use cpbridge_pipelines::products::ProductSync;
 use cpbridge_pipelines::{Alerter, OrderPipeline};
 use cpbridge_server::{AppState, Server};
@@ -29,6 +30,26 @@ pub struct App {
     pub inventory: Arc<InventorySync>,
     pub customers: Arc<CustomerSync>,
     pub alerts: Alerter,
+    pub pricing: Arc<PriceService>,
+}
+
+/// The price book, as the HTTP server's price source.
+struct PriceBridge(Arc<PriceService>);
+
+impl cpbridge_server::PriceSource for PriceBridge {
+    fn quote(
+        &self,
+        customer: &str,
+        items: &[(String, rust_decimal::Decimal)],
+    ) -> Result<Vec<serde_json::Value>, cpbridge_server::QuoteFailure> {
+        use cpbridge_server::QuoteFailure;
+        let answers = self.0.quote(customer, items).map_err(|e| match e {
+            QuoteError::UnknownCustomer(c) => QuoteFailure::UnknownCustomer(c),
+            QuoteError::UnknownSku(s) => QuoteFailure::UnknownSku(s),
+            QuoteError::NotLoaded => QuoteFailure::NotLoaded,
+        })?;
+        Ok(answers.iter().map(|a| serde_json::to_value(a).unwrap_or_default()).collect())
+    }
 }
 
 /// The daemon's alerter, as the HTTP server's alert sink.
@@ -79,6 +100,7 @@ impl App {
             alerts.clone(),
             config.inventory.clone(),
         ));
+        let pricing = Arc::new(PriceService::new(cp.clone(), config.pricing_location()));
         let customers = Arc::new(CustomerSync::new(
             cp,
             woo,
@@ -87,7 +109,7 @@ impl App {
             config.customers.clone(),
             config.orders.clone(),
         ));
-        Ok(App { config, store, orders, products, inventory, customers, alerts })
+        Ok(App { config, store, orders, products, inventory, customers, alerts, pricing })
     }
 
     /// Binds the HTTP server (`listen`, else `server.listen`; port 0 picks a free port) without serving yet.
@@ -96,7 +118,15 @@ impl App {
     /// When the address cannot be bound.
     pub async fn bind(self, listen: Option<SocketAddr>) -> anyhow::Result<BoundApp> {
         let delivered = Arc::new(Notify::new());
+        let pricing = (!self.config.pricing.api_keys.is_empty()).then(|| cpbridge_server::Pricing {
+            source: Arc::new(PriceBridge(self.pricing.clone())),
+            keys: self.config.pricing.api_keys.clone(),
+            currency: self.config.pricing.currency.clone(),
+            requests_per_minute: self.config.pricing.requests_per_minute,
+            windows: Arc::default(),
+        });
         let state = AppState {
+            pricing,
             alerts: Some(Arc::new(AlertBridge(self.alerts.clone()))),
             signatures: Arc::new(cpbridge_server::SignatureWatch::new(self.config.alerts.bad_signatures_per_minute)),
             status: Some(Arc::new(crate::status::DaemonStatus(crate::status::StatusInputs::of(&self)))),
@@ -235,6 +265,11 @@ impl BoundApp {
             });
         }
 
+        let (pricing, store, alerts) = (this.pricing.clone(), this.store.clone(), this.alerts.clone());
+        spawn_job(&mut tasks, &stop, "pricing", secs(s.pricing_refresh_secs), None, move || {
+            let (pricing, store, alerts) = (pricing.clone(), store.clone(), alerts.clone());
+            async move { refresh_prices(&pricing, store.as_ref(), &alerts).await }
+        });
         if s.customers_secs > 0.0 {
             let customers = this.customers.clone();
             spawn_job(&mut tasks, &stop, "customers", secs(s.customers_secs), None, move || {
@@ -311,4 +346,25 @@ pub async fn reconcile(
         tracing::error!(error = %e, "inventory reconcile failed");
     }
     result
+}
+
+/// Refreshes the price book; a run that changed something, or failed, is recorded.
+pub async fn refresh_prices(pricing: &PriceService, store: &dyn cpbridge_store::StateStore, alerts: &Alerter) {
+    #[derive(serde::Serialize)]
+    struct PricingReport {
+        items: usize,
+        customers: usize,
+        unreadable_rules: usize,
+    }
+    let started = chrono::Utc::now().naive_utc();
+    let result = pricing.refresh().await.map_err(cpbridge_pipelines::PipelineError::from);
+    let changed = matches!(result, Ok(true));
+    let report = result.map(|_| {
+        let book = pricing.book();
+        let (items, customers) = book.counts();
+        PricingReport { items, customers, unreadable_rules: book.problems().len() }
+    });
+    if changed || report.is_err() {
+        cpbridge_pipelines::jobs::record_run(store, alerts, "pricing", started, &report).await;
+    }
 }

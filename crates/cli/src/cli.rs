@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{bench, cp, demo, doctor, init, orders, sandbox, status, sync};
+use crate::{bench, cp, demo, doctor, init, orders, price, sandbox, status, sync};
 
 /// cpbridge connects NCR Counterpoint (SQL Server) with a WooCommerce store.
 #[derive(Debug, Parser)]
@@ -31,6 +31,8 @@ pub enum Command {
     /// Check the config, Counterpoint and its USER_ tables, the state store, the WooCommerce key, the order webhooks
     /// and the alert target, and say what to fix.
     Doctor(doctor::DoctorArgs),
+    /// The contract price of an item for a customer, with the rule and the reason (what the pricing API answers).
+    Price(price::PriceArgs),
     /// The pipeline table: each component's state, last and next run, counts over 24 hours, the dead-letter queue.
     Status(status::StatusArgs),
     /// The whole pipeline on a seeded replica and a sandbox store, with simulated shoppers; no setup needed.
@@ -59,6 +61,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sync(command) => sync::run(command).await,
         Command::Status(args) => status::run(args).await,
         Command::Init(args) => init::run(&args),
+        Command::Price(args) => price::run(args).await,
         Command::Doctor(args) => doctor::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Dlq(command) => orders::run_dlq(command).await,

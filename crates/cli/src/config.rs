@@ -33,6 +33,38 @@ pub struct Config {
     pub inventory: InventorySettings,
     #[serde(default)]
     pub customers: CustomerSettings,
+    #[serde(default)]
+    pub pricing: PricingSection,
+}
+
+/// `[pricing]`: the contract-pricing API that the WordPress plugin calls.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PricingSection {
+    /// Accepted API keys (`Authorization: Bearer <key>`); env `CPBRIDGE_PRICING_KEY` adds one. No key: the API is off.
+    #[serde(deserialize_with = "secrets")]
+    pub api_keys: Vec<Secret>,
+    /// The currency the answers name (ISO 4217).
+    pub currency: String,
+    /// Requests per key per minute; 0 is unlimited.
+    pub requests_per_minute: u32,
+    /// `IM_PRC.LOC_ID` whose prices count; empty uses `orders.price_location`, else the fulfilment location.
+    pub price_location: String,
+}
+
+impl Default for PricingSection {
+    fn default() -> Self {
+        PricingSection {
+            api_keys: Vec::new(),
+            currency: "USD".into(),
+            requests_per_minute: 0,
+            price_location: String::new(),
+        }
+    }
+}
+
+fn secrets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Error> {
+    Vec::<String>::deserialize(d).map(|keys| keys.into_iter().map(Secret::new).collect())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -180,6 +212,8 @@ pub struct ScheduleSection {
     pub inventory_reconcile_secs: f64,
     /// The customer sync, both ways (daily).
     pub customers_secs: f64,
+    /// Refreshing the pricing API's book from Counterpoint (30 s); only what changed is read.
+    pub pricing_refresh_secs: f64,
 }
 
 impl Default for ScheduleSection {
@@ -194,11 +228,18 @@ impl Default for ScheduleSection {
             inventory_events_secs: 5.0,
             inventory_reconcile_secs: 12.0 * 3600.0,
             customers_secs: 24.0 * 3600.0,
+            pricing_refresh_secs: 30.0,
         }
     }
 }
 
 impl Config {
+    /// The price location of the pricing API.
+    pub fn pricing_location(&self) -> String {
+        let own = self.pricing.price_location.trim();
+        if own.is_empty() { self.orders.price_location().to_owned() } else { own.to_owned() }
+    }
+
     /// Reads the file, applies the environment, and checks everything, reporting every problem at once.
     ///
     /// # Errors
@@ -229,6 +270,9 @@ impl Config {
         }
         if let Some(v) = var("CPBRIDGE_ALERT_WEBHOOK") {
             self.alerts.webhook_url = Some(v);
+        }
+        if let Some(v) = var("CPBRIDGE_PRICING_KEY") {
+            self.pricing.api_keys.push(Secret::new(v));
         }
         if let (Some(v), Some(email)) = (var("CPBRIDGE_SMTP_PASSWORD"), self.alerts.email.as_mut()) {
             email.password = Secret::new(v);
@@ -261,6 +305,7 @@ impl Config {
             ("order_writeback_secs", s.order_writeback_secs),
             ("order_status_secs", s.order_status_secs),
             ("intake_secs", s.intake_secs),
+            ("pricing_refresh_secs", s.pricing_refresh_secs),
         ] {
             if !(secs.is_finite() && secs > 0.0) {
                 problems.push(format!("schedule.{name} must be a positive number of seconds"));
@@ -278,6 +323,11 @@ impl Config {
         }
         if let Some(email) = &self.alerts.email {
             problems.extend(email.problems());
+        }
+        for (i, key) in self.pricing.api_keys.iter().enumerate() {
+            if key.expose().trim().len() < 16 {
+                problems.push(format!("pricing.api_keys[{i}] is shorter than 16 characters; use a long random key"));
+            }
         }
         if self.alerts.failures_in_a_row == 0 {
             problems.push("alerts.failures_in_a_row must be at least 1".into());

@@ -83,6 +83,7 @@ products_secs = 21600.0          # 6 hours
 inventory_events_secs = 5.0      # USER_INV_CHANGES
 inventory_reconcile_secs = 43200.0   # 12 hours
 customers_secs = 86400.0         # daily
+pricing_refresh_secs = 30.0      # the pricing API's price book (only what changed is read)
 
 [orders]
 stage_statuses = ["processing"]  # add "on-hold" to take bank transfers before the money arrives
@@ -145,6 +146,13 @@ backorders = "no"                # "no", "notify" or "yes"
 batch_size = 100
 changes_per_round = 2000         # USER_INV_CHANGES rows read per round
 
+[pricing]
+# The contract-pricing API (POST /api/v1/prices) is on when it has a key; CPBRIDGE_PRICING_KEY adds one.
+api_keys = []                    # long random strings; the WordPress plugin sends one as "Authorization: Bearer"
+currency = "USD"
+requests_per_minute = 0          # per key; 0 is unlimited
+price_location = ""              # IM_PRC.LOC_ID; empty uses orders.price_location
+
 [customers]
 batch_size = 100
 
@@ -192,6 +200,7 @@ mod tests {
         assert_eq!(config.customers, CustomerSettings::default());
         assert_eq!(config.schedule, crate::config::ScheduleSection::default());
         assert_eq!(config.alerts, crate::config::AlertSection::default());
+        assert_eq!(config.pricing, crate::config::PricingSection::default());
         assert_eq!(config.woocommerce.timeout_secs, 30);
         assert_eq!(config.woocommerce.retry, crate::config::WooRetry::default());
         assert_eq!(config.state.path, crate::config::StateSection::default().path);

@@ -12,6 +12,7 @@ mod demo;
 mod doctor;
 mod init;
 mod orders;
+mod price;
 mod sandbox;
 mod status;
 mod sync;

@@ -96,7 +96,7 @@ fn components(s: &ScheduleSection) -> Vec<(&'static str, &'static str, f64)> {
         ("inventory events", "inventory.events", s.inventory_events_secs),
         ("inventory reconcile", "inventory.reconcile", s.inventory_reconcile_secs),
         ("customers (both ways)", "customers", s.customers_secs),
-        ("pricing API", "pricing", -1.0),
+        ("pricing API (price book)", "pricing", s.pricing_refresh_secs),
     ]
 }
 
@@ -263,6 +263,7 @@ fn headline(job: &str, counts: &BTreeMap<String, i64>) -> String {
         "inventory.events" => &["changes", "pushed", "failed"],
         "inventory.reconcile" => &["checked", "drifted", "failed"],
         "customers" => &["created_in_counterpoint", "created_in_woocommerce", "updated_in_woocommerce", "failed"],
+        "pricing" => &["items", "customers", "unreadable_rules"],
         _ => &[],
     };
     keys.iter().map(|k| format!("{k} {}", counts.get(*k).copied().unwrap_or(0))).collect::<Vec<_>>().join(", ")

@@ -33,16 +33,29 @@ pub const CATEGORY_RECORDS: &str = "category";
 pub const STOCK_RECORDS: &str = "stock";
 
 /// Rows read from Counterpoint per query.
-const PAGE: usize = 5000;
+pub(crate) const PAGE: usize = 5000;
 
 /// Reads every row of a paged Counterpoint feed.
-pub(crate) async fn scan<T, F, Fut>(mut fetch: F, mark: impl Fn(&T) -> Watermark) -> CpResult<Vec<T>>
+pub(crate) async fn scan<T, F, Fut>(fetch: F, mark: impl Fn(&T) -> Watermark) -> CpResult<Vec<T>>
+where
+    F: FnMut(Watermark) -> Fut,
+    Fut: Future<Output = CpResult<Vec<T>>>,
+{
+    Ok(scan_from(Watermark::start(), fetch, mark).await?.0)
+}
+
+/// Reads every row of a paged Counterpoint feed after `from`, and returns the watermark after the last one.
+pub(crate) async fn scan_from<T, F, Fut>(
+    from: Watermark,
+    mut fetch: F,
+    mark: impl Fn(&T) -> Watermark,
+) -> CpResult<(Vec<T>, Watermark)>
 where
     F: FnMut(Watermark) -> Fut,
     Fut: Future<Output = CpResult<Vec<T>>>,
 {
     let mut all = Vec::new();
-    let mut after = Watermark::start();
+    let mut after = from;
     loop {
         let page = fetch(after.clone()).await?;
         let full = page.len() >= PAGE;
@@ -51,7 +64,7 @@ where
         }
         all.extend(page);
         if !full {
-            return Ok(all);
+            return Ok((all, after));
         }
     }
 }

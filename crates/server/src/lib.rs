@@ -68,9 +68,45 @@ impl SignatureWatch {
     }
 }
 
+/// Why the pricing API cannot quote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuoteFailure {
+    UnknownCustomer(String),
+    UnknownSku(String),
+    /// The price book has not finished its first load.
+    NotLoaded,
+}
+
+/// Where the pricing API gets its prices: an in-memory book, so a request never waits on the database.
+pub trait PriceSource: Send + Sync {
+    /// One answer per item (SKU and quantity), as JSON objects.
+    ///
+    /// # Errors
+    /// The first unknown customer or SKU.
+    fn quote(
+        &self,
+        customer: &str,
+        items: &[(String, rust_decimal::Decimal)],
+    ) -> Result<Vec<serde_json::Value>, QuoteFailure>;
+}
+
+/// The pricing API's settings and state.
+#[derive(Clone)]
+pub struct Pricing {
+    pub source: Arc<dyn PriceSource>,
+    /// Accepted API keys; a request must carry one as `Authorization: Bearer <key>`.
+    pub keys: Vec<Secret>,
+    pub currency: String,
+    /// Requests per key per minute; 0 is unlimited.
+    pub requests_per_minute: u32,
+    pub windows: Arc<std::sync::Mutex<std::collections::HashMap<usize, (std::time::Instant, u32)>>>,
+}
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
+    /// The pricing API; absent, its routes answer 404.
+    pub pricing: Option<Pricing>,
     /// Where a burst of bad signatures is reported; absent, it is only logged.
     pub alerts: Option<Arc<dyn AlertSink>>,
     pub signatures: Arc<SignatureWatch>,
@@ -124,6 +160,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/status.json", get(status_json))
         .route("/", get(|| async { axum::response::Html(STATUS_PAGE) }))
+        .route("/api/v1/prices", post(prices))
+        .route("/api/v1/prices/{cust_no}/{sku}", get(one_price))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
         .with_state(state)
 }
@@ -147,6 +185,148 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, HttpError> {
 
 async fn status_json(State(state): State<AppState>) -> Result<axum::Json<serde_json::Value>, HttpError> {
     Ok(axum::Json(source(&state)?.status().await.map_err(HttpError::Unavailable)?))
+}
+
+/// Compares without an early exit, so the time taken does not tell how much of a key was right.
+fn same_secret(given: &[u8], key: &[u8]) -> bool {
+    let mut diff = u8::from(given.len() != key.len());
+    for (i, k) in key.iter().enumerate() {
+        diff |= k ^ given.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+/// The pricing API of this server, after the key and the rate limit are checked.
+fn authorised<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<&'a Pricing, ApiError> {
+    let pricing = state.pricing.as_ref().ok_or(ApiError::NotFound("the pricing API is not configured".into()))?;
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Unauthorized)?;
+    // Every key is compared in full, whichever matches.
+    let matched = pricing.keys.iter().enumerate().fold(None, |found, (i, key)| {
+        if same_secret(given.trim().as_bytes(), key.expose().as_bytes()) { Some(i) } else { found }
+    });
+    let key = matched.ok_or(ApiError::Unauthorized)?;
+    if pricing.requests_per_minute > 0 {
+        let now = std::time::Instant::now();
+        let mut windows = pricing.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let window = windows.entry(key).or_insert((now, 0));
+        if now.duration_since(window.0) >= std::time::Duration::from_secs(60) {
+            *window = (now, 0);
+        }
+        window.1 += 1;
+        if window.1 > pricing.requests_per_minute {
+            return Err(ApiError::TooMany);
+        }
+    }
+    Ok(pricing)
+}
+
+/// `POST /api/v1/prices`: `{"customer": CUST_NO, "items": [{"sku": ..., "qty": ...}]}`.
+#[derive(Debug, serde::Deserialize)]
+struct PriceRequest {
+    customer: String,
+    items: Vec<PriceRequestItem>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct PriceRequestItem {
+    sku: String,
+    #[serde(default = "one")]
+    qty: rust_decimal::Decimal,
+}
+
+fn one() -> rust_decimal::Decimal {
+    rust_decimal::Decimal::ONE
+}
+
+/// Items per request, at most: a page or a cart, not a catalogue.
+const MAX_PRICE_ITEMS: usize = 500;
+
+fn answer(
+    pricing: &Pricing,
+    customer: &str,
+    items: &[(String, rust_decimal::Decimal)],
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    if let Some((sku, qty)) = items.iter().find(|(_, qty)| *qty <= rust_decimal::Decimal::ZERO) {
+        return Err(ApiError::BadRequest(format!("item {sku:?}: qty must be above 0, not {qty}")));
+    }
+    pricing.source.quote(customer, items).map_err(|failure| match failure {
+        QuoteFailure::UnknownCustomer(c) => ApiError::NotFound(format!("unknown customer {c:?} (no AR_CUST row)")),
+        QuoteFailure::UnknownSku(s) => ApiError::NotFound(format!("unknown SKU {s:?} (no IM_ITEM row)")),
+        QuoteFailure::NotLoaded => ApiError::Loading,
+    })
+}
+
+async fn prices(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let pricing = authorised(&state, &headers)?;
+    let request: PriceRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!("malformed request at line {}, column {}: {e}", e.line(), e.column()))
+    })?;
+    if request.items.is_empty() || request.items.len() > MAX_PRICE_ITEMS {
+        return Err(ApiError::BadRequest(format!("items must hold 1 to {MAX_PRICE_ITEMS} entries")));
+    }
+    let items: Vec<(String, rust_decimal::Decimal)> = request.items.into_iter().map(|i| (i.sku, i.qty)).collect();
+    let answers = answer(pricing, &request.customer, &items)?;
+    let body = json!({ "customer": request.customer, "currency": pricing.currency, "items": answers });
+    Ok(axum::Json(body).into_response())
+}
+
+async fn one_price(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path((cust_no, sku)): axum::extract::Path<(String, String)>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, ApiError> {
+    let pricing = authorised(&state, &headers)?;
+    let qty = query
+        .as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("qty="))
+        .map(|q| {
+            q.parse::<rust_decimal::Decimal>().map_err(|_| ApiError::BadRequest(format!("qty {q:?} is not a number")))
+        })
+        .transpose()?
+        .unwrap_or(rust_decimal::Decimal::ONE);
+    let mut answers = answer(pricing, &cust_no, &[(sku, qty)])?;
+    let mut body = answers.pop().unwrap_or_default();
+    if let Some(map) = body.as_object_mut() {
+        map.insert("customer".into(), json!(cust_no));
+        map.insert("currency".into(), json!(pricing.currency));
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+/// The pricing API's answers when it cannot quote; always JSON with an `error` that says why.
+#[derive(Debug)]
+enum ApiError {
+    Unauthorized,
+    NotFound(String),
+    BadRequest(String),
+    TooMany,
+    Loading,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::Unauthorized => {
+                (StatusCode::UNAUTHORIZED, "a valid API key is required (Authorization: Bearer <key>)".to_owned())
+            }
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::TooMany => {
+                (StatusCode::TOO_MANY_REQUESTS, "too many requests for this key; wait a minute".into())
+            }
+            ApiError::Loading => {
+                (StatusCode::SERVICE_UNAVAILABLE, "the price book is loading; try again shortly".into())
+            }
+        };
+        (status, axum::Json(json!({ "error": message }))).into_response()
+    }
 }
 
 /// The one error type of the HTTP side.

@@ -5,6 +5,7 @@ mod alerts;
 mod cp;
 mod demo;
 mod orders;
+mod pricing;
 mod sandbox;
 mod status;
 mod sync;

@@ -1,0 +1,141 @@
+//! The contract-pricing API against a seeded replica: a rule made with plain SQL is what the API answers, with
+//! hand-computed prices; keys, unknown records, malformed JSON and the rate limit answer as documented; and a rule
+//! changed in Counterpoint reaches the API without a restart.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::Row as _;
+
+use crate::orders::Shop;
+
+const KEY: &str = "test-pricing-key-0123456789";
+
+async fn post(base: &str, key: Option<&str>, body: &str) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}/api/v1/prices"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pricing_api_answers_counterpoints_contract_prices() {
+    let extra = format!("\n[pricing]\napi_keys = [\"{KEY}\"]\nrequests_per_minute = 60\n");
+    let shop = Shop::open(&[], 0, &extra).await;
+    let mut db = shop.replica().await;
+    // A customer no seeded rule matches, a contract group just for them: 10 % off PRC_1, 25 % off from 12 units.
+    sqlx::query(
+        "INSERT INTO AR_CUST (CUST_NO, NAM, NAM_UPR, CUST_NAM_TYP, PROF_COD_1, CATEG_COD, CUST_TYP) \
+         VALUES ('B2B-1', 'Acme Ltd', 'ACME LTD', 'B', 'ACME', 'ACME', 'ACME')",
+    )
+    .execute(&mut db)
+    .await
+    .expect("customer");
+    let row = sqlx::query(
+        "SELECT i.ITEM_NO, CAST(COALESCE(p.PRC_1, i.PRC_1) AS REAL) AS PRC, i.PRC_DECS FROM IM_ITEM i \
+         LEFT JOIN IM_PRC p ON p.ITEM_NO = i.ITEM_NO AND p.LOC_ID = 'MAIN' AND p.DIM_1_UPR = '*' \
+         WHERE i.STAT = 'A' AND i.ITEM_TYP = 'I' AND i.PRC_1 > 1 ORDER BY i.ITEM_NO LIMIT 2",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("items");
+    let (sku, prc): (String, f64) = (row[0].get("ITEM_NO"), row[0].get("PRC"));
+    let (other, other_prc): (String, f64) = (row[1].get("ITEM_NO"), row[1].get("PRC"));
+    for statement in [
+        "INSERT INTO IM_PRC_GRP (GRP_TYP, GRP_COD, DESCR, GRP_SEQ_NO, NO_BEG_DAT, NO_END_DAT, ENABLED, CUST_FILT, RS_UTC_DT) \
+         VALUES ('C', 'ACME', 'Acme contract', 0, 'Y', 'Y', 'Y', '(AR_CUST.CUST_NO = ''B2B-1'')', '2026-11-25 00:00:00')",
+        "INSERT INTO IM_PRC_RUL (GRP_TYP, GRP_COD, RUL_SEQ_NO, DESCR, CUST_FILT, ITEM_FILT, RS_UTC_DT) \
+         VALUES ('C', 'ACME', 1, 'Acme kites', NULL, '(IM_ITEM.ITEM_NO = ''' || ?1 || ''')', '2026-11-25 00:00:00')",
+        "INSERT INTO IM_PRC_RUL_BRK (GRP_TYP, GRP_COD, RUL_SEQ_NO, MIN_QTY, PRC_METH, PRC_BASIS, AMT_OR_PCT, RS_UTC_DT) \
+         VALUES ('C', 'ACME', 1, 0, 'D', '1', 10, '2026-11-25 00:00:00'), ('C', 'ACME', 1, 12, 'D', '1', 25, '2026-11-25 00:00:00')",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement)).bind(&sku).execute(&mut db).await.expect(statement);
+    }
+    shop.write_config_with(
+        "products_secs = 0\ninventory_events_secs = 0\ninventory_reconcile_secs = 0\ncustomers_secs = 0\npricing_refresh_secs = 0.5",
+        &extra,
+    );
+    let daemon = shop.daemon();
+    let cents = |v: f64| format!("{:.2}", (v * 100.0).round() / 100.0);
+
+    let body = json!({"customer": "B2B-1", "items": [{"sku": sku, "qty": 1}, {"sku": sku, "qty": 12}, {"sku": other}]});
+    let start = Instant::now();
+    let (status, answer) = loop {
+        let (status, answer) = post(&daemon.base, Some(KEY), &body.to_string()).await;
+        if status != 503 {
+            break (status, answer);
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "the price book loads");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["currency"], "USD");
+    let items = answer["items"].as_array().expect("items");
+    // 1 unit: PRC_1 less 10 %; 12 units: less 25 %; the other item has no rule: its PRC_1.
+    assert_eq!(items[0]["unit_price"], json!(cents(prc * 0.90)), "{answer}");
+    assert_eq!(items[0]["rule"]["grp_cod"], "ACME");
+    assert_eq!(items[1]["unit_price"], json!(cents(prc * 0.75)), "{answer}");
+    assert_eq!(items[1]["rule"]["min_qty"], "12");
+    assert_eq!(items[2]["unit_price"], json!(cents(other_prc)), "{answer}");
+    assert!(items[2]["rule"].is_null() && items[2]["reason"].as_str().is_some_and(|r| r.contains("no price rule")));
+
+    let single: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/prices/B2B-1/{sku}?qty=12", daemon.base))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(single["unit_price"], json!(cents(prc * 0.75)), "{single}");
+
+    // Refused and unknown things say what is wrong.
+    assert_eq!(post(&daemon.base, None, &body.to_string()).await.0, 401);
+    assert_eq!(post(&daemon.base, Some("test-pricing-key-0123456780"), &body.to_string()).await.0, 401);
+    let (status, unknown) = post(&daemon.base, Some(KEY), r#"{"customer": "NOPE", "items": [{"sku": "X"}]}"#).await;
+    assert_eq!(status, 404);
+    assert!(unknown["error"].as_str().is_some_and(|e| e.contains("\"NOPE\"")), "{unknown}");
+    let (status, unknown) =
+        post(&daemon.base, Some(KEY), r#"{"customer": "B2B-1", "items": [{"sku": "NO-SUCH"}]}"#).await;
+    assert_eq!(status, 404);
+    assert!(unknown["error"].as_str().is_some_and(|e| e.contains("\"NO-SUCH\"")), "{unknown}");
+    let (status, bad) = post(&daemon.base, Some(KEY), "{\"customer\": \"B2B-1\",\n \"items\": [{\"sku\": }]}").await;
+    assert_eq!(status, 400);
+    assert!(bad["error"].as_str().is_some_and(|e| e.contains("line 2")), "{bad}");
+
+    // The rule changes in Counterpoint (20 % off a single unit now), stamped as Counterpoint stamps every write:
+    // the API follows without a restart.
+    sqlx::query(
+        "UPDATE IM_PRC_RUL_BRK SET AMT_OR_PCT = 20, RS_UTC_DT = strftime('%Y-%m-%d %H:%M:%f', 'now') \
+         WHERE GRP_COD = 'ACME' AND MIN_QTY = 0",
+    )
+    .execute(&mut db)
+    .await
+    .expect("rule change");
+    let one = json!({"customer": "B2B-1", "items": [{"sku": sku}]}).to_string();
+    let start = Instant::now();
+    loop {
+        let (_, answer) = post(&daemon.base, Some(KEY), &one).await;
+        if answer["items"][0]["unit_price"] == json!(cents(prc * 0.80)) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the new rule is served: {answer}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Past the per-key limit of 60 a minute: 429.
+    let mut limited = false;
+    for _ in 0..61 {
+        if post(&daemon.base, Some(KEY), &one).await.0 == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "the rate limit answers 429");
+}

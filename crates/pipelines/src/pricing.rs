@@ -1,0 +1,187 @@
+//! The price book behind the pricing API: price rules, items (with their prices at the price location) and
+//! customers, held in memory so that a request never waits on the database.
+//!
+//! [`PriceService::refresh`] brings the book up to date: rules are reloaded when their replication stamp
+//! (`RS_UTC_DT`) moves, and items, prices and customers changed since the last look are merged in. Every request
+//! reads one consistent snapshot; a refresh swaps in a new one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::{NaiveDateTime, Utc};
+use cpbridge_core::pricing::{PriceAnswer, PriceRules, PricedItem, price};
+use cpbridge_core::records::{Customer, Item, ItemPrice, Watermark};
+use cpbridge_counterpoint::port::watermark_after;
+use cpbridge_counterpoint::{CounterpointPort, CpResult};
+
+use crate::products::scan_from;
+use rust_decimal::Decimal;
+
+/// The rules are reloaded at least this often, whatever their stamps say.
+const RULES_RELOAD_MINUTES: i64 = 10;
+
+/// Rows read per query while refreshing.
+const PAGE: usize = crate::products::PAGE;
+
+/// Why a quote cannot be given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuoteError {
+    #[error("customer {0:?} is not in AR_CUST")]
+    UnknownCustomer(String),
+    #[error("item {0:?} is not in IM_ITEM")]
+    UnknownSku(String),
+    #[error("the price book is still loading")]
+    NotLoaded,
+}
+
+/// One consistent snapshot of everything pricing reads.
+#[derive(Debug, Default)]
+pub struct PriceBook {
+    rules: PriceRules,
+    items: HashMap<String, PricedItem>,
+    customers: HashMap<String, Customer>,
+    rules_stamp: Option<NaiveDateTime>,
+    rules_loaded_at: Option<NaiveDateTime>,
+    items_after: Watermark,
+    prices_after: Watermark,
+    customers_after: Watermark,
+    pub loaded_at: Option<NaiveDateTime>,
+}
+
+impl PriceBook {
+    /// Filters Counterpoint has that cpbridge cannot read, by group and rule.
+    pub fn problems(&self) -> Vec<String> {
+        self.rules.problems()
+    }
+
+    pub fn counts(&self) -> (usize, usize) {
+        (self.items.len(), self.customers.len())
+    }
+}
+
+/// The pricing service: the current book, and how to refresh it.
+pub struct PriceService {
+    cp: Arc<dyn CounterpointPort>,
+    /// `IM_PRC.LOC_ID` whose prices count.
+    price_location: String,
+    book: RwLock<Arc<PriceBook>>,
+}
+
+impl PriceService {
+    pub fn new(cp: Arc<dyn CounterpointPort>, price_location: String) -> Self {
+        PriceService { cp, price_location, book: RwLock::new(Arc::new(PriceBook::default())) }
+    }
+
+    /// The current snapshot.
+    pub fn book(&self) -> Arc<PriceBook> {
+        self.book.read().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    /// Quotes `items` (SKU and quantity) for `customer`, on today's date, from the current snapshot.
+    ///
+    /// # Errors
+    /// The first unknown customer or SKU, or a book that has not loaded yet.
+    pub fn quote(&self, customer: &str, items: &[(String, Decimal)]) -> Result<Vec<PriceAnswer>, QuoteError> {
+        let book = self.book();
+        if book.loaded_at.is_none() {
+            return Err(QuoteError::NotLoaded);
+        }
+        let cust = book.customers.get(customer).ok_or_else(|| QuoteError::UnknownCustomer(customer.to_owned()))?;
+        let today = Utc::now().date_naive();
+        items
+            .iter()
+            .map(|(sku, qty)| {
+                let item = book.items.get(sku).ok_or_else(|| QuoteError::UnknownSku(sku.clone()))?;
+                Ok(price(&book.rules, item, cust, *qty, today))
+            })
+            .collect()
+    }
+
+    /// Brings the book up to date, reading only what changed since the last refresh. Returns whether anything did.
+    ///
+    /// # Errors
+    /// When Counterpoint cannot be read; the previous snapshot then stays in service.
+    pub async fn refresh(&self) -> CpResult<bool> {
+        let old = self.book();
+        let stamp = self.cp.pricing_changed_at().await?;
+        // The stamp moves whenever Counterpoint writes a rule; a full reload every few minutes also catches a
+        // deleted row, or one written without a new stamp.
+        let now = Utc::now().naive_utc();
+        let stale = old.rules_loaded_at.is_none_or(|at| now - at > chrono::Duration::minutes(RULES_RELOAD_MINUTES));
+        let rules_changed = stale || stamp != old.rules_stamp;
+        let cp = &self.cp;
+        let items = scan_from(
+            old.items_after.clone(),
+            |wm| {
+                let cp = cp.clone();
+                async move { cp.items_changed_since(&wm, PAGE).await }
+            },
+            |i: &Item| watermark_after(i.rs_utc_dt, &[&i.item_no]),
+        )
+        .await?;
+        let prices = scan_from(
+            old.prices_after.clone(),
+            |wm| {
+                let cp = cp.clone();
+                async move { cp.prices_changed_since(&wm, PAGE).await }
+            },
+            |p: &ItemPrice| {
+                watermark_after(p.rs_utc_dt, &[&p.item_no, &p.loc_id, &p.dim_1_upr, &p.dim_2_upr, &p.dim_3_upr])
+            },
+        )
+        .await?;
+        let customers = scan_from(
+            old.customers_after.clone(),
+            |wm| {
+                let cp = cp.clone();
+                async move { cp.customers_changed_since(&wm, PAGE).await }
+            },
+            |c: &Customer| watermark_after(c.rs_utc_dt, &[&c.cust_no]),
+        )
+        .await?;
+        if !rules_changed && items.0.is_empty() && prices.0.is_empty() && customers.0.is_empty() {
+            return Ok(false);
+        }
+        let rules_loaded_at = if rules_changed { Some(now) } else { old.rules_loaded_at };
+        let rules = if rules_changed {
+            let rules = PriceRules::new(self.cp.price_groups().await?);
+            for problem in rules.problems() {
+                tracing::warn!("{problem}; that rule is never applied");
+            }
+            rules
+        } else {
+            old.rules.clone()
+        };
+        let mut book_items = old.items.clone();
+        for item in items.0 {
+            let price = book_items.get(&item.item_no).and_then(|p| p.price.clone());
+            book_items.insert(item.item_no.clone(), PricedItem { item, price });
+        }
+        for p in prices.0 {
+            let at_location =
+                p.loc_id == self.price_location && p.dim_1_upr == "*" && p.dim_2_upr == "*" && p.dim_3_upr == "*";
+            if at_location && let Some(entry) = book_items.get_mut(&p.item_no) {
+                entry.price = Some(p);
+            }
+        }
+        let mut book_customers = old.customers.clone();
+        for c in customers.0 {
+            book_customers.insert(c.cust_no.clone(), c);
+        }
+        let book = PriceBook {
+            rules,
+            items: book_items,
+            customers: book_customers,
+            rules_stamp: stamp,
+            rules_loaded_at,
+            items_after: items.1,
+            prices_after: prices.1,
+            customers_after: customers.1,
+            loaded_at: Some(Utc::now().naive_utc()),
+        };
+        if let Ok(mut current) = self.book.write() {
+            *current = Arc::new(book);
+        }
+        Ok(true)
+    }
+}
