@@ -110,6 +110,36 @@ async fn the_pricing_api_answers_counterpoints_contract_prices() {
     assert_eq!(status, 400);
     assert!(bad["error"].as_str().is_some_and(|e| e.contains("line 2")), "{bad}");
 
+    // The WordPress plugin's client, run by PHP against this daemon, gets the same price.
+    let php = ["/usr/bin/php", "/usr/local/bin/php"].into_iter().find(|p| std::path::Path::new(p).exists());
+    match php {
+        Some(php) => {
+            let plugin_tests = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wordpress/cpbridge-pricing/tests/run.php");
+            let out = std::process::Command::new(php)
+                .arg(plugin_tests)
+                .env("CPBRIDGE_API_URL", &daemon.base)
+                .env("CPBRIDGE_API_KEY", KEY)
+                .env("CPBRIDGE_API_CUSTOMER", "B2B-1")
+                .env("CPBRIDGE_API_SKU", &sku)
+                .env("CPBRIDGE_API_QTY", "12")
+                .env("CPBRIDGE_API_EXPECT", cents(prc * 0.75))
+                .output()
+                .expect("php runs");
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success() && text.contains("18 checks, 0 failed"),
+                "the plugin's tests, the real API included:\n{text}"
+            );
+        }
+        None => {
+            assert!(
+                std::env::var_os("CPBRIDGE_REQUIRE_PHP").is_none(),
+                "CPBRIDGE_REQUIRE_PHP is set but php is missing"
+            );
+            eprintln!("the WordPress plugin's tests skipped: install php-cli to run them");
+        }
+    }
+
     // The rule changes in Counterpoint (20 % off a single unit now), stamped as Counterpoint stamps every write:
     // the API follows without a restart.
     sqlx::query(
