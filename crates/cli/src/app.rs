@@ -34,7 +34,7 @@ pub struct App {
 }
 
 /// The price book, as the HTTP server's price source.
-struct PriceBridge(Arc<PriceService>);
+pub struct PriceBridge(pub Arc<PriceService>);
 
 impl cpbridge_server::PriceSource for PriceBridge {
     fn quote(

@@ -29,6 +29,8 @@ pub enum BenchCommand {
     Orders(BenchOrders),
     /// Product sync time and requests (first, no-change, 1% change), peak memory, and stock change-to-store latency.
     Sync(crate::bench_sync::BenchSync),
+    /// The pricing API under load: requests per second and p50/p99 latency for single and 20-item requests.
+    Pricing(crate::bench_pricing::BenchPricing),
 }
 
 #[derive(Debug, Args)]
@@ -44,6 +46,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Orders(args) => bench_orders(args).await,
         BenchCommand::Sync(args) => crate::bench_sync::run(args).await,
+        BenchCommand::Pricing(args) => crate::bench_pricing::run(args).await,
     }
 }
 

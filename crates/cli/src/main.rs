@@ -4,6 +4,7 @@ use clap::Parser;
 
 mod app;
 mod bench;
+mod bench_pricing;
 mod bench_sync;
 mod cli;
 mod config;

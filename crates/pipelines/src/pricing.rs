@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::{NaiveDateTime, Utc};
-use cpbridge_core::pricing::{PriceAnswer, PriceRules, PricedItem, price};
+use cpbridge_core::pricing::{PriceAnswer, PriceRules, PricedItem};
 use cpbridge_core::records::{Customer, Item, ItemPrice, Watermark};
 use cpbridge_counterpoint::port::watermark_after;
 use cpbridge_counterpoint::{CounterpointPort, CpResult};
@@ -87,12 +87,12 @@ impl PriceService {
             return Err(QuoteError::NotLoaded);
         }
         let cust = book.customers.get(customer).ok_or_else(|| QuoteError::UnknownCustomer(customer.to_owned()))?;
-        let today = Utc::now().date_naive();
+        let applicable = book.rules.for_customer(cust, Utc::now().date_naive());
         items
             .iter()
             .map(|(sku, qty)| {
                 let item = book.items.get(sku).ok_or_else(|| QuoteError::UnknownSku(sku.clone()))?;
-                Ok(price(&book.rules, item, cust, *qty, today))
+                Ok(applicable.price(item, *qty))
             })
             .collect()
     }

@@ -262,18 +262,39 @@ fn apply_break(b: &PriceBreak, item: &PricedItem, notes: &mut Vec<String>) -> Op
     Some(round_price(price.max(Decimal::ZERO), item.item.prc_decs))
 }
 
-/// The price of `qty` of `item` for `customer` on day `on`.
-pub fn price(rules: &PriceRules, item: &PricedItem, customer: &Customer, qty: Decimal, on: NaiveDate) -> PriceAnswer {
-    let (item_row, cust_row) = (ItemRow(&item.item), CustomerRow(customer));
-    let mut notes = Vec::new();
-    let regular_price = round_price(item.reg_prc(), item.item.prc_decs);
-    for g in &rules.groups {
-        if !in_range(&g.group, on) || !g.cust.as_ref().is_ok_and(|f| f.matches(&cust_row)) {
-            continue;
+/// The rules that can apply to one customer on one day, in the order they are tried: the customer filters are
+/// evaluated once per request, not once per item.
+pub struct CustomerRules<'a> {
+    rules: Vec<(&'a CompiledGroup, &'a CompiledRule)>,
+}
+
+impl PriceRules {
+    /// The rules whose group is enabled and in its dates on `on`, and whose group and rule customer filters match.
+    pub fn for_customer<'a>(&'a self, customer: &'a Customer, on: NaiveDate) -> CustomerRules<'a> {
+        let row = CustomerRow(customer);
+        let mut rules = Vec::new();
+        for g in &self.groups {
+            if !in_range(&g.group, on) || !g.cust.as_ref().is_ok_and(|f| f.matches(&row)) {
+                continue;
+            }
+            for r in &g.rules {
+                if r.item.is_ok() && r.cust.as_ref().is_ok_and(|f| f.matches(&row)) {
+                    rules.push((g, r));
+                }
+            }
         }
-        for r in &g.rules {
-            let (Ok(cust), Ok(item_filter)) = (&r.cust, &r.item) else { continue };
-            if !cust.matches(&cust_row) || !item_filter.matches(&item_row) {
+        CustomerRules { rules }
+    }
+}
+
+impl CustomerRules<'_> {
+    /// The price of `qty` of `item`.
+    pub fn price(&self, item: &PricedItem, qty: Decimal) -> PriceAnswer {
+        let item_row = ItemRow(&item.item);
+        let mut notes = Vec::new();
+        let regular_price = round_price(item.reg_prc(), item.item.prc_decs);
+        for (g, r) in &self.rules {
+            if !r.item.as_ref().is_ok_and(|f| f.matches(&item_row)) {
                 continue;
             }
             let Some(brk) = r.breaks.iter().rev().find(|b| b.min_qty <= qty) else { continue };
@@ -308,16 +329,21 @@ pub fn price(rules: &PriceRules, item: &PricedItem, customer: &Customer, qty: De
                 notes,
             };
         }
+        PriceAnswer {
+            sku: item.item.item_no.clone(),
+            qty,
+            unit_price: round_price(item.prc_1(), item.item.prc_decs),
+            regular_price,
+            rule: None,
+            reason: "no price rule matches this customer, item, quantity and date: the item's price".into(),
+            notes,
+        }
     }
-    PriceAnswer {
-        sku: item.item.item_no.clone(),
-        qty,
-        unit_price: round_price(item.prc_1(), item.item.prc_decs),
-        regular_price,
-        rule: None,
-        reason: "no price rule matches this customer, item, quantity and date: the item's price".into(),
-        notes,
-    }
+}
+
+/// The price of `qty` of `item` for `customer` on day `on`.
+pub fn price(rules: &PriceRules, item: &PricedItem, customer: &Customer, qty: Decimal, on: NaiveDate) -> PriceAnswer {
+    rules.for_customer(customer, on).price(item, qty)
 }
 
 #[cfg(test)]
