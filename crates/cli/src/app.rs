@@ -85,30 +85,16 @@ impl App {
         );
         let orders =
             Arc::new(OrderPipeline::new(cp.clone(), woo.clone(), store.clone(), alerts.clone(), config.orders.clone()));
-        let products = Arc::new(ProductSync::new(
-            cp.clone(),
-            woo.clone(),
-            store.clone(),
-            alerts.clone(),
-            config.products.clone(),
-            config.inventory.clone(),
-        ));
-        let inventory = Arc::new(InventorySync::new(
-            cp.clone(),
-            woo.clone(),
-            store.clone(),
-            alerts.clone(),
-            config.inventory.clone(),
-        ));
-        let pricing = Arc::new(PriceService::new(cp.clone(), config.pricing_location()));
-        let customers = Arc::new(CustomerSync::new(
-            cp,
-            woo,
-            store.clone(),
-            alerts.clone(),
-            config.customers.clone(),
-            config.orders.clone(),
-        ));
+        let ports = cpbridge_pipelines::jobs::Ports {
+            cp: cp.clone(),
+            woo: woo.clone(),
+            store: store.clone(),
+            alerts: alerts.clone(),
+        };
+        let products = Arc::new(ProductSync::new(ports.clone(), config.products.clone(), config.inventory.clone()));
+        let inventory = Arc::new(InventorySync::new(ports.clone(), config.inventory.clone()));
+        let pricing = Arc::new(PriceService::new(cp, config.pricing_location()));
+        let customers = Arc::new(CustomerSync::new(ports, config.customers.clone(), config.orders.clone()));
         Ok(App { config, store, orders, products, inventory, customers, alerts, pricing })
     }
 

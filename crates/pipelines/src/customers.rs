@@ -9,22 +9,19 @@
 //!   customer costs nothing. WooCommerce hides `_`-prefixed meta from its API, so the link lives in the state store.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use cpbridge_core::records::{Customer, ShipAddress};
 use cpbridge_counterpoint::port::watermark_after;
 use cpbridge_counterpoint::{CounterpointPort, CpResult, CustNoScheme};
-use cpbridge_store::{StateStore, SyncRecord};
-use cpbridge_woo::WooClient;
+use cpbridge_store::SyncRecord;
 use cpbridge_woo::model::{AddressWrite, BatchWrite, Customer as WooCustomer, CustomerWrite, MetaData};
 use futures_util::TryStreamExt as _;
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::alerts::Alerter;
-use crate::jobs::{PipelineError, RecordFailures, now, record_run};
+use crate::jobs::{PipelineError, Ports, RecordFailures, now, record_run};
 use crate::order_map;
 use crate::products::scan;
 use crate::settings::OrderSettings;
@@ -226,25 +223,15 @@ pub struct CustomerReport {
 
 /// The customer sync over its ports.
 pub struct CustomerSync {
-    cp: Arc<dyn CounterpointPort>,
-    woo: WooClient,
-    store: Arc<dyn StateStore>,
-    alerts: Alerter,
+    ports: Ports,
     settings: CustomerSettings,
     orders: OrderSettings,
 }
 
 impl CustomerSync {
     /// `orders` gives the numbering scheme and store of new Counterpoint customers, shared with the order pipeline.
-    pub fn new(
-        cp: Arc<dyn CounterpointPort>,
-        woo: WooClient,
-        store: Arc<dyn StateStore>,
-        alerts: Alerter,
-        settings: CustomerSettings,
-        orders: OrderSettings,
-    ) -> Self {
-        CustomerSync { cp, woo, store, alerts, settings, orders }
+    pub fn new(ports: Ports, settings: CustomerSettings, orders: OrderSettings) -> Self {
+        CustomerSync { ports, settings, orders }
     }
 
     /// Both directions: registrations in, then Counterpoint's customers out.
@@ -260,14 +247,14 @@ impl CustomerSync {
             result = self.send_out(&mut report).await;
         }
         let result = result.map(|()| report);
-        record_run(self.store.as_ref(), &self.alerts, "customers", started, &result).await;
+        record_run(self.ports.store.as_ref(), &self.ports.alerts, "customers", started, &result).await;
         result
     }
 
     async fn take_in(&self, report: &mut CustomerReport) -> Result<(), PipelineError> {
         let scheme = CustNoScheme { prefix: self.orders.customer_prefix.clone(), width: self.orders.customer_digits };
         let query = vec![("orderby".to_owned(), "id".to_owned()), ("order".to_owned(), "asc".to_owned())];
-        let web: Vec<WooCustomer> = self.woo.customers(query).try_collect().await?;
+        let web: Vec<WooCustomer> = self.ports.woo.customers(query).try_collect().await?;
         report.web_customers = web.len();
         for w in &web {
             let email = w.email.trim().to_lowercase();
@@ -275,7 +262,7 @@ impl CustomerSync {
                 continue;
             }
             let wanted = woocommerce_digest(w, &self.settings);
-            let linked = self.store.sync_record_by_woo_id(CUSTOMER_RECORDS, w.id).await?;
+            let linked = self.ports.store.sync_record_by_woo_id(CUSTOMER_RECORDS, w.id).await?;
             let cust_no = match linked {
                 Some(record) => record.key,
                 None => {
@@ -288,7 +275,8 @@ impl CustomerSync {
                         order_map::customer_from_address(&billing, Some(email.clone()), &self.orders.store_id);
                     let ship_to = order_map::ship_address_from(&w.shipping);
                     let found =
-                        find_or_create(self.cp.as_ref(), &email, &customer, ship_to.as_ref(), &scheme, now()).await;
+                        find_or_create(self.ports.cp.as_ref(), &email, &customer, ship_to.as_ref(), &scheme, now())
+                            .await;
                     let (cust_no, created) = match found {
                         Ok(found) => found,
                         Err(e) if !e.is_retryable() => {
@@ -306,23 +294,23 @@ impl CustomerSync {
                     }
                     // An empty digest: the next step sends the Counterpoint fields and the `_cp_cust_no` meta.
                     let link = SyncRecord { key: cust_no.clone(), woo_id: Some(w.id), hash: String::new() };
-                    self.store.put_sync_records(CUSTOMER_RECORDS, &[link], now()).await?;
+                    self.ports.store.put_sync_records(CUSTOMER_RECORDS, &[link], now()).await?;
                     let taken = SyncRecord { key: cust_no.clone(), woo_id: Some(w.id), hash: wanted.clone() };
-                    self.store.put_sync_records(CUSTOMER_IN_RECORDS, &[taken], now()).await?;
+                    self.ports.store.put_sync_records(CUSTOMER_IN_RECORDS, &[taken], now()).await?;
                     continue;
                 }
             };
-            let last = self.store.sync_records_for(CUSTOMER_IN_RECORDS, std::slice::from_ref(&cust_no)).await?;
+            let last = self.ports.store.sync_records_for(CUSTOMER_IN_RECORDS, std::slice::from_ref(&cust_no)).await?;
             if last.first().is_some_and(|r| r.hash == wanted) {
                 continue;
             }
-            let Some(mut customer) = self.cp.customer(&cust_no).await? else {
+            let Some(mut customer) = self.ports.cp.customer(&cust_no).await? else {
                 // Deleted in Counterpoint: unlink, and the next run treats the account as a new registration.
-                self.store.delete_sync_records(CUSTOMER_RECORDS, std::slice::from_ref(&cust_no)).await?;
+                self.ports.store.delete_sync_records(CUSTOMER_RECORDS, std::slice::from_ref(&cust_no)).await?;
                 continue;
             };
             let ship_to = take_woocommerce_fields(&mut customer, w, &self.settings);
-            if let Err(e) = self.cp.upsert_customer(&customer, ship_to.as_ref(), &scheme, now()).await {
+            if let Err(e) = self.ports.cp.upsert_customer(&customer, ship_to.as_ref(), &scheme, now()).await {
                 if e.is_retryable() {
                     return Err(e.into());
                 }
@@ -331,13 +319,13 @@ impl CustomerSync {
             }
             report.updated_in_counterpoint += 1;
             let taken = SyncRecord { key: cust_no, woo_id: Some(w.id), hash: wanted };
-            self.store.put_sync_records(CUSTOMER_IN_RECORDS, &[taken], now()).await?;
+            self.ports.store.put_sync_records(CUSTOMER_IN_RECORDS, &[taken], now()).await?;
         }
         Ok(())
     }
 
     async fn send_out(&self, report: &mut CustomerReport) -> Result<(), PipelineError> {
-        let cp = self.cp.clone();
+        let cp = self.ports.cp.clone();
         let all = scan(
             |wm| {
                 let cp = cp.clone();
@@ -347,7 +335,7 @@ impl CustomerSync {
         )
         .await?;
         let records: HashMap<String, SyncRecord> =
-            self.store.sync_records(CUSTOMER_RECORDS).await?.into_iter().map(|r| (r.key.clone(), r)).collect();
+            self.ports.store.sync_records(CUSTOMER_RECORDS).await?.into_iter().map(|r| (r.key.clone(), r)).collect();
         let mut pending: Vec<(Customer, Option<u64>, String)> = Vec::new();
         for c in all {
             let record = records.get(&c.cust_no);
@@ -398,7 +386,7 @@ impl CustomerSync {
                 }
             }
         }
-        let outcome = self.woo.batch_customers(write).await?;
+        let outcome = self.ports.woo.batch_customers(write).await?;
         report.batch_requests += outcome.requests;
         let (mut done, mut forget, mut retry) = (Vec::new(), Vec::new(), Vec::new());
         for ((c, _, wanted), result) in creates.iter().map(|e| (&e.0, &e.1, &e.2)).zip(&outcome.created) {
@@ -409,7 +397,7 @@ impl CustomerSync {
                 }
                 Err(e) if e.code == "registration-error-email-exists" => {
                     let email = text(c.email_adrs_1.as_deref());
-                    match self.woo.customer_by_email(&email).await? {
+                    match self.ports.woo.customer_by_email(&email).await? {
                         Some(existing) => retry.push((c.clone(), Some(existing.id), wanted.clone())),
                         None => report.failures.fail(format!("customer {}: {}: {}", c.cust_no, e.code, e.message)),
                     }
@@ -438,10 +426,10 @@ impl CustomerSync {
                     .fail(format!("customer {}: not updated in WooCommerce: {}: {}", c.cust_no, e.code, e.message)),
             }
         }
-        self.store.put_sync_records(CUSTOMER_RECORDS, &done, now()).await?;
+        self.ports.store.put_sync_records(CUSTOMER_RECORDS, &done, now()).await?;
         if !forget.is_empty() {
-            self.store.delete_sync_records(CUSTOMER_RECORDS, &forget).await?;
-            self.store.delete_sync_records(CUSTOMER_IN_RECORDS, &forget).await?;
+            self.ports.store.delete_sync_records(CUSTOMER_RECORDS, &forget).await?;
+            self.ports.store.delete_sync_records(CUSTOMER_IN_RECORDS, &forget).await?;
         }
         Ok(retry)
     }

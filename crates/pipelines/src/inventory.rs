@@ -10,19 +10,15 @@
 //!   It also adopts products made outside cpbridge whose SKU is a Counterpoint item.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 
 use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
-use cpbridge_counterpoint::CounterpointPort;
-use cpbridge_store::{StateStore, SyncRecord};
-use cpbridge_woo::WooClient;
+use cpbridge_store::SyncRecord;
 use cpbridge_woo::de::ManageStock;
 use cpbridge_woo::model::{BatchWrite, Product, ProductWrite};
 use futures_util::TryStreamExt as _;
 use serde::Serialize;
 
-use crate::alerts::Alerter;
-use crate::jobs::{PipelineError, RecordFailures, now, record_run};
+use crate::jobs::{PipelineError, Ports, RecordFailures, now, record_run};
 use crate::products::{PRODUCT_RECORDS, STOCK_RECORDS, all_items, all_levels};
 use crate::sync_settings::InventorySettings;
 
@@ -59,22 +55,13 @@ struct StockPush {
 
 /// The inventory sync over its ports.
 pub struct InventorySync {
-    cp: Arc<dyn CounterpointPort>,
-    woo: WooClient,
-    store: Arc<dyn StateStore>,
-    alerts: Alerter,
+    ports: Ports,
     settings: InventorySettings,
 }
 
 impl InventorySync {
-    pub fn new(
-        cp: Arc<dyn CounterpointPort>,
-        woo: WooClient,
-        store: Arc<dyn StateStore>,
-        alerts: Alerter,
-        settings: InventorySettings,
-    ) -> Self {
-        InventorySync { cp, woo, store, alerts, settings }
+    pub fn new(ports: Ports, settings: InventorySettings) -> Self {
+        InventorySync { ports, settings }
     }
 
     /// Pushes the stock of every SKU with unconsumed change rows, then consumes them.
@@ -86,7 +73,7 @@ impl InventorySync {
         let result = self.events_inner().await;
         // An idle poll every few seconds would bury the useful runs; only runs that did something are recorded.
         if result.as_ref().map_or(true, |r| r.changes > 0) {
-            record_run(self.store.as_ref(), &self.alerts, "inventory.events", started, &result).await;
+            record_run(self.ports.store.as_ref(), &self.ports.alerts, "inventory.events", started, &result).await;
         }
         result
     }
@@ -95,7 +82,7 @@ impl InventorySync {
         let mut report = InventoryReport::default();
         let mut stuck: HashSet<i64> = HashSet::new();
         for _round in 0..MAX_ROUNDS {
-            let changes = self.cp.pending_inventory_changes(self.settings.changes_per_round).await?;
+            let changes = self.ports.cp.pending_inventory_changes(self.settings.changes_per_round).await?;
             let fresh: Vec<_> = changes.into_iter().filter(|c| !stuck.contains(&c.change_id)).collect();
             if fresh.is_empty() {
                 break;
@@ -108,7 +95,7 @@ impl InventorySync {
             let (done, left): (Vec<_>, Vec<_>) = fresh.iter().partition(|c| !failed.contains(&c.item_no));
             let ids: Vec<i64> = done.iter().map(|c| c.change_id).collect();
             if !ids.is_empty() {
-                self.cp.consume_inventory_changes(&ids, now()).await?;
+                self.ports.cp.consume_inventory_changes(&ids, now()).await?;
             }
             // Rows of a SKU WooCommerce refused stay for the next run, but this run moves past them.
             stuck.extend(left.iter().map(|c| c.change_id));
@@ -119,6 +106,7 @@ impl InventorySync {
     /// Computes and pushes the stock of `skus`. Returns the SKUs whose push failed.
     async fn push_skus(&self, skus: &[String], report: &mut InventoryReport) -> Result<HashSet<String>, PipelineError> {
         let products: HashMap<String, u64> = self
+            .ports
             .store
             .sync_records_for(PRODUCT_RECORDS, skus)
             .await?
@@ -131,11 +119,17 @@ impl InventorySync {
         if mapped.is_empty() {
             return Ok(HashSet::new());
         }
-        let levels = self.cp.inventory_for_items(&mapped, &self.settings.web_locations).await?;
-        let unapplied = unapplied_by_sku(&self.cp.unapplied_order_lines().await?);
+        let levels = self.ports.cp.inventory_for_items(&mapped, &self.settings.web_locations).await?;
+        let unapplied = unapplied_by_sku(&self.ports.cp.unapplied_order_lines().await?);
         let stock = web_stock(&mapped, &levels, &self.settings.web_locations, &unapplied, self.settings.buffer);
-        let pushed: HashMap<String, String> =
-            self.store.sync_records_for(STOCK_RECORDS, &mapped).await?.into_iter().map(|r| (r.key, r.hash)).collect();
+        let pushed: HashMap<String, String> = self
+            .ports
+            .store
+            .sync_records_for(STOCK_RECORDS, &mapped)
+            .await?
+            .into_iter()
+            .map(|r| (r.key, r.hash))
+            .collect();
         let mut pushes = Vec::new();
         for (sku, quantity) in stock {
             if pushed.get(&sku).is_some_and(|last| *last == quantity.to_string()) {
@@ -163,7 +157,7 @@ impl InventorySync {
                     ..ProductWrite::stock(p.woo_id, p.quantity)
                 })
                 .collect();
-            let outcome = self.woo.batch_products(BatchWrite { update, ..BatchWrite::default() }).await?;
+            let outcome = self.ports.woo.batch_products(BatchWrite { update, ..BatchWrite::default() }).await?;
             report.batch_requests += outcome.requests;
             let mut landed = Vec::new();
             let mut gone = Vec::new();
@@ -191,10 +185,10 @@ impl InventorySync {
                     }
                 }
             }
-            self.store.put_sync_records(STOCK_RECORDS, &landed, now()).await?;
+            self.ports.store.put_sync_records(STOCK_RECORDS, &landed, now()).await?;
             if !gone.is_empty() {
-                self.store.delete_sync_records(PRODUCT_RECORDS, &gone).await?;
-                self.store.delete_sync_records(STOCK_RECORDS, &gone).await?;
+                self.ports.store.delete_sync_records(PRODUCT_RECORDS, &gone).await?;
+                self.ports.store.delete_sync_records(STOCK_RECORDS, &gone).await?;
             }
         }
         Ok(failed)
@@ -207,17 +201,17 @@ impl InventorySync {
     pub async fn reconcile_once(&self) -> Result<InventoryReport, PipelineError> {
         let started = now();
         let result = self.reconcile_inner().await;
-        record_run(self.store.as_ref(), &self.alerts, "inventory.reconcile", started, &result).await;
+        record_run(self.ports.store.as_ref(), &self.ports.alerts, "inventory.reconcile", started, &result).await;
         result
     }
 
     async fn reconcile_inner(&self) -> Result<InventoryReport, PipelineError> {
         let mut report = InventoryReport::default();
-        let in_store: Vec<Product> = self.woo.products(Vec::new()).try_collect().await?;
+        let in_store: Vec<Product> = self.ports.woo.products(Vec::new()).try_collect().await?;
         let items: HashSet<String> =
-            all_items(&self.cp).await?.into_iter().filter(|i| i.tracks_inventory()).map(|i| i.item_no).collect();
+            all_items(&self.ports.cp).await?.into_iter().filter(|i| i.tracks_inventory()).map(|i| i.item_no).collect();
         let records: HashMap<String, Option<u64>> =
-            self.store.sync_records(PRODUCT_RECORDS).await?.into_iter().map(|r| (r.key, r.woo_id)).collect();
+            self.ports.store.sync_records(PRODUCT_RECORDS).await?.into_iter().map(|r| (r.key, r.woo_id)).collect();
         let mut adopted = Vec::new();
         let mut managed: BTreeMap<String, &Product> = BTreeMap::new();
         for product in in_store.iter().filter(|p| p.kind == "simple" && items.contains(&p.sku)) {
@@ -228,12 +222,12 @@ impl InventorySync {
             managed.insert(product.sku.clone(), product);
         }
         report.adopted = adopted.len();
-        self.store.put_sync_records(PRODUCT_RECORDS, &adopted, now()).await?;
+        self.ports.store.put_sync_records(PRODUCT_RECORDS, &adopted, now()).await?;
         report.not_on_web = items.len() - managed.len();
 
         let skus: Vec<String> = managed.keys().cloned().collect();
-        let levels = all_levels(&self.cp).await?;
-        let unapplied = unapplied_by_sku(&self.cp.unapplied_order_lines().await?);
+        let levels = all_levels(&self.ports.cp).await?;
+        let unapplied = unapplied_by_sku(&self.ports.cp.unapplied_order_lines().await?);
         let stock = web_stock(&skus, &levels, &self.settings.web_locations, &unapplied, self.settings.buffer);
         report.changes = skus.len();
         report.checked = skus.len();
@@ -251,7 +245,7 @@ impl InventorySync {
                 pushes.push(StockPush { sku, woo_id: product.id, quantity });
             }
         }
-        self.store.put_sync_records(STOCK_RECORDS, &agreed, now()).await?;
+        self.ports.store.put_sync_records(STOCK_RECORDS, &agreed, now()).await?;
         self.push(pushes, &mut report).await?;
         Ok(report)
     }

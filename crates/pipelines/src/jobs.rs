@@ -9,6 +9,15 @@ use serde::Serialize;
 
 use crate::alerts::Alerter;
 
+/// The systems a job works with; every sync takes the same four.
+#[derive(Clone)]
+pub struct Ports {
+    pub cp: std::sync::Arc<dyn cpbridge_counterpoint::CounterpointPort>,
+    pub woo: cpbridge_woo::WooClient,
+    pub store: std::sync::Arc<dyn StateStore>,
+    pub alerts: Alerter,
+}
+
 /// An error that stops a whole run, not just one record.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {

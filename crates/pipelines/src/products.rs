@@ -16,14 +16,12 @@ use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
 use cpbridge_core::records::{InventoryLevel, Item, ItemPrice, Watermark};
 use cpbridge_counterpoint::port::watermark_after;
 use cpbridge_counterpoint::{CounterpointPort, CpResult};
-use cpbridge_store::{StateStore, SyncRecord};
-use cpbridge_woo::WooClient;
+use cpbridge_store::SyncRecord;
 use cpbridge_woo::model::BatchWrite;
 use futures_util::TryStreamExt as _;
 use serde::Serialize;
 
-use crate::alerts::Alerter;
-use crate::jobs::{PipelineError, RecordFailures, now, record_run};
+use crate::jobs::{PipelineError, Ports, RecordFailures, now, record_run};
 use crate::product_map::{self, ProductSpec, RETIRED};
 use crate::sync_settings::{InventorySettings, ProductSettings};
 
@@ -142,24 +140,14 @@ impl ProductOp {
 
 /// The product sync over its ports.
 pub struct ProductSync {
-    cp: Arc<dyn CounterpointPort>,
-    woo: WooClient,
-    store: Arc<dyn StateStore>,
-    alerts: Alerter,
+    ports: Ports,
     settings: ProductSettings,
     inventory: InventorySettings,
 }
 
 impl ProductSync {
-    pub fn new(
-        cp: Arc<dyn CounterpointPort>,
-        woo: WooClient,
-        store: Arc<dyn StateStore>,
-        alerts: Alerter,
-        settings: ProductSettings,
-        inventory: InventorySettings,
-    ) -> Self {
-        ProductSync { cp, woo, store, alerts, settings, inventory }
+    pub fn new(ports: Ports, settings: ProductSettings, inventory: InventorySettings) -> Self {
+        ProductSync { ports, settings, inventory }
     }
 
     /// One full pass: every item compared, only what changed sent.
@@ -170,18 +158,18 @@ impl ProductSync {
     pub async fn run_once(&self) -> Result<ProductReport, PipelineError> {
         let started = now();
         let result = self.run_inner().await;
-        record_run(self.store.as_ref(), &self.alerts, "products", started, &result).await;
+        record_run(self.ports.store.as_ref(), &self.ports.alerts, "products", started, &result).await;
         result
     }
 
     async fn run_inner(&self) -> Result<ProductReport, PipelineError> {
         let mut report = ProductReport::default();
-        let items = all_items(&self.cp).await?;
+        let items = all_items(&self.ports.cp).await?;
         let prices: HashMap<String, ItemPrice> = if self.settings.price_location.trim().is_empty() {
             HashMap::new()
         } else {
             let location = self.settings.price_location.trim();
-            all_prices(&self.cp)
+            all_prices(&self.ports.cp)
                 .await?
                 .into_iter()
                 .filter(|p| p.loc_id == location && p.dim_1_upr == "*" && p.dim_2_upr == "*" && p.dim_3_upr == "*")
@@ -189,7 +177,7 @@ impl ProductSync {
                 .collect()
         };
         let records: HashMap<String, SyncRecord> =
-            self.store.sync_records(PRODUCT_RECORDS).await?.into_iter().map(|r| (r.key.clone(), r)).collect();
+            self.ports.store.sync_records(PRODUCT_RECORDS).await?.into_iter().map(|r| (r.key.clone(), r)).collect();
         report.items = items.len();
 
         let mut ops = Vec::new();
@@ -261,6 +249,7 @@ impl ProductSync {
             })
             .collect();
         let mut known: HashMap<String, u64> = self
+            .ports
             .store
             .sync_records(CATEGORY_RECORDS)
             .await?
@@ -273,6 +262,7 @@ impl ProductSync {
         }
         // A category made by hand (or by an earlier run whose record was lost) is found by name, not made twice.
         let existing: HashMap<String, u64> = self
+            .ports
             .woo
             .categories()
             .try_collect::<Vec<_>>()
@@ -287,13 +277,13 @@ impl ProductSync {
                 Some(id) => *id,
                 None => {
                     report.categories_created += 1;
-                    self.woo.create_category(name, 0).await?.id
+                    self.ports.woo.create_category(name, 0).await?.id
                 }
             };
             known.insert(name.to_owned(), id);
             learned.push(SyncRecord { key: name.to_owned(), woo_id: Some(id), hash: String::new() });
         }
-        self.store.put_sync_records(CATEGORY_RECORDS, &learned, now()).await?;
+        self.ports.store.put_sync_records(CATEGORY_RECORDS, &learned, now()).await?;
         Ok(known)
     }
 
@@ -311,9 +301,9 @@ impl ProductSync {
         }
         let mut levels = Vec::new();
         for chunk in skus.chunks(PAGE) {
-            levels.extend(self.cp.inventory_for_items(chunk, &self.inventory.web_locations).await?);
+            levels.extend(self.ports.cp.inventory_for_items(chunk, &self.inventory.web_locations).await?);
         }
-        let unapplied = unapplied_by_sku(&self.cp.unapplied_order_lines().await?);
+        let unapplied = unapplied_by_sku(&self.ports.cp.unapplied_order_lines().await?);
         Ok(web_stock(&skus, &levels, &self.inventory.web_locations, &unapplied, self.inventory.buffer)
             .into_iter()
             .collect())
@@ -358,7 +348,7 @@ impl ProductSync {
                 }
             }
         }
-        let outcome = self.woo.batch_products(write).await?;
+        let outcome = self.ports.woo.batch_products(write).await?;
         report.batch_requests += outcome.requests;
         let mut done = Vec::new();
         let mut stocked = Vec::new();
@@ -422,11 +412,11 @@ impl ProductSync {
             }
         }
         let at: NaiveDateTime = now();
-        self.store.put_sync_records(PRODUCT_RECORDS, &done, at).await?;
-        self.store.put_sync_records(STOCK_RECORDS, &stocked, at).await?;
+        self.ports.store.put_sync_records(PRODUCT_RECORDS, &done, at).await?;
+        self.ports.store.put_sync_records(STOCK_RECORDS, &stocked, at).await?;
         if !forget.is_empty() {
-            self.store.delete_sync_records(PRODUCT_RECORDS, &forget).await?;
-            self.store.delete_sync_records(STOCK_RECORDS, &forget).await?;
+            self.ports.store.delete_sync_records(PRODUCT_RECORDS, &forget).await?;
+            self.ports.store.delete_sync_records(STOCK_RECORDS, &forget).await?;
         }
         Ok(retry)
     }
