@@ -668,3 +668,244 @@ async fn mssql_suite() {
     every_driver_check!(run);
     cp.migrate().await.expect("migrate is idempotent");
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The T-SQL text of every statement the port sends to SQL Server.
+
+/// A driver that speaks the SQL Server dialect to nobody: it keeps every statement with its parameter count, answers
+/// queries with no rows and writes with one row. Only for reading the T-SQL the port writes.
+#[derive(Clone, Default)]
+struct TsqlRecorder {
+    log: std::sync::Arc<std::sync::Mutex<Vec<(String, usize)>>>,
+}
+
+struct RecorderTx(std::sync::Arc<std::sync::Mutex<Vec<(String, usize)>>>);
+
+impl Driver for TsqlRecorder {
+    type Tx = RecorderTx;
+
+    fn dialect(&self) -> cpbridge_counterpoint::dialect::Dialect {
+        cpbridge_counterpoint::dialect::Dialect::Mssql
+    }
+
+    fn target(&self) -> String {
+        "T-SQL recorder".into()
+    }
+
+    async fn begin(&self, _mode: TxMode) -> cpbridge_counterpoint::CpResult<RecorderTx> {
+        Ok(RecorderTx(self.log.clone()))
+    }
+}
+
+impl Tx for RecorderTx {
+    async fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> cpbridge_counterpoint::CpResult<Vec<cpbridge_counterpoint::value::Row>> {
+        self.0.lock().expect("lock").push((sql.to_owned(), params.len()));
+        // Just enough answers for the apply path to reach every statement it sends.
+        let row = |cols: &[&str], values: Vec<Value>| {
+            let cols: std::sync::Arc<[String]> = cols.iter().map(|c| (*c).to_owned()).collect();
+            cpbridge_counterpoint::value::Row::new(cols, values)
+        };
+        Ok(if sql.contains("OUTPUT INSERTED.NEXT_NO") {
+            vec![row(&["NEXT_NO"], vec![Value::Int(1)])]
+        } else if sql.contains("MAX(DOC_ID)") {
+            vec![row(&["TOP_ID"], vec![Value::Null])]
+        } else if sql.contains("FROM dbo.IM_INV WITH") {
+            let qty = |d: Decimal| Value::Dec(d);
+            vec![row(
+                &["ITEM_NO", "LOC_ID", "QTY_ON_HND", "QTY_COMMIT", "QTY_ON_ORD"],
+                vec![Value::Text("A-1".into()), Value::Text("MAIN".into()), qty(dec!(10)), qty(dec!(0)), qty(dec!(0))],
+            )]
+        } else {
+            Vec::new()
+        })
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> cpbridge_counterpoint::CpResult<u64> {
+        self.0.lock().expect("lock").push((sql.to_owned(), params.len()));
+        Ok(1)
+    }
+
+    async fn execute_script(&mut self, sql: &str) -> cpbridge_counterpoint::CpResult<()> {
+        self.0.lock().expect("lock").push((sql.to_owned(), 0));
+        Ok(())
+    }
+
+    async fn commit(self) -> cpbridge_counterpoint::CpResult<()> {
+        Ok(())
+    }
+}
+
+/// Every operation of the port, called once against the recorder (results are ignored: there is no database).
+async fn every_operation(cp: &SqlCounterpoint<TsqlRecorder>) {
+    let wm = watermark_after(Some(at(5, 0, 0)), &["A-1"]);
+    let wm2 = watermark_after(Some(at(5, 0, 0)), &["A-1", "MAIN"]);
+    let wm5 = watermark_after(Some(at(5, 0, 0)), &["A-1", "MAIN", "*", "*", "*"]);
+    let skus = vec!["A-1".to_owned(), "B-2".to_owned()];
+    let locs = vec!["MAIN".to_owned()];
+    let _ = cp.table_counts().await;
+    let _ = cp.verify_schema().await;
+    let _ = cp.items_changed_since(&wm, 100).await;
+    let _ = cp.items_changed_since(&Watermark::start(), 100).await;
+    let _ = cp.items_by_no(&skus).await;
+    let _ = cp.prices_changed_since(&wm5, 100).await;
+    let _ = cp.inventory_changed_since(&wm2, 100).await;
+    let _ = cp.inventory_for_items(&skus, &locs).await;
+    let _ = cp.pending_inventory_changes(100).await;
+    let _ = cp.consume_inventory_changes(&[1, 2, 3], at(5, 0, 0)).await;
+    let _ = cp.customers_changed_since(&wm, 100).await;
+    let _ = cp.customer("C1").await;
+    let _ = cp.customer_by_email("a@example.test").await;
+    let scheme = CustNoScheme { prefix: "WEB".into(), width: 6 };
+    let customer = Customer { nam: "Ada".into(), email_adrs_1: Some("a@example.test".into()), ..Customer::default() };
+    let ship = ShipAddress { ship_adrs_id: "WEB".into(), nam: "Ada".into(), ..ShipAddress::default() };
+    let _ = cp.upsert_customer(&customer, Some(&ship), &scheme, at(5, 0, 0)).await;
+    let existing = Customer { cust_no: "C1".into(), ..customer.clone() };
+    let _ = cp.upsert_customer(&existing, Some(&ship), &scheme, at(5, 0, 0)).await;
+    let order = new_order(7, &[("A-1", 2)]);
+    let _ = cp.stage_order(&order, at(5, 0, 0)).await;
+    let _ = cp.claim_staged_orders(at(5, 0, 0), Duration::minutes(5), 10).await;
+    let _ = cp.staged_order(1).await;
+    let _ = cp.staged_order_by_woo_id(7).await;
+    let _ = cp.staged_orders(None, 10).await;
+    let _ = cp.staged_orders(Some(StagingStatus::Dead), 10).await;
+    let _ = cp.staging_counts().await;
+    let _ = cp.requeue_staged_order(1).await;
+    let _ = cp.cancel_staged_order(7, "cancelled in WooCommerce").await;
+    let _ = cp.mark_woo_synced(1, at(5, 0, 0)).await;
+    let _ = cp.writebacks_due(at(5, 0, 0), 10).await;
+    let _ = cp.fail_writeback(1, "503", at(5, 0, 0)).await;
+    let _ = cp.open_applied_orders(0, 10).await;
+    let _ = cp.set_doc_state(1, "COMPLETED").await;
+    let _ = cp.restage_order(1, &order).await;
+    let _ = cp.unapplied_order_lines().await;
+    let _ = cp.document_state(102_611_250_000_001, "W-000001").await;
+    let _ = cp.price_groups().await;
+    let _ = cp.pricing_changed_at().await;
+    let staged = cpbridge_core::staging::StagedOrder {
+        staging_id: 1,
+        woo_order_id: 7,
+        woo_order_no: "7".into(),
+        cust_no: None,
+        tot_amt: dec!(10),
+        status: StagingStatus::Applying,
+        attempts: 1,
+        next_attempt_dt: None,
+        last_err: None,
+        lines: order.lines.clone(),
+        raw_order_json: "{}".into(),
+        cp_doc_id: None,
+        cp_tkt_no: None,
+        applied_dt: None,
+        woo_synced_dt: None,
+        bkord_qty: Decimal::ZERO,
+        woo_sync_attempts: 0,
+        woo_sync_err: None,
+        cp_doc_state: None,
+        created_dt: at(5, 0, 0),
+    };
+    let claim = ClaimedOrder { order: staged, claim_token: "token".into() };
+    let _ = cp.fail_staged_order(&claim, "unknown SKU", Some(at(5, 1, 0))).await;
+    let _ = cp.fail_staged_order(&claim, "unknown SKU", None).await;
+    let _ = cp.apply_staged_order(&claim, &document(&[("A-1", 2, dec!(5))], true), at(5, 0, 0)).await;
+    let _ = cp.migrate().await;
+}
+
+/// True when `sql` holds `needle` outside string literals.
+fn outside_literals(sql: &str, needle: &str) -> bool {
+    let mut code = String::new();
+    let mut in_text = false;
+    for c in sql.chars() {
+        if c == '\'' {
+            in_text = !in_text;
+        } else if !in_text {
+            code.push(c);
+        }
+    }
+    code.to_uppercase().contains(&needle.to_uppercase())
+}
+
+#[tokio::test]
+async fn every_statement_sent_to_sql_server_is_t_sql() {
+    let recorder = TsqlRecorder::default();
+    let cp = SqlCounterpoint::from_driver(recorder.clone());
+    every_operation(&cp).await;
+    let log = recorder.log.lock().expect("lock").clone();
+    let mut seen = BTreeSet::new();
+    let mut statements: Vec<(String, usize)> = Vec::new();
+    for (sql, params) in log {
+        if seen.insert(sql.clone()) {
+            statements.push((sql, params));
+        }
+    }
+    assert!(statements.len() > 40, "the operations reach most statements: {}", statements.len());
+    let mut problems = Vec::new();
+    for (sql, params) in &statements {
+        for sqlite_only in [
+            "LIMIT ",
+            "RETURNING",
+            "ON CONFLICT",
+            "INSERT OR",
+            "DATETIME(",
+            "STRFTIME(",
+            "JULIANDAY(",
+            "AUTOINCREMENT",
+            "||",
+            "IFNULL(",
+            "GROUP_CONCAT",
+            "BEGIN IMMEDIATE",
+            "PRAGMA",
+        ] {
+            if outside_literals(sql, sqlite_only) {
+                problems.push(format!("{sqlite_only:?} is not T-SQL in: {sql}"));
+            }
+        }
+        if outside_literals(sql, "?") {
+            problems.push(format!("a \"?\" placeholder in: {sql}"));
+        }
+        // Parameters are @P1..@Pn, each one used, none beyond what is bound.
+        let used: BTreeSet<usize> = sql
+            .match_indices("@P")
+            .filter_map(|(i, _)| {
+                let digits: String = sql[i + 2..].chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            })
+            .collect();
+        let expected: BTreeSet<usize> = (1..=*params).collect();
+        if !sql.contains("CREATE ") && used != expected {
+            problems.push(format!("binds {params} parameters but uses {used:?} in: {sql}"));
+        }
+        // The install scripts (CREATE ...) are snapshotted on their own in sql/mssql/.
+        if !sql.contains("CREATE ")
+            && outside_literals(sql, " FROM ")
+            && !outside_literals(sql, "FROM DBO.")
+            && !outside_literals(sql, "FROM SYS.")
+            && !outside_literals(sql, "INFORMATION_SCHEMA")
+        {
+            problems.push(format!("a table without its dbo. schema in: {sql}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+
+    // Every statement, in the order the operations send them: what a DBA reviews, and what review sees change.
+    let mut text = String::from(
+        "-- Every statement cpbridge sends to SQL Server, in the order the port's conformance operations send them.\n\
+         -- Generated by crates/counterpoint/tests/port.rs (every_statement_sent_to_sql_server_is_t_sql);\n\
+         -- refresh with CPBRIDGE_BLESS=1 cargo test -p cpbridge-counterpoint --test port.\n",
+    );
+    for (sql, params) in &statements {
+        text.push_str(&format!("\n-- {params} parameter(s)\n{};\n", sql.trim()));
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sql/mssql/statements.sql");
+    if std::env::var_os("CPBRIDGE_BLESS").is_some() {
+        std::fs::write(&path, &text).expect("write");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == text,
+        "sql/mssql/statements.sql is out of date: run CPBRIDGE_BLESS=1 cargo test -p cpbridge-counterpoint --test port"
+    );
+}
