@@ -496,6 +496,24 @@ pub fn watermark_after(at: Option<NaiveDateTime>, key_parts: &[&str]) -> Waterma
     Watermark { at, key: key_parts.join(&KEY_SEP.to_string()) }
 }
 
+/// The length SQL Server gives a string stored in a `VARCHAR` column. The value travels as UTF-16 and each code unit
+/// becomes one character of the column's code page (`?` where it has none), so an emoji takes two places, not one.
+fn varchar_len(value: &str) -> usize {
+    value.encode_utf16().count()
+}
+
+/// The longest prefix of `value` (whole characters) that fits `max` places of a `VARCHAR`.
+fn varchar_prefix(value: &str, max: usize) -> &str {
+    let mut used = 0;
+    for (at, c) in value.char_indices() {
+        used += c.len_utf16();
+        if used > max {
+            return &value[..at];
+        }
+    }
+    value
+}
+
 /// Trims a value to a column's length where cutting is harmless (names, addresses), logging the cut.
 fn fit(table: &Table, column: &str, value: Option<&str>, what: &str) -> Value {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Value::Null };
@@ -503,10 +521,9 @@ fn fit(table: &Table, column: &str, value: Option<&str>, what: &str) -> Value {
         Some(schema::ColType::VarChar(n)) => n as usize,
         _ => return Value::Text(value.to_owned()),
     };
-    if value.chars().count() <= max {
+    if varchar_len(value) <= max {
         return Value::Text(value.to_owned());
     }
-    let cut: String = value.chars().take(max).collect();
     tracing::warn!(
         table = table.name,
         column,
@@ -517,13 +534,13 @@ fn fit(table: &Table, column: &str, value: Option<&str>, what: &str) -> Value {
         column,
         max
     );
-    Value::Text(cut)
+    Value::Text(varchar_prefix(value, max).trim_end().to_owned())
 }
 
 /// Refuses a value that must not be cut (keys, e-mail addresses) when it is too long for its column.
 fn exact(table: &Table, column: &str, value: &str, what: &str) -> CpResult<Value> {
     if let Some(schema::ColType::VarChar(n)) = table.column(column).map(|c| c.ty)
-        && value.chars().count() > n as usize
+        && varchar_len(value) > n as usize
     {
         return Err(CpError::Invalid {
             what: what.to_owned(),
@@ -531,7 +548,7 @@ fn exact(table: &Table, column: &str, value: &str, what: &str) -> CpResult<Value
                 "{}.{} holds at most {n} characters, and {value:?} has {}",
                 table.name,
                 column,
-                value.chars().count()
+                varchar_len(value)
             ),
         });
     }
@@ -1692,5 +1709,19 @@ mod tests {
         assert_eq!(sqlite_path("sqlite:///tmp/cp.db"), Some("/tmp/cp.db"));
         assert_eq!(sqlite_path("replica.sqlite"), Some("replica.sqlite"));
         assert_eq!(sqlite_path("server=tcp:cp,1433;database=CPSQL"), None);
+    }
+
+    #[test]
+    fn varchar_lengths_count_what_sql_server_stores() {
+        // An emoji is one char but two UTF-16 units, and so two places in a VARCHAR; Hebrew letters are one each.
+        assert_eq!(varchar_len("ab\u{1F600}"), 4);
+        assert_eq!(varchar_len("\u{05E9}\u{05DC}\u{05D5}\u{05DD}"), 4);
+        assert_eq!(varchar_prefix("ab\u{1F600}cd", 3), "ab", "an emoji is never split");
+        assert_eq!(varchar_prefix("ab\u{1F600}cd", 4), "ab\u{1F600}");
+        assert_eq!(varchar_prefix("short", 40), "short");
+        let table = schema::table("AR_CUST").expect("AR_CUST");
+        let long = "\u{1F600}".repeat(30);
+        let Value::Text(cut) = fit(table, "NAM", Some(&long), "name") else { panic!("text") };
+        assert_eq!(varchar_len(&cut), 40, "cut to NAM's 40 places, not 40 characters");
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use cpbridge_core::money::fits_money;
 use cpbridge_core::order::{DocContact, DocLine, DocPayment, DocTotals, OrderDocument, TotalsMismatch};
 use cpbridge_core::records::{Customer, Item, ShipAddress};
 use cpbridge_core::round_money;
@@ -67,6 +68,50 @@ pub enum OrderProblem {
     NoPayCode { order: String, method: String },
     #[error("order {order}: customer mapping: {detail}")]
     Customer { order: String, detail: String },
+    #[error(
+        "order {order}: {field} is {value}, beyond what Counterpoint's DECIMAL(15,4) columns hold (99,999,999,999.9999)"
+    )]
+    OutOfRange { order: String, field: String, value: Decimal },
+    #[error("order {order}: field refunds: {refunded} refunded is more than the order total {total}")]
+    OverRefunded { order: String, refunded: Decimal, total: Decimal },
+}
+
+impl OrderProblem {
+    /// True when only a change to the order in WooCommerce can cure it: retrying the stored copy would fail the same
+    /// way, so the order goes `DEAD` at once (`dlq retry` fetches it fresh). An unknown SKU, an unsellable item, a
+    /// missing pay code or customer can be fixed in Counterpoint or the config, so those are retried.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(
+            self,
+            OrderProblem::UnknownSku { .. }
+                | OrderProblem::NotSellable { .. }
+                | OrderProblem::NoPayCode { .. }
+                | OrderProblem::Customer { .. }
+        )
+    }
+}
+
+/// Refuses an amount that no `DECIMAL(15,4)` column can hold, naming the field.
+fn in_range(order: &str, field: impl FnOnce() -> String, value: Decimal) -> Result<Decimal, OrderProblem> {
+    if fits_money(value) {
+        Ok(value)
+    } else {
+        Err(OrderProblem::OutOfRange { order: order.to_owned(), field: field(), value })
+    }
+}
+
+/// Reads a WooCommerce order body. The error names the field that could not be read
+/// (`line_items[0].quantity: 1.5 is not a whole quantity`), so the reason on the staging row says where to look.
+///
+/// # Errors
+/// When the body is not JSON, or not an order.
+pub fn read_order(raw: &str) -> Result<Order, String> {
+    let mut json = serde_json::Deserializer::from_str(raw);
+    serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." { inner.to_string() } else { format!("field {path}: {inner}") }
+    })
 }
 
 /// How the order is named in messages: its number, and its id when they differ.
@@ -290,6 +335,8 @@ pub fn build_document(
             sku: sku.clone(),
             field: "subtotal",
         })?;
+        in_range(&label, || format!("line {n} (SKU {sku}) field quantity"), qty)?;
+        in_range(&label, || format!("line {n} (SKU {sku}) field subtotal"), subtotal)?;
         weight += item.weight.unwrap_or_default() * qty;
         lines.push(DocLine {
             item_no: item.item_no.clone(),
@@ -307,6 +354,20 @@ pub fn build_document(
     }
     let total = order.total.ok_or_else(|| OrderProblem::MissingAmount { order: label.clone(), field: "total" })?;
     let fees: Decimal = order.fee_lines.iter().filter_map(|f| f.total).sum();
+    for (name, value) in [
+        ("total", Some(total)),
+        ("total_tax", order.total_tax),
+        ("discount_total", order.discount_total),
+        ("shipping_total", order.shipping_total),
+        ("fee_lines", Some(fees)),
+    ] {
+        in_range(&label, || format!("field {name}"), value.unwrap_or_default())?;
+    }
+    // WooCommerce shows refunds as negative totals; some extensions write them positive.
+    let refunded: Decimal = order.refunds.iter().filter_map(|r| r.total).map(|t| t.abs()).sum();
+    if refunded > total {
+        return Err(OrderProblem::OverRefunded { order: label, refunded, total });
+    }
     let sub_tot: Decimal = lines.iter().map(DocLine::ext_prc).sum();
     let mut totals = DocTotals {
         sub_tot,
@@ -455,6 +516,44 @@ mod tests {
         let err = build_document(&order, "CASH", &catalogue(&order), &settings).expect_err("no pay code");
         assert!(err.to_string().contains(&format!("payment method {:?}", order.payment_method)), "{err}");
         assert!(err.to_string().contains("orders.pay_codes"), "{err}");
+    }
+
+    #[test]
+    fn amounts_counterpoint_cannot_hold_and_over_refunds_are_refused_for_good() {
+        let order = fixture_order();
+        let mut settings = OrderSettings::default();
+        settings.pay_codes.insert(order.payment_method.clone(), "CREDIT".into());
+        let mut huge = order.clone();
+        huge.line_items[0].subtotal = Some(dec!(1000000000000));
+        let err = build_document(&huge, "CASH", &catalogue(&order), &settings).expect_err("10^12");
+        assert!(err.to_string().contains("line 1") && err.to_string().contains("field subtotal"), "{err}");
+        assert!(err.is_permanent());
+
+        let mut refunded = order.clone();
+        let total = order.total.expect("total");
+        refunded.refunds = vec![
+            serde_json::from_value(serde_json::json!({"id": 9, "total": format!("-{}", total + dec!(1))}))
+                .expect("refund"),
+        ];
+        let err = build_document(&refunded, "CASH", &catalogue(&order), &settings).expect_err("over-refunded");
+        assert!(err.to_string().contains("field refunds"), "{err}");
+
+        let unknown = OrderProblem::UnknownSku { order: "#1".into(), line: 1, sku: "X".into() };
+        assert!(!unknown.is_permanent(), "an item added in Counterpoint cures it, so it is retried");
+    }
+
+    #[test]
+    fn an_unreadable_order_names_the_field() {
+        let mut body: serde_json::Value = serde_json::from_str::<serde_json::Value>(include_str!(
+            "../../../fixtures/woocommerce/orders-create-paid.json"
+        ))
+        .expect("fixture")["response"]["body"]
+            .clone();
+        body["line_items"][0]["quantity"] = serde_json::json!(1.5);
+        let err = read_order(&body.to_string()).expect_err("fractional quantity");
+        assert!(err.contains("line_items[0].quantity") && err.contains("1.5"), "{err}");
+        let err = read_order("[1, 2, 3]").expect_err("not an order");
+        assert!(err.contains("expected struct Order"), "{err}");
     }
 
     #[test]

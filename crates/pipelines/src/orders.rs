@@ -232,7 +232,7 @@ impl OrderPipeline {
     }
 
     async fn take_raw(&self, woo_order_id: u64, raw: &str) -> Result<Taken, PipelineError> {
-        match serde_json::from_str::<Order>(raw) {
+        match order_map::read_order(raw) {
             Ok(order) => self.take(&order, raw).await,
             Err(e) => {
                 // Kept, not dropped: staged as it is, it goes DEAD with the parse error for an operator to see.
@@ -446,7 +446,8 @@ impl OrderPipeline {
             Err(e) => e,
         };
         let reason = failure.to_string();
-        let dead = staged.attempts >= self.settings.max_attempts;
+        let permanent = matches!(&failure, ApplyFailure::Problem(p) if p.is_permanent());
+        let dead = permanent || staged.attempts >= self.settings.max_attempts;
         let retry_at = (!dead).then(|| now() + std_to_chrono(self.settings.retry.delay(staged.attempts)));
         tracing::warn!(woo_order = staged.woo_order_id, attempt = staged.attempts, dead, "{reason}");
         if !self.cp.fail_staged_order(claim, &reason, retry_at).await? {
@@ -454,10 +455,18 @@ impl OrderPipeline {
         }
         if dead {
             let subject = format!("WooCommerce order {} (staging {})", staged.woo_order_no, staged.staging_id);
-            let message = format!(
-                "dead after {} attempts: {reason}. Fix the cause, then run `cpbridge dlq retry {}`.",
-                staged.attempts, staged.staging_id
-            );
+            let message = if permanent {
+                format!(
+                    "dead at once, because retrying cannot help: {reason}. Correct the order in WooCommerce, then run \
+                     `cpbridge dlq retry {}`.",
+                    staged.staging_id
+                )
+            } else {
+                format!(
+                    "dead after {} attempts: {reason}. Fix the cause, then run `cpbridge dlq retry {}`.",
+                    staged.attempts, staged.staging_id
+                )
+            };
             self.alerts.raise("order_dead", &subject, &message).await;
             return Ok(Attempt::Dead);
         }
@@ -466,10 +475,8 @@ impl OrderPipeline {
 
     /// Everything before the transaction: read the order, find the customer and the items, build the document.
     async fn prepare(&self, staged: &StagedOrder) -> Result<cpbridge_core::order::OrderDocument, ApplyFailure> {
-        let order: Order = serde_json::from_str(&staged.raw_order_json).map_err(|e| OrderProblem::Unreadable {
-            order: format!("#{}", staged.woo_order_no),
-            detail: e.to_string(),
-        })?;
+        let order = order_map::read_order(&staged.raw_order_json)
+            .map_err(|detail| OrderProblem::Unreadable { order: format!("#{}", staged.woo_order_no), detail })?;
         let cust_no = self.resolve_customer(&order).await?;
         let skus = order_map::skus(&order);
         let items: HashMap<String, _> =
@@ -661,9 +668,9 @@ impl OrderPipeline {
         }
         let woo_id = u64::try_from(row.woo_order_id).unwrap_or_default();
         let fresh = match self.woo.get::<Box<RawValue>>(&format!("/orders/{woo_id}"), &[]).await {
-            Ok(raw) => serde_json::from_str::<Order>(raw.get())
-                .ok()
-                .map(|order| order_map::staged_order(&order, raw.get().to_owned())),
+            Ok(raw) => {
+                order_map::read_order(raw.get()).ok().map(|order| order_map::staged_order(&order, raw.get().to_owned()))
+            }
             Err(e) => {
                 tracing::warn!(woo_order = woo_id, error = %e, "requeued with the stored copy of the order");
                 None

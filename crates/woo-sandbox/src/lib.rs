@@ -7,7 +7,9 @@
 //!
 //! Besides the WooCommerce routes it serves a small control API under `/__sandbox/` (no auth; bind it to
 //! loopback): `GET|PUT /__sandbox/faults`, `POST /__sandbox/faults/next`, `GET /__sandbox/stats`,
-//! `GET /__sandbox/deliveries`, `GET /__sandbox/customers/{id}` (as stored, protected meta included).
+//! `GET /__sandbox/deliveries`, `GET /__sandbox/customers/{id}` (as stored, protected meta included), and
+//! `PATCH /__sandbox/orders/{id}` (edits the stored order with no validation, as a plugin writing post meta can, and
+//! sends `order.updated`: how tests make the odd orders that real stores hold).
 
 pub mod categories;
 pub mod customers;
@@ -140,6 +142,7 @@ impl Sandbox {
             .route("/__sandbox/stats", get(get_stats))
             .route("/__sandbox/deliveries", get(get_deliveries))
             .route("/__sandbox/customers/{id}", get(get_raw_customer))
+            .route("/__sandbox/orders/{id}", axum::routing::patch(patch_raw_order))
             .fallback(api)
             .with_state(app.clone());
         Ok(Self { listener, router, app, events })
@@ -205,6 +208,64 @@ async fn get_raw_customer(State(app): State<Arc<App>>, axum::extract::Path(id): 
         Ok(None) => customers::invalid_id().into_response(),
         Err(error) => WcError::from(error).into_response(),
     }
+}
+
+/// One edit of a stored order: set the value at a JSON pointer, or remove it.
+#[derive(Debug, serde::Deserialize)]
+struct RawEdit {
+    path: String,
+    #[serde(default)]
+    value: Value,
+    #[serde(default)]
+    remove: bool,
+}
+
+/// Edits an order as stored, skipping every rule the REST API keeps (a quantity of 1.5, a missing billing block,
+/// totals that do not add up), then sends `order.updated` like any change.
+async fn patch_raw_order(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(id): axum::extract::Path<u64>,
+    Json(edits): Json<Vec<RawEdit>>,
+) -> Response {
+    let mut conn = app.store.lock().await;
+    let mut doc = match store::get(&mut conn, Kind::Order, id).await {
+        Ok(Some(doc)) => doc,
+        Ok(None) => return orders::invalid_id().into_response(),
+        Err(error) => return WcError::from(error).into_response(),
+    };
+    for edit in edits {
+        let bad = |why: &str| {
+            WcError::invalid_param("path", &format!("{}: {why}", edit.path), "rest_invalid_param").into_response()
+        };
+        let Some((parent, key)) = edit.path.rsplit_once('/') else { return bad("not a JSON pointer") };
+        let key = key.replace("~1", "/").replace("~0", "~");
+        let Some(target) = doc.body.pointer_mut(parent) else { return bad("no such place in the order") };
+        match (target, edit.remove) {
+            (Value::Object(map), true) => {
+                map.remove(&key);
+            }
+            (Value::Object(map), false) => {
+                map.insert(key, edit.value);
+            }
+            (Value::Array(list), remove) => match key.parse::<usize>() {
+                Ok(i) if i < list.len() && remove => {
+                    list.remove(i);
+                }
+                Ok(i) if i < list.len() => list[i] = edit.value,
+                Ok(i) if i == list.len() && !remove => list.push(edit.value),
+                _ => return bad("no such index"),
+            },
+            _ => return bad("the parent is neither an object nor an array"),
+        }
+    }
+    match store::save(&mut conn, &doc).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return orders::invalid_id().into_response(),
+        Err(error) => return WcError::from(error).into_response(),
+    }
+    drop(conn);
+    let _ = app.events.send(Event::Changed { topic: "order.updated", kind: Kind::Order, id });
+    Json(doc.body).into_response()
 }
 
 // ---- the WooCommerce API ----
