@@ -58,7 +58,7 @@ pub enum OrderProblem {
     NotSellable { order: String, line: usize, sku: String, why: String },
     #[error("order {order}: field {field} is missing")]
     MissingAmount { order: String, field: &'static str },
-    #[error("order {order}: {source}")]
+    #[error("order {order}: field total: {source}")]
     Totals {
         order: String,
         #[source]

@@ -4,6 +4,7 @@
 mod alerts;
 mod cp;
 mod demo;
+mod hostile;
 mod orders;
 mod pricing;
 mod sandbox;

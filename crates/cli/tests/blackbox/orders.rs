@@ -14,7 +14,7 @@ use sqlx::{Connection as _, Row as _, SqliteConnection};
 
 use crate::{Running, start_sandbox, stderr, stdout};
 
-const WEBHOOK_SECRET: &str = "whsec-blackbox";
+pub const WEBHOOK_SECRET: &str = "whsec-blackbox";
 
 /// The outbound syncs stay out of the order tests' way: they run only when a test runs them.
 pub const SYNCS_BY_HAND: &str =
@@ -33,7 +33,7 @@ pub struct Shop {
 }
 
 pub struct Daemon {
-    child: Child,
+    pub child: Child,
     pub base: String,
 }
 
@@ -197,12 +197,21 @@ woo_retry = {{ base_secs = 0.05, cap_secs = 0.5 }}
     }
 
     pub fn daemon(&self) -> Daemon {
+        self.daemon_logging(None)
+    }
+
+    /// `cpbridge run`, with its log (at debug level) written to `log` when given.
+    pub fn daemon_logging(&self, log: Option<&std::path::Path>) -> Daemon {
+        let (level, stderr) = match log {
+            Some(path) => ("debug", Stdio::from(std::fs::File::create(path).expect("log file"))),
+            None => ("warn", Stdio::null()),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_cpbridge"))
             .args(["run", "--config", self.config.to_str().expect("utf-8 path")])
             .env_remove("CPBRIDGE_CP_URL")
-            .env("CPBRIDGE_LOG", "warn")
+            .env("CPBRIDGE_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("cpbridge run starts");
         let stdout = child.stdout.take().expect("stdout");
