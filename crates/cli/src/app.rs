@@ -11,6 +11,7 @@ use cpbridge_pipelines::customers::CustomerSync;
 use cpbridge_pipelines::inventory::InventorySync;
 use cpbridge_pipelines::pricing::{PriceService, QuoteError};
 use cpbridge_pipelines::products::ProductSync;
+use cpbridge_pipelines::webhooks::WebhookGuard;
 use cpbridge_pipelines::{Alerter, OrderPipeline};
 use cpbridge_server::{AppState, Server};
 use cpbridge_store::{SqliteStore, StateStore};
@@ -31,6 +32,7 @@ pub struct App {
     pub customers: Arc<CustomerSync>,
     pub alerts: Alerter,
     pub pricing: Arc<PriceService>,
+    pub webhooks: Arc<WebhookGuard>,
 }
 
 /// The price book, as the HTTP server's price source.
@@ -95,7 +97,14 @@ impl App {
         let inventory = Arc::new(InventorySync::new(ports.clone(), config.inventory.clone()));
         let pricing = Arc::new(PriceService::new(cp, config.pricing_location()));
         let customers = Arc::new(CustomerSync::new(ports, config.customers.clone(), config.orders.clone()));
-        Ok(App { config, store, orders, products, inventory, customers, alerts, pricing })
+        let webhooks = Arc::new(WebhookGuard::new(
+            woo,
+            alerts.clone(),
+            orders.clone(),
+            config.server.webhook_delivery_url(),
+            config.woocommerce.webhook_secret.clone(),
+        ));
+        Ok(App { config, store, orders, products, inventory, customers, alerts, pricing, webhooks })
     }
 
     /// Binds the HTTP server (`listen`, else `server.listen`; port 0 picks a free port) without serving yet.
@@ -263,6 +272,18 @@ impl BoundApp {
                 async move {
                     if let Err(e) = customers.run_once().await {
                         tracing::error!(error = %e, "customer sync failed");
+                    }
+                }
+            });
+        }
+
+        if s.webhooks_secs > 0.0 {
+            let webhooks = this.webhooks.clone();
+            spawn_job(&mut tasks, &stop, "webhooks", secs(s.webhooks_secs), None, move || {
+                let webhooks = webhooks.clone();
+                async move {
+                    if let Err(e) = webhooks.run_once().await {
+                        tracing::error!(error = %e, "webhook check failed");
                     }
                 }
             });

@@ -146,11 +146,22 @@ pub struct ServerSection {
     /// Where the webhook endpoint and health checks listen. Default `127.0.0.1:8787`; put a TLS proxy in front
     /// when WooCommerce is elsewhere.
     pub listen: SocketAddr,
+    /// The address WooCommerce reaches cpbridge at (e.g. `https://cpbridge.example.com`), through the TLS proxy.
+    /// With it, the webhook check re-creates a deleted order webhook; without it, it only re-enables and reports.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerSection {
     fn default() -> Self {
-        ServerSection { listen: SocketAddr::from(([127, 0, 0, 1], 8787)) }
+        ServerSection { listen: SocketAddr::from(([127, 0, 0, 1], 8787)), public_url: None }
+    }
+}
+
+impl ServerSection {
+    /// Where the order webhooks should deliver, when `public_url` is set.
+    pub fn webhook_delivery_url(&self) -> Option<String> {
+        let base = self.public_url.as_deref()?.trim().trim_end_matches('/');
+        (!base.is_empty()).then(|| format!("{base}{}", cpbridge_pipelines::webhooks::WEBHOOK_PATH))
     }
 }
 
@@ -214,6 +225,8 @@ pub struct ScheduleSection {
     pub customers_secs: f64,
     /// Refreshing the pricing API's book from Counterpoint (30 s); only what changed is read.
     pub pricing_refresh_secs: f64,
+    /// Checking that the order webhooks are active, re-enabling them and catching up when not (5 minutes); 0 is off.
+    pub webhooks_secs: f64,
 }
 
 impl Default for ScheduleSection {
@@ -229,6 +242,7 @@ impl Default for ScheduleSection {
             inventory_reconcile_secs: 12.0 * 3600.0,
             customers_secs: 24.0 * 3600.0,
             pricing_refresh_secs: 30.0,
+            webhooks_secs: 300.0,
         }
     }
 }
@@ -289,6 +303,11 @@ impl Config {
             problems
                 .push(format!("woocommerce.url must start with http:// or https://, got {:?}", self.woocommerce.url));
         }
+        if let Some(url) = &self.server.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            problems.push(format!("server.public_url must start with https:// (or http://), got {url:?}"));
+        }
         if self.woocommerce.consumer_key.trim().is_empty() {
             problems.push("woocommerce.consumer_key is empty (or set CPBRIDGE_WOO_KEY)".into());
         }
@@ -316,6 +335,7 @@ impl Config {
             ("inventory_events_secs", s.inventory_events_secs),
             ("inventory_reconcile_secs", s.inventory_reconcile_secs),
             ("customers_secs", s.customers_secs),
+            ("webhooks_secs", s.webhooks_secs),
         ] {
             if !(secs.is_finite() && secs >= 0.0) {
                 problems.push(format!("schedule.{name} must be a number of seconds (0 runs it only by hand)"));

@@ -5,8 +5,8 @@
 use std::process::ExitCode;
 
 use clap::Args;
+use cpbridge_pipelines::webhooks::{HookState, WEBHOOK_PATH, order_hook_states, order_hook_write};
 use cpbridge_store::{SqliteStore, StateStore as _};
-use cpbridge_woo::model::WebhookWrite;
 use cpbridge_woo::{Replay, WooClient};
 use reqwest::Method;
 
@@ -25,9 +25,6 @@ pub struct DoctorArgs {
     #[arg(long)]
     test_alert: bool,
 }
-
-const WEBHOOK_PATH: &str = "/webhooks/woocommerce";
-const ORDER_TOPICS: [&str; 2] = ["order.created", "order.updated"];
 
 /// The findings, in order, each `Ok(what is fine)` or `Err(what to fix)`.
 struct Findings(Vec<(&'static str, Result<String, String>)>);
@@ -158,19 +155,18 @@ async fn check_woo(woo: &WooClient, config: &Config, args: &DoctorArgs, findings
             return;
         }
     };
-    let missing: Vec<&str> = ORDER_TOPICS
+    let states = order_hook_states(&hooks, None);
+    let missing: Vec<&str> = states
         .iter()
-        .copied()
-        .filter(|topic| {
-            !hooks.iter().any(|h| h.topic == *topic && h.status == "active" && h.delivery_url.ends_with(WEBHOOK_PATH))
-        })
+        .filter(|(_, state)| !matches!(state, HookState::Active { .. }))
+        .map(|(topic, _)| *topic)
         .collect();
     if missing.is_empty() {
         findings.add("webhooks", Ok("order.created and order.updated deliver to cpbridge".into()));
         return;
     }
     let Some(url) = &args.fix_webhooks else {
-        let disabled = hooks.iter().filter(|h| h.delivery_url.ends_with(WEBHOOK_PATH) && h.status != "active").count();
+        let disabled = states.iter().filter(|(_, state)| matches!(state, HookState::Inactive { .. })).count();
         let note = if disabled > 0 { format!(" ({disabled} disabled or paused)") } else { String::new() };
         findings.add(
             "webhooks",
@@ -183,16 +179,7 @@ async fn check_woo(woo: &WooClient, config: &Config, args: &DoctorArgs, findings
         return;
     };
     for topic in missing {
-        let created = woo
-            .create_webhook(&WebhookWrite {
-                name: Some(format!("cpbridge {topic}")),
-                status: Some("active".into()),
-                topic: topic.into(),
-                delivery_url: url.clone(),
-                secret: Some(config.woocommerce.webhook_secret.expose().to_owned()),
-                ..WebhookWrite::default()
-            })
-            .await;
+        let created = woo.create_webhook(&order_hook_write(topic, url, &config.woocommerce.webhook_secret)).await;
         match created {
             Ok(hook) => findings.add("webhooks", Ok(format!("created webhook {} for {topic} to {url}", hook.id))),
             Err(e) => findings.add("webhooks", Err(format!("creating the {topic} webhook: {e}"))),

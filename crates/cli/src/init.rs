@@ -54,6 +54,8 @@ path = "cpbridge-state.db"
 # Webhooks, the status page (/), /status.json, /metrics, /healthz, /readyz. Put a TLS proxy in front when
 # WooCommerce is on another machine.
 listen = "127.0.0.1:8787"
+# The address WooCommerce reaches cpbridge at, through the proxy; with it a deleted order webhook is re-created.
+# public_url = "https://cpbridge.shop.example.com"
 
 [alerts]
 # Alerts are always logged and kept; with a URL they are also POSTed there as JSON (Slack-compatible "text").
@@ -84,6 +86,7 @@ inventory_events_secs = 5.0      # USER_INV_CHANGES
 inventory_reconcile_secs = 43200.0   # 12 hours
 customers_secs = 86400.0         # daily
 pricing_refresh_secs = 30.0      # the pricing API's price book (only what changed is read)
+webhooks_secs = 300.0            # are the order webhooks still active? (WooCommerce disables failing ones)
 
 [orders]
 stage_statuses = ["processing"]  # add "on-hold" to take bank transfers before the money arrives
@@ -205,6 +208,7 @@ mod tests {
         assert_eq!(config.woocommerce.retry, crate::config::WooRetry::default());
         assert_eq!(config.state.path, crate::config::StateSection::default().path);
         assert_eq!(config.server.listen, crate::config::ServerSection::default().listen);
+        assert_eq!(config.server.public_url, None);
         // Left as it is, the template names what must be filled in.
         let problems = config.problems();
         for key in ["counterpoint.url", "woocommerce.consumer_key", "woocommerce.webhook_secret"] {

@@ -97,6 +97,7 @@ fn components(s: &ScheduleSection) -> Vec<(&'static str, &'static str, f64)> {
         ("inventory reconcile", "inventory.reconcile", s.inventory_reconcile_secs),
         ("customers (both ways)", "customers", s.customers_secs),
         ("pricing API (price book)", "pricing", s.pricing_refresh_secs),
+        ("order webhooks (kept active)", "webhooks", s.webhooks_secs),
     ]
 }
 
@@ -264,6 +265,7 @@ fn headline(job: &str, counts: &BTreeMap<String, i64>) -> String {
         "inventory.reconcile" => &["checked", "drifted", "failed"],
         "customers" => &["created_in_counterpoint", "created_in_woocommerce", "updated_in_woocommerce", "failed"],
         "pricing" => &["items", "customers", "unreadable_rules"],
+        "webhooks" => &["active", "reactivated", "created", "backfilled"],
         _ => &[],
     };
     keys.iter().map(|k| format!("{k} {}", counts.get(*k).copied().unwrap_or(0))).collect::<Vec<_>>().join(", ")

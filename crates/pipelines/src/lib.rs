@@ -13,6 +13,7 @@ pub mod product_map;
 pub mod products;
 pub mod settings;
 pub mod sync_settings;
+pub mod webhooks;
 
 pub use alerts::Alerter;
 pub use backoff::Backoff;

@@ -169,6 +169,10 @@ impl OrderPipeline {
         &self.cp
     }
 
+    pub fn state_store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
     async fn record<T: Serialize>(&self, job: &str, started: NaiveDateTime, result: &Result<T, PipelineError>) {
         crate::jobs::record_run(self.store.as_ref(), &self.alerts, job, started, result).await;
     }

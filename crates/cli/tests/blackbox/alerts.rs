@@ -14,13 +14,13 @@ use sqlx::{Connection as _, SqliteConnection};
 use crate::orders::Shop;
 
 /// An alert receiver on loopback, keeping every JSON body it is sent.
-struct Receiver {
-    url: String,
+pub struct Receiver {
+    pub url: String,
     seen: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub async fn start() -> Receiver {
         let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
         let app = axum::Router::new()
             .route(
@@ -36,12 +36,12 @@ impl Receiver {
         Receiver { url, seen }
     }
 
-    fn of_kind(&self, kind: &str) -> Vec<Value> {
+    pub fn of_kind(&self, kind: &str) -> Vec<Value> {
         self.seen.lock().expect("lock").iter().filter(|a| a["kind"] == kind).cloned().collect()
     }
 
     /// Waits until `n` alerts of `kind` arrived, for at most `limit`.
-    async fn wait_for(&self, kind: &str, n: usize, limit: Duration) -> Vec<Value> {
+    pub async fn wait_for(&self, kind: &str, n: usize, limit: Duration) -> Vec<Value> {
         let start = Instant::now();
         loop {
             let got = self.of_kind(kind);

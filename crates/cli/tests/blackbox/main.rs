@@ -10,6 +10,7 @@ mod pricing;
 mod sandbox;
 mod status;
 mod sync;
+mod webhooks;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;

@@ -234,18 +234,27 @@ woo_retry = {{ base_secs = 0.05, cap_secs = 0.5 }}
     pub async fn hook(&self, daemon: &Daemon) -> Vec<u64> {
         let mut ids = Vec::new();
         for topic in ["order.created", "order.updated"] {
-            let hook = self
-                .woo
-                .create_webhook(&WebhookWrite {
-                    name: Some(format!("cpbridge {topic}")),
-                    status: Some("active".into()),
-                    topic: topic.into(),
-                    delivery_url: format!("{}/webhooks/woocommerce", daemon.base),
-                    secret: Some(WEBHOOK_SECRET.into()),
-                    ..WebhookWrite::default()
-                })
-                .await
-                .expect("webhook");
+            let write = WebhookWrite {
+                name: Some(format!("cpbridge {topic}")),
+                status: Some("active".into()),
+                topic: topic.into(),
+                delivery_url: format!("{}/webhooks/woocommerce", daemon.base),
+                secret: Some(WEBHOOK_SECRET.into()),
+                ..WebhookWrite::default()
+            };
+            // Under injected faults: a fault answers before the store acts, so creating again cannot double it.
+            let mut made = None;
+            for _ in 0..20 {
+                match self.woo.create_webhook(&write).await {
+                    Ok(hook) => {
+                        made = Some(hook);
+                        break;
+                    }
+                    Err(e) if matches!(e.status(), Some(429 | 500 | 502 | 503)) => continue,
+                    Err(e) => panic!("webhook {topic} not created: {e}"),
+                }
+            }
+            let hook = made.unwrap_or_else(|| panic!("webhook {topic} not created in 20 tries"));
             ids.push(hook.id);
         }
         ids
