@@ -31,6 +31,9 @@ pub enum BenchCommand {
     Sync(crate::bench_sync::BenchSync),
     /// The pricing API under load: requests per second and p50/p99 latency for single and 20-item requests.
     Pricing(crate::bench_pricing::BenchPricing),
+    /// Crash loops (orders, and a first product sync), store faults with a Counterpoint outage, and disabled
+    /// webhooks: duplicates, losses and the time to recover, as a table.
+    Reliability(crate::bench_reliability::BenchReliability),
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +50,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Orders(args) => bench_orders(args).await,
         BenchCommand::Sync(args) => crate::bench_sync::run(args).await,
         BenchCommand::Pricing(args) => crate::bench_pricing::run(args).await,
+        BenchCommand::Reliability(args) => crate::bench_reliability::run(args).await,
     }
 }
 

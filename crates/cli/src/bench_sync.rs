@@ -32,9 +32,9 @@ pub struct BenchSync {
 }
 
 /// The sandbox child, killed when dropped.
-struct SandboxChild {
+pub(crate) struct SandboxChild {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Drop for SandboxChild {
@@ -44,7 +44,7 @@ impl Drop for SandboxChild {
     }
 }
 
-fn start_sandbox() -> anyhow::Result<SandboxChild> {
+pub(crate) fn start_sandbox() -> anyhow::Result<SandboxChild> {
     let mut child = Command::new(std::env::current_exe()?)
         .args(["sandbox", "--port", "0", "--consumer-key", "ck_bench", "--consumer-secret", "cs_bench"])
         .stdout(Stdio::piped())

@@ -5,6 +5,7 @@ use clap::Parser;
 mod app;
 mod bench;
 mod bench_pricing;
+mod bench_reliability;
 mod bench_sync;
 mod cli;
 mod config;
