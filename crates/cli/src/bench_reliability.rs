@@ -45,6 +45,9 @@ pub struct BenchReliability {
     /// How long Counterpoint refuses writes in the middle of the fault run, in seconds.
     #[arg(long, default_value_t = 30)]
     outage_secs: u64,
+    /// Which parts to run: any of orders, sync, faults, webhooks.
+    #[arg(long, value_delimiter = ',', default_value = "orders,sync,faults,webhooks")]
+    only: Vec<String>,
     /// Seed of the kill moments.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -448,15 +451,29 @@ async fn crash_loop_sync(args: &BenchReliability, rng: &mut fastrand::Rng) -> an
     let started = Instant::now();
     let mut kills = 0;
     let mut progress = Vec::new();
-    while kills < args.sync_kills {
+    let mut recorded = 0;
+    'killing: while kills < args.sync_kills {
         let daemon = DaemonChild::start(&rig.config)?;
-        tokio::time::sleep(Duration::from_millis(rng.u64(400..2_500))).await;
+        // Kill only once this run has stored a batch, at a random moment after: every kill lands mid-sync.
+        let limit = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (done, records) = synced().await?;
+            if done {
+                daemon.kill();
+                break 'killing;
+            }
+            if records > recorded || Instant::now() > limit {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..1_500))).await;
         let (done, records) = synced().await?;
+        daemon.kill();
         if done {
-            daemon.kill();
             break;
         }
-        daemon.kill();
+        recorded = records;
         kills += 1;
         progress.push(records);
     }
@@ -630,14 +647,23 @@ pub async fn run(args: BenchReliability) -> anyhow::Result<ExitCode> {
     let mut rng = fastrand::Rng::with_seed(args.seed);
     let mut rows = Vec::new();
     let mut push = |row: Row| rows.push(row);
-    println!("1. crash loop: {} SIGKILLs of cpbridge run while orders keep coming", args.kills);
-    push(crash_loop_orders(&args, &mut rng).await?);
-    println!("1b. crash loop: SIGKILLs during a first product sync of {} items", args.items);
-    push(crash_loop_sync(&args, &mut rng).await?);
-    println!("2. faults from the store and a Counterpoint outage");
-    push(faults(&args).await?);
-    println!("3. webhooks disabled by the store while cpbridge is down");
-    push(webhooks_heal().await?);
+    let wanted = |part: &str| args.only.iter().any(|p| p == part);
+    if wanted("orders") {
+        println!("1. crash loop: {} SIGKILLs of cpbridge run while orders keep coming", args.kills);
+        push(crash_loop_orders(&args, &mut rng).await?);
+    }
+    if wanted("sync") {
+        println!("1b. crash loop: SIGKILLs during a first product sync of {} items", args.items);
+        push(crash_loop_sync(&args, &mut rng).await?);
+    }
+    if wanted("faults") {
+        println!("2. faults from the store and a Counterpoint outage");
+        push(faults(&args).await?);
+    }
+    if wanted("webhooks") {
+        println!("3. webhooks disabled by the store while cpbridge is down");
+        push(webhooks_heal().await?);
+    }
 
     println!();
     println!("| scenario | kills | orders / products | duplicates | losses | figures |");

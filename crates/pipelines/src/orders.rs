@@ -133,6 +133,23 @@ pub struct OrderPipeline {
     alerts: Alerter,
     settings: OrderSettings,
     staged: Arc<Notify>,
+    /// Staging ids whose write-back is running in this process. A write-back slowed by a struggling store can
+    /// outlast the lease the sweeper waits; two at once would both find no note and both post one.
+    writing_back: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
+}
+
+/// This process's hold on one order's write-back; released when dropped.
+struct WriteBackHold {
+    staging_id: i64,
+    set: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
+}
+
+impl Drop for WriteBackHold {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.lock() {
+            set.remove(&self.staging_id);
+        }
+    }
 }
 
 impl std::fmt::Debug for OrderPipeline {
@@ -153,7 +170,15 @@ impl OrderPipeline {
         alerts: Alerter,
         settings: OrderSettings,
     ) -> Self {
-        OrderPipeline { cp, woo, store, alerts, settings, staged: Arc::new(Notify::new()) }
+        OrderPipeline {
+            cp,
+            woo,
+            store,
+            alerts,
+            settings,
+            staged: Arc::new(Notify::new()),
+            writing_back: Arc::default(),
+        }
     }
 
     /// Woken whenever an order is staged, so processing can start at once.
@@ -535,6 +560,10 @@ impl OrderPipeline {
     /// Puts the Counterpoint numbers on the WooCommerce order: meta and status first (idempotent), then the note,
     /// unless an earlier attempt already posted it. Returns whether it is done; a failure is stored on the row.
     pub async fn write_back(&self, staged: &StagedOrder) -> bool {
+        let Some(_hold) = self.hold_writeback(staged.staging_id) else {
+            tracing::debug!(staging_id = staged.staging_id, "write-back already running");
+            return false;
+        };
         let (Some(doc_id), Some(tkt_no)) = (staged.cp_doc_id, staged.cp_tkt_no.as_deref()) else {
             tracing::error!(
                 staging_id = staged.staging_id,
@@ -588,6 +617,15 @@ impl OrderPipeline {
         })
     }
 
+    fn hold_writeback(&self, staging_id: i64) -> Option<WriteBackHold> {
+        let mut set = self.writing_back.lock().ok()?;
+        set.insert(staging_id).then(|| WriteBackHold { staging_id, set: self.writing_back.clone() })
+    }
+
+    fn writeback_running(&self, staging_id: i64) -> bool {
+        self.writing_back.lock().map(|set| set.contains(&staging_id)).unwrap_or(false)
+    }
+
     /// Retries the write-backs that are due.
     ///
     /// # Errors
@@ -595,7 +633,8 @@ impl OrderPipeline {
     pub async fn writeback_once(&self) -> Result<SyncReport, PipelineError> {
         let started = now();
         let result = async {
-            let due = self.cp.writebacks_due(started, 200).await?;
+            let mut due = self.cp.writebacks_due(started, 200).await?;
+            due.retain(|order| !self.writeback_running(order.staging_id));
             let done: Vec<bool> = futures_util::stream::iter(due)
                 .map(|order| async move { self.write_back(&order).await })
                 .buffer_unordered(CONCURRENCY)

@@ -150,9 +150,25 @@ struct Parser<'a> {
     text: &'a str,
     tokens: Vec<(usize, Token)>,
     pos: usize,
+    /// AND, OR and NOT nodes so far, and the parentheses open now: the tree is evaluated (and dropped) by
+    /// recursion, so its depth is bounded.
+    operators: usize,
+    nesting: usize,
 }
 
+/// Real filters have a handful of terms; these bounds only stop a hostile one from exhausting the stack.
+const MAX_OPERATORS: usize = 1_000;
+const MAX_NESTING: usize = 64;
+
 impl Parser<'_> {
+    fn operator(&mut self) -> Result<(), FilterError> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return Err(self.err("the condition has more than 1000 AND, OR and NOT"));
+        }
+        Ok(())
+    }
+
     fn err(&self, reason: &str) -> FilterError {
         let at = self.tokens.get(self.pos).map_or(self.text.chars().count(), |(at, _)| *at);
         FilterError { text: self.text.to_owned(), at, reason: reason.to_owned() }
@@ -174,6 +190,7 @@ impl Parser<'_> {
     fn or(&mut self) -> Result<Filter, FilterError> {
         let mut left = self.and()?;
         while self.keyword("OR") {
+            self.operator()?;
             left = Filter::Or(Box::new(left), Box::new(self.and()?));
         }
         Ok(left)
@@ -182,6 +199,7 @@ impl Parser<'_> {
     fn and(&mut self) -> Result<Filter, FilterError> {
         let mut left = self.not()?;
         while self.keyword("AND") {
+            self.operator()?;
             left = Filter::And(Box::new(left), Box::new(self.not()?));
         }
         Ok(left)
@@ -189,6 +207,7 @@ impl Parser<'_> {
 
     fn not(&mut self) -> Result<Filter, FilterError> {
         if self.keyword("NOT") {
+            self.operator()?;
             return Ok(Filter::Not(Box::new(self.not()?)));
         }
         self.primary()
@@ -207,8 +226,13 @@ impl Parser<'_> {
     fn primary(&mut self) -> Result<Filter, FilterError> {
         match self.peek().cloned() {
             Some(Token::Open) => {
+                if self.nesting >= MAX_NESTING {
+                    return Err(self.err("parentheses nested more than 64 deep"));
+                }
                 self.pos += 1;
+                self.nesting += 1;
                 let inner = self.or()?;
+                self.nesting -= 1;
                 if self.peek() != Some(&Token::Close) {
                     return Err(self.err("expected \")\""));
                 }
@@ -287,7 +311,7 @@ impl Filter {
     /// [`FilterError`] naming where the text stops making sense.
     pub fn parse(text: Option<&str>) -> Result<Filter, FilterError> {
         let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(Filter::All) };
-        let mut parser = Parser { text, tokens: tokens(text)?, pos: 0 };
+        let mut parser = Parser { text, tokens: tokens(text)?, pos: 0, operators: 0, nesting: 0 };
         let filter = parser.or()?;
         if parser.pos < parser.tokens.len() {
             return Err(parser.err("unexpected text after the end of the condition"));
@@ -406,6 +430,19 @@ mod tests {
 
     fn check(text: &str) -> bool {
         Filter::parse(Some(text)).unwrap_or_else(|e| panic!("{e}")).matches(&row())
+    }
+
+    #[test]
+    fn hostile_depth_is_refused_not_a_stack_overflow() {
+        let deep = format!("{}CATEG_COD = 'X'{}", "(".repeat(5_000), ")".repeat(5_000));
+        assert!(Filter::parse(Some(&deep)).expect_err("too deep").to_string().contains("nested more than 64"));
+        let nots = format!("{}CATEG_COD = 'X'", "NOT ".repeat(5_000));
+        assert!(Filter::parse(Some(&nots)).is_err());
+        let chain = vec!["CATEG_COD = 'X'"; 5_000].join(" OR ");
+        assert!(Filter::parse(Some(&chain)).is_err());
+        let fine = vec!["CATEG_COD = 'X'"; 200].join(" OR ") + " OR CATEG_COD = 'SPORTS'";
+        assert!(check(&fine), "a long but sane filter still works");
+        assert!(check(&format!("{}CATEG_COD = 'SPORTS'{}", "(".repeat(60), ")".repeat(60))));
     }
 
     #[test]

@@ -1,0 +1,46 @@
+//! Any bytes as a WooCommerce order body: reading it, staging it and building the Counterpoint document either
+//! works or says why, and never panics.
+#![no_main]
+
+use std::collections::HashMap;
+
+use cpbridge_core::records::Item;
+use cpbridge_pipelines::OrderSettings;
+use cpbridge_pipelines::order_map::{build_document, read_order, skus, staged_order};
+use libfuzzer_sys::fuzz_target;
+use rust_decimal::Decimal;
+
+fn item(sku: &str) -> Item {
+    Item {
+        item_no: sku.to_owned(),
+        descr: sku.to_owned(),
+        short_descr: None,
+        long_descr: None,
+        item_typ: "I".into(),
+        stat: "A".into(),
+        categ_cod: None,
+        subcat_cod: None,
+        is_ecomm_item: true,
+        is_txbl: true,
+        tax_categ_cod: None,
+        weight: Some(Decimal::ONE),
+        barcod: None,
+        prc_1: Decimal::ONE,
+        reg_prc: Decimal::ONE,
+        lst_cost: None,
+        trk_meth: None,
+        prc_decs: 2,
+        prof_cod_1: None,
+        attr_cod_1: None,
+        lst_maint_dt: None,
+        rs_utc_dt: None,
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(order) = read_order(text) else { return };
+    let _staged = staged_order(&order, text.to_owned());
+    let catalogue: HashMap<String, Item> = skus(&order).into_iter().map(|s| (s.clone(), item(&s))).collect();
+    let _ = build_document(&order, "CASH", &catalogue, &OrderSettings::default());
+});
