@@ -173,24 +173,29 @@ async fn bench_orders(args: BenchOrders) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Paid order `n` of a bench: one to three lines of `skus`, paid by card.
+pub(crate) fn sample_order(skus: &[String], n: usize) -> OrderWrite {
+    let lines = (0..=(n % 3))
+        .map(|k| LineItemWrite {
+            sku: Some(skus[(n * 7 + k) % skus.len()].clone()),
+            quantity: 1 + i64::try_from(k).unwrap_or(0),
+            ..LineItemWrite::default()
+        })
+        .collect();
+    OrderWrite {
+        status: Some("processing".into()),
+        set_paid: Some(true),
+        payment_method: Some("stripe".into()),
+        transaction_id: Some(format!("ch_{n}")),
+        line_items: lines,
+        ..OrderWrite::default()
+    }
+}
+
 async fn place(woo: &WooClient, skus: &[String], from: usize, count: usize) -> anyhow::Result<()> {
     let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(from..from + count)
         .map(|n| async move {
-            let lines = (0..=(n % 3))
-                .map(|k| LineItemWrite {
-                    sku: Some(skus[(n * 7 + k) % skus.len()].clone()),
-                    quantity: 1 + i64::try_from(k).unwrap_or(0),
-                    ..LineItemWrite::default()
-                })
-                .collect();
-            let order = OrderWrite {
-                status: Some("processing".into()),
-                set_paid: Some(true),
-                payment_method: Some("stripe".into()),
-                transaction_id: Some(format!("ch_{n}")),
-                line_items: lines,
-                ..OrderWrite::default()
-            };
+            let order = sample_order(skus, n);
             woo.create_order(&order).await.map(|_| ()).map_err(anyhow::Error::from)
         })
         .buffer_unordered(4)

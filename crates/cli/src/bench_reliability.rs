@@ -20,13 +20,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use cpbridge_woo::model::{BatchWrite, LineItemWrite, OrderWrite, ProductWrite};
+use cpbridge_woo::model::{BatchWrite, ProductWrite};
 use cpbridge_woo::{Credentials, WooClient, WooConfig};
 use futures_util::TryStreamExt as _;
 use sqlx::{Connection as _, Row as _, SqliteConnection};
 use tokio_util::sync::CancellationToken;
 
-use crate::bench_sync::{SandboxChild, start_sandbox};
+use crate::bench_sync::{SandboxChild, sandbox_requests, start_sandbox};
 
 #[derive(Debug, Args)]
 pub struct BenchReliability {
@@ -220,17 +220,6 @@ impl Rig {
         Ok(rows.into_iter().map(|r| (r.get("ITEM_NO"), r.get::<Option<f64>, _>("Q").unwrap_or(0.0))).collect())
     }
 
-    /// Requests the sandbox has served: `(all, writes)`.
-    async fn requests(&self) -> anyhow::Result<(u64, u64)> {
-        let stats: serde_json::Value =
-            reqwest::get(format!("{}/__sandbox/stats", self.sandbox.base)).await?.json().await?;
-        let counts = stats["requests"].as_object().cloned().unwrap_or_default();
-        let all = counts.values().filter_map(serde_json::Value::as_u64).sum();
-        let writes =
-            counts.iter().filter(|(route, _)| !route.starts_with("GET ")).filter_map(|(_, n)| n.as_u64()).sum();
-        Ok((all, writes))
-    }
-
     async fn faults(&self, config: serde_json::Value) -> anyhow::Result<()> {
         let response =
             reqwest::Client::new().put(format!("{}/__sandbox/faults", self.sandbox.base)).json(&config).send().await?;
@@ -323,21 +312,7 @@ fn placer(
             if stop.is_cancelled() {
                 break;
             }
-            let lines = (0..=(n % 3))
-                .map(|k| LineItemWrite {
-                    sku: Some(skus[(n * 7 + k * 3) % skus.len()].clone()),
-                    quantity: i64::try_from(1 + (n + k) % 3).unwrap_or(1),
-                    ..LineItemWrite::default()
-                })
-                .collect();
-            let order = OrderWrite {
-                status: Some("processing".into()),
-                set_paid: Some(true),
-                payment_method: Some("stripe".into()),
-                transaction_id: Some(format!("ch_{n}")),
-                line_items: lines,
-                ..OrderWrite::default()
-            };
+            let order = crate::bench::sample_order(&skus, n);
             // The sandbox's faults answer before it acts, so placing again after one cannot double an order.
             for _ in 0..20 {
                 match woo.create_order(&order).await {
@@ -421,10 +396,7 @@ async fn clean_sync_requests(items: usize) -> anyhow::Result<(u64, u64, usize)> 
     std::fs::write(&config, text)?;
     let app = crate::app::App::build(crate::config::Config::load(&config)?).await?;
     let report = app.products.run_once().await?;
-    let stats: serde_json::Value = reqwest::get(format!("{}/__sandbox/stats", sandbox.base)).await?.json().await?;
-    let counts = stats["requests"].as_object().cloned().unwrap_or_default();
-    let all = counts.values().filter_map(serde_json::Value::as_u64).sum();
-    let writes = counts.iter().filter(|(r, _)| !r.starts_with("GET ")).filter_map(|(_, n)| n.as_u64()).sum();
+    let (all, writes) = sandbox_requests(&sandbox.base).await?;
     Ok((all, writes, report.created))
 }
 
@@ -437,6 +409,9 @@ async fn crash_loop_sync(args: &BenchReliability, rng: &mut fastrand::Rng) -> an
         "  an uninterrupted first sync of {on_web} products takes {clean_writes} write requests ({clean_all} in all)"
     );
     let synced = async || -> anyhow::Result<(bool, i64)> {
+        if !rig.dir.path().join("state.db").exists() {
+            return Ok((false, 0));
+        }
         let mut state = rig.state_db().await?;
         let ok: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM job_runs WHERE job = 'products' AND outcome = 'ok'")
             .fetch_one(&mut state)
@@ -485,7 +460,7 @@ async fn crash_loop_sync(args: &BenchReliability, rng: &mut fastrand::Rng) -> an
     }
     daemon.kill();
     let took = started.elapsed();
-    let (all, writes) = rig.requests().await?;
+    let (all, writes) = sandbox_requests(&rig.sandbox.base).await?;
     // Every SKU once in the store; the sandbox refuses a second product with the same SKU, so count them.
     let products: Vec<serde_json::Value> =
         rig.woo.list("/products", vec![("status".into(), "any".into())]).try_collect().await?;
@@ -538,6 +513,7 @@ async fn faults(args: &BenchReliability) -> anyhow::Result<Row> {
     tokio::time::sleep(Duration::from_secs(args.outage_secs)).await;
     sqlx::query("ROLLBACK").execute(&mut locker).await?;
     drop(locker);
+    let outage_over = Instant::now();
     let placed = placing.await?;
     let stats: serde_json::Value = reqwest::get(format!("{}/__sandbox/stats", rig.sandbox.base)).await?.json().await?;
     let injected: u64 =
@@ -547,14 +523,16 @@ async fn faults(args: &BenchReliability) -> anyhow::Result<Row> {
     let orders = rig.store_orders().await?;
     rig.wait_done(orders.len(), Duration::from_secs(300)).await?;
     let drain = faults_off.elapsed();
+    let since_outage = outage_over.elapsed();
     daemon.kill();
     let verdict = rig.verify(&orders, &before).await?;
     println!(
         "  {} orders ({} confirmed to the harness), {injected} faults injected; drained {:.1} s after the faults \
-         stopped; {}",
+         stopped ({:.1} s after Counterpoint took writes again, the store's faults still on); {}",
         orders.len(),
         placed.len(),
         drain.as_secs_f64(),
+        since_outage.as_secs_f64(),
         verdict.notes()
     );
     anyhow::ensure!(verdict.holds(), "faults: the end state does not hold: {verdict:?}");

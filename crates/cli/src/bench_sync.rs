@@ -66,11 +66,17 @@ pub(crate) fn start_sandbox() -> anyhow::Result<SandboxChild> {
     Ok(SandboxChild { child, base })
 }
 
-/// Write requests the sandbox has served so far.
-async fn write_requests(base: &str) -> anyhow::Result<u64> {
+/// Requests the sandbox has served so far: `(all, writes)`.
+pub(crate) async fn sandbox_requests(base: &str) -> anyhow::Result<(u64, u64)> {
     let stats: serde_json::Value = reqwest::get(format!("{base}/__sandbox/stats")).await?.json().await?;
     let counts = stats["requests"].as_object().cloned().unwrap_or_default();
-    Ok(counts.iter().filter(|(route, _)| !route.starts_with("GET ")).filter_map(|(_, n)| n.as_u64()).sum())
+    let all = counts.values().filter_map(serde_json::Value::as_u64).sum();
+    let writes = counts.iter().filter(|(route, _)| !route.starts_with("GET ")).filter_map(|(_, n)| n.as_u64()).sum();
+    Ok((all, writes))
+}
+
+async fn write_requests(base: &str) -> anyhow::Result<u64> {
+    Ok(sandbox_requests(base).await?.1)
 }
 
 /// This process's peak resident memory, in MiB (Linux).
