@@ -245,6 +245,19 @@ impl Rig {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
+    /// How many of `ids` are applied in Counterpoint and written back.
+    async fn done_of(&self, ids: &[u64]) -> anyhow::Result<usize> {
+        let mut db = self.replica_db().await?;
+        let done: std::collections::HashSet<i64> = sqlx::query_scalar(
+            "SELECT WOO_ORDER_ID FROM USER_ORDER_STAGING WHERE STATUS = 'APPLIED' AND WOO_SYNCED_DT IS NOT NULL",
+        )
+        .fetch_all(&mut db)
+        .await?
+        .into_iter()
+        .collect();
+        Ok(ids.iter().filter(|id| i64::try_from(**id).is_ok_and(|id| done.contains(&id))).count())
+    }
+
     async fn wait_done(&self, want: usize, limit: Duration) -> anyhow::Result<Duration> {
         let start = Instant::now();
         while self.done().await? < want {
@@ -514,6 +527,15 @@ async fn faults(args: &BenchReliability) -> anyhow::Result<Row> {
     sqlx::query("ROLLBACK").execute(&mut locker).await?;
     drop(locker);
     let outage_over = Instant::now();
+    // The orders the store took up to the end of the outage: how long until Counterpoint has caught up on them,
+    // with the store's faults still on and orders still coming.
+    let backlog = rig.store_orders().await?;
+    let limit = outage_over + Duration::from_secs(300);
+    while rig.done_of(&backlog).await? < backlog.len() {
+        anyhow::ensure!(Instant::now() < limit, "the orders from the outage were not applied within 5 minutes");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let caught_up = outage_over.elapsed();
     let placed = placing.await?;
     let stats: serde_json::Value = reqwest::get(format!("{}/__sandbox/stats", rig.sandbox.base)).await?.json().await?;
     let injected: u64 =
@@ -523,16 +545,16 @@ async fn faults(args: &BenchReliability) -> anyhow::Result<Row> {
     let orders = rig.store_orders().await?;
     rig.wait_done(orders.len(), Duration::from_secs(300)).await?;
     let drain = faults_off.elapsed();
-    let since_outage = outage_over.elapsed();
     daemon.kill();
     let verdict = rig.verify(&orders, &before).await?;
     println!(
         "  {} orders ({} confirmed to the harness), {injected} faults injected; drained {:.1} s after the faults \
-         stopped ({:.1} s after Counterpoint took writes again, the store's faults still on); {}",
+         stopped; the {} orders taken by the end of the outage applied {:.1} s after it; {}",
         orders.len(),
         placed.len(),
         drain.as_secs_f64(),
-        since_outage.as_secs_f64(),
+        backlog.len(),
+        caught_up.as_secs_f64(),
         verdict.notes()
     );
     anyhow::ensure!(verdict.holds(), "faults: the end state does not hold: {verdict:?}");
@@ -543,7 +565,10 @@ async fn faults(args: &BenchReliability) -> anyhow::Result<Row> {
         duplicates: verdict.duplicates,
         losses: verdict.losses,
         other: format!(
-            "{injected} faults; drained {:.1} s after the faults stopped; {}",
+            "{injected} faults injected; the {} orders taken by the end of the outage applied and noted {:.1} s \
+             after it (store faults still on); all drained {:.1} s after the store's faults stopped; {}",
+            backlog.len(),
+            caught_up.as_secs_f64(),
             drain.as_secs_f64(),
             verdict.notes()
         ),
