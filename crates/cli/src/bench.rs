@@ -78,18 +78,7 @@ async fn bench_orders(args: BenchOrders) -> anyhow::Result<ExitCode> {
         async move { token.cancelled().await }
     }));
     let woo = WooClient::new(WooConfig::new(&base, credentials))?;
-    let mut write = BatchWrite::default();
-    for sku in &skus {
-        write.create.push(ProductWrite {
-            name: Some(sku.clone()),
-            sku: Some(sku.clone()),
-            regular_price: Some("19.99".into()),
-            manage_stock: Some(true),
-            stock_quantity: Some(1_000_000),
-            ..ProductWrite::default()
-        });
-    }
-    woo.batch_products(write).await?;
+    stock_products(&woo, &skus).await?;
 
     let config_text = format!(
         "[counterpoint]\nurl = \"sqlite:{}\"\n[woocommerce]\nurl = \"{base}\"\nconsumer_key = \"ck_bench\"\n\
@@ -171,6 +160,31 @@ async fn bench_orders(args: BenchOrders) -> anyhow::Result<ExitCode> {
     sandbox_stop.cancel();
     let _ = sandbox_task.await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates a product for each SKU with stock that no bench runs out of, so the store never refuses an order.
+///
+/// # Errors
+/// When WooCommerce refuses the batch.
+pub(crate) async fn stock_products(woo: &WooClient, skus: &[String]) -> anyhow::Result<()> {
+    if skus.is_empty() {
+        return Ok(());
+    }
+    let mut write = BatchWrite::default();
+    for sku in skus {
+        write.create.push(ProductWrite {
+            name: Some(format!("Item {sku}")),
+            sku: Some(sku.clone()),
+            regular_price: Some("19.99".into()),
+            manage_stock: Some(true),
+            stock_quantity: Some(1_000_000),
+            ..ProductWrite::default()
+        });
+    }
+    let outcome = woo.batch_products(write).await?;
+    let refused = outcome.failures().count();
+    anyhow::ensure!(refused == 0, "the store refused {refused} of the bench's {} products", skus.len());
+    Ok(())
 }
 
 /// Paid order `n` of a bench: one to three lines of `skus`, paid by card.

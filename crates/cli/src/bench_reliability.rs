@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use cpbridge_woo::model::{BatchWrite, ProductWrite};
 use cpbridge_woo::{Credentials, WooClient, WooConfig};
 use futures_util::TryStreamExt as _;
 use sqlx::{Connection as _, Row as _, SqliteConnection};
@@ -172,20 +171,7 @@ impl Rig {
         .bind(i64::try_from(products).unwrap_or(0))
         .fetch_all(&mut db)
         .await?;
-        if !skus.is_empty() {
-            let mut write = BatchWrite::default();
-            for sku in &skus {
-                write.create.push(ProductWrite {
-                    name: Some(format!("Item {sku}")),
-                    sku: Some(sku.clone()),
-                    regular_price: Some("12.50".into()),
-                    manage_stock: Some(true),
-                    stock_quantity: Some(1_000_000),
-                    ..ProductWrite::default()
-                });
-            }
-            woo.batch_products(write).await?;
-        }
+        crate::bench::stock_products(&woo, &skus).await?;
         let port = free_port()?;
         let config = dir.path().join("cpbridge.toml");
         let text = format!(
