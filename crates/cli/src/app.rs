@@ -277,6 +277,24 @@ impl BoundApp {
             });
         }
 
+        if s.orders_reconcile_secs > 0.0 {
+            let orders = this.orders.clone();
+            spawn_job(&mut tasks, &stop, "orders.reconcile", secs(s.orders_reconcile_secs), None, move || {
+                let orders = orders.clone();
+                async move {
+                    // A poll first, so that what it would find is not reported missing; then the daemon repairs:
+                    // an order that webhook and poll both missed is staged now.
+                    if let Err(e) = orders.pull_once().await {
+                        tracing::warn!(error = %e, "the order poll before the orders reconcile failed");
+                    }
+                    let grace = chrono::Duration::minutes(10);
+                    if let Err(e) = orders.reconcile_orders(None, true, grace).await {
+                        tracing::error!(error = %e, "orders reconcile failed");
+                    }
+                }
+            });
+        }
+
         if s.webhooks_secs > 0.0 {
             let webhooks = this.webhooks.clone();
             spawn_job(&mut tasks, &stop, "webhooks", secs(s.webhooks_secs), None, move || {

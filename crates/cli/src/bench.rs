@@ -34,6 +34,15 @@ pub enum BenchCommand {
     /// Crash loops (orders, and a first product sync), store faults with a Counterpoint outage, and disabled
     /// webhooks: duplicates, losses and the time to recover, as a table.
     Reliability(crate::bench_reliability::BenchReliability),
+    /// The orders reconcile over N booked orders: its time and the requests it sends to WooCommerce.
+    Reconcile(BenchReconcile),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchReconcile {
+    /// Orders placed, booked, then reconciled.
+    #[arg(long, default_value_t = 10_000)]
+    orders: usize,
 }
 
 #[derive(Debug, Args)]
@@ -51,7 +60,88 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Sync(args) => crate::bench_sync::run(args).await,
         BenchCommand::Pricing(args) => crate::bench_pricing::run(args).await,
         BenchCommand::Reliability(args) => crate::bench_reliability::run(args).await,
+        BenchCommand::Reconcile(args) => bench_reconcile(args).await,
     }
+}
+
+/// Requests the sandbox has answered, per route.
+async fn sandbox_requests(base: &str) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+    let stats: serde_json::Value = reqwest::get(format!("{base}/__sandbox/stats")).await?.json().await?;
+    Ok(serde_json::from_value(stats["requests"].clone())?)
+}
+
+async fn bench_reconcile(args: BenchReconcile) -> anyhow::Result<ExitCode> {
+    let dir = tempfile::tempdir().context("temporary directory")?;
+    let replica = dir.path().join("cp.db");
+    let cp = SqlCounterpoint::create_replica(&replica).await?;
+    cp.seed(&SeedSpec { items: 500, customers: 50, locations: 2, rules: 10, seed: 1 }, &|_, _, _| {}).await?;
+    let skus: Vec<String> = cp
+        .items_changed_since(&cpbridge_core::records::Watermark::start(), 500)
+        .await?
+        .into_iter()
+        .filter(|i| i.stat == "A" && i.item_typ == "I")
+        .map(|i| i.item_no)
+        .take(50)
+        .collect();
+    let credentials = Credentials::new("ck_bench", "cs_bench");
+    let sandbox = Sandbox::build(SandboxConfig::local(credentials.clone())).await?;
+    let base = format!("http://127.0.0.1:{}", sandbox.port());
+    let sandbox_stop = CancellationToken::new();
+    let sandbox_task = tokio::spawn(sandbox.run_until_stopped({
+        let token = sandbox_stop.clone();
+        async move { token.cancelled().await }
+    }));
+    let woo = WooClient::new(WooConfig::new(&base, credentials))?;
+    stock_products(&woo, &skus).await?;
+    let config_text = format!(
+        "[counterpoint]\nurl = \"sqlite:{}\"\n[woocommerce]\nurl = \"{base}\"\nconsumer_key = \"ck_bench\"\n\
+         consumer_secret = \"cs_bench\"\nwebhook_secret = \"{SECRET}\"\n[state]\npath = \"{}\"\n",
+        replica.display(),
+        dir.path().join("state.db").display()
+    );
+    let config_path = dir.path().join("cpbridge.toml");
+    std::fs::write(&config_path, config_text)?;
+    let app = App::build(Config::load(&config_path)?).await?;
+
+    let started = Instant::now();
+    place(&woo, &skus, 0, args.orders).await?;
+    println!("placed {} orders in {:.1} s", args.orders, started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let pulled = app.orders.pull_once().await?;
+    let mut applied = 0;
+    for _ in 0..100_000 {
+        let report = app.orders.process_once().await?;
+        applied += report.applied;
+        if report.claimed == 0 {
+            break;
+        }
+    }
+    println!("staged {} and booked {applied} in {:.1} s", pulled.staged, started.elapsed().as_secs_f64());
+
+    for run in 1..=2 {
+        let before = sandbox_requests(&base).await?;
+        let started = Instant::now();
+        let report = app.orders.reconcile_orders(None, false, chrono::Duration::zero()).await?;
+        let took = started.elapsed();
+        let after = sandbox_requests(&base).await?;
+        let sent: Vec<String> = after
+            .iter()
+            .filter_map(|(route, n)| {
+                let d = n - before.get(route).copied().unwrap_or(0);
+                (d > 0).then(|| format!("{route} {d}"))
+            })
+            .collect();
+        println!(
+            "reconcile {run}: {:.2} s, requests: {}; {}; {} problems",
+            took.as_secs_f64(),
+            sent.join(", "),
+            crate::reconcile::summary(&report),
+            report.problems.len()
+        );
+    }
+    sandbox_stop.cancel();
+    let _ = sandbox_task.await;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn bench_orders(args: BenchOrders) -> anyhow::Result<ExitCode> {

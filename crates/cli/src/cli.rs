@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{bench, cp, demo, doctor, init, orders, price, sandbox, status, sync};
+use crate::{bench, cp, demo, doctor, init, orders, price, reconcile, sandbox, status, sync};
 
 /// cpbridge connects NCR Counterpoint (SQL Server) with a WooCommerce store.
 #[derive(Debug, Parser)]
@@ -40,6 +40,9 @@ pub enum Command {
     /// Run one outbound sync once: products, or inventory (events, or --full reconcile).
     #[command(subcommand)]
     Sync(sync::SyncCommand),
+    /// Compare WooCommerce with Counterpoint: `reconcile orders [--since DATE] [--repair]`.
+    #[command(subcommand)]
+    Reconcile(reconcile::ReconcileCommand),
     /// The dead-letter queue: orders that could not be applied, their reasons, and replay.
     #[command(subcommand)]
     Dlq(orders::DlqCommand),
@@ -65,6 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => doctor::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Dlq(command) => orders::run_dlq(command).await,
+        Command::Reconcile(command) => reconcile::run(command).await,
         Command::Bench(command) => bench::run(command).await,
     }
 }

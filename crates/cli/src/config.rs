@@ -227,6 +227,9 @@ pub struct ScheduleSection {
     pub pricing_refresh_secs: f64,
     /// Checking that the order webhooks are active, re-enabling them and catching up when not (5 minutes); 0 is off.
     pub webhooks_secs: f64,
+    /// The orders reconcile: every WooCommerce order since the cut-over against Counterpoint, missing ones staged
+    /// (1 hour); 0 runs it only by hand (`cpbridge reconcile orders`).
+    pub orders_reconcile_secs: f64,
 }
 
 impl Default for ScheduleSection {
@@ -243,6 +246,7 @@ impl Default for ScheduleSection {
             customers_secs: 24.0 * 3600.0,
             pricing_refresh_secs: 30.0,
             webhooks_secs: 300.0,
+            orders_reconcile_secs: 3600.0,
         }
     }
 }
@@ -336,6 +340,7 @@ impl Config {
             ("inventory_reconcile_secs", s.inventory_reconcile_secs),
             ("customers_secs", s.customers_secs),
             ("webhooks_secs", s.webhooks_secs),
+            ("orders_reconcile_secs", s.orders_reconcile_secs),
         ] {
             if !(secs.is_finite() && secs >= 0.0) {
                 problems.push(format!("schedule.{name} must be a number of seconds (0 runs it only by hand)"));

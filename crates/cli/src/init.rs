@@ -87,9 +87,10 @@ inventory_reconcile_secs = 43200.0   # 12 hours
 customers_secs = 86400.0         # daily
 pricing_refresh_secs = 30.0      # the pricing API's price book (only what changed is read)
 webhooks_secs = 300.0            # are the order webhooks still active? (WooCommerce disables failing ones)
+orders_reconcile_secs = 3600.0   # every web order since the cut-over against Counterpoint; missing ones staged
 
 [orders]
-stage_statuses = ["processing"]  # add "on-hold" to take bank transfers before the money arrives
+stage_statuses = ["processing"]  # booked before payment too (every paid order is booked anyway); add "on-hold"
 store_id = "1"                   # PS_DOC_HDR.STR_ID
 station_id = "WEB"               # cpbridge's own station, so its tickets never meet a register's
 drawer_id = "1"
@@ -110,7 +111,7 @@ retry = { base_secs = 30.0, cap_secs = 3600.0 }      # between attempts at a sta
 woo_retry = { base_secs = 10.0, cap_secs = 900.0 }   # between attempts at a write-back
 lease_secs = 300                 # how long a claimed order is held before another worker may take it
 batch_size = 50                  # orders claimed per round
-pull_lookback_hours = 72         # how far back the first poll looks
+# since = "2026-12-01"           # cut-over: orders created before it are not booked (default: the first run's day)
 source_marker = "EC_WOOCOMM"     # TAX_OVRD_REAS marker on cpbridge's documents
 
 [orders.pay_codes]

@@ -15,6 +15,7 @@ mod doctor;
 mod init;
 mod orders;
 mod price;
+mod reconcile;
 mod sandbox;
 mod status;
 mod sync;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, NaiveDateTime, Timelike as _, Utc};
 use cpbridge_counterpoint::CounterpointPort;
-use cpbridge_store::{Alert, JobRun, StateStore};
+use cpbridge_store::{Alert, JobRun, RefundRecord, StateStore};
 use serde::Serialize;
 
 use crate::app::App;
@@ -41,6 +41,8 @@ pub struct ComponentStatus {
     pub failed_24h: usize,
     /// Each count of the job's reports, summed over the last 24 hours.
     pub counts_24h: BTreeMap<String, i64>,
+    /// What the last run found, for jobs whose runs must not be summed (the orders reconcile).
+    pub summary: Option<String>,
     pub last_error: Option<String>,
 }
 
@@ -54,6 +56,8 @@ pub struct StatusReport {
     /// Orders in the dead-letter queue (`DEAD`).
     pub dead_letter: i64,
     pub recent_alerts: Vec<Alert>,
+    /// Refunds WooCommerce made after their orders were booked, newest first: the shop books them in Counterpoint.
+    pub refunds: Vec<RefundRecord>,
     /// Orders applied and stock values pushed per hour over the last 24 hours, oldest first.
     pub hourly: Vec<HourCounts>,
 }
@@ -98,6 +102,7 @@ fn components(s: &ScheduleSection) -> Vec<(&'static str, &'static str, f64)> {
         ("customers (both ways)", "customers", s.customers_secs),
         ("pricing API (price book)", "pricing", s.pricing_refresh_secs),
         ("order webhooks (kept active)", "webhooks", s.webhooks_secs),
+        ("orders reconcile", cpbridge_pipelines::orders_reconcile::JOB, s.orders_reconcile_secs),
     ]
 }
 
@@ -142,18 +147,23 @@ pub async fn collect(inputs: &StatusInputs) -> anyhow::Result<StatusReport> {
             runs_24h: runs.len(),
             failed_24h: runs.iter().filter(|r| r.outcome == "failed").count(),
             counts_24h: counts,
+            summary: (job == cpbridge_pipelines::orders_reconcile::JOB)
+                .then(|| last_run.filter(|r| r.outcome != "failed").map(|r| crate::reconcile::summary_of(&r.counts)))
+                .flatten(),
             last_error: last_run.and_then(|r| r.error.clone()),
         });
     }
     let staging = inputs.cp.staging_counts().await?;
     let dead_letter = staging.get("DEAD").copied().unwrap_or(0);
     let recent_alerts = inputs.store.alerts(5).await?;
+    let refunds = inputs.store.refunds(20).await?;
     Ok(StatusReport {
         generated_at: now,
         components: rows,
         staging,
         dead_letter,
         recent_alerts,
+        refunds,
         hourly: hourly(&day, now),
     })
 }
@@ -290,7 +300,7 @@ pub fn render(report: &StatusReport) -> String {
             when(row.last_run),
             when(row.next_run),
             row.runs_24h,
-            headline(row.job, &row.counts_24h)
+            row.summary.clone().unwrap_or_else(|| headline(row.job, &row.counts_24h))
         ));
         if row.state == "failing"
             && let Some(error) = &row.last_error
@@ -304,6 +314,17 @@ pub fn render(report: &StatusReport) -> String {
         if staging.is_empty() { "none".to_owned() } else { staging.join(", ") },
         report.dead_letter
     ));
+    for refund in &report.refunds {
+        out.push_str(&format!(
+            "refund after apply {}: order #{} refund {} of {} ({}) on DOC_ID {}: book it in Counterpoint\n",
+            when(Some(refund.recorded_at)),
+            refund.woo_order_no,
+            refund.refund_id,
+            refund.amount,
+            if refund.lines.is_empty() { "an amount only" } else { &refund.lines },
+            refund.cp_doc_id.map_or_else(|| "?".to_owned(), |d| d.to_string())
+        ));
+    }
     for alert in &report.recent_alerts {
         out.push_str(&format!("alert {} {}: {}\n", when(Some(alert.at)), alert.kind, alert.subject));
     }

@@ -132,6 +132,33 @@ pub struct StagedOrder {
     pub created_dt: NaiveDateTime,
 }
 
+/// What the orders reconcile reads of a staging row: no JSON, so that every row can be read in pages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StagingHead {
+    pub staging_id: i64,
+    pub woo_order_id: i64,
+    pub woo_order_no: String,
+    pub status: StagingStatus,
+    /// The total as staged: net of the refunds made before it was applied.
+    pub tot_amt: Decimal,
+    /// `ORD_DAT`: when the order was created in WooCommerce (UTC).
+    pub ord_dat: Option<NaiveDateTime>,
+    pub cp_doc_id: Option<i64>,
+    pub cp_tkt_no: Option<String>,
+    /// `CP_DOC_STATE`: where the document went once it left the open documents.
+    pub cp_doc_state: Option<String>,
+}
+
+/// An order document on cpbridge's own station in `PS_DOC_HDR`, with its total (`PS_DOC_HDR_TOT.TOT`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BookedDocument {
+    pub doc_id: i64,
+    pub tkt_no: String,
+    /// The WooCommerce order number cpbridge wrote there.
+    pub cust_po_no: Option<String>,
+    pub tot: Option<Decimal>,
+}
+
 /// The result of staging an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StageOutcome {

@@ -22,7 +22,8 @@ use cpbridge_core::records::{
     Watermark,
 };
 use cpbridge_core::staging::{
-    ApplyOutcome, ClaimedOrder, DocumentState, NewStagedOrder, StageOutcome, StagedLine, StagedOrder, StagingStatus,
+    ApplyOutcome, BookedDocument, ClaimedOrder, DocumentState, NewStagedOrder, StageOutcome, StagedLine, StagedOrder,
+    StagingHead, StagingStatus,
 };
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -184,7 +185,8 @@ pub trait CounterpointPort: Send + Sync {
     /// either state.
     async fn requeue_staged_order(&self, staging_id: i64) -> CpResult<bool>;
 
-    /// Marks a not-yet-applied order `CANCELLED`. Returns false when it is applied, applying, or unknown.
+    /// Marks a not-yet-applied order `CANCELLED`; a claim in flight is void after it (its apply writes nothing).
+    /// Returns false when it is applied or unknown.
     async fn cancel_staged_order(&self, woo_order_id: i64, reason: &str) -> CpResult<bool>;
 
     /// Records that the WooCommerce order has its note and status.
@@ -203,9 +205,16 @@ pub trait CounterpointPort: Send + Sync {
     /// Records the final state of an applied order's document, after WooCommerce was told.
     async fn set_doc_state(&self, staging_id: i64, state: &str) -> CpResult<()>;
 
-    /// Replaces the order data of a staged order that is not applied yet (an operator fixed it in WooCommerce) and
-    /// puts it back to `PENDING` with its attempts reset. Returns false when it is applied or applying.
+    /// Replaces the order data of a staged order that is not applied yet (it changed in WooCommerce, or an operator
+    /// fixed it there) and puts it back to `PENDING` with its attempts reset. A claim in flight is void after it: the
+    /// claimer's apply finds its claim gone and writes nothing. Returns false when it is applied.
     async fn restage_order(&self, staging_id: i64, order: &NewStagedOrder) -> CpResult<bool>;
+
+    /// Heads of staging rows after `after_staging_id`, in id order (the orders reconcile reads them all, in pages).
+    async fn staging_heads(&self, after_staging_id: i64, limit: usize) -> CpResult<Vec<StagingHead>>;
+
+    /// Open order documents on station `sta_id` after `after_doc_id`, in id order, with their totals.
+    async fn station_documents(&self, sta_id: &str, after_doc_id: i64, limit: usize) -> CpResult<Vec<BookedDocument>>;
 
     /// The lines of web orders whose stock Counterpoint has not committed yet (pending, applying, failed, dead).
     async fn unapplied_order_lines(&self) -> CpResult<Vec<StagedLine>>;
@@ -1478,7 +1487,7 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
     async fn cancel_staged_order(&self, woo_order_id: i64, reason: &str) -> CpResult<bool> {
         let sql = self.sql(
             "UPDATE dbo.USER_ORDER_STAGING SET STATUS = 'CANCELLED', LAST_ERR = @P2, CLAIM_TOKEN = NULL \
-             WHERE WOO_ORDER_ID = @P1 AND STATUS IN ('PENDING', 'FAILED', 'DEAD')",
+             WHERE WOO_ORDER_ID = @P1 AND STATUS IN ('PENDING', 'APPLYING', 'FAILED', 'DEAD')",
         );
         Ok(self.write(&sql, &params![woo_order_id, reason]).await? == 1)
     }
@@ -1545,13 +1554,68 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         let sql = self.sql(&format!(
             "UPDATE dbo.USER_ORDER_STAGING SET {}, STATUS = 'PENDING', ATTEMPTS = 0, NEXT_ATTEMPT_DT = NULL, \
              CLAIM_TOKEN = NULL WHERE STAGING_ID = @P{} AND WOO_ORDER_ID = @P{} \
-             AND STATUS IN ('PENDING', 'FAILED', 'DEAD', 'CANCELLED')",
+             AND STATUS IN ('PENDING', 'APPLYING', 'FAILED', 'DEAD', 'CANCELLED')",
             sets.join(", "),
             cols.len() + 1,
             cols.len() + 2
         ));
         values.extend([Value::Int(staging_id), Value::Int(order.woo_order_id)]);
         Ok(self.write(&sql, &values).await.map_err(|e| e.context(format!("restaging {what}")))? == 1)
+    }
+
+    async fn staging_heads(&self, after_staging_id: i64, limit: usize) -> CpResult<Vec<StagingHead>> {
+        let d = self.dialect();
+        let sql = d.select_top(
+            2,
+            "STAGING_ID, WOO_ORDER_ID, WOO_ORDER_NO, STATUS, TOT_AMT, ORD_DAT, CP_DOC_ID, CP_TKT_NO, CP_DOC_STATE",
+            &d.render("FROM dbo.USER_ORDER_STAGING WHERE STAGING_ID > @P1 ORDER BY STAGING_ID"),
+        );
+        let mut heads = Vec::new();
+        for row in self.read(&sql, &params![after_staging_id, limit]).await? {
+            let row = row.from_table("USER_ORDER_STAGING", &["STAGING_ID"]);
+            let status =
+                row.text("STATUS")?.parse().map_err(|e: cpbridge_core::staging::UnknownStatus| CpError::BadData {
+                    table: "USER_ORDER_STAGING",
+                    key: row.key(),
+                    column: "STATUS".into(),
+                    detail: e.to_string(),
+                })?;
+            heads.push(StagingHead {
+                staging_id: row.i64("STAGING_ID")?,
+                woo_order_id: row.i64("WOO_ORDER_ID")?,
+                woo_order_no: row.text_or_empty("WOO_ORDER_NO")?,
+                status,
+                tot_amt: row.dec_or_zero("TOT_AMT")?,
+                ord_dat: row.opt_datetime("ORD_DAT")?,
+                cp_doc_id: row.opt_i64("CP_DOC_ID")?,
+                cp_tkt_no: row.opt_text("CP_TKT_NO")?,
+                cp_doc_state: row.opt_text("CP_DOC_STATE")?,
+            });
+        }
+        Ok(heads)
+    }
+
+    async fn station_documents(&self, sta_id: &str, after_doc_id: i64, limit: usize) -> CpResult<Vec<BookedDocument>> {
+        let d = self.dialect();
+        let sql = d.select_top(
+            3,
+            "h.DOC_ID, h.TKT_NO, h.CUST_PO_NO, t.TOT",
+            &d.render(
+                "FROM dbo.PS_DOC_HDR h LEFT JOIN dbo.PS_DOC_HDR_TOT t ON t.DOC_ID = h.DOC_ID AND t.TOT_TYP = 'O' \
+                 WHERE h.STA_ID = @P1 AND h.DOC_TYP = 'O' AND h.DOC_ID > @P2 ORDER BY h.DOC_ID",
+            ),
+        );
+        let mut docs = Vec::new();
+        for row in self.read(&sql, &params![sta_id, after_doc_id, limit]).await? {
+            let row = row.from_table("PS_DOC_HDR", &["DOC_ID"]);
+            docs.push(BookedDocument {
+                doc_id: row.i64("DOC_ID")?,
+                tkt_no: row.text_or_empty("TKT_NO")?,
+                cust_po_no: row.opt_text("CUST_PO_NO")?,
+                tot: row.opt_dec("TOT")?,
+            });
+        }
+        Ok(docs)
     }
 
     async fn unapplied_order_lines(&self) -> CpResult<Vec<StagedLine>> {

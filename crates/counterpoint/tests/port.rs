@@ -254,6 +254,21 @@ async fn apply_writes_one_complete_document<D: Driver>(cp: &SqlCounterpoint<D>) 
         (staged.status, staged.cp_doc_id, staged.cp_tkt_no.as_deref()),
         (StagingStatus::Applied, Some(doc_id), Some("W-000001"))
     );
+    // What the orders reconcile reads: the staging heads, and the documents on cpbridge's station with totals.
+    let heads = cp.staging_heads(0, 10).await.expect("heads");
+    assert_eq!(heads.len(), 1);
+    assert_eq!(
+        (heads[0].woo_order_id, heads[0].status, heads[0].cp_doc_id),
+        (100, StagingStatus::Applied, Some(doc_id))
+    );
+    assert!(cp.staging_heads(heads[0].staging_id, 10).await.expect("after").is_empty(), "pages move on");
+    let booked = cp.station_documents(&doc.sta_id, 0, 10).await.expect("documents");
+    assert_eq!(booked.len(), 1);
+    assert_eq!(
+        (booked[0].doc_id, booked[0].tot, booked[0].cust_po_no.clone()),
+        (doc_id, Some(doc.totals.tot), doc.cust_po_no.clone())
+    );
+    assert!(cp.station_documents("ELSEWHERE", 0, 10).await.expect("other station").is_empty());
     // Applying the same claim again writes nothing.
     let again = cp.apply_staged_order(&claim, &doc, at(5, 0, 3)).await.expect("apply again");
     assert_eq!(again, ApplyOutcome::AlreadyApplied { doc_id: Some(doc_id), tkt_no: Some("W-000001".into()) });
@@ -353,11 +368,29 @@ async fn failures_retry_then_go_dead_and_can_be_replayed<D: Driver>(cp: &SqlCoun
     assert!(cp.requeue_staged_order(dead[0].staging_id).await.expect("requeue"));
     let claim = claim_one(cp, at(9, 0, 0)).await;
     assert_eq!(claim.order.attempts, 1, "a replay starts its attempts afresh");
-    // Cancellation takes only orders that are not applied or being applied.
-    assert!(!cp.cancel_staged_order(400, "cancelled in WooCommerce").await.expect("cancel applying"));
+    // A change in WooCommerce wins over a claim in flight: restaged from the new copy, the claimer's apply and its
+    // failure write nothing.
+    let mut edited = new_order(400, &[("NOPE", 2)]);
+    edited.tot_amt = dec!(2);
+    let staging_id = claim.order.staging_id;
+    assert!(cp.restage_order(staging_id, &edited).await.expect("restage applying"));
+    let stale = cp.apply_staged_order(&claim, &document(&[("NOPE", 1, dec!(1))], true), at(9, 0, 1)).await;
+    assert_eq!(stale.expect("apply"), ApplyOutcome::ClaimLost, "the stale copy is never applied");
+    assert!(!cp.fail_staged_order(&claim, "still unknown", None).await.expect("void claim"));
+    let row = cp.staged_order(staging_id).await.expect("read").expect("row");
+    assert_eq!((row.status, row.attempts, row.tot_amt), (StagingStatus::Pending, 0, dec!(2)));
+    // So does a cancellation, and it takes dead orders too.
+    let claim = claim_one(cp, at(9, 1, 0)).await;
+    assert!(cp.cancel_staged_order(400, "cancelled in WooCommerce").await.expect("cancel applying"));
+    assert!(!cp.fail_staged_order(&claim, "still unknown", None).await.expect("void claim"));
+    assert_eq!(cp.staged_order_by_woo_id(400).await.expect("read").expect("row").status, StagingStatus::Cancelled);
+    assert!(cp.restage_order(staging_id, &edited).await.expect("paid again"));
+    let claim = claim_one(cp, at(9, 2, 0)).await;
     assert!(cp.fail_staged_order(&claim, "still unknown", None).await.expect("dead again"));
     assert!(cp.cancel_staged_order(400, "cancelled in WooCommerce").await.expect("cancel dead"));
     assert_eq!(cp.staged_order_by_woo_id(400).await.expect("read").expect("row").status, StagingStatus::Cancelled);
+    // An applied order is not cancelled in staging: an operator cancels it in Counterpoint.
+    assert!(!cp.cancel_staged_order(999_999, "unknown").await.expect("unknown"));
 }
 
 async fn backorders_are_recorded_per_line<D: Driver>(cp: &SqlCounterpoint<D>) {
@@ -782,6 +815,8 @@ async fn every_operation(cp: &SqlCounterpoint<TsqlRecorder>) {
     let _ = cp.set_doc_state(1, "COMPLETED").await;
     let _ = cp.restage_order(1, &order).await;
     let _ = cp.unapplied_order_lines().await;
+    let _ = cp.staging_heads(0, 1000).await;
+    let _ = cp.station_documents("WEB", 0, 1000).await;
     let _ = cp.document_state(102_611_250_000_001, "W-000001").await;
     let _ = cp.price_groups().await;
     let _ = cp.pricing_changed_at().await;

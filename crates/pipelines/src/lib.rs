@@ -8,6 +8,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod order_map;
 pub mod orders;
+pub mod orders_reconcile;
 pub mod pricing;
 pub mod product_map;
 pub mod products;

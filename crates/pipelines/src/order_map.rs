@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use chrono::NaiveDate;
 use cpbridge_core::money::fits_money;
 use cpbridge_core::order::{DocContact, DocLine, DocPayment, DocTotals, OrderDocument, TotalsMismatch};
 use cpbridge_core::records::{Customer, Item, ShipAddress};
@@ -13,29 +14,52 @@ use cpbridge_core::round_money;
 use cpbridge_core::staging::{NewStagedOrder, StagedLine};
 use cpbridge_woo::model::{Address, Order, OrderStatus};
 use rust_decimal::Decimal;
+use serde_json::json;
 
 use crate::settings::OrderSettings;
 
-/// What intake does with an order in a given WooCommerce status.
+/// What intake does with an order, as WooCommerce has it now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntakeDecision {
     /// Stage it (again is harmless).
     Stage,
     /// Take it out of staging if it is not applied yet.
     Cancel,
-    /// Not ready (pending payment, on-hold when not configured, a draft) or already done.
+    /// Not paid and not in a staged status (pending payment, on-hold when not configured, a draft).
     Ignore,
+    /// Created before the cut-over (`orders.since`): the old system's business, not cpbridge's.
+    BeforeCutover,
 }
 
-pub fn intake_decision(status: &OrderStatus, settings: &OrderSettings) -> IntakeDecision {
-    if settings.stage_statuses.iter().any(|s| s == status.as_str()) {
-        return IntakeDecision::Stage;
-    }
+/// Decides by what happened to the order, not by one status: an order that was paid (`date_paid` set) is booked
+/// whatever its status is now, because WooCommerce completes some paid orders at once (cash on delivery, orders of
+/// only virtual and downloadable products, auto-complete plugins, staff). `orders.stage_statuses` adds statuses
+/// that are booked before payment (`on-hold` for bank transfers). Cancelled, refunded, failed and trashed orders
+/// are taken out of staging.
+pub fn intake_decision(order: &Order, settings: &OrderSettings, cutover: NaiveDate) -> IntakeDecision {
+    let status = &order.status;
     match status {
-        OrderStatus::Cancelled | OrderStatus::Refunded | OrderStatus::Failed => IntakeDecision::Cancel,
-        OrderStatus::Other(s) if s == "trash" => IntakeDecision::Cancel,
-        _ => IntakeDecision::Ignore,
+        OrderStatus::Cancelled | OrderStatus::Refunded | OrderStatus::Failed => return IntakeDecision::Cancel,
+        OrderStatus::Other(s) if s == "trash" => return IntakeDecision::Cancel,
+        _ => {}
     }
+    let listed = settings.stage_statuses.iter().any(|s| s == status.as_str());
+    let unpaid_state = matches!(status, OrderStatus::Pending | OrderStatus::CheckoutDraft)
+        || matches!(status, OrderStatus::Other(s) if s == "auto-draft");
+    let paid = order.date_paid_gmt.is_some() && !unpaid_state;
+    if !(listed || paid) {
+        return IntakeDecision::Ignore;
+    }
+    if order.date_created_gmt.is_some_and(|created| created.date() < cutover) {
+        return IntakeDecision::BeforeCutover;
+    }
+    IntakeDecision::Stage
+}
+
+/// Whether an order's status says WooCommerce has finished with it, so cpbridge must not move it back (its
+/// write-back keeps the status, and the follow job leaves it alone).
+pub fn is_finished_in_store(status: &OrderStatus) -> bool {
+    matches!(status, OrderStatus::Completed)
 }
 
 /// Why a WooCommerce order cannot become a Counterpoint order as it is. Each names the order, and the line and
@@ -74,6 +98,13 @@ pub enum OrderProblem {
     OutOfRange { order: String, field: String, value: Decimal },
     #[error("order {order}: field refunds: {refunded} refunded is more than the order total {total}")]
     OverRefunded { order: String, refunded: Decimal, total: Decimal },
+    #[error("order {order}, line {line} (SKU {sku}): field refunds: {refunded} refunded of a quantity of {quantity}")]
+    OverRefundedLine { order: String, line: usize, sku: String, refunded: i64, quantity: i64 },
+    #[error(
+        "order {order}: field refunds: refund {refund_id} is on the order but its details were not fetched \
+         (GET /orders/{{id}}/refunds)"
+    )]
+    RefundDetailsMissing { order: String, refund_id: u64 },
 }
 
 impl OrderProblem {
@@ -127,8 +158,11 @@ fn sku_of(line: &cpbridge_woo::model::LineItem) -> String {
     line.sku.as_deref().map(str::trim).unwrap_or_default().to_owned()
 }
 
-/// The staging row for an order; `raw_order_json` is the body exactly as WooCommerce sent it.
+/// The staging row for an order; `raw_order_json` is the body as WooCommerce sent it (with the refund details
+/// cpbridge fetched, when it has refunds). Lines and the total are net of refunds, as they will be booked.
 pub fn staged_order(order: &Order, raw_order_json: String) -> NewStagedOrder {
+    let net = net_of_refunds(order).unwrap_or_else(|_| order.clone());
+    let order = &net;
     let lines = order
         .line_items
         .iter()
@@ -296,6 +330,9 @@ pub fn build_document(
     settings: &OrderSettings,
 ) -> Result<OrderDocument, OrderProblem> {
     let label = order_label(order);
+    let refunded_before_apply = !order.refunds.is_empty();
+    let net = net_of_refunds(order)?;
+    let order = &net;
     if order.line_items.is_empty() {
         return Err(OrderProblem::NoLines { order: label });
     }
@@ -363,11 +400,6 @@ pub fn build_document(
     ] {
         in_range(&label, || format!("field {name}"), value.unwrap_or_default())?;
     }
-    // WooCommerce shows refunds as negative totals; some extensions write them positive.
-    let refunded: Decimal = order.refunds.iter().filter_map(|r| r.total).map(|t| t.abs()).sum();
-    if refunded > total {
-        return Err(OrderProblem::OverRefunded { order: label, refunded, total });
-    }
     let sub_tot: Decimal = lines.iter().map(DocLine::ext_prc).sum();
     let mut totals = DocTotals {
         sub_tot,
@@ -379,6 +411,17 @@ pub fn build_document(
         amt_due: total,
         tot_weight: round_money(weight),
     };
+    if refunded_before_apply {
+        // A refund's amount need not match the lines it names (a goodwill refund names none, a partial one gives
+        // back less than the units' price): what the lines leave over is a header discount, what they fall
+        // short a miscellaneous charge, so that the document is what the customer paid in the end.
+        let residual = totals.computed_tot() - total;
+        if residual > Decimal::ZERO {
+            totals.tot_hdr_disc = round_money(totals.tot_hdr_disc + residual);
+        } else {
+            totals.tot_misc = round_money(totals.tot_misc - residual);
+        }
+    }
     totals.check().map_err(|source| OrderProblem::Totals { order: label.clone(), source: Box::new(source) })?;
 
     let mut payments = Vec::new();
@@ -419,6 +462,133 @@ pub fn build_document(
         lines,
         totals,
         payments,
+    })
+}
+
+/// The order as it is to be booked once its refunds are taken off: each line's quantity less the units refunded
+/// (a line refunded whole is dropped; its unit price stays the pre-coupon price), tax, shipping and fees less what
+/// was refunded of them, and the total less every refund. An order without refunds comes back as it is.
+///
+/// # Errors
+/// When more is refunded than the order or a line holds, or a refund's details were not fetched with the order.
+pub fn net_of_refunds(order: &Order) -> Result<Order, OrderProblem> {
+    if order.refunds.is_empty() {
+        return Ok(order.clone());
+    }
+    let label = order_label(order);
+    for summary in &order.refunds {
+        if !order.refund_details.iter().any(|r| r.id == summary.id) {
+            return Err(OrderProblem::RefundDetailsMissing { order: label, refund_id: summary.id });
+        }
+    }
+    let total = order.total.unwrap_or_default();
+    // WooCommerce shows refunds as negative totals; some extensions write them positive.
+    let refunded: Decimal = order.refunds.iter().filter_map(|r| r.total).map(|t| t.abs()).sum();
+    if refunded > total {
+        return Err(OrderProblem::OverRefunded { order: label, refunded, total });
+    }
+    let mut net = order.clone();
+    let (mut tax_back, mut misc_back) = (Decimal::ZERO, Decimal::ZERO);
+    for refund in &order.refund_details {
+        for line in &refund.line_items {
+            tax_back += line.total_tax.unwrap_or_default().abs();
+        }
+        for line in &refund.shipping_lines {
+            misc_back += line.total.unwrap_or_default().abs();
+            tax_back += line.total_tax.unwrap_or_default().abs();
+        }
+        for line in &refund.fee_lines {
+            misc_back += line.total.unwrap_or_default().abs();
+            tax_back += line.total_tax.unwrap_or_default().abs();
+        }
+    }
+    let mut kept = Vec::with_capacity(order.line_items.len());
+    for (i, line) in order.line_items.iter().enumerate() {
+        let units_back: i64 = order
+            .refund_details
+            .iter()
+            .flat_map(|r| &r.line_items)
+            .filter(|r| r.refunded_item_id() == Some(line.id))
+            .filter_map(|r| r.quantity)
+            .map(i64::abs)
+            .sum();
+        let quantity = line.quantity.unwrap_or(0);
+        if units_back == 0 {
+            kept.push(line.clone());
+            continue;
+        }
+        if units_back > quantity {
+            return Err(OrderProblem::OverRefundedLine {
+                order: label,
+                line: i + 1,
+                sku: sku_of(line),
+                refunded: units_back,
+                quantity,
+            });
+        }
+        if units_back == quantity {
+            continue;
+        }
+        let mut line = line.clone();
+        let left = quantity - units_back;
+        if let Some(subtotal) = line.subtotal {
+            line.subtotal = Some(round_money(subtotal * Decimal::from(left) / Decimal::from(quantity)));
+        }
+        line.quantity = Some(left);
+        kept.push(line);
+    }
+    net.line_items = kept;
+    net.total = Some(total - refunded);
+    net.total_tax = Some(order.total_tax.unwrap_or_default() - tax_back);
+    net.shipping_total = Some(order.shipping_total.unwrap_or_default() - misc_back);
+    Ok(net)
+}
+
+/// The order's body with the full refunds added under `cpbridge_refunds` (see `Order::refund_details`). A body
+/// that is not a JSON object comes back as it is, to be refused as unreadable.
+pub fn with_refund_details(raw: &str, refunds: Vec<serde_json::Value>) -> String {
+    match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(serde_json::Value::Object(mut body)) => {
+            body.insert("cpbridge_refunds".into(), serde_json::Value::Array(refunds));
+            serde_json::Value::Object(body).to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// A refund's lines for people: `1 x CAP-MUG-1 (restocked in WooCommerce)`, joined by commas.
+pub fn refund_lines_text(order: &Order, refund: &cpbridge_woo::model::Refund) -> String {
+    refund
+        .line_items
+        .iter()
+        .map(|line| {
+            let original = line.refunded_item_id().and_then(|id| order.line_items.iter().find(|l| l.id == id));
+            let sku = original.map_or_else(|| sku_of(line), sku_of);
+            let restocked = original.is_some_and(|l| l.meta_data.iter().any(|m| m.key == "_restock_refunded_items"));
+            let units = line.quantity.unwrap_or(0).abs();
+            format!("{units} x {sku}{}", if restocked { " (restocked in WooCommerce)" } else { "" })
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What decides how an order is booked: its lines, amounts, refunds, payment and customer. Two copies of an order
+/// that agree here book the same document, whatever else changed (status, meta data, notes).
+pub fn booking_view(order: &Order) -> serde_json::Value {
+    let lines: Vec<_> = order
+        .line_items
+        .iter()
+        .map(|l| json!([l.id, sku_of(l), l.quantity, l.subtotal, l.total, l.total_tax]))
+        .collect();
+    let shipping: Vec<_> =
+        order.shipping_lines.iter().map(|l| json!([l.id, l.method_id, l.total, l.total_tax])).collect();
+    let fees: Vec<_> = order.fee_lines.iter().map(|l| json!([l.id, l.total, l.total_tax])).collect();
+    let refunds: Vec<_> = order.refunds.iter().map(|r| json!([r.id, r.total])).collect();
+    json!({
+        "lines": lines, "shipping": shipping, "fees": fees, "refunds": refunds,
+        "total": order.total, "total_tax": order.total_tax, "discount_total": order.discount_total,
+        "shipping_total": order.shipping_total, "payment_method": order.payment_method,
+        "paid": order.date_paid_gmt, "customer_id": order.customer_id, "email": customer_email(order),
     })
 }
 
@@ -556,13 +726,88 @@ mod tests {
         assert!(err.contains("expected struct Order"), "{err}");
     }
 
+    fn in_status(status: OrderStatus, paid: bool) -> Order {
+        let mut order = fixture_order();
+        order.status = status;
+        if !paid {
+            order.date_paid_gmt = None;
+        }
+        order
+    }
+
     #[test]
-    fn decisions_follow_the_configured_statuses() {
+    fn decisions_follow_what_happened_to_the_order() {
         let mut settings = OrderSettings::default();
-        assert_eq!(intake_decision(&OrderStatus::Processing, &settings), IntakeDecision::Stage);
-        assert_eq!(intake_decision(&OrderStatus::OnHold, &settings), IntakeDecision::Ignore);
-        assert_eq!(intake_decision(&OrderStatus::Cancelled, &settings), IntakeDecision::Cancel);
+        let cutover = NaiveDate::from_ymd_opt(2000, 1, 1).expect("date");
+        let decide = |o: &Order, s: &OrderSettings| intake_decision(o, s, cutover);
+        assert_eq!(decide(&in_status(OrderStatus::Processing, true), &settings), IntakeDecision::Stage);
+        // Cash on delivery and virtual orders are completed at payment: still a sale to book.
+        assert_eq!(decide(&in_status(OrderStatus::Completed, true), &settings), IntakeDecision::Stage);
+        assert_eq!(decide(&in_status(OrderStatus::Completed, false), &settings), IntakeDecision::Ignore);
+        assert_eq!(decide(&in_status(OrderStatus::OnHold, false), &settings), IntakeDecision::Ignore);
+        assert_eq!(decide(&in_status(OrderStatus::Pending, true), &settings), IntakeDecision::Ignore);
+        assert_eq!(decide(&in_status(OrderStatus::Cancelled, true), &settings), IntakeDecision::Cancel);
+        assert_eq!(decide(&in_status(OrderStatus::Other("trash".into()), true), &settings), IntakeDecision::Cancel);
         settings.stage_statuses.push("on-hold".into());
-        assert_eq!(intake_decision(&OrderStatus::OnHold, &settings), IntakeDecision::Stage);
+        assert_eq!(decide(&in_status(OrderStatus::OnHold, false), &settings), IntakeDecision::Stage);
+
+        let order = in_status(OrderStatus::Processing, true);
+        let created = order.date_created_gmt.expect("created").date();
+        assert_eq!(intake_decision(&order, &settings, created), IntakeDecision::Stage, "created on the cut-over day");
+        let later = created.succ_opt().expect("next day");
+        assert_eq!(intake_decision(&order, &settings, later), IntakeDecision::BeforeCutover);
+    }
+
+    fn refund_of(line: &cpbridge_woo::model::LineItem, units: i64, amount: Decimal) -> cpbridge_woo::model::Refund {
+        serde_json::from_value(json!({
+            "id": 9001, "amount": amount.to_string(),
+            "line_items": [{ "id": 9002, "quantity": -units, "total": (-amount).to_string(), "total_tax": "0.00",
+                             "meta_data": [{ "key": "_refunded_item_id", "value": line.id.to_string() }] }],
+        }))
+        .expect("refund")
+    }
+
+    #[test]
+    fn an_order_refunded_before_apply_is_booked_net() {
+        let mut settings = OrderSettings::default();
+        let mut order = fixture_order();
+        settings.pay_codes.insert(order.payment_method.clone(), "CREDIT".into());
+        let line = order.line_items.iter().find(|l| l.quantity.unwrap_or(0) >= 2).cloned().expect("a line of 2+");
+        let unit = line.subtotal.expect("subtotal") / Decimal::from(line.quantity.expect("qty"));
+        let total = order.total.expect("total");
+        order.refunds =
+            vec![serde_json::from_value(json!({"id": 9001, "total": format!("-{unit}")})).expect("summary")];
+        let err = build_document(&order, "CASH", &catalogue(&order), &settings).expect_err("no details");
+        assert!(matches!(err, OrderProblem::RefundDetailsMissing { refund_id: 9001, .. }), "{err}");
+
+        order.refund_details = vec![refund_of(&line, 1, unit)];
+        let doc = build_document(&order, "CASH", &catalogue(&order), &settings).expect("document");
+        let booked = doc.lines.iter().find(|l| l.woo_line_id == i64::try_from(line.id).ok()).expect("line");
+        assert_eq!(booked.qty_sold, Decimal::from(line.quantity.expect("qty") - 1));
+        assert_eq!(booked.prc, round_money(unit), "the unit price stays");
+        assert_eq!(doc.totals.tot, total - unit);
+        assert_eq!(doc.totals.computed_tot(), doc.totals.tot);
+        assert_eq!(doc.payments[0].amt, total - unit, "the deposit is what was kept");
+        let staged = staged_order(&order, String::new());
+        let units: Decimal = staged.lines.iter().map(|l| l.quantity).sum();
+        let gross: i64 = order.line_items.iter().filter_map(|l| l.quantity).sum();
+        assert_eq!(units, Decimal::from(gross - 1), "the held stock is net as well");
+        assert_eq!(staged.tot_amt, total - unit);
+
+        order.refund_details = vec![refund_of(&line, line.quantity.expect("qty") + 1, unit)];
+        let err = build_document(&order, "CASH", &catalogue(&order), &settings).expect_err("over-refunded line");
+        assert!(err.to_string().contains("field refunds") && err.to_string().contains("SKU"), "{err}");
+    }
+
+    #[test]
+    fn the_booking_view_ignores_status_and_meta_but_not_lines() {
+        let order = fixture_order();
+        let mut touched = order.clone();
+        touched.status = OrderStatus::Completed;
+        touched.meta_data.push(cpbridge_woo::model::MetaData::new("_cp_doc_id", "1"));
+        assert_eq!(booking_view(&order), booking_view(&touched));
+        let mut edited = order.clone();
+        edited.line_items[0].quantity = Some(edited.line_items[0].quantity.unwrap_or(1) + 1);
+        assert_ne!(booking_view(&order), booking_view(&edited));
     }
 }

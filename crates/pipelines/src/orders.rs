@@ -13,10 +13,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::{Duration, NaiveDateTime};
-use cpbridge_core::staging::{ApplyOutcome, ClaimedOrder, DocumentState, StageOutcome, StagedOrder, StagingStatus};
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+use cpbridge_core::staging::{
+    ApplyOutcome, ClaimedOrder, DocumentState, NewStagedOrder, StageOutcome, StagedOrder, StagingStatus,
+};
 use cpbridge_counterpoint::{CounterpointPort, CpError, CustNoScheme};
-use cpbridge_store::StateStore;
+use cpbridge_store::{RefundRecord, StateStore};
 use cpbridge_woo::model::{MetaData, Order, OrderWrite};
 use cpbridge_woo::{WooClient, WooError};
 use futures_util::{StreamExt as _, TryStreamExt as _};
@@ -32,6 +34,8 @@ use crate::settings::OrderSettings;
 
 /// Watermark of the order poll in the state store.
 pub const PULL_WATERMARK: &str = "orders.modified_after";
+/// The day cpbridge first ran (the default cut-over), kept in the state store.
+pub const CUTOVER_WATERMARK: &str = "orders.since";
 /// How far each poll reaches back before its watermark, for clock skew and orders modified while a listing ran.
 const PULL_OVERLAP: Duration = Duration::minutes(5);
 /// A delivery whose order cannot be fetched this many times is left to the poll.
@@ -60,6 +64,13 @@ pub enum Taken {
     Ignored,
     /// The order no longer exists in WooCommerce.
     Gone,
+    /// Staged before, and changed in WooCommerce since (lines, amounts, refunds) or paid again after a
+    /// cancellation: staged afresh from the new copy before it was applied.
+    Restaged,
+    /// Created before the cut-over (`orders.since`).
+    BeforeCutover,
+    /// Already in Counterpoint, and refunded in WooCommerce since: kept and raised for the shop to book.
+    RefundedAfterApply,
 }
 
 impl Taken {
@@ -71,6 +82,9 @@ impl Taken {
             Taken::CancelledTooLate => "cancelled after it was applied",
             Taken::Ignored => "ignored (status not staged)",
             Taken::Gone => "the order no longer exists",
+            Taken::Restaged => "restaged from the changed order",
+            Taken::BeforeCutover => "ignored (created before orders.since)",
+            Taken::RefundedAfterApply => "refunded after it was applied (alert raised)",
         }
     }
 }
@@ -85,6 +99,9 @@ pub struct IntakeReport {
     pub cancelled: usize,
     pub ignored: usize,
     pub gone: usize,
+    pub restaged: usize,
+    pub before_cutover: usize,
+    pub refunded_after_apply: usize,
     /// Deliveries whose order could not be fetched now; they are retried.
     pub deferred: usize,
     /// Deliveries that are not about an order, or carry no id.
@@ -100,6 +117,9 @@ impl IntakeReport {
             Taken::Cancelled | Taken::CancelledTooLate => self.cancelled += 1,
             Taken::Ignored => self.ignored += 1,
             Taken::Gone => self.gone += 1,
+            Taken::Restaged => self.restaged += 1,
+            Taken::BeforeCutover => self.before_cutover += 1,
+            Taken::RefundedAfterApply => self.refunded_after_apply += 1,
         }
     }
 }
@@ -127,15 +147,27 @@ pub struct SyncReport {
 
 /// The order pipeline over its ports.
 pub struct OrderPipeline {
-    cp: Arc<dyn CounterpointPort>,
-    woo: WooClient,
-    store: Arc<dyn StateStore>,
-    alerts: Alerter,
-    settings: OrderSettings,
+    pub(crate) cp: Arc<dyn CounterpointPort>,
+    pub(crate) woo: WooClient,
+    pub(crate) store: Arc<dyn StateStore>,
+    pub(crate) alerts: Alerter,
+    pub(crate) settings: OrderSettings,
     staged: Arc<Notify>,
     /// Staging ids whose write-back is running in this process. A write-back slowed by a struggling store can
     /// outlast the lease the sweeper waits; two at once would both find no note and both post one.
     writing_back: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
+    /// `orders.since`, or the day cpbridge first ran, read once from the state store.
+    cutover: tokio::sync::OnceCell<NaiveDate>,
+}
+
+/// An order as fetched for intake.
+enum Fetched {
+    /// Readable, with its refund details when it has refunds; the text is what is staged.
+    Order(Box<Order>, String),
+    /// Not an order cpbridge can read: the body and why.
+    Unreadable(String, String),
+    /// It no longer exists in WooCommerce.
+    Gone,
 }
 
 /// This process's hold on one order's write-back; released when dropped.
@@ -158,6 +190,11 @@ impl std::fmt::Debug for OrderPipeline {
     }
 }
 
+/// A WooCommerce order id as `USER_ORDER_STAGING.WOO_ORDER_ID` keeps it.
+fn woo_id(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
 fn std_to_chrono(d: std::time::Duration) -> Duration {
     Duration::from_std(d).unwrap_or(Duration::hours(1))
 }
@@ -178,6 +215,7 @@ impl OrderPipeline {
             settings,
             staged: Arc::new(Notify::new()),
             writing_back: Arc::default(),
+            cutover: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -198,13 +236,42 @@ impl OrderPipeline {
         &self.store
     }
 
-    async fn record<T: Serialize>(&self, job: &str, started: NaiveDateTime, result: &Result<T, PipelineError>) {
+    pub(crate) async fn record<T: Serialize>(
+        &self,
+        job: &str,
+        started: NaiveDateTime,
+        result: &Result<T, PipelineError>,
+    ) {
         crate::jobs::record_run(self.store.as_ref(), &self.alerts, job, started, result).await;
+    }
+
+    /// The cut-over: orders created before it are not cpbridge's. `orders.since` when set, else the day cpbridge
+    /// first ran, which is kept in the state store at the first call.
+    ///
+    /// # Errors
+    /// When the state store cannot be read or written.
+    pub async fn cutover(&self) -> Result<NaiveDate, PipelineError> {
+        if let Some(since) = self.settings.since {
+            return Ok(since);
+        }
+        let date = self
+            .cutover
+            .get_or_try_init(|| async {
+                let kept = self.store.watermark(CUTOVER_WATERMARK).await?;
+                if let Some(date) = kept.and_then(|text| NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok()) {
+                    return Ok::<_, PipelineError>(date);
+                }
+                let at = now();
+                self.store.set_watermark(CUTOVER_WATERMARK, &at.date().format("%Y-%m-%d").to_string(), at).await?;
+                Ok(at.date())
+            })
+            .await?;
+        Ok(*date)
     }
 
     /// Stages or cancels one order, as WooCommerce has it now.
     async fn take(&self, order: &Order, raw: &str) -> Result<Taken, PipelineError> {
-        match order_map::intake_decision(&order.status, &self.settings) {
+        match order_map::intake_decision(order, &self.settings, self.cutover().await?) {
             IntakeDecision::Stage => {
                 let staged = order_map::staged_order(order, raw.to_owned());
                 match self.cp.stage_order(&staged, now()).await? {
@@ -213,16 +280,100 @@ impl OrderPipeline {
                         self.staged.notify_one();
                         Ok(Taken::Staged)
                     }
-                    StageOutcome::AlreadyStaged { .. } => Ok(Taken::AlreadyStaged),
+                    StageOutcome::AlreadyStaged { staging_id } => self.take_again(staging_id, order, &staged).await,
                 }
             }
-            IntakeDecision::Cancel => self.cancel(order.id, order.status.as_str()).await,
+            IntakeDecision::Cancel => {
+                let taken = self.cancel(order.id, order.status.as_str()).await?;
+                if taken == Taken::CancelledTooLate
+                    && let Some(row) = self.cp.staged_order_by_woo_id(woo_id(order.id)).await?
+                {
+                    self.note_refunds_after_apply(&row, order).await?;
+                }
+                Ok(taken)
+            }
             IntakeDecision::Ignore => Ok(Taken::Ignored),
+            IntakeDecision::BeforeCutover => Ok(Taken::BeforeCutover),
         }
     }
 
+    /// An order that was staged before: restaged when it changed and is not applied yet (so it is never applied
+    /// from a stale copy), its new refunds kept and raised when it is applied.
+    async fn take_again(
+        &self,
+        staging_id: i64,
+        order: &Order,
+        staged: &NewStagedOrder,
+    ) -> Result<Taken, PipelineError> {
+        let Some(row) = self.cp.staged_order(staging_id).await? else { return Ok(Taken::AlreadyStaged) };
+        if row.status == StagingStatus::Applied {
+            let kept = self.note_refunds_after_apply(&row, order).await?;
+            return Ok(if kept > 0 { Taken::RefundedAfterApply } else { Taken::AlreadyStaged });
+        }
+        let stored = order_map::read_order(&row.raw_order_json).ok();
+        let changed = row.status == StagingStatus::Cancelled
+            || stored.is_none_or(|s| order_map::booking_view(&s) != order_map::booking_view(order));
+        if !changed {
+            return Ok(Taken::AlreadyStaged);
+        }
+        if self.cp.restage_order(staging_id, staged).await? {
+            tracing::info!(woo_order = order.id, staging_id, was = %row.status, "restaged: the order changed");
+            self.staged.notify_one();
+            return Ok(Taken::Restaged);
+        }
+        // Applied in the meantime: from here on the change is a change to a booked order.
+        match self.cp.staged_order(staging_id).await? {
+            Some(row) if row.status == StagingStatus::Applied => {
+                let kept = self.note_refunds_after_apply(&row, order).await?;
+                Ok(if kept > 0 { Taken::RefundedAfterApply } else { Taken::AlreadyStaged })
+            }
+            _ => Ok(Taken::AlreadyStaged),
+        }
+    }
+
+    /// Keeps each refund of an applied order that was not kept before, and raises it: Counterpoint's document still
+    /// holds the full order, and only the shop can book the return there. Returns how many were new.
+    async fn note_refunds_after_apply(&self, row: &StagedOrder, order: &Order) -> Result<usize, PipelineError> {
+        // The refunds made before apply were booked (net); only the later ones are the shop's to book.
+        let booked: Vec<u64> = order_map::read_order(&row.raw_order_json)
+            .map(|stored| stored.refunds.iter().map(|r| r.id).collect())
+            .unwrap_or_default();
+        let mut new = 0;
+        for refund in order.refund_details.iter().filter(|r| !booked.contains(&r.id)) {
+            let record = RefundRecord {
+                woo_order_id: row.woo_order_id,
+                woo_order_no: row.woo_order_no.clone(),
+                refund_id: i64::try_from(refund.id).unwrap_or(i64::MAX),
+                amount: refund.amount.unwrap_or_default().to_string(),
+                reason: refund.reason.clone(),
+                lines: order_map::refund_lines_text(order, refund),
+                cp_doc_id: row.cp_doc_id,
+                cp_tkt_no: row.cp_tkt_no.clone(),
+                recorded_at: now(),
+            };
+            if !self.store.record_refund(&record).await? {
+                continue;
+            }
+            new += 1;
+            let subject = format!("WooCommerce order {} refund {}", row.woo_order_no, refund.id);
+            let lines = if record.lines.is_empty() { "an amount only".to_owned() } else { record.lines.clone() };
+            let message = format!(
+                "{} refunded in WooCommerce ({lines}{}) after the order was booked as Counterpoint order DOC_ID {} \
+                 (ticket {}). Counterpoint still holds the full order and its deposit: book the return there (lower \
+                 the order's lines and deposit, or return the items on the release ticket).",
+                record.amount,
+                if record.reason.is_empty() { String::new() } else { format!("; reason: {}", record.reason) },
+                row.cp_doc_id.map_or_else(|| "?".to_owned(), |d| d.to_string()),
+                row.cp_tkt_no.as_deref().unwrap_or("?"),
+            );
+            tracing::warn!(woo_order = row.woo_order_id, refund = refund.id, "{message}");
+            self.alerts.raise("refund_after_apply", &subject, &message).await;
+        }
+        Ok(new)
+    }
+
     async fn cancel(&self, woo_order_id: u64, why: &str) -> Result<Taken, PipelineError> {
-        let id = i64::try_from(woo_order_id).unwrap_or(i64::MAX);
+        let id = woo_id(woo_order_id);
         let reason = format!("the order is {why} in WooCommerce");
         if self.cp.cancel_staged_order(id, &reason).await? {
             tracing::info!(woo_order = woo_order_id, "taken out of staging: {reason}");
@@ -244,30 +395,52 @@ impl OrderPipeline {
         }
     }
 
+    /// Fetches one order, with the details of its refunds when it has any (the order shows only their totals).
+    async fn fetch_order(&self, woo_order_id: u64) -> Result<Fetched, PipelineError> {
+        match self.woo.get::<Box<RawValue>>(&format!("/orders/{woo_order_id}"), &[]).await {
+            Ok(raw) => self.with_refund_details(woo_order_id, raw.get().to_owned()).await,
+            Err(e) if e.is_not_found() => Ok(Fetched::Gone),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn with_refund_details(&self, woo_order_id: u64, raw: String) -> Result<Fetched, PipelineError> {
+        let order = match order_map::read_order(&raw) {
+            Ok(order) => order,
+            Err(e) => return Ok(Fetched::Unreadable(raw, e)),
+        };
+        if order.refunds.is_empty() {
+            return Ok(Fetched::Order(Box::new(order), raw));
+        }
+        let refunds: Vec<serde_json::Value> =
+            self.woo.list(&format!("/orders/{woo_order_id}/refunds"), Vec::new()).try_collect().await?;
+        let raw = order_map::with_refund_details(&raw, refunds);
+        Ok(match order_map::read_order(&raw) {
+            Ok(order) => Fetched::Order(Box::new(order), raw),
+            Err(e) => Fetched::Unreadable(raw, e),
+        })
+    }
+
     /// Fetches one order fresh and stages or cancels it.
     ///
     /// # Errors
     /// When WooCommerce or Counterpoint cannot be reached; the caller retries.
     pub async fn take_order(&self, woo_order_id: u64) -> Result<Taken, PipelineError> {
-        let raw: Box<RawValue> = match self.woo.get(&format!("/orders/{woo_order_id}"), &[]).await {
-            Ok(raw) => raw,
-            Err(e) if e.is_not_found() => {
-                self.cancel(woo_order_id, "deleted").await?;
-                return Ok(Taken::Gone);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        self.take_raw(woo_order_id, raw.get()).await
+        let fetched = self.fetch_order(woo_order_id).await?;
+        self.take_fetched(woo_order_id, fetched).await
     }
 
-    async fn take_raw(&self, woo_order_id: u64, raw: &str) -> Result<Taken, PipelineError> {
-        match order_map::read_order(raw) {
-            Ok(order) => self.take(&order, raw).await,
-            Err(e) => {
+    async fn take_fetched(&self, woo_order_id: u64, fetched: Fetched) -> Result<Taken, PipelineError> {
+        match fetched {
+            Fetched::Order(order, raw) => self.take(&order, &raw).await,
+            Fetched::Gone => {
+                self.cancel(woo_order_id, "deleted").await?;
+                Ok(Taken::Gone)
+            }
+            Fetched::Unreadable(raw, e) => {
                 // Kept, not dropped: staged as it is, it goes DEAD with the parse error for an operator to see.
                 tracing::warn!(woo_order = woo_order_id, error = %e, "WooCommerce sent an order cpbridge cannot read");
-                let id = i64::try_from(woo_order_id).unwrap_or(i64::MAX);
-                let staged = order_map::unreadable_staged_order(id, raw.to_owned());
+                let staged = order_map::unreadable_staged_order(woo_id(woo_order_id), raw);
                 Ok(match self.cp.stage_order(&staged, now()).await? {
                     StageOutcome::Staged { .. } => {
                         self.staged.notify_one();
@@ -348,16 +521,17 @@ impl OrderPipeline {
     /// When WooCommerce, Counterpoint or the state store fails; the watermark then stays, so nothing is skipped.
     pub async fn pull_once(&self) -> Result<IntakeReport, PipelineError> {
         let started = now();
-        let result = self.pull_inner(started).await;
+        let result = self.pull_inner().await;
         self.record("orders.pull", started, &result).await;
         result
     }
 
-    async fn pull_inner(&self, at: NaiveDateTime) -> Result<IntakeReport, PipelineError> {
+    async fn pull_inner(&self) -> Result<IntakeReport, PipelineError> {
+        // The first poll reaches back to the cut-over, so that orders taken while cpbridge was being set up count.
+        let cutover = self.cutover().await?.and_time(chrono::NaiveTime::MIN);
         let since = match self.store.watermark(PULL_WATERMARK).await? {
-            Some(text) => NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S")
-                .unwrap_or_else(|_| at - Duration::hours(self.settings.pull_lookback_hours)),
-            None => at - Duration::hours(self.settings.pull_lookback_hours),
+            Some(text) => NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S").unwrap_or(cutover),
+            None => cutover,
         };
         let query = vec![
             ("modified_after".to_owned(), (since - PULL_OVERLAP).format("%Y-%m-%dT%H:%M:%S").to_string()),
@@ -382,7 +556,8 @@ impl OrderPipeline {
             {
                 newest = newest.max(modified);
             }
-            let taken = self.take_raw(id, raw.get()).await?;
+            let fetched = self.with_refund_details(id, raw.get().to_owned()).await?;
+            let taken = self.take_fetched(id, fetched).await?;
             report.count(taken);
         }
         self.store.set_watermark(PULL_WATERMARK, &newest.format("%Y-%m-%dT%H:%M:%S").to_string(), now()).await?;
@@ -574,8 +749,17 @@ impl OrderPipeline {
         let woo_id = u64::try_from(staged.woo_order_id).unwrap_or_default();
         let note = order_map::applied_note(doc_id, tkt_no);
         let result: Result<(), WooError> = async {
+            // A completed order stays completed: moving it back to `applied_status` would reopen a finished sale.
+            // The staged copy may be older than a completion, so the status is read now.
+            let status = match &self.settings.applied_status {
+                Some(target) => {
+                    let current = self.woo.order(woo_id).await?.status;
+                    (!order_map::is_finished_in_store(&current) && current.as_str() != target).then(|| target.clone())
+                }
+                None => None,
+            };
             let write = OrderWrite {
-                status: self.settings.applied_status.clone(),
+                status,
                 meta_data: Some(vec![
                     MetaData::new("_cp_doc_id", doc_id.to_string()),
                     MetaData::new("_cp_tkt_no", tkt_no),
@@ -673,11 +857,33 @@ impl OrderPipeline {
                 report.checked += 1;
                 let state = self.cp.document_state(doc_id, tkt_no).await?;
                 let Some(label) = state.final_label() else { continue };
+                let woo_id = u64::try_from(staged.woo_order_id).unwrap_or_default();
+                let current = match self.woo.order(woo_id).await {
+                    Ok(order) => Some(order.status),
+                    Err(e) if e.is_not_found() => None,
+                    Err(e) => {
+                        tracing::warn!(woo_order = woo_id, error = %e, "status not read; next run tries again");
+                        report.failed += 1;
+                        continue;
+                    }
+                };
+                if current.as_ref().is_some_and(order_map::is_finished_in_store) {
+                    // WooCommerce finished it before Counterpoint did (cash on delivery, virtual, staff): leave it.
+                    if state == DocumentState::Cancelled {
+                        let subject = format!("WooCommerce order {}", staged.woo_order_no);
+                        let message = format!(
+                            "Counterpoint order DOC_ID {doc_id} (ticket {tkt_no}) left the open documents without a \
+                             release, but the web order is completed; cpbridge left the web order as it is"
+                        );
+                        self.alerts.raise("completed_order_cancelled", &subject, &message).await;
+                    }
+                    self.cp.set_doc_state(staged.staging_id, label).await?;
+                    continue;
+                }
                 let status = match state {
                     DocumentState::Cancelled => &self.settings.cancelled_status,
                     _ => &self.settings.fulfilled_status,
                 };
-                let woo_id = u64::try_from(staged.woo_order_id).unwrap_or_default();
                 let write = OrderWrite { status: Some(status.clone()), ..OrderWrite::default() };
                 match self.woo.update_order(woo_id, &write).await {
                     Ok(_) => {
@@ -710,10 +916,9 @@ impl OrderPipeline {
             return Ok(Requeued::NotDead(row.status));
         }
         let woo_id = u64::try_from(row.woo_order_id).unwrap_or_default();
-        let fresh = match self.woo.get::<Box<RawValue>>(&format!("/orders/{woo_id}"), &[]).await {
-            Ok(raw) => {
-                order_map::read_order(raw.get()).ok().map(|order| order_map::staged_order(&order, raw.get().to_owned()))
-            }
+        let fresh = match self.fetch_order(woo_id).await {
+            Ok(Fetched::Order(order, raw)) => Some(order_map::staged_order(&order, raw)),
+            Ok(_) => None,
             Err(e) => {
                 tracing::warn!(woo_order = woo_id, error = %e, "requeued with the stored copy of the order");
                 None

@@ -11,7 +11,8 @@ use crate::backoff::Backoff;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OrderSettings {
-    /// WooCommerce statuses that are staged. `processing` means paid (or cash on delivery); add `on-hold` to take
+    /// WooCommerce statuses that are staged before payment, besides every paid order (`date_paid` set, whatever
+    /// its status now: WooCommerce completes cash-on-delivery and virtual orders at once). Add `on-hold` to book
     /// bank-transfer orders before the money arrives.
     pub stage_statuses: Vec<String>,
     /// `PS_DOC_HDR.STR_ID`.
@@ -56,8 +57,10 @@ pub struct OrderSettings {
     pub lease_secs: i64,
     /// Orders claimed per round.
     pub batch_size: usize,
-    /// How far back the first poll looks, in hours, when no watermark is stored.
-    pub pull_lookback_hours: i64,
+    /// The cut-over date (`"2026-12-01"`): orders created before it are not booked, the first poll reaches back
+    /// to it, and the orders reconcile starts there. Unset, it is the day cpbridge first ran (kept in the state
+    /// store).
+    pub since: Option<chrono::NaiveDate>,
     /// `TAX_OVRD_REAS` marker that tells Counterpoint users where the document came from.
     pub source_marker: String,
 }
@@ -96,7 +99,7 @@ impl Default for OrderSettings {
             woo_retry: Backoff { base_secs: 10.0, cap_secs: 900.0 },
             lease_secs: 300,
             batch_size: 50,
-            pull_lookback_hours: 72,
+            since: None,
             source_marker: "EC_WOOCOMM".into(),
         }
     }

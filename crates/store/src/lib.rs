@@ -95,6 +95,23 @@ pub struct SyncRecord {
     pub hash: String,
 }
 
+/// A refund that WooCommerce made after its order was booked in Counterpoint. Kept so that it is raised once and
+/// listed on the status page: Counterpoint's document does not change by itself, and the shop must act there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRecord {
+    pub woo_order_id: i64,
+    pub woo_order_no: String,
+    pub refund_id: i64,
+    /// The amount refunded, as WooCommerce wrote it (`12.00`).
+    pub amount: String,
+    pub reason: String,
+    /// The refunded lines, for people: `1 x CAP-MUG-1 (restocked)`; empty for a refund of an amount only.
+    pub lines: String,
+    pub cp_doc_id: Option<i64>,
+    pub cp_tkt_no: Option<String>,
+    pub recorded_at: NaiveDateTime,
+}
+
 /// cpbridge's state.
 #[async_trait]
 pub trait StateStore: Send + Sync {
@@ -157,4 +174,10 @@ pub trait StateStore: Send + Sync {
 
     /// Forgets records (their WooCommerce record is gone).
     async fn delete_sync_records(&self, kind: &str, keys: &[String]) -> StoreResult<()>;
+
+    /// Keeps a refund made after apply; false when it was kept before (by WooCommerce refund id).
+    async fn record_refund(&self, refund: &RefundRecord) -> StoreResult<bool>;
+
+    /// The kept refunds, newest first.
+    async fn refunds(&self, limit: usize) -> StoreResult<Vec<RefundRecord>>;
 }

@@ -11,7 +11,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 
-use crate::{Alert, InboxEntry, JobRun, NewDelivery, StateStore, StoreError, StoreResult, SyncRecord};
+use crate::{Alert, InboxEntry, JobRun, NewDelivery, RefundRecord, StateStore, StoreError, StoreResult, SyncRecord};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS webhook_inbox (
@@ -62,6 +62,17 @@ CREATE TABLE IF NOT EXISTS sync_records (
     PRIMARY KEY (kind, key)
 );
 CREATE INDEX IF NOT EXISTS ix_sync_records_woo ON sync_records(kind, woo_id);
+CREATE TABLE IF NOT EXISTS order_refunds (
+    refund_id INTEGER PRIMARY KEY,
+    woo_order_id INTEGER NOT NULL,
+    woo_order_no TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    lines TEXT NOT NULL,
+    cp_doc_id INTEGER,
+    cp_tkt_no TEXT,
+    recorded_at TEXT NOT NULL
+);
 ";
 
 /// Keeps this many runs per job; older ones are pruned as new ones arrive.
@@ -432,6 +443,51 @@ impl StateStore for SqliteStore {
         }
         tx.commit().await.map_err(sql("forgetting sync records"))
     }
+
+    async fn record_refund(&self, r: &RefundRecord) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO order_refunds (refund_id, woo_order_id, woo_order_no, amount, reason, lines, cp_doc_id, \
+             cp_tkt_no, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (refund_id) DO NOTHING",
+        )
+        .bind(r.refund_id)
+        .bind(r.woo_order_id)
+        .bind(&r.woo_order_no)
+        .bind(&r.amount)
+        .bind(&r.reason)
+        .bind(&r.lines)
+        .bind(r.cp_doc_id)
+        .bind(&r.cp_tkt_no)
+        .bind(r.recorded_at)
+        .execute(&self.pool)
+        .await
+        .map_err(sql("recording a refund"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn refunds(&self, limit: usize) -> StoreResult<Vec<RefundRecord>> {
+        let rows = sqlx::query(
+            "SELECT refund_id, woo_order_id, woo_order_no, amount, reason, lines, cp_doc_id, cp_tkt_no, recorded_at \
+             FROM order_refunds ORDER BY recorded_at DESC, refund_id DESC LIMIT ?1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql("reading refunds"))?;
+        let read = |row: &SqliteRow| -> Result<RefundRecord, sqlx::Error> {
+            Ok(RefundRecord {
+                refund_id: row.try_get("refund_id")?,
+                woo_order_id: row.try_get("woo_order_id")?,
+                woo_order_no: row.try_get("woo_order_no")?,
+                amount: row.try_get("amount")?,
+                reason: row.try_get("reason")?,
+                lines: row.try_get("lines")?,
+                cp_doc_id: row.try_get("cp_doc_id")?,
+                cp_tkt_no: row.try_get("cp_tkt_no")?,
+                recorded_at: row.try_get("recorded_at")?,
+            })
+        };
+        rows.iter().map(read).collect::<Result<_, _>>().map_err(sql("reading refunds"))
+    }
 }
 
 #[cfg(test)]
@@ -471,6 +527,29 @@ mod tests {
         let later = store.due_deliveries(at(7), 10).await.expect("due");
         assert_eq!(later.len(), 1);
         assert_eq!((later[0].attempts, later[0].last_err.as_deref()), (1, Some("WooCommerce is down")));
+    }
+
+    #[tokio::test]
+    async fn a_refund_is_kept_once_and_listed_newest_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("state.db")).await.expect("open");
+        let refund = |id: i64, minute: i64| RefundRecord {
+            woo_order_id: 1392,
+            woo_order_no: "1392".into(),
+            refund_id: id,
+            amount: "12.00".into(),
+            reason: "one mug broken".into(),
+            lines: "1 x CAP-MUG-1 (restocked)".into(),
+            cp_doc_id: Some(77),
+            cp_tkt_no: Some("W1-000001".into()),
+            recorded_at: at(minute),
+        };
+        assert!(store.record_refund(&refund(1393, 0)).await.expect("first"));
+        assert!(!store.record_refund(&refund(1393, 5)).await.expect("again"), "the same refund is kept once");
+        assert!(store.record_refund(&refund(1400, 1)).await.expect("second"));
+        let kept = store.refunds(10).await.expect("list");
+        assert_eq!(kept.iter().map(|r| r.refund_id).collect::<Vec<_>>(), vec![1400, 1393]);
+        assert_eq!(kept[1], refund(1393, 0));
     }
 
     #[tokio::test]

@@ -253,8 +253,9 @@ pub async fn create(conn: &mut SqliteConnection, body: &Map<String, Value>, tax:
     let tax_line_id = next_item_id(conn).await?;
     compute_totals(&mut order, tax, tax_line_id);
 
+    order["needs_processing"] = json!(needs_processing(conn, &order).await?);
     let mut doc = Doc { kind: Kind::Order, id, parent_id: 0, body: order, flags: 0 };
-    let target = status.unwrap_or_else(|| if set_paid { "processing".into() } else { "pending".into() });
+    let target = status.unwrap_or_else(|| if set_paid { payment_complete_status(&doc.body) } else { "pending".into() });
     if set_paid {
         mark_paid(&mut doc.body);
     }
@@ -263,6 +264,31 @@ pub async fn create(conn: &mut SqliteConnection, body: &Map<String, Value>, tax:
     store::save(conn, &doc).await?.map_err(|_| invalid_id())?;
     transition(conn, &mut doc, &target).await?;
     Ok(doc)
+}
+
+/// `WC_Order::needs_processing`: false only when every line's product is both virtual and downloadable.
+async fn needs_processing(conn: &mut SqliteConnection, order: &Value) -> Result<bool, WcError> {
+    for line in order["line_items"].as_array().into_iter().flatten() {
+        let variation = line["variation_id"].as_u64().unwrap_or(0);
+        let product = if variation > 0 {
+            store::get(conn, Kind::Variation, variation).await?
+        } else {
+            store::get(conn, Kind::Product, line["product_id"].as_u64().unwrap_or(0)).await?
+        };
+        let Some(product) = product else { continue };
+        if !(product.body["virtual"] == json!(true) && product.body["downloadable"] == json!(true)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The status `WC_Order::payment_complete` moves an order to: `completed` for cash on delivery
+/// (`WC_Gateway_COD::change_payment_complete_order_status`) and for orders that need no processing, else
+/// `processing`.
+fn payment_complete_status(order: &Value) -> String {
+    let cod = order["payment_method"].as_str() == Some("cod");
+    if cod || order["needs_processing"] == json!(false) { "completed".into() } else { "processing".into() }
 }
 
 fn mark_paid(order: &mut Value) {
@@ -391,7 +417,6 @@ pub async fn transition(conn: &mut SqliteConnection, doc: &mut Doc, target: &str
     let paid = !doc.body["date_paid"].is_null();
     doc.body["needs_payment"] = json!(!paid && matches!(target, "pending" | "failed"));
     doc.body["is_editable"] = json!(matches!(target, "pending" | "on-hold" | "auto-draft" | "checkout-draft"));
-    doc.body["needs_processing"] = json!(true);
     if from != target {
         let text = format!("Order status changed from {} to {}.", status_label(&from), status_label(target));
         add_note(conn, doc.id, &text, false, "system").await?;
@@ -490,7 +515,9 @@ pub async fn update(conn: &mut SqliteConnection, doc: &mut Doc, body: &Map<Strin
         mark_paid(&mut doc.body);
     }
     let current = doc.body["status"].as_str().unwrap_or("pending").to_owned();
-    let target = status.unwrap_or_else(|| if set_paid && current == "pending" { "processing".into() } else { current });
+    // payment_complete acts only on the statuses of woocommerce_valid_order_statuses_for_payment_complete.
+    let completes = set_paid && matches!(current.as_str(), "pending" | "on-hold" | "failed" | "cancelled");
+    let target = status.unwrap_or_else(|| if completes { payment_complete_status(&doc.body) } else { current });
     transition(conn, doc, &target).await
 }
 
@@ -585,7 +612,7 @@ pub async fn refund(conn: &mut SqliteConnection, order: &mut Doc, body: &Map<Str
     refund["meta_data"] =
         json!([{ "id": meta_id, "key": "_refund_type", "value": if full { "full" } else { "partial" } }]);
     let mut lines = Vec::new();
-    for write in line_writes {
+    for write in &line_writes {
         let Some(item_id) = write.get("id").and_then(Value::as_u64) else { continue };
         let Some(original) =
             order.body["line_items"].as_array().and_then(|l| l.iter().find(|x| x["id"] == json!(item_id))).cloned()
@@ -610,6 +637,9 @@ pub async fn refund(conn: &mut SqliteConnection, order: &mut Doc, body: &Map<Str
         lines.push(line);
     }
     refund["line_items"] = Value::Array(lines);
+    if bool_param(body, "restock_items")?.unwrap_or(false) {
+        restock_refunded(conn, order, &line_writes).await?;
+    }
     let doc = Doc { kind: Kind::Refund, id, parent_id: order.id, body: refund, flags: 0 };
     store::save(conn, &doc).await?.map_err(|_| invalid_id())?;
 
@@ -628,6 +658,41 @@ pub async fn refund(conn: &mut SqliteConnection, order: &mut Doc, body: &Map<Str
         if full { "refunded".to_owned() } else { order.body["status"].as_str().unwrap_or("pending").to_owned() };
     transition(conn, order, &target).await?;
     Ok(doc)
+}
+
+/// `wc_restock_refunded_items`: puts the refunded quantities back in stock, notes each change on the order, and
+/// keeps the running total on the line as `_restock_refunded_items`. The line's own quantity does not change.
+async fn restock_refunded(conn: &mut SqliteConnection, order: &mut Doc, writes: &[Value]) -> Result<(), WcError> {
+    let mut lines = order.body["line_items"].as_array().cloned().unwrap_or_default();
+    let mut notes = Vec::new();
+    for write in writes {
+        let quantity = write.get("quantity").and_then(Value::as_i64).unwrap_or(0);
+        let Some(item_id) = write.get("id").and_then(Value::as_u64) else { continue };
+        let Some(line) = lines.iter_mut().find(|l| l["id"] == json!(item_id)) else { continue };
+        if quantity <= 0 {
+            continue;
+        }
+        let mut meta = line["meta_data"].as_array().cloned().unwrap_or_default();
+        let earlier: i64 = meta
+            .iter()
+            .find(|m| m["key"] == json!("_restock_refunded_items"))
+            .and_then(|m| m["value"].as_str().and_then(|v| v.parse().ok()))
+            .unwrap_or(0);
+        meta.retain(|m| m["key"] != json!("_restock_refunded_items"));
+        let meta_id = next_item_id(conn).await?;
+        let restocked = (earlier + quantity).to_string();
+        meta.push(json!({ "id": meta_id, "key": "_restock_refunded_items", "value": restocked,
+                          "display_key": "_restock_refunded_items", "display_value": restocked }));
+        line["meta_data"] = Value::Array(meta);
+        let Some(mut record) = stock_record(conn, line).await? else { continue };
+        let (before, after) = products::adjust_stock(conn, &mut record, quantity).await?;
+        notes.push(format!("Item #{} stock increased from {before} to {after}.", record.id));
+    }
+    order.body["line_items"] = Value::Array(lines);
+    for note in notes {
+        add_note(conn, order.id, &note, false, "system").await?;
+    }
+    Ok(())
 }
 
 pub fn render_refund(site: &Site, doc: &Doc) -> Value {

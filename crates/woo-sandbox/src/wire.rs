@@ -120,6 +120,29 @@ pub fn respond(site: &Site, status: StatusCode, allow: &'static str, body: Value
 }
 
 /// A page of a listing with `X-WP-Total`, `X-WP-TotalPages` and `Link` rel=prev/next.
+/// WordPress's `_fields`: keeps only the named top-level fields (a comma-separated list; `a.b` keeps the field `a`
+/// with only its `b`), as `rest_filter_response_fields` does for every REST route.
+pub fn only_fields(item: Value, fields: &str) -> Value {
+    let Value::Object(map) = item else { return item };
+    let mut kept = Map::new();
+    for field in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        let (head, rest) = field.split_once('.').map_or((field, None), |(h, r)| (h, Some(r)));
+        let Some(value) = map.get(head) else { continue };
+        let value = match rest {
+            Some(rest) => match (kept.remove(head), only_fields(value.clone(), rest)) {
+                (Some(Value::Object(mut earlier)), Value::Object(more)) => {
+                    earlier.extend(more);
+                    Value::Object(earlier)
+                }
+                (_, narrowed) => narrowed,
+            },
+            None => value.clone(),
+        };
+        kept.insert(head.to_owned(), value);
+    }
+    Value::Object(kept)
+}
+
 pub fn respond_page(
     site: &Site,
     path: &str,
@@ -129,6 +152,10 @@ pub fn respond_page(
     items: Vec<Value>,
 ) -> Response {
     let total_pages = if total == 0 { 0 } else { total.div_ceil(u64::from(paging.per_page)) };
+    let items = match params.get("_fields") {
+        Some(fields) => items.into_iter().map(|item| only_fields(item, fields)).collect(),
+        None => items,
+    };
     let mut response = (StatusCode::OK, Json(Value::Array(items))).into_response();
     let headers = response.headers_mut();
     add_json_type(headers);

@@ -499,6 +499,10 @@ pub struct Order {
     pub coupon_lines: Vec<CouponLine>,
     #[serde(default)]
     pub refunds: Vec<RefundSummary>,
+    /// Not WooCommerce's: the refunds in full (`GET /orders/{id}/refunds`), which cpbridge fetches with an order
+    /// that has any, because the order itself shows only their totals. Kept in the staged copy of the order.
+    #[serde(default, rename = "cpbridge_refunds", skip_serializing_if = "Vec::is_empty")]
+    pub refund_details: Vec<Refund>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -519,8 +523,25 @@ pub struct Refund {
     pub meta_data: Vec<MetaData>,
     #[serde(default)]
     pub line_items: Vec<LineItem>,
+    #[serde(default)]
+    pub shipping_lines: Vec<ShippingLine>,
+    #[serde(default)]
+    pub fee_lines: Vec<FeeLine>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+impl LineItem {
+    /// On a refund's line: the id of the order line it refunds (`_refunded_item_id`).
+    #[must_use]
+    pub fn refunded_item_id(&self) -> Option<u64> {
+        let meta = self.meta_data.iter().find(|m| m.key == "_refunded_item_id")?;
+        match &meta.value {
+            Value::String(s) => s.trim().parse().ok(),
+            Value::Number(n) => n.as_u64(),
+            _ => None,
+        }
+    }
 }
 
 /// A note on an order; `customer_note` notes are e-mailed to the customer.

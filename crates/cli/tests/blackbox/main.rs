@@ -5,6 +5,7 @@ mod alerts;
 mod cp;
 mod demo;
 mod hostile;
+mod order_flows;
 mod orders;
 mod pricing;
 mod sandbox;

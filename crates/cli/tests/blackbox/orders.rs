@@ -44,6 +44,13 @@ impl Drop for Daemon {
     }
 }
 
+/// The kinds of every alert the shop's cpbridge raised, oldest first (from its state store).
+pub async fn alert_kinds(shop: &Shop) -> Vec<String> {
+    let mut state =
+        SqliteConnection::connect(&format!("sqlite:{}", shop.state_path().display())).await.expect("state store");
+    sqlx::query_scalar("SELECT kind FROM alerts ORDER BY alert_id").fetch_all(&mut state).await.expect("alerts")
+}
+
 impl Shop {
     pub async fn open(sandbox_flags: &[&str], items: usize, orders_extra: &str) -> Shop {
         Shop::open_seeded(200, sandbox_flags, items, orders_extra).await

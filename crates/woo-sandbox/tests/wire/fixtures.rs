@@ -280,3 +280,75 @@ async fn webhook_deliveries_have_the_captured_headers_and_body_keys() {
         assert_eq!(top_keys(&have), top_keys(&want), "{topic}: body keys");
     }
 }
+
+/// The order flows captured on 2026-12-02: a paid cash-on-delivery order and a paid order of only virtual,
+/// downloadable products are completed at once, and a refund of one unit with restock puts it back in stock and
+/// leaves the order's lines as they were.
+#[tokio::test]
+async fn orders_completed_at_payment_and_restocked_refunds_answer_as_the_real_store() {
+    let store = spawn(sandbox_config()).await;
+    let mut replay = Replayer { http: reqwest::Client::new(), base: store.base.clone(), ids: HashMap::new() };
+    replay.seed(1388, "/wp-json/wc/v3/products", simple("Capture Mug", "CAP-MUG-1", "12.00", Some(10))).await;
+    let mut ebook = simple("Capture E-Book", "CAP-EBOOK-1", "9.00", None);
+    ebook["virtual"] = json!(true);
+    ebook["downloadable"] = json!(true);
+    replay.seed(1389, "/wp-json/wc/v3/products", ebook).await;
+
+    let same = |name: &str, answer: &Value, fields: &[&str]| {
+        let fixture = load(name);
+        let want = &fixture["response"]["body"];
+        assert_eq!(top_keys(answer), top_keys(want), "{name}: keys");
+        for field in fields {
+            assert_eq!(answer[*field], want[*field], "{name}: {field}");
+        }
+        for field in ["date_paid_gmt", "date_completed_gmt"] {
+            assert_eq!(answer[field].is_null(), want[field].is_null(), "{name}: {field} set or not");
+        }
+    };
+    for name in ["orders-create-cod-paid-completes.json", "orders-create-virtual-paid-completes.json"] {
+        let fixture = load(name);
+        let body = replay.map_body(&fixture["request"]["body"], None);
+        let (status, answer) =
+            replay.call("POST", "/wp-json/wc/v3/orders", &[], Some(&body), Some((KEY, SECRET))).await;
+        assert_eq!(status, 201, "{name}: {answer}");
+        same(name, &answer, &["status", "needs_processing", "needs_payment", "total", "payment_method"]);
+    }
+    let mug = replay.ids[&1388];
+    let (_, product) =
+        replay.call("GET", &format!("/wp-json/wc/v3/products/{mug}"), &[], None, Some((KEY, SECRET))).await;
+    assert_eq!(product["stock_quantity"], 8, "the completed cash-on-delivery order reduced stock by 2");
+
+    // The refunded order: paid by bank transfer, three mugs.
+    let order =
+        json!({ "payment_method": "bacs", "set_paid": true, "line_items": [{ "product_id": 1388, "quantity": 3 }] });
+    let order = replay.map_body(&order, None);
+    let placed = replay.seed(1392, "/wp-json/wc/v3/orders", order).await;
+    let fixture = load("orders-refund-line-restock.json");
+    let mut body = replay.map_body(&fixture["request"]["body"], None);
+    body["line_items"][0]["id"] = placed["line_items"][0]["id"].clone();
+    let path = replay.map_path(fixture["request"]["path"].as_str().expect("path"));
+    let (status, refund) = replay.call("POST", &path, &[], Some(&body), Some((KEY, SECRET))).await;
+    assert_eq!(status, 201, "{refund}");
+    same("orders-refund-line-restock.json", &refund, &["amount", "reason", "refunded_payment"]);
+    assert_eq!(refund["line_items"][0]["quantity"], -1);
+    let refunded_item = refund["line_items"][0]["meta_data"][0]["value"].clone();
+    assert_eq!(refunded_item, json!(placed["line_items"][0]["id"].as_u64().expect("id").to_string()));
+    let (_, product) =
+        replay.call("GET", &format!("/wp-json/wc/v3/products/{mug}"), &[], None, Some((KEY, SECRET))).await;
+    assert_eq!(product["stock_quantity"], 6, "8, less 3 ordered, plus 1 restocked");
+
+    let path = replay.map_path("/wp-json/wc/v3/orders/1392");
+    let (_, after) = replay.call("GET", &path, &[], None, Some((KEY, SECRET))).await;
+    same("orders-get-after-line-refund.json", &after, &["status", "total"]);
+    let want = &load("orders-get-after-line-refund.json")["response"]["body"];
+    assert_eq!(after["line_items"][0]["quantity"], want["line_items"][0]["quantity"], "the line keeps its quantity");
+    assert_eq!(after["refunds"][0]["total"], want["refunds"][0]["total"]);
+    let restocked: Vec<&Value> = after["line_items"][0]["meta_data"]
+        .as_array()
+        .expect("meta")
+        .iter()
+        .filter(|m| m["key"] == "_restock_refunded_items")
+        .collect();
+    assert_eq!(restocked.len(), 1);
+    assert_eq!(restocked[0]["value"], "1");
+}
