@@ -278,7 +278,8 @@ async fn progress(app: &App, placed: usize) -> anyhow::Result<String> {
     ))
 }
 
-/// The end state: one document per order, the store's stock equal to Counterpoint's for every SKU, nothing dead.
+/// The end state: the orders reconcile clean, one document per order, the store's stock equal to Counterpoint's for
+/// every SKU, nothing dead.
 async fn reconcile(app: &App, woo: &WooClient, placed: usize) -> anyhow::Result<bool> {
     let cp = app.orders.counterpoint();
     let applied = cp.staged_orders(Some(StagingStatus::Applied), 100_000).await?;
@@ -304,7 +305,12 @@ async fn reconcile(app: &App, woo: &WooClient, placed: usize) -> anyhow::Result<
         .map(|(sku, qty)| format!("{sku}: store {:?}, Counterpoint {qty}", managed.get(sku).copied().flatten()))
         .collect();
 
+    let orders = app.orders.reconcile_orders(None, false, chrono::Duration::zero()).await?;
     let checks = [
+        (
+            orders.is_clean() && orders.in_counterpoint == placed,
+            format!("orders reconcile: {}", crate::reconcile::summary(&orders)),
+        ),
         (
             documents.len() == placed,
             format!("orders placed {placed} = Counterpoint documents created {}", documents.len()),

@@ -286,7 +286,9 @@ async fn webhook_deliveries_have_the_captured_headers_and_body_keys() {
 /// leaves the order's lines as they were.
 #[tokio::test]
 async fn orders_completed_at_payment_and_restocked_refunds_answer_as_the_real_store() {
-    let store = spawn(sandbox_config()).await;
+    let mut config = sandbox_config();
+    config.behind_tls = true;
+    let store = spawn(config).await;
     let mut replay = Replayer { http: reqwest::Client::new(), base: store.base.clone(), ids: HashMap::new() };
     replay.seed(1388, "/wp-json/wc/v3/products", simple("Capture Mug", "CAP-MUG-1", "12.00", Some(10))).await;
     let mut ebook = simple("Capture E-Book", "CAP-EBOOK-1", "9.00", None);
