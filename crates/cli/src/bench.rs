@@ -71,40 +71,12 @@ async fn sandbox_requests(base: &str) -> anyhow::Result<std::collections::BTreeM
 }
 
 async fn bench_reconcile(args: BenchReconcile) -> anyhow::Result<ExitCode> {
-    let dir = tempfile::tempdir().context("temporary directory")?;
-    let replica = dir.path().join("cp.db");
-    let cp = SqlCounterpoint::create_replica(&replica).await?;
-    cp.seed(&SeedSpec { items: 500, customers: 50, locations: 2, rules: 10, seed: 1 }, &|_, _, _| {}).await?;
-    let skus: Vec<String> = cp
-        .items_changed_since(&cpbridge_core::records::Watermark::start(), 500)
-        .await?
-        .into_iter()
-        .filter(|i| i.stat == "A" && i.item_typ == "I")
-        .map(|i| i.item_no)
-        .take(50)
-        .collect();
-    let credentials = Credentials::new("ck_bench", "cs_bench");
-    let sandbox = Sandbox::build(SandboxConfig::local(credentials.clone())).await?;
-    let base = format!("http://127.0.0.1:{}", sandbox.port());
-    let sandbox_stop = CancellationToken::new();
-    let sandbox_task = tokio::spawn(sandbox.run_until_stopped({
-        let token = sandbox_stop.clone();
-        async move { token.cancelled().await }
-    }));
-    let woo = WooClient::new(WooConfig::new(&base, credentials))?;
-    stock_products(&woo, &skus).await?;
-    let config_text = format!(
-        "[counterpoint]\nurl = \"sqlite:{}\"\n[woocommerce]\nurl = \"{base}\"\nconsumer_key = \"ck_bench\"\n\
-         consumer_secret = \"cs_bench\"\nwebhook_secret = \"{SECRET}\"\n[state]\npath = \"{}\"\n",
-        replica.display(),
-        dir.path().join("state.db").display()
-    );
-    let config_path = dir.path().join("cpbridge.toml");
-    std::fs::write(&config_path, config_text)?;
-    let app = App::build(Config::load(&config_path)?).await?;
+    let bench = BenchStore::start("").await?;
+    let (base, skus, woo) = (&bench.base, &bench.skus, &bench.woo);
+    let app = App::build(Config::load(&bench.config)?).await?;
 
     let started = Instant::now();
-    place(&woo, &skus, 0, args.orders).await?;
+    place(woo, skus, 0, args.orders).await?;
     println!("placed {} orders in {:.1} s", args.orders, started.elapsed().as_secs_f64());
     let started = Instant::now();
     let pulled = app.orders.pull_once().await?;
@@ -119,11 +91,11 @@ async fn bench_reconcile(args: BenchReconcile) -> anyhow::Result<ExitCode> {
     println!("staged {} and booked {applied} in {:.1} s", pulled.staged, started.elapsed().as_secs_f64());
 
     for run in 1..=2 {
-        let before = sandbox_requests(&base).await?;
+        let before = sandbox_requests(base).await?;
         let started = Instant::now();
         let report = app.orders.reconcile_orders(None, false, chrono::Duration::zero()).await?;
         let took = started.elapsed();
-        let after = sandbox_requests(&base).await?;
+        let after = sandbox_requests(base).await?;
         let sent: Vec<String> = after
             .iter()
             .filter_map(|(route, n)| {
@@ -139,47 +111,69 @@ async fn bench_reconcile(args: BenchReconcile) -> anyhow::Result<ExitCode> {
             report.problems.len()
         );
     }
-    sandbox_stop.cancel();
-    let _ = sandbox_task.await;
+    bench.stop().await;
     Ok(ExitCode::SUCCESS)
 }
 
+/// What the order benches run against: a seeded replica (500 items), the sandbox in this process with the first 50
+/// active items as products, and a config file for cpbridge with `extra` appended.
+struct BenchStore {
+    dir: tempfile::TempDir,
+    replica: std::path::PathBuf,
+    config: std::path::PathBuf,
+    base: String,
+    skus: Vec<String>,
+    woo: WooClient,
+    sandbox_stop: CancellationToken,
+    sandbox_task: tokio::task::JoinHandle<Result<(), cpbridge_woo_sandbox::SandboxError>>,
+}
+
+impl BenchStore {
+    async fn start(extra: &str) -> anyhow::Result<BenchStore> {
+        let dir = tempfile::tempdir().context("temporary directory")?;
+        let replica = dir.path().join("cp.db");
+        let cp = SqlCounterpoint::create_replica(&replica).await?;
+        cp.seed(&SeedSpec { items: 500, customers: 50, locations: 2, rules: 10, seed: 1 }, &|_, _, _| {}).await?;
+        let skus: Vec<String> = cp
+            .items_changed_since(&cpbridge_core::records::Watermark::start(), 500)
+            .await?
+            .into_iter()
+            .filter(|i| i.stat == "A" && i.item_typ == "I")
+            .map(|i| i.item_no)
+            .take(50)
+            .collect();
+        let credentials = Credentials::new("ck_bench", "cs_bench");
+        let sandbox = Sandbox::build(SandboxConfig::local(credentials.clone())).await?;
+        let base = format!("http://127.0.0.1:{}", sandbox.port());
+        let sandbox_stop = CancellationToken::new();
+        let sandbox_task = tokio::spawn(sandbox.run_until_stopped({
+            let token = sandbox_stop.clone();
+            async move { token.cancelled().await }
+        }));
+        let woo = WooClient::new(WooConfig::new(&base, credentials))?;
+        stock_products(&woo, &skus).await?;
+        let config_text = format!(
+            "[counterpoint]\nurl = \"sqlite:{}\"\n[woocommerce]\nurl = \"{base}\"\nconsumer_key = \"ck_bench\"\n\
+             consumer_secret = \"cs_bench\"\nwebhook_secret = \"{SECRET}\"\n[state]\npath = \"{}\"\n{extra}",
+            replica.display(),
+            dir.path().join("state.db").display()
+        );
+        let config = dir.path().join("cpbridge.toml");
+        std::fs::write(&config, config_text)?;
+        Ok(BenchStore { dir, replica, config, base, skus, woo, sandbox_stop, sandbox_task })
+    }
+
+    async fn stop(self) {
+        self.sandbox_stop.cancel();
+        let _ = self.sandbox_task.await;
+    }
+}
+
 async fn bench_orders(args: BenchOrders) -> anyhow::Result<ExitCode> {
-    let dir = tempfile::tempdir().context("temporary directory")?;
-    let replica = dir.path().join("cp.db");
-    let cp = SqlCounterpoint::create_replica(&replica).await?;
-    cp.seed(&SeedSpec { items: 500, customers: 50, locations: 2, rules: 10, seed: 1 }, &|_, _, _| {}).await?;
-    let skus: Vec<String> = cp
-        .items_changed_since(&cpbridge_core::records::Watermark::start(), 500)
-        .await?
-        .into_iter()
-        .filter(|i| i.stat == "A" && i.item_typ == "I")
-        .map(|i| i.item_no)
-        .take(50)
-        .collect();
-
-    let credentials = Credentials::new("ck_bench", "cs_bench");
-    let sandbox = Sandbox::build(SandboxConfig::local(credentials.clone())).await?;
-    let base = format!("http://127.0.0.1:{}", sandbox.port());
+    let bench = BenchStore::start("[schedule]\norder_pull_secs = 3600\norder_status_secs = 3600\n").await?;
+    let (dir, replica, skus, woo, config_path) = (&bench.dir, &bench.replica, &bench.skus, &bench.woo, &bench.config);
     let stop = CancellationToken::new();
-    let sandbox_stop = CancellationToken::new();
-    let sandbox_task = tokio::spawn(sandbox.run_until_stopped({
-        let token = sandbox_stop.clone();
-        async move { token.cancelled().await }
-    }));
-    let woo = WooClient::new(WooConfig::new(&base, credentials))?;
-    stock_products(&woo, &skus).await?;
-
-    let config_text = format!(
-        "[counterpoint]\nurl = \"sqlite:{}\"\n[woocommerce]\nurl = \"{base}\"\nconsumer_key = \"ck_bench\"\n\
-         consumer_secret = \"cs_bench\"\nwebhook_secret = \"{SECRET}\"\n[state]\npath = \"{}\"\n\
-         [schedule]\norder_pull_secs = 3600\norder_status_secs = 3600\n",
-        replica.display(),
-        dir.path().join("state.db").display()
-    );
-    let config_path = dir.path().join("cpbridge.toml");
-    std::fs::write(&config_path, config_text)?;
-    let app = App::build(Config::load(&config_path)?).await?;
+    let app = App::build(Config::load(config_path)?).await?;
     let orders = app.orders.clone();
     let bound = app.bind(Some(SocketAddr::from(([127, 0, 0, 1], 0)))).await?;
     let listen = bound.addr;
@@ -197,11 +191,11 @@ async fn bench_orders(args: BenchOrders) -> anyhow::Result<ExitCode> {
 
     println!("phase 1: {} orders through webhooks", args.orders);
     let started = Instant::now();
-    place(&woo, &skus, 0, args.orders).await?;
+    place(woo, skus, 0, args.orders).await?;
     let placed_in = started.elapsed();
     wait_synced(orders.counterpoint().as_ref(), args.orders, Duration::from_secs(600)).await?;
     let total = started.elapsed();
-    let latencies = latencies(&dir.path().join("state.db"), &replica).await?;
+    let latencies = latencies(&dir.path().join("state.db"), replica).await?;
     println!(
         "  placed in {:.1} s, all noted in {:.1} s; webhook to note: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} orders)",
         placed_in.as_secs_f64(),
@@ -223,8 +217,8 @@ async fn bench_orders(args: BenchOrders) -> anyhow::Result<ExitCode> {
         .await?;
     stop.cancel();
     let _ = daemon.await;
-    place(&woo, &skus, args.orders, args.orders).await?;
-    let app = App::build(Config::load(&config_path)?).await?;
+    place(woo, skus, args.orders, args.orders).await?;
+    let app = App::build(Config::load(config_path)?).await?;
     let pull_start = Instant::now();
     let pulled = app.orders.pull_once().await?;
     let pull_time = pull_start.elapsed();
@@ -247,8 +241,7 @@ async fn bench_orders(args: BenchOrders) -> anyhow::Result<ExitCode> {
         applied as f64 / apply_time.as_secs_f64().max(1e-9),
         pulled.staged as f64 / pull_time.as_secs_f64().max(1e-9),
     );
-    sandbox_stop.cancel();
-    let _ = sandbox_task.await;
+    bench.stop().await;
     Ok(ExitCode::SUCCESS)
 }
 

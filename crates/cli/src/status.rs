@@ -267,7 +267,7 @@ impl cpbridge_server::StatusSource for DaemonStatus {
 /// The counts worth a glance, per job.
 fn headline(job: &str, counts: &BTreeMap<String, i64>) -> String {
     let keys: &[&str] = match job {
-        "orders.intake" | "orders.pull" => &["staged", "cancelled", "deferred"],
+        "orders.intake" | "orders.pull" => &["staged", "restaged", "cancelled", "refunded_after_apply", "deferred"],
         "orders.process" => &["applied", "written_back", "failed", "dead"],
         "orders.writeback" | "orders.status" => &["synced", "failed"],
         "products" => &["created", "updated", "retired", "failed"],

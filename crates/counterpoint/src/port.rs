@@ -388,15 +388,19 @@ fn customer_from_row(row: Row) -> CpResult<Customer> {
     })
 }
 
-fn staged_from_row(row: Row) -> CpResult<StagedOrder> {
-    let row = row.from_table("USER_ORDER_STAGING", &["STAGING_ID", "WOO_ORDER_ID"]);
-    let status_text = row.text("STATUS")?;
-    let status = status_text.parse().map_err(|e: cpbridge_core::staging::UnknownStatus| CpError::BadData {
+/// `USER_ORDER_STAGING.STATUS` of a row, or an error naming the row.
+fn staging_status(row: &Row) -> CpResult<StagingStatus> {
+    row.text("STATUS")?.parse().map_err(|e: cpbridge_core::staging::UnknownStatus| CpError::BadData {
         table: "USER_ORDER_STAGING",
         key: row.key(),
         column: "STATUS".into(),
         detail: e.to_string(),
-    })?;
+    })
+}
+
+fn staged_from_row(row: Row) -> CpResult<StagedOrder> {
+    let row = row.from_table("USER_ORDER_STAGING", &["STAGING_ID", "WOO_ORDER_ID"]);
+    let status = staging_status(&row)?;
     let lines_json = row.text_or_empty("LINE_ITEMS_JSON")?;
     let lines = if lines_json.trim().is_empty() {
         Vec::new()
@@ -1573,18 +1577,11 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         let mut heads = Vec::new();
         for row in self.read(&sql, &params![after_staging_id, limit]).await? {
             let row = row.from_table("USER_ORDER_STAGING", &["STAGING_ID"]);
-            let status =
-                row.text("STATUS")?.parse().map_err(|e: cpbridge_core::staging::UnknownStatus| CpError::BadData {
-                    table: "USER_ORDER_STAGING",
-                    key: row.key(),
-                    column: "STATUS".into(),
-                    detail: e.to_string(),
-                })?;
             heads.push(StagingHead {
                 staging_id: row.i64("STAGING_ID")?,
                 woo_order_id: row.i64("WOO_ORDER_ID")?,
                 woo_order_no: row.text_or_empty("WOO_ORDER_NO")?,
-                status,
+                status: staging_status(&row)?,
                 tot_amt: row.dec_or_zero("TOT_AMT")?,
                 ord_dat: row.opt_datetime("ORD_DAT")?,
                 cp_doc_id: row.opt_i64("CP_DOC_ID")?,

@@ -476,16 +476,16 @@ pub fn net_of_refunds(order: &Order) -> Result<Order, OrderProblem> {
         return Ok(order.clone());
     }
     let label = order_label(order);
-    for summary in &order.refunds {
-        if !order.refund_details.iter().any(|r| r.id == summary.id) {
-            return Err(OrderProblem::RefundDetailsMissing { order: label, refund_id: summary.id });
-        }
-    }
     let total = order.total.unwrap_or_default();
     // WooCommerce shows refunds as negative totals; some extensions write them positive.
     let refunded: Decimal = order.refunds.iter().filter_map(|r| r.total).map(|t| t.abs()).sum();
     if refunded > total {
         return Err(OrderProblem::OverRefunded { order: label, refunded, total });
+    }
+    for summary in &order.refunds {
+        if !order.refund_details.iter().any(|r| r.id == summary.id) {
+            return Err(OrderProblem::RefundDetailsMissing { order: label, refund_id: summary.id });
+        }
     }
     let mut net = order.clone();
     let (mut tax_back, mut misc_back) = (Decimal::ZERO, Decimal::ZERO);

@@ -353,42 +353,49 @@ impl OrderPipeline {
     }
 
     async fn all_staging_heads(&self) -> Result<Vec<StagingHead>, PipelineError> {
-        let mut heads = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self.cp.staging_heads(after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            if last.staging_id <= after {
-                break;
-            }
-            after = last.staging_id;
-            let full = page.len() >= PAGE;
-            heads.extend(page);
-            if !full {
-                break;
-            }
-        }
-        Ok(heads)
+        every_page("USER_ORDER_STAGING", 0, |h: &StagingHead| h.staging_id, |after| self.cp.staging_heads(after, PAGE))
+            .await
     }
 
     async fn station_documents(&self) -> Result<Vec<BookedDocument>, PipelineError> {
-        let mut docs = Vec::new();
-        let mut after = i64::MIN;
-        loop {
-            let page = self.cp.station_documents(&self.settings.station_id, after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            if last.doc_id <= after {
-                break;
-            }
-            after = last.doc_id;
-            let full = page.len() >= PAGE;
-            docs.extend(page);
-            if !full {
-                break;
-            }
-        }
-        Ok(docs)
+        let station = &self.settings.station_id;
+        let fetch = |after| self.cp.station_documents(station, after, PAGE);
+        every_page("PS_DOC_HDR", i64::MIN, |d: &BookedDocument| d.doc_id, fetch).await
     }
+}
+
+/// Reads a keyset-paged table to the end: each page starts after the last key of the one before. A page that does
+/// not move the key is an error naming the key, never a loop.
+async fn every_page<T, Fut>(
+    what: &str,
+    start: i64,
+    key: impl Fn(&T) -> i64,
+    fetch: impl Fn(i64) -> Fut,
+) -> Result<Vec<T>, PipelineError>
+where
+    Fut: std::future::Future<Output = Result<Vec<T>, cpbridge_counterpoint::CpError>>,
+{
+    let mut rows = Vec::new();
+    let mut after = start;
+    loop {
+        let page = fetch(after).await?;
+        let Some(last) = page.last().map(&key) else { break };
+        if last <= after {
+            return Err(cpbridge_counterpoint::CpError::Sql {
+                context: format!("reading {what} after key {after}"),
+                detail: format!("the page ended at key {last}, which does not move past it"),
+                code: None,
+            }
+            .into());
+        }
+        after = last;
+        let full = page.len() >= PAGE;
+        rows.extend(page);
+        if !full {
+            break;
+        }
+    }
+    Ok(rows)
 }
 
 fn paid_words(order: &Order) -> &'static str {
