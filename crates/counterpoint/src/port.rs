@@ -782,17 +782,15 @@ impl<D: Driver> SqlCounterpoint<D> {
             .await
             .map_err(|e| e.context(format!("reading IM_INV {item_no} at {loc_id}")))?;
         let Some(row) = rows.into_iter().next() else {
-            // No stock row yet at this location: create it with the commitment, as Counterpoint would on receipt.
-            let mut cols = vec!["ITEM_NO", "LOC_ID"];
-            cols.extend(ORDER_COMMIT_COLUMNS);
-            cols.extend(["LST_MAINT_DT", "RS_UTC_DT"]);
-            let mut values = params![item_no, loc_id].to_vec();
-            values.extend(ORDER_COMMIT_COLUMNS.iter().map(|_| Value::Dec(qty)));
-            values.extend([Value::DateTime(now), Value::DateTime(now)]);
-            tx.execute(&d.insert_values("IM_INV", &cols, 1), &values)
-                .await
-                .map_err(|e| e.context(format!("creating IM_INV {item_no} at {loc_id}")))?;
-            return Ok(Decimal::ZERO);
+            // Stock rows are Counterpoint's: an item is stocked at a location by the shop (receiving, transfers,
+            // item setup), never by a web order. The transaction is dropped and the order retried, then DEAD.
+            return Err(CpError::Invalid {
+                what: format!("IM_INV {item_no} at {loc_id}"),
+                detail: format!(
+                    "item {item_no} is not stocked at location {loc_id} (no IM_INV row); cpbridge never creates \
+                     stock rows: set the item up at {loc_id} in Counterpoint, or change orders.fulfilment_location"
+                ),
+            });
         };
         let row = row.from_table("IM_INV", &["ITEM_NO", "LOC_ID"]);
         let available = row.dec_or_zero("QTY_ON_HND")? - row.dec_or_zero("QTY_COMMIT")?;
@@ -888,8 +886,17 @@ impl<D: Driver> SqlCounterpoint<D> {
         }
         let mut available: BTreeMap<(String, String), Decimal> = BTreeMap::new();
         for ((item_no, loc_id), qty) in &committed {
-            let before =
-                self.commit_inventory(tx, item_no, loc_id, *qty, now).await.map_err(|e| e.context(&order_ref))?;
+            let before = self.commit_inventory(tx, item_no, loc_id, *qty, now).await.map_err(|e| match e {
+                // Name the order's lines, so that the reason on the staging row says which line to look at.
+                CpError::Invalid { detail, .. } => {
+                    let lines: Vec<String> = (1..=doc.lines.len())
+                        .filter(|n| doc.lines[n - 1].item_no == *item_no && doc.lines[n - 1].stk_loc_id == *loc_id)
+                        .map(|n| n.to_string())
+                        .collect();
+                    CpError::Invalid { what: format!("{order_ref}, line {} (SKU {item_no})", lines.join(", ")), detail }
+                }
+                other => other.context(&order_ref),
+            })?;
             available.insert((item_no.clone(), loc_id.clone()), before);
         }
 

@@ -283,13 +283,29 @@ async fn a_failed_transaction_leaves_nothing_and_the_retry_applies_once<D: Drive
     let commit_before = qty(cp, &a, "QTY_COMMIT").await;
     cp.stage_order(&new_order(200, &[(a.as_str(), 3)]), at(5, 0, 0)).await.expect("stage");
     let claim = claim_one(cp, at(5, 0, 1)).await;
-    // The second line's item number is too long for PS_DOC_LIN: the header, the first line and the inventory are
-    // written first, then the transaction is dropped.
+    // The second line's item number is too long to be an item, so it has no stock row: the header and the first
+    // line's inventory are written first, then the transaction is dropped.
     let bad = document(&[(a.as_str(), 3, dec!(2)), ("THIS-ITEM-NUMBER-IS-FAR-TOO-LONG", 1, dec!(1))], true);
     let err = cp.apply_staged_order(&claim, &bad, at(5, 0, 2)).await.expect_err("too long");
     assert!(err.to_string().contains("line 2 (SKU THIS-ITEM-NUMBER-IS-FAR-TOO-LONG)"), "{err}");
     assert_eq!(docs_for(cp).await, dec!(0), "nothing of the dropped transaction remains");
     assert_eq!(qty(cp, &a, "QTY_COMMIT").await, commit_before);
+    assert!(cp.fail_staged_order(&claim, &err.to_string(), Some(at(5, 1, 0))).await.expect("fail"));
+
+    // An item with no stock row at the location: a clear reason, and no IM_INV row is ever created for it.
+    let b = item_no(2);
+    sql(cp, "DELETE FROM dbo.IM_INV WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN'", vec![b.as_str().into()]).await;
+    let claim = claim_one(cp, at(5, 1, 0)).await;
+    let unstocked = document(&[(a.as_str(), 3, dec!(2)), (b.as_str(), 1, dec!(1))], true);
+    let err = cp.apply_staged_order(&claim, &unstocked, at(5, 1, 1)).await.expect_err("not stocked");
+    assert!(err.to_string().contains(&format!("item {b} is not stocked at location MAIN")), "{err}");
+    let rows = scalar(
+        cp,
+        "SELECT COUNT(*) AS V FROM dbo.IM_INV WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN'",
+        vec![b.as_str().into()],
+    );
+    assert_eq!(rows.await, dec!(0), "cpbridge never creates stock rows");
+    assert_eq!((docs_for(cp).await, qty(cp, &a, "QTY_COMMIT").await), (dec!(0), commit_before));
     assert!(cp.fail_staged_order(&claim, &err.to_string(), Some(at(5, 1, 0))).await.expect("fail"));
 
     // Cancel the apply at many different instants (a crash at any point), then let the lease run out and retry.
@@ -681,8 +697,10 @@ async fn an_unreachable_sql_server_is_a_clear_error() {
     assert!(!err.to_string().contains("Secret123!"), "{err}");
 }
 
-/// The same checks against a real SQL Server, when `CPBRIDGE_MSSQL_TEST_URL` is set.
-#[tokio::test]
+/// The same checks against a real SQL Server, when `CPBRIDGE_MSSQL_TEST_URL` is set. Each check runs as a task of
+/// its own on a fresh fixture (so a debug build's large futures live on the heap, not on the test thread's stack),
+/// and a failing check is reported with the others rather than hiding them. `cp migrate` must be idempotent after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mssql_suite() {
     let Ok(url) = std::env::var("CPBRIDGE_MSSQL_TEST_URL") else {
         eprintln!(
@@ -690,16 +708,30 @@ async fn mssql_suite() {
         );
         return;
     };
-    let cp = SqlCounterpoint::<MssqlDriver>::connect_mssql(&url).expect("connection string");
+    let cp = std::sync::Arc::new(SqlCounterpoint::<MssqlDriver>::connect_mssql(&url).expect("connection string"));
+    let mut failed: Vec<String> = Vec::new();
+    let mut passed = 0;
     macro_rules! run {
         ($($name:ident),*) => {$(
-            cp.install_test_fixture().await.expect("fixture");
             eprintln!("mssql_suite: {}", stringify!($name));
-            $name(&cp).await;
+            let check = {
+                let cp = cp.clone();
+                tokio::spawn(async move {
+                    cp.install_test_fixture().await.expect("fixture");
+                    $name(cp.as_ref()).await;
+                })
+            };
+            match check.await {
+                Ok(()) => passed += 1,
+                Err(e) => failed.push(format!("{}: {e}", stringify!($name))),
+            }
         )*};
     }
     every_driver_check!(run);
-    cp.migrate().await.expect("migrate is idempotent");
+    let migrated = cp.migrate().await;
+    eprintln!("mssql_suite: {passed} checks passed, {} failed", failed.len());
+    assert!(failed.is_empty(), "failed checks:\n{}", failed.join("\n"));
+    migrated.expect("migrate is idempotent");
 }
 
 // ---------------------------------------------------------------------------------------------------------------

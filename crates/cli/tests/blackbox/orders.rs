@@ -724,6 +724,11 @@ async fn each_failure_kind_goes_dead_with_its_reason_and_replays_once_fixed() {
     .execute(&mut db)
     .await
     .expect("item");
+    // Set up at the fulfilment location too: cpbridge never creates stock rows.
+    sqlx::query("INSERT INTO IM_INV (ITEM_NO, LOC_ID, QTY_ON_HND, QTY_COMMIT) VALUES ('NOT-IN-CP', 'MAIN', 10, 0)")
+        .execute(&mut db)
+        .await
+        .expect("stock row");
     sqlx::query("UPDATE IM_ITEM SET STAT = 'A' WHERE ITEM_NO = ?1").bind(&void_sku).execute(&mut db).await.expect("A");
     let ids: Vec<String> = dead.keys().map(ToString::to_string).collect();
     let mut args = vec!["dlq", "retry"];
