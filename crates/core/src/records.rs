@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// A position in a change feed: the last `RS_UTC_DT` seen and the key of the last row at that instant.
 ///
 /// The key breaks ties, because many rows share one `DATETIME` (SQL Server's resolution is about 3 ms).
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Watermark {
     /// `None` means "from the beginning".
     pub at: Option<NaiveDateTime>,

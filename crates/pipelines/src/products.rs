@@ -15,7 +15,7 @@ use chrono::NaiveDateTime;
 use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
 use cpbridge_core::records::{InventoryLevel, Item, ItemPrice, Watermark};
 use cpbridge_counterpoint::port::watermark_after;
-use cpbridge_counterpoint::{CounterpointPort, CpResult};
+use cpbridge_counterpoint::{CounterpointPort, CpError, CpResult};
 use cpbridge_store::SyncRecord;
 use cpbridge_woo::model::BatchWrite;
 use futures_util::TryStreamExt as _;
@@ -54,11 +54,28 @@ where
 {
     let mut all = Vec::new();
     let mut after = from;
+    let mut seen = HashSet::new();
     loop {
         let page = fetch(after.clone()).await?;
         let full = page.len() >= PAGE;
         if let Some(last) = page.last() {
-            after = mark(last);
+            let next = mark(last);
+            // A full page that ends where an earlier one did would be read again forever: a database that
+            // compares RS_UTC_DT with a finer value than it returns does that. Stop with the value, never loop.
+            if full && (next == after || !seen.insert(next.clone())) {
+                return Err(CpError::Sql {
+                    context: "paging a Counterpoint change feed by RS_UTC_DT".into(),
+                    detail: format!(
+                        "a page of {} rows ended at a watermark already read (RS_UTC_DT {:?}, key {:?}); the \
+                         database does not compare RS_UTC_DT with the value it returns",
+                        page.len(),
+                        next.at,
+                        next.key
+                    ),
+                    code: None,
+                });
+            }
+            after = next;
         }
         all.extend(page);
         if !full {
@@ -425,4 +442,64 @@ impl ProductSync {
 /// WordPress returns term names HTML-escaped (`Paper &amp; pads`).
 fn decode_entities(text: &str) -> String {
     text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#039;", "'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(second: u32) -> Option<NaiveDateTime> {
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 3).and_then(|d| d.and_hms_opt(10, 0, second))
+    }
+
+    #[tokio::test]
+    async fn a_feed_that_does_not_move_is_an_error_not_a_loop() {
+        // A database that answers "after the watermark" with the same full page again, as a TDS engine that keeps
+        // finer fractions than it returns does.
+        let mut calls = 0;
+        let stuck = scan(
+            |_wm| {
+                calls += 1;
+                async { Ok((0..PAGE).map(|n| (stamp(1), format!("ITEM-{n:05}"))).collect::<Vec<_>>()) }
+            },
+            |(at, key): &(Option<NaiveDateTime>, String)| watermark_after(*at, &[key]),
+        )
+        .await;
+        let err = stuck.expect_err("must stop");
+        assert!(err.to_string().contains("RS_UTC_DT") && err.to_string().contains("ITEM-"), "{err}");
+        assert_eq!(calls, 2, "the repeated page is seen once, then refused");
+
+        // Two pages that alternate are refused as well.
+        let mut n = 0;
+        let cycling = scan(
+            |_wm| {
+                n += 1;
+                let second = if n % 2 == 0 { 2 } else { 1 };
+                async move { Ok((0..PAGE).map(|k| (stamp(second), format!("K{k:05}"))).collect::<Vec<_>>()) }
+            },
+            |(at, key): &(Option<NaiveDateTime>, String)| watermark_after(*at, &[key]),
+        )
+        .await;
+        assert!(cycling.is_err());
+        assert!(n <= 3, "stopped after {n} pages");
+
+        // A feed that moves reads everything once.
+        let rows: Vec<(Option<NaiveDateTime>, String)> =
+            (0..PAGE + 10).map(|k| (stamp(u32::try_from(k / 1000).unwrap_or(0)), format!("K{k:05}"))).collect();
+        let all = scan(
+            |wm: Watermark| {
+                let rest: Vec<_> = rows
+                    .iter()
+                    .filter(|(at, key)| wm.at.is_none() || (*at, key.as_str()) > (wm.at, wm.key.as_str()))
+                    .take(PAGE)
+                    .cloned()
+                    .collect();
+                async move { Ok(rest) }
+            },
+            |(at, key): &(Option<NaiveDateTime>, String)| watermark_after(*at, &[key]),
+        )
+        .await
+        .expect("moves");
+        assert_eq!(all.len(), PAGE + 10);
+    }
 }
