@@ -93,8 +93,10 @@ impl App {
             store: store.clone(),
             alerts: alerts.clone(),
         };
-        let products = Arc::new(ProductSync::new(ports.clone(), config.products.clone(), config.inventory.clone()));
-        let inventory = Arc::new(InventorySync::new(ports.clone(), config.inventory.clone()));
+        let dead_hold = config.orders.dead_hold();
+        let products =
+            Arc::new(ProductSync::new(ports.clone(), config.products.clone(), config.inventory.clone(), dead_hold));
+        let inventory = Arc::new(InventorySync::new(ports.clone(), config.inventory.clone(), dead_hold));
         let pricing = Arc::new(PriceService::new(cp, config.pricing_location()));
         let customers = Arc::new(CustomerSync::new(ports, config.customers.clone(), config.orders.clone()));
         let webhooks = Arc::new(WebhookGuard::new(

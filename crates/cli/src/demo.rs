@@ -297,7 +297,8 @@ async fn reconcile(app: &App, woo: &WooClient, placed: usize) -> anyhow::Result<
     let skus: Vec<String> = managed.keys().cloned().collect();
     let settings = &app.config.inventory;
     let levels = cp.inventory_for_items(&skus, &settings.web_locations).await?;
-    let unapplied = unapplied_by_sku(&cp.unapplied_order_lines().await?);
+    let dead_since = chrono::Utc::now().naive_utc() - app.config.orders.dead_hold();
+    let unapplied = unapplied_by_sku(&cp.unapplied_order_lines(dead_since).await?);
     let wanted = web_stock(&skus, &levels, &settings.web_locations, &unapplied, settings.buffer);
     let off: Vec<String> = wanted
         .iter()

@@ -107,6 +107,7 @@ cancelled_status = "cancelled"   # once it is cancelled in Counterpoint
 customer_prefix = "WEB"          # new customers are WEB000001, WEB000002, ...
 customer_digits = 6
 max_attempts = 8                 # then DEAD, and an alert
+dead_hold_hours = 24             # a DEAD order keeps its stock off the web this long (`dlq discard` ends it)
 retry = { base_secs = 30.0, cap_secs = 3600.0 }      # between attempts at a staged order
 woo_retry = { base_secs = 10.0, cap_secs = 900.0 }   # between attempts at a write-back
 lease_secs = 300                 # how long a claimed order is held before another worker may take it

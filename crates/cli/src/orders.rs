@@ -92,6 +92,15 @@ pub enum DlqCommand {
         #[arg(long)]
         no_process: bool,
     },
+    /// End a DEAD or FAILED order for good: never booked, never staged again, its stock free for the web at once.
+    Discard {
+        #[command(flatten)]
+        config: ConfigArg,
+        staging_id: Vec<i64>,
+        /// Why, for the staging row and the alert ("booked by hand as ticket 1234").
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -267,6 +276,24 @@ pub async fn run_dlq(command: DlqCommand) -> anyhow::Result<ExitCode> {
             if !no_process {
                 let report = app.orders.process_once().await?;
                 print_json(&report)?;
+            }
+            Ok(code)
+        }
+        DlqCommand::Discard { config, staging_id, reason } => {
+            let app = config.app().await?;
+            let mut code = ExitCode::SUCCESS;
+            for id in &staging_id {
+                match app.orders.discard(*id, &reason).await.with_context(|| format!("discarding staged order {id}"))? {
+                    Requeued::Requeued => println!("staged order {id} discarded"),
+                    Requeued::Unknown => {
+                        eprintln!("no staged order {id}");
+                        code = ExitCode::FAILURE;
+                    }
+                    Requeued::NotDead(status) => {
+                        eprintln!("staged order {id} is {status}, not DEAD or FAILED; nothing to discard");
+                        code = ExitCode::FAILURE;
+                    }
+                }
             }
             Ok(code)
         }

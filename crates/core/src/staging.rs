@@ -26,16 +26,19 @@ pub enum StagingStatus {
     Dead,
     /// Cancelled in WooCommerce before it was applied.
     Cancelled,
+    /// Ended for good by an operator (`cpbridge dlq discard`): never applied, never staged again, holds no stock.
+    Discarded,
 }
 
 impl StagingStatus {
-    pub const ALL: [StagingStatus; 6] = [
+    pub const ALL: [StagingStatus; 7] = [
         StagingStatus::Pending,
         StagingStatus::Applying,
         StagingStatus::Applied,
         StagingStatus::Failed,
         StagingStatus::Dead,
         StagingStatus::Cancelled,
+        StagingStatus::Discarded,
     ];
 
     /// The value stored in the `STATUS` column.
@@ -47,6 +50,7 @@ impl StagingStatus {
             StagingStatus::Failed => "FAILED",
             StagingStatus::Dead => "DEAD",
             StagingStatus::Cancelled => "CANCELLED",
+            StagingStatus::Discarded => "DISCARDED",
         }
     }
 

@@ -216,8 +216,12 @@ pub trait CounterpointPort: Send + Sync {
     /// Open order documents on station `sta_id` after `after_doc_id`, in id order, with their totals.
     async fn station_documents(&self, sta_id: &str, after_doc_id: i64, limit: usize) -> CpResult<Vec<BookedDocument>>;
 
-    /// The lines of web orders whose stock Counterpoint has not committed yet (pending, applying, failed, dead).
-    async fn unapplied_order_lines(&self) -> CpResult<Vec<StagedLine>>;
+    /// Lines of the staged orders that may still be applied, so the web's stock leaves room for them: pending,
+    /// applying and failed ones, and dead ones staged at or after `dead_since` (an operator may still replay them).
+    async fn unapplied_order_lines(&self, dead_since: NaiveDateTime) -> CpResult<Vec<StagedLine>>;
+
+    /// Ends a `DEAD` or `FAILED` order for good, with the operator's reason. Returns false when it is neither.
+    async fn discard_staged_order(&self, staging_id: i64, reason: &str) -> CpResult<bool>;
 
     /// Where a document cpbridge created stands now.
     async fn document_state(&self, doc_id: i64, tkt_no: &str) -> CpResult<DocumentState>;
@@ -1622,10 +1626,23 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         Ok(docs)
     }
 
-    async fn unapplied_order_lines(&self) -> CpResult<Vec<StagedLine>> {
-        let sql = self.sql("SELECT STAGING_ID, LINE_ITEMS_JSON FROM dbo.USER_ORDER_STAGING WHERE STATUS IN ('PENDING', 'APPLYING', 'FAILED', 'DEAD')");
+    async fn discard_staged_order(&self, staging_id: i64, reason: &str) -> CpResult<bool> {
+        let reason: String = reason.chars().take(2000).collect();
+        let sql = self.sql(
+            "UPDATE dbo.USER_ORDER_STAGING SET STATUS = 'DISCARDED', LAST_ERR = @P2, NEXT_ATTEMPT_DT = NULL, \
+             CLAIM_TOKEN = NULL WHERE STAGING_ID = @P1 AND STATUS IN ('DEAD', 'FAILED')",
+        );
+        Ok(self.write(&sql, &params![staging_id, reason]).await? == 1)
+    }
+
+    async fn unapplied_order_lines(&self, dead_since: NaiveDateTime) -> CpResult<Vec<StagedLine>> {
+        let sql = self.sql(&format!(
+            "SELECT STAGING_ID, LINE_ITEMS_JSON FROM dbo.USER_ORDER_STAGING WHERE STATUS IN ('PENDING', 'APPLYING', \
+             'FAILED') OR (STATUS = 'DEAD' AND CREATED_DT >= {})",
+            self.dialect().datetime_param(1)
+        ));
         let mut lines = Vec::new();
-        for row in self.read(&sql, &[]).await? {
+        for row in self.read(&sql, &params![dead_since]).await? {
             let row = row.from_table("USER_ORDER_STAGING", &["STAGING_ID"]);
             let json = row.text_or_empty("LINE_ITEMS_JSON")?;
             let parsed: Vec<StagedLine> = serde_json::from_str(&json).map_err(|e| CpError::BadData {

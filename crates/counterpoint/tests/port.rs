@@ -203,7 +203,7 @@ async fn stage_twice_gives_one_row<D: Driver>(cp: &SqlCounterpoint<D>) {
     assert_eq!(counts.get("PENDING"), Some(&1));
     let staged = cp.staged_order_by_woo_id(57).await.expect("read").expect("staged");
     assert_eq!(staged.lines, vec![StagedLine { sku: "APP-000001".into(), quantity: dec!(2) }]);
-    assert_eq!(cp.unapplied_order_lines().await.expect("lines").len(), 1);
+    assert_eq!(cp.unapplied_order_lines(at(0, 0, 0)).await.expect("lines").len(), 1);
 }
 
 async fn apply_writes_one_complete_document<D: Driver>(cp: &SqlCounterpoint<D>) {
@@ -274,7 +274,7 @@ async fn apply_writes_one_complete_document<D: Driver>(cp: &SqlCounterpoint<D>) 
     assert_eq!(again, ApplyOutcome::AlreadyApplied { doc_id: Some(doc_id), tkt_no: Some("W-000001".into()) });
     assert_eq!(docs_for(cp).await, dec!(1));
     assert!(cp.claim_staged_orders(at(6, 0, 0), Duration::minutes(5), 10).await.expect("claim").is_empty());
-    assert!(cp.unapplied_order_lines().await.expect("lines").is_empty());
+    assert!(cp.unapplied_order_lines(at(0, 0, 0)).await.expect("lines").is_empty());
 }
 
 async fn a_failed_transaction_leaves_nothing_and_the_retry_applies_once<D: Driver>(cp: &SqlCounterpoint<D>) {
@@ -377,6 +377,9 @@ async fn failures_retry_then_go_dead_and_can_be_replayed<D: Driver>(cp: &SqlCoun
     let dead = cp.staged_orders(Some(StagingStatus::Dead), 10).await.expect("dlq");
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].last_err.as_deref(), Some("unknown SKU NOPE on line 1"));
+    // A dead order holds its stock while it may still be replayed (staged at 05:00 here), then no more.
+    assert_eq!(cp.unapplied_order_lines(at(4, 0, 0)).await.expect("held").len(), 1);
+    assert!(cp.unapplied_order_lines(at(6, 0, 0)).await.expect("released").is_empty());
     assert!(
         cp.claim_staged_orders(at(9, 0, 0), Duration::minutes(5), 10).await.expect("claim").is_empty(),
         "dead is not retried"
@@ -407,6 +410,19 @@ async fn failures_retry_then_go_dead_and_can_be_replayed<D: Driver>(cp: &SqlCoun
     assert_eq!(cp.staged_order_by_woo_id(400).await.expect("read").expect("row").status, StagingStatus::Cancelled);
     // An applied order is not cancelled in staging: an operator cancels it in Counterpoint.
     assert!(!cp.cancel_staged_order(999_999, "unknown").await.expect("unknown"));
+
+    // Discarded by an operator: for good, and it holds no stock, however recent.
+    cp.stage_order(&new_order(401, &[("NOPE", 1)]), at(9, 3, 0)).await.expect("stage");
+    let claim = claim_one(cp, at(9, 3, 1)).await;
+    assert!(!cp.discard_staged_order(claim.order.staging_id, "booked by hand").await.expect("applying"));
+    assert!(cp.fail_staged_order(&claim, "unknown SKU", None).await.expect("dead"));
+    assert_eq!(cp.unapplied_order_lines(at(0, 0, 0)).await.expect("held").len(), 1);
+    assert!(cp.discard_staged_order(claim.order.staging_id, "booked by hand").await.expect("discard"));
+    let row = cp.staged_order(claim.order.staging_id).await.expect("read").expect("row");
+    assert_eq!((row.status, row.last_err.as_deref()), (StagingStatus::Discarded, Some("booked by hand")));
+    assert!(cp.unapplied_order_lines(at(0, 0, 0)).await.expect("none held").is_empty());
+    assert!(!cp.requeue_staged_order(claim.order.staging_id).await.expect("final"), "a discarded order stays ended");
+    assert!(!cp.restage_order(claim.order.staging_id, &new_order(401, &[("NOPE", 1)])).await.expect("final"));
 }
 
 async fn backorders_are_recorded_per_line<D: Driver>(cp: &SqlCounterpoint<D>) {
@@ -846,7 +862,8 @@ async fn every_operation(cp: &SqlCounterpoint<TsqlRecorder>) {
     let _ = cp.open_applied_orders(0, 10).await;
     let _ = cp.set_doc_state(1, "COMPLETED").await;
     let _ = cp.restage_order(1, &order).await;
-    let _ = cp.unapplied_order_lines().await;
+    let _ = cp.unapplied_order_lines(at(0, 0, 0)).await;
+    let _ = cp.discard_staged_order(1, "by hand").await;
     let _ = cp.staging_heads(0, 1000).await;
     let _ = cp.station_documents("WEB", 0, 1000).await;
     let _ = cp.document_state(102_611_250_000_001, "W-000001").await;

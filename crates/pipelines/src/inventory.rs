@@ -57,11 +57,22 @@ struct StockPush {
 pub struct InventorySync {
     ports: Ports,
     settings: InventorySettings,
+    dead_hold: chrono::Duration,
+}
+
+/// Lines of the web orders that may still be applied: their stock stays off the web meanwhile. A `DEAD` order holds
+/// its stock for `dead_hold` after it was staged (`orders.dead_hold_hours`), then the store may sell it again.
+pub(crate) async fn held_lines(
+    cp: &dyn cpbridge_counterpoint::CounterpointPort,
+    dead_hold: chrono::Duration,
+) -> cpbridge_counterpoint::CpResult<Vec<cpbridge_core::staging::StagedLine>> {
+    cp.unapplied_order_lines(now() - dead_hold).await
 }
 
 impl InventorySync {
-    pub fn new(ports: Ports, settings: InventorySettings) -> Self {
-        InventorySync { ports, settings }
+    /// `dead_hold`: how long a `DEAD` order keeps holding its stock (`orders.dead_hold_hours`).
+    pub fn new(ports: Ports, settings: InventorySettings, dead_hold: chrono::Duration) -> Self {
+        InventorySync { ports, settings, dead_hold }
     }
 
     /// Pushes the stock of every SKU with unconsumed change rows, then consumes them.
@@ -120,7 +131,7 @@ impl InventorySync {
             return Ok(HashSet::new());
         }
         let levels = self.ports.cp.inventory_for_items(&mapped, &self.settings.web_locations).await?;
-        let unapplied = unapplied_by_sku(&self.ports.cp.unapplied_order_lines().await?);
+        let unapplied = unapplied_by_sku(&held_lines(self.ports.cp.as_ref(), self.dead_hold).await?);
         let stock = web_stock(&mapped, &levels, &self.settings.web_locations, &unapplied, self.settings.buffer);
         let pushed: HashMap<String, String> = self
             .ports
@@ -227,7 +238,7 @@ impl InventorySync {
 
         let skus: Vec<String> = managed.keys().cloned().collect();
         let levels = all_levels(&self.ports.cp).await?;
-        let unapplied = unapplied_by_sku(&self.ports.cp.unapplied_order_lines().await?);
+        let unapplied = unapplied_by_sku(&held_lines(self.ports.cp.as_ref(), self.dead_hold).await?);
         let stock = web_stock(&skus, &levels, &self.settings.web_locations, &unapplied, self.settings.buffer);
         report.changes = skus.len();
         report.checked = skus.len();

@@ -306,6 +306,10 @@ impl OrderPipeline {
         staged: &NewStagedOrder,
     ) -> Result<Taken, PipelineError> {
         let Some(row) = self.cp.staged_order(staging_id).await? else { return Ok(Taken::AlreadyStaged) };
+        if row.status == StagingStatus::Discarded {
+            // An operator ended it for good: a later change in WooCommerce does not bring it back.
+            return Ok(Taken::AlreadyStaged);
+        }
         if row.status == StagingStatus::Applied {
             let kept = self.note_refunds_after_apply(&row, order).await?;
             return Ok(if kept > 0 { Taken::RefundedAfterApply } else { Taken::AlreadyStaged });
@@ -937,7 +941,30 @@ impl OrderPipeline {
     }
 }
 
-/// The result of [`OrderPipeline::requeue`].
+impl OrderPipeline {
+    /// Ends a `DEAD` or `FAILED` order for good (`cpbridge dlq discard`): it is never applied, never staged again,
+    /// and stops holding stock at once. One alert records who decided what.
+    ///
+    /// # Errors
+    /// When Counterpoint cannot be reached.
+    pub async fn discard(&self, staging_id: i64, reason: &str) -> Result<Requeued, PipelineError> {
+        let Some(row) = self.cp.staged_order(staging_id).await? else { return Ok(Requeued::Unknown) };
+        let why = if reason.trim().is_empty() { "discarded by an operator" } else { reason.trim() };
+        if !self.cp.discard_staged_order(staging_id, &format!("discarded: {why}")).await? {
+            return Ok(Requeued::NotDead(row.status));
+        }
+        let subject = format!("WooCommerce order {} (staging {staging_id})", row.woo_order_no);
+        let message = format!(
+            "discarded ({why}); it will not be booked in Counterpoint, and its stock is free for the web again. Its \
+             last reason was: {}",
+            row.last_err.as_deref().unwrap_or("none")
+        );
+        self.alerts.raise("order_discarded", &subject, &message).await;
+        Ok(Requeued::Requeued)
+    }
+}
+
+/// The result of [`OrderPipeline::requeue`] and [`OrderPipeline::discard`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requeued {
     Requeued,

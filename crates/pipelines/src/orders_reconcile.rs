@@ -82,6 +82,8 @@ pub struct OrdersReconcileReport {
     pub queued: usize,
     /// Not staged yet, but changed within the grace period: a webhook or the poll is most likely on its way.
     pub in_flight: usize,
+    /// Ended by an operator (`cpbridge dlq discard`), so never booked.
+    pub discarded: usize,
     pub missing: usize,
     pub dead: usize,
     pub doubled: usize,
@@ -207,6 +209,8 @@ pub fn compare(
                     }
                 }
                 StagingStatus::Pending | StagingStatus::Applying | StagingStatus::Failed => report.queued += 1,
+                // An operator ended it (`dlq discard`): not missing, and not booked.
+                StagingStatus::Discarded => report.discarded += 1,
             },
             (IntakeDecision::Cancel, Some(row))
                 if row.status == StagingStatus::Applied && row.cp_doc_state.as_deref() != Some("CANCELLED") =>

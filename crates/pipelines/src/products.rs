@@ -160,11 +160,18 @@ pub struct ProductSync {
     ports: Ports,
     settings: ProductSettings,
     inventory: InventorySettings,
+    dead_hold: chrono::Duration,
 }
 
 impl ProductSync {
-    pub fn new(ports: Ports, settings: ProductSettings, inventory: InventorySettings) -> Self {
-        ProductSync { ports, settings, inventory }
+    /// `dead_hold`: how long a `DEAD` order keeps holding its stock (`orders.dead_hold_hours`).
+    pub fn new(
+        ports: Ports,
+        settings: ProductSettings,
+        inventory: InventorySettings,
+        dead_hold: chrono::Duration,
+    ) -> Self {
+        ProductSync { ports, settings, inventory, dead_hold }
     }
 
     /// One full pass: every item compared, only what changed sent.
@@ -320,7 +327,7 @@ impl ProductSync {
         for chunk in skus.chunks(PAGE) {
             levels.extend(self.ports.cp.inventory_for_items(chunk, &self.inventory.web_locations).await?);
         }
-        let unapplied = unapplied_by_sku(&self.ports.cp.unapplied_order_lines().await?);
+        let unapplied = unapplied_by_sku(&crate::inventory::held_lines(self.ports.cp.as_ref(), self.dead_hold).await?);
         Ok(web_stock(&skus, &levels, &self.inventory.web_locations, &unapplied, self.inventory.buffer)
             .into_iter()
             .collect())

@@ -48,6 +48,9 @@ pub struct OrderSettings {
     pub customer_digits: usize,
     /// Attempts before a staged order goes `DEAD`.
     pub max_attempts: i64,
+    /// How long a `DEAD` order keeps its stock off the web after it was staged, in hours, while an operator may
+    /// still replay it; after that the store may sell the stock again (`cpbridge dlq discard` ends one at once).
+    pub dead_hold_hours: i64,
     /// Between attempts at a staged order.
     pub retry: Backoff,
     /// Between attempts at a WooCommerce call that failed: writing the Counterpoint numbers back (an alert goes out
@@ -95,6 +98,7 @@ impl Default for OrderSettings {
             customer_prefix: "WEB".into(),
             customer_digits: 6,
             max_attempts: 8,
+            dead_hold_hours: 24,
             retry: Backoff::default(),
             woo_retry: Backoff { base_secs: 10.0, cap_secs: 900.0 },
             lease_secs: 300,
@@ -130,6 +134,9 @@ impl OrderSettings {
                 problems.push(format!("orders.stage_statuses: a {status:?} order cannot be staged"));
             }
         }
+        if self.dead_hold_hours < 0 {
+            problems.push("orders.dead_hold_hours must be 0 or more".into());
+        }
         if self.max_attempts < 1 {
             problems.push("orders.max_attempts must be at least 1".into());
         }
@@ -148,5 +155,12 @@ impl OrderSettings {
     /// `PRC_LOC_ID` of web documents.
     pub fn price_location(&self) -> &str {
         if self.price_location.trim().is_empty() { &self.fulfilment_location } else { &self.price_location }
+    }
+}
+
+impl OrderSettings {
+    /// [`OrderSettings::dead_hold_hours`] as a duration.
+    pub fn dead_hold(&self) -> chrono::Duration {
+        chrono::Duration::hours(self.dead_hold_hours.max(0))
     }
 }

@@ -324,3 +324,56 @@ async fn every_paid_order_flow_is_booked_once_with_the_daemon_up() {
 async fn every_paid_order_flow_is_booked_once_when_the_daemon_starts_after() {
     flows(false).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discarded_order_is_ended_for_good() {
+    let shop = Shop::open(&[], 3, "").await;
+    shop.stranger_product().await;
+    let order = create(&shop.woo, 1, "stripe", true, None, vec![line("NOT-IN-CP", 1)]).await;
+    assert!(shop.cli(&["orders", "pull"]).status.success());
+    for _ in 0..4 {
+        assert!(shop.cli(&["orders", "process"]).status.success());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    wait_staged(&shop, id(&order), &["DEAD"]).await;
+    let mut db = shop.replica().await;
+    let staging_id: i64 = sqlx::query_scalar("SELECT STAGING_ID FROM USER_ORDER_STAGING WHERE WOO_ORDER_ID = ?1")
+        .bind(i64::try_from(id(&order)).expect("id"))
+        .fetch_one(&mut db)
+        .await
+        .expect("row");
+    let staging = staging_id.to_string();
+
+    let out = shop.cli(&["dlq", "discard", &staging, "--reason", "booked by hand as ticket 1234"]);
+    assert!(out.status.success(), "{}", crate::stderr(&out));
+    assert!(stdout(&out).contains("discarded"), "{}", stdout(&out));
+    let again = shop.cli(&["dlq", "discard", &staging]);
+    assert!(!again.status.success(), "only a DEAD or FAILED order can be discarded");
+    let retry = shop.cli(&["dlq", "retry", &staging, "--no-process"]);
+    assert!(!retry.status.success(), "a discarded order is not replayed");
+    let row = sqlx::query("SELECT STATUS, LAST_ERR FROM USER_ORDER_STAGING WHERE STAGING_ID = ?1")
+        .bind(staging_id)
+        .fetch_one(&mut db)
+        .await
+        .expect("row");
+    assert_eq!(row.get::<String, _>("STATUS"), "DISCARDED");
+    assert!(row.get::<String, _>("LAST_ERR").contains("ticket 1234"));
+
+    // A later change in WooCommerce does not bring it back, and the reconcile does not call it missing.
+    update(&shop.woo, id(&order), json!({"customer_note": "any news?"})).await;
+    assert!(shop.cli(&["orders", "pull"]).status.success());
+    let (report, code) = reconcile(&shop, &[]);
+    assert_eq!(
+        (code, report["missing"].clone(), report["discarded"].clone()),
+        (Some(0), json!(0), json!(1)),
+        "{report:#}"
+    );
+    let status: Option<String> = sqlx::query_scalar("SELECT STATUS FROM USER_ORDER_STAGING WHERE STAGING_ID = ?1")
+        .bind(staging_id)
+        .fetch_optional(&mut db)
+        .await
+        .expect("row");
+    assert_eq!(status.as_deref(), Some("DISCARDED"));
+    let alerts = crate::orders::alert_kinds(&shop).await;
+    assert_eq!(alerts.iter().filter(|k| k.as_str() == "order_discarded").count(), 1, "{alerts:?}");
+}
