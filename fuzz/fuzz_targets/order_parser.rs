@@ -1,12 +1,12 @@
-//! Any bytes as a WooCommerce order body: reading it, staging it and building the Counterpoint document either
-//! works or says why, and never panics.
+//! Any bytes as a WooCommerce order body (with refund details, as cpbridge stages it): reading it, staging it net of
+//! its refunds and building the Counterpoint document either works or says why, and never panics.
 #![no_main]
 
 use std::collections::HashMap;
 
 use cpbridge_core::records::Item;
 use cpbridge_pipelines::OrderSettings;
-use cpbridge_pipelines::order_map::{build_document, read_order, skus, staged_order};
+use cpbridge_pipelines::order_map::{booking_view, build_document, read_order, skus, staged_order};
 use libfuzzer_sys::fuzz_target;
 use rust_decimal::Decimal;
 
@@ -41,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let Ok(order) = read_order(text) else { return };
     let _staged = staged_order(&order, text.to_owned());
+    let _view = booking_view(&order);
     let catalogue: HashMap<String, Item> = skus(&order).into_iter().map(|s| (s.clone(), item(&s))).collect();
     let _ = build_document(&order, "CASH", &catalogue, &OrderSettings::default());
 });

@@ -476,7 +476,20 @@ pub fn net_of_refunds(order: &Order) -> Result<Order, OrderProblem> {
         return Ok(order.clone());
     }
     let label = order_label(order);
-    let total = order.total.unwrap_or_default();
+    // Every amount is bounded first, so that no sum or product below can overflow on a hostile order.
+    let total = in_range(&label, || "field total".into(), order.total.unwrap_or_default())?;
+    for value in order.refunds.iter().filter_map(|r| r.total) {
+        in_range(&label, || "field refunds".into(), value)?;
+    }
+    for refund in &order.refund_details {
+        let lines = refund.line_items.iter().map(|l| (l.total, l.total_tax));
+        let others = refund.shipping_lines.iter().map(|l| (l.total, l.total_tax));
+        let fees = refund.fee_lines.iter().map(|l| (l.total, l.total_tax));
+        for (amount, tax) in lines.chain(others).chain(fees) {
+            in_range(&label, || format!("refund {} line amounts", refund.id), amount.unwrap_or_default())?;
+            in_range(&label, || format!("refund {} line taxes", refund.id), tax.unwrap_or_default())?;
+        }
+    }
     // WooCommerce shows refunds as negative totals; some extensions write them positive.
     let refunded: Decimal = order.refunds.iter().filter_map(|r| r.total).map(|t| t.abs()).sum();
     if refunded > total {
@@ -510,8 +523,7 @@ pub fn net_of_refunds(order: &Order) -> Result<Order, OrderProblem> {
             .flat_map(|r| &r.line_items)
             .filter(|r| r.refunded_item_id() == Some(line.id))
             .filter_map(|r| r.quantity)
-            .map(i64::abs)
-            .sum();
+            .fold(0i64, |sum, q| sum.saturating_add(q.saturating_abs()));
         let quantity = line.quantity.unwrap_or(0);
         if units_back == 0 {
             kept.push(line.clone());
@@ -532,7 +544,14 @@ pub fn net_of_refunds(order: &Order) -> Result<Order, OrderProblem> {
         let mut line = line.clone();
         let left = quantity - units_back;
         if let Some(subtotal) = line.subtotal {
-            line.subtotal = Some(round_money(subtotal * Decimal::from(left) / Decimal::from(quantity)));
+            let n = i + 1;
+            let subtotal = in_range(&label, || format!("line {n} field subtotal"), subtotal)?;
+            let scaled = subtotal.checked_mul(Decimal::from(left)).ok_or_else(|| OrderProblem::OutOfRange {
+                order: label.clone(),
+                field: format!("line {n} field quantity"),
+                value: Decimal::from(quantity),
+            })?;
+            line.subtotal = Some(round_money(scaled / Decimal::from(quantity)));
         }
         line.quantity = Some(left);
         kept.push(line);
@@ -565,7 +584,7 @@ pub fn refund_lines_text(order: &Order, refund: &cpbridge_woo::model::Refund) ->
             let original = line.refunded_item_id().and_then(|id| order.line_items.iter().find(|l| l.id == id));
             let sku = original.map_or_else(|| sku_of(line), sku_of);
             let restocked = original.is_some_and(|l| l.meta_data.iter().any(|m| m.key == "_restock_refunded_items"));
-            let units = line.quantity.unwrap_or(0).abs();
+            let units = line.quantity.unwrap_or(0).unsigned_abs();
             format!("{units} x {sku}{}", if restocked { " (restocked in WooCommerce)" } else { "" })
         })
         .collect::<Vec<_>>()
