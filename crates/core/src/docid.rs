@@ -51,10 +51,14 @@ pub const TKT_NO_MAX_LEN: usize = 15;
 
 /// Formats a ticket number `PREFIX-000123`, zero-padded to six digits (wider when the counter outgrows them).
 ///
-/// Returns `None` when the result would not fit `TKT_NO VARCHAR(15)`.
+/// Longest `TKT_NO` cpbridge gives an order: Counterpoint's release ticket appends `-01` to it, and that must still
+/// fit [`TKT_NO_MAX_LEN`].
+pub const ORDER_TKT_NO_MAX_LEN: usize = TKT_NO_MAX_LEN - 3;
+
+/// Returns `None` when the result would be longer than [`ORDER_TKT_NO_MAX_LEN`].
 pub fn format_tkt_no(prefix: &str, number: i64) -> Option<String> {
     let tkt = format!("{prefix}-{number:06}");
-    (tkt.len() <= TKT_NO_MAX_LEN).then_some(tkt)
+    (tkt.len() <= ORDER_TKT_NO_MAX_LEN).then_some(tkt)
 }
 
 #[cfg(test)]
@@ -64,6 +68,16 @@ mod tests {
 
     fn at(y: i32, m: u32, d: u32, h: u32, mi: u32, s: u32) -> NaiveDateTime {
         NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(h, mi, s)).expect("valid date")
+    }
+
+    #[test]
+    fn order_tickets_leave_room_for_the_release_suffix() {
+        assert_eq!(format_tkt_no("W", 1).as_deref(), Some("W-000001"));
+        assert_eq!(format_tkt_no("WEBSH", 1).as_deref(), Some("WEBSH-000001"), "12 places: the longest");
+        assert_eq!(format_tkt_no("WEBSHO", 1), None, "13 places: `-01` would not fit VARCHAR(15)");
+        assert_eq!(format_tkt_no("W", 12_345_678).as_deref(), Some("W-12345678"));
+        let longest = format!("{}-01", format_tkt_no("WEBSH", 999_999).expect("fits"));
+        assert_eq!(longest.len(), TKT_NO_MAX_LEN);
     }
 
     #[test]

@@ -684,7 +684,10 @@ impl<D: Driver> SqlCounterpoint<D> {
             let n = self.next_counter(tx, &counter, at).await?;
             let tkt_no = format_tkt_no(&doc.tkt_prefix, n).ok_or_else(|| CpError::Invalid {
                 what: format!("ticket prefix {:?}", doc.tkt_prefix),
-                detail: format!("ticket number {n} with this prefix does not fit TKT_NO VARCHAR(15)"),
+                detail: format!(
+                    "ticket number {n} with this prefix is longer than 12 characters, and Counterpoint's release \
+                     ticket appends -01 to it within TKT_NO VARCHAR(15)"
+                ),
             })?;
             if tx.query(&taken, &params![doc.sta_id.as_str(), tkt_no.as_str()]).await?.is_empty() {
                 return Ok(tkt_no);

@@ -146,6 +146,13 @@ impl OrderSettings {
         if self.batch_size == 0 {
             problems.push("orders.batch_size must be at least 1".into());
         }
+        if cpbridge_core::docid::format_tkt_no(&self.ticket_prefix, 999_999).is_none() {
+            problems.push(format!(
+                "orders.ticket_prefix {:?} is too long: with \"-\" and 6 digits a ticket number must fit 12 \
+                 characters (Counterpoint's release ticket appends -01 within TKT_NO's 15), so at most 5",
+                self.ticket_prefix
+            ));
+        }
         if self.customer_prefix.len() + self.customer_digits > 15 {
             problems.push("orders.customer_prefix plus customer_digits must fit CUST_NO (15 characters)".into());
         }
