@@ -28,10 +28,13 @@ pub enum StagingStatus {
     Cancelled,
     /// Ended for good by an operator (`cpbridge dlq discard`): never applied, never staged again, holds no stock.
     Discarded,
+    /// A row of the system before cpbridge that it never applied (found by `cp migrate`): never claimed, holds no
+    /// stock, until an operator adopts it (`cpbridge dlq retry`, which stages it afresh from WooCommerce).
+    Legacy,
 }
 
 impl StagingStatus {
-    pub const ALL: [StagingStatus; 7] = [
+    pub const ALL: [StagingStatus; 8] = [
         StagingStatus::Pending,
         StagingStatus::Applying,
         StagingStatus::Applied,
@@ -39,6 +42,7 @@ impl StagingStatus {
         StagingStatus::Dead,
         StagingStatus::Cancelled,
         StagingStatus::Discarded,
+        StagingStatus::Legacy,
     ];
 
     /// The value stored in the `STATUS` column.
@@ -51,6 +55,7 @@ impl StagingStatus {
             StagingStatus::Dead => "DEAD",
             StagingStatus::Cancelled => "CANCELLED",
             StagingStatus::Discarded => "DISCARDED",
+            StagingStatus::Legacy => "LEGACY",
         }
     }
 

@@ -1497,7 +1497,7 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
     async fn requeue_staged_order(&self, staging_id: i64) -> CpResult<bool> {
         let sql = self.sql(
             "UPDATE dbo.USER_ORDER_STAGING SET STATUS = 'PENDING', ATTEMPTS = 0, NEXT_ATTEMPT_DT = NULL, CLAIM_TOKEN = NULL \
-             WHERE STAGING_ID = @P1 AND STATUS IN ('DEAD', 'FAILED')",
+             WHERE STAGING_ID = @P1 AND STATUS IN ('DEAD', 'FAILED', 'LEGACY')",
         );
         Ok(self.write(&sql, &params![staging_id]).await? == 1)
     }
@@ -1572,7 +1572,7 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         let sql = self.sql(&format!(
             "UPDATE dbo.USER_ORDER_STAGING SET {}, STATUS = 'PENDING', ATTEMPTS = 0, NEXT_ATTEMPT_DT = NULL, \
              CLAIM_TOKEN = NULL WHERE STAGING_ID = @P{} AND WOO_ORDER_ID = @P{} \
-             AND STATUS IN ('PENDING', 'APPLYING', 'FAILED', 'DEAD', 'CANCELLED')",
+             AND STATUS IN ('PENDING', 'APPLYING', 'FAILED', 'DEAD', 'CANCELLED', 'LEGACY')",
             sets.join(", "),
             cols.len() + 1,
             cols.len() + 2

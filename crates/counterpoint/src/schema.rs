@@ -767,6 +767,11 @@ pub fn mssql_user_tables_script() -> String {
         ));
         // Columns added in later versions reach existing installs; key columns always come with the table.
         for column in table.columns.iter().filter(|c| !c.identity && !table.primary_key.contains(&c.name)) {
+            if table.name == "USER_ORDER_STAGING" && column.name == "STATUS" {
+                let def = column_sql(Dialect::Mssql, table, column).replace(" NOT NULL", " NULL");
+                out.push_str(&legacy_status_sql(&def));
+                continue;
+            }
             let with_values = if column.default == ColDefault::None { "" } else { " WITH VALUES" };
             out.push_str(&format!(
                 "IF COL_LENGTH(N'dbo.{name}', N'{col}') IS NULL ALTER TABLE dbo.{name} ADD {def}{with_values};\nGO\n",
@@ -785,6 +790,28 @@ pub fn mssql_user_tables_script() -> String {
         out.push('\n');
     }
     out
+}
+
+/// Adding `STATUS` to a staging table that has none: the seed system's table, where `IS_APPLIED` said what was done.
+/// Its applied rows become `APPLIED`; the rest `LEGACY`, never claimed, so that cpbridge cannot book again an order
+/// the old scripts may have handled some other way. (`EXEC`, because the column does not exist when the batch is
+/// compiled.)
+fn legacy_status_sql(status_def: &str) -> String {
+    let t = "dbo.USER_ORDER_STAGING";
+    [
+        format!("IF COL_LENGTH(N'{t}', N'STATUS') IS NULL"),
+        "BEGIN".to_owned(),
+        format!("    ALTER TABLE {t} ADD {status_def};"),
+        format!("    IF COL_LENGTH(N'{t}', N'IS_APPLIED') IS NOT NULL"),
+        format!(
+            "        EXEC(N'UPDATE {t} SET STATUS = CASE WHEN IS_APPLIED = 1 THEN ''APPLIED'' ELSE ''LEGACY'' END');"
+        ),
+        "    ELSE".to_owned(),
+        format!("        EXEC(N'UPDATE {t} SET STATUS = ''LEGACY''');"),
+        "END;".to_owned(),
+        "GO\n".to_owned(),
+    ]
+    .join("\n")
 }
 
 /// T-SQL for the trigger that feeds `USER_INV_CHANGES` from `IM_INV`.

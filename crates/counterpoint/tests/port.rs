@@ -646,6 +646,40 @@ async fn bad_rows_give_errors_that_name_them<D: Driver>(cp: &SqlCounterpoint<D>)
     assert!(matches!(err, CpError::Schema(_)) && err.to_string().contains("USER_INV_CHANGES"), "{err}");
 }
 
+/// `cp migrate` over the seed system's staging table (no `STATUS`, `IS_APPLIED` saying what it did): what it applied
+/// is `APPLIED`, the rest `LEGACY`: never claimed, holding no stock, until an operator adopts one. SQL Server only
+/// (the replica is created whole, never migrated).
+async fn migrating_over_the_seed_systems_table_keeps_its_orders_out<D: Driver>(cp: &SqlCounterpoint<D>) {
+    sql(cp, "DROP TABLE dbo.USER_ORDER_STAGING", vec![]).await;
+    sql(
+        cp,
+        "CREATE TABLE dbo.USER_ORDER_STAGING (STAGING_ID BIGINT IDENTITY(1,1) PRIMARY KEY, WOO_ORDER_ID BIGINT NOT NULL, \
+         RAW_ORDER_JSON NVARCHAR(MAX), LINE_ITEMS_JSON NVARCHAR(MAX), IS_APPLIED BIT NOT NULL DEFAULT 0)",
+        vec![],
+    )
+    .await;
+    for (woo_id, applied) in [(7001i64, 1i64), (7002, 0)] {
+        sql(
+            cp,
+            "INSERT INTO dbo.USER_ORDER_STAGING (WOO_ORDER_ID, RAW_ORDER_JSON, LINE_ITEMS_JSON, IS_APPLIED) \
+             VALUES (@P1, N'{}', N'[{\"sku\":\"OLD-1\",\"quantity\":\"2\"}]', @P2)",
+            vec![woo_id.into(), applied.into()],
+        )
+        .await;
+    }
+    cp.migrate().await.expect("migrate over the old table");
+    cp.migrate().await.expect("and again");
+    let applied = cp.staged_order_by_woo_id(7001).await.expect("read").expect("row");
+    let legacy = cp.staged_order_by_woo_id(7002).await.expect("read").expect("row");
+    assert_eq!((applied.status, legacy.status), (StagingStatus::Applied, StagingStatus::Legacy));
+    assert!(cp.claim_staged_orders(at(23, 0, 0), Duration::minutes(5), 10).await.expect("claim").is_empty());
+    assert!(cp.unapplied_order_lines(at(0, 0, 0)).await.expect("held").is_empty(), "legacy rows hold no stock");
+    let listed = cp.staged_orders(Some(StagingStatus::Legacy), 10).await.expect("list");
+    assert_eq!(listed.iter().map(|o| o.woo_order_id).collect::<Vec<_>>(), [7002]);
+    assert!(cp.requeue_staged_order(legacy.staging_id).await.expect("adopt"));
+    assert_eq!(cp.staged_order(legacy.staging_id).await.expect("read").expect("row").status, StagingStatus::Pending);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Runners.
 
@@ -744,6 +778,7 @@ async fn mssql_suite() {
         )*};
     }
     every_driver_check!(run);
+    run!(migrating_over_the_seed_systems_table_keeps_its_orders_out);
     let migrated = cp.migrate().await;
     eprintln!("mssql_suite: {passed} checks passed, {} failed", failed.len());
     assert!(failed.is_empty(), "failed checks:\n{}", failed.join("\n"));

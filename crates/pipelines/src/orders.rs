@@ -306,8 +306,9 @@ impl OrderPipeline {
         staged: &NewStagedOrder,
     ) -> Result<Taken, PipelineError> {
         let Some(row) = self.cp.staged_order(staging_id).await? else { return Ok(Taken::AlreadyStaged) };
-        if row.status == StagingStatus::Discarded {
-            // An operator ended it for good: a later change in WooCommerce does not bring it back.
+        if matches!(row.status, StagingStatus::Discarded | StagingStatus::Legacy) {
+            // An operator ended it, or it is the old system's until an operator adopts it: a later change in
+            // WooCommerce does not stage it.
             return Ok(Taken::AlreadyStaged);
         }
         if row.status == StagingStatus::Applied {
@@ -908,7 +909,8 @@ impl OrderPipeline {
         Ok(report)
     }
 
-    /// Puts a `DEAD` or `FAILED` order back in the queue after an operator fixed the cause. The order is fetched
+    /// Puts a `DEAD` or `FAILED` order back in the queue after an operator fixed the cause, or adopts a `LEGACY`
+    /// one (the old system's, which cpbridge never booked) after an operator checked it. The order is fetched
     /// fresh from WooCommerce first, so a fix made there (a SKU, an address) is used; when WooCommerce cannot be
     /// reached, the stored copy is used.
     ///
@@ -916,7 +918,7 @@ impl OrderPipeline {
     /// When Counterpoint cannot be reached.
     pub async fn requeue(&self, staging_id: i64) -> Result<Requeued, PipelineError> {
         let Some(row) = self.cp.staged_order(staging_id).await? else { return Ok(Requeued::Unknown) };
-        if !matches!(row.status, StagingStatus::Dead | StagingStatus::Failed) {
+        if !matches!(row.status, StagingStatus::Dead | StagingStatus::Failed | StagingStatus::Legacy) {
             return Ok(Requeued::NotDead(row.status));
         }
         let woo_id = u64::try_from(row.woo_order_id).unwrap_or_default();

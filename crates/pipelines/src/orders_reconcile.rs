@@ -84,6 +84,8 @@ pub struct OrdersReconcileReport {
     pub in_flight: usize,
     /// Ended by an operator (`cpbridge dlq discard`), so never booked.
     pub discarded: usize,
+    /// Rows of the system before cpbridge (`LEGACY`), not booked by cpbridge until an operator adopts them.
+    pub legacy: usize,
     pub missing: usize,
     pub dead: usize,
     pub doubled: usize,
@@ -211,6 +213,8 @@ pub fn compare(
                 StagingStatus::Pending | StagingStatus::Applying | StagingStatus::Failed => report.queued += 1,
                 // An operator ended it (`dlq discard`): not missing, and not booked.
                 StagingStatus::Discarded => report.discarded += 1,
+                // The old system's row, waiting for an operator to adopt it (`dlq retry`).
+                StagingStatus::Legacy => report.legacy += 1,
             },
             (IntakeDecision::Cancel, Some(row))
                 if row.status == StagingStatus::Applied && row.cp_doc_state.as_deref() != Some("CANCELLED") =>
