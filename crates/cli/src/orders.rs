@@ -103,6 +103,24 @@ pub enum DlqCommand {
     },
 }
 
+/// Prints what `dlq retry` or `dlq discard` did to one staged order; false when it did nothing.
+fn said(id: i64, outcome: Requeued, done: &str, wanted: &str) -> bool {
+    match outcome {
+        Requeued::Requeued => {
+            println!("staged order {id} {done}");
+            true
+        }
+        Requeued::Unknown => {
+            eprintln!("no staged order {id}");
+            false
+        }
+        Requeued::NotDead(status) => {
+            eprintln!("staged order {id} is {status}, not {wanted}");
+            false
+        }
+    }
+}
+
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -261,16 +279,9 @@ pub async fn run_dlq(command: DlqCommand) -> anyhow::Result<ExitCode> {
             let app = config.app().await?;
             let mut code = ExitCode::SUCCESS;
             for id in &staging_id {
-                match app.orders.requeue(*id).await.with_context(|| format!("requeueing staged order {id}"))? {
-                    Requeued::Requeued => println!("staged order {id} requeued"),
-                    Requeued::Unknown => {
-                        eprintln!("no staged order {id}");
-                        code = ExitCode::FAILURE;
-                    }
-                    Requeued::NotDead(status) => {
-                        eprintln!("staged order {id} is {status}, not DEAD or FAILED; nothing to retry");
-                        code = ExitCode::FAILURE;
-                    }
+                let outcome = app.orders.requeue(*id).await.with_context(|| format!("requeueing staged order {id}"))?;
+                if !said(*id, outcome, "requeued", "DEAD, FAILED or LEGACY; nothing to retry") {
+                    code = ExitCode::FAILURE;
                 }
             }
             if !no_process {
@@ -283,16 +294,10 @@ pub async fn run_dlq(command: DlqCommand) -> anyhow::Result<ExitCode> {
             let app = config.app().await?;
             let mut code = ExitCode::SUCCESS;
             for id in &staging_id {
-                match app.orders.discard(*id, &reason).await.with_context(|| format!("discarding staged order {id}"))? {
-                    Requeued::Requeued => println!("staged order {id} discarded"),
-                    Requeued::Unknown => {
-                        eprintln!("no staged order {id}");
-                        code = ExitCode::FAILURE;
-                    }
-                    Requeued::NotDead(status) => {
-                        eprintln!("staged order {id} is {status}, not DEAD or FAILED; nothing to discard");
-                        code = ExitCode::FAILURE;
-                    }
+                let outcome =
+                    app.orders.discard(*id, &reason).await.with_context(|| format!("discarding staged order {id}"))?;
+                if !said(*id, outcome, "discarded", "DEAD or FAILED; nothing to discard") {
+                    code = ExitCode::FAILURE;
                 }
             }
             Ok(code)
