@@ -64,12 +64,6 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Requests the sandbox has answered, per route.
-async fn sandbox_requests(base: &str) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
-    let stats: serde_json::Value = reqwest::get(format!("{base}/__sandbox/stats")).await?.json().await?;
-    Ok(serde_json::from_value(stats["requests"].clone())?)
-}
-
 async fn bench_reconcile(args: BenchReconcile) -> anyhow::Result<ExitCode> {
     let bench = BenchStore::start("").await?;
     let (base, skus, woo) = (&bench.base, &bench.skus, &bench.woo);
@@ -91,11 +85,11 @@ async fn bench_reconcile(args: BenchReconcile) -> anyhow::Result<ExitCode> {
     println!("staged {} and booked {applied} in {:.1} s", pulled.staged, started.elapsed().as_secs_f64());
 
     for run in 1..=2 {
-        let before = sandbox_requests(base).await?;
+        let before = crate::bench_sync::sandbox_routes(base).await?;
         let started = Instant::now();
         let report = app.orders.reconcile_orders(None, false, chrono::Duration::zero()).await?;
         let took = started.elapsed();
-        let after = sandbox_requests(base).await?;
+        let after = crate::bench_sync::sandbox_routes(base).await?;
         let sent: Vec<String> = after
             .iter()
             .filter_map(|(route, n)| {

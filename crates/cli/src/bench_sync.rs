@@ -66,12 +66,17 @@ pub(crate) fn start_sandbox() -> anyhow::Result<SandboxChild> {
     Ok(SandboxChild { child, base })
 }
 
+/// Requests the sandbox has served so far, per route (`GET /orders`).
+pub(crate) async fn sandbox_routes(base: &str) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+    let stats: serde_json::Value = reqwest::get(format!("{base}/__sandbox/stats")).await?.json().await?;
+    Ok(serde_json::from_value(stats["requests"].clone())?)
+}
+
 /// Requests the sandbox has served so far: `(all, writes)`.
 pub(crate) async fn sandbox_requests(base: &str) -> anyhow::Result<(u64, u64)> {
-    let stats: serde_json::Value = reqwest::get(format!("{base}/__sandbox/stats")).await?.json().await?;
-    let counts = stats["requests"].as_object().cloned().unwrap_or_default();
-    let all = counts.values().filter_map(serde_json::Value::as_u64).sum();
-    let writes = counts.iter().filter(|(route, _)| !route.starts_with("GET ")).filter_map(|(_, n)| n.as_u64()).sum();
+    let counts = sandbox_routes(base).await?;
+    let all = counts.values().sum();
+    let writes = counts.iter().filter(|(route, _)| !route.starts_with("GET ")).map(|(_, n)| n).sum();
     Ok((all, writes))
 }
 

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use cpbridge_core::staging::{StagedOrder, StagingStatus};
-use cpbridge_pipelines::orders::Requeued;
+use cpbridge_pipelines::orders::DlqOutcome;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -104,17 +104,17 @@ pub enum DlqCommand {
 }
 
 /// Prints what `dlq retry` or `dlq discard` did to one staged order; false when it did nothing.
-fn said(id: i64, outcome: Requeued, done: &str, wanted: &str) -> bool {
+fn said(id: i64, outcome: DlqOutcome, done: &str, wanted: &str) -> bool {
     match outcome {
-        Requeued::Requeued => {
+        DlqOutcome::Done => {
             println!("staged order {id} {done}");
             true
         }
-        Requeued::Unknown => {
+        DlqOutcome::Unknown => {
             eprintln!("no staged order {id}");
             false
         }
-        Requeued::NotDead(status) => {
+        DlqOutcome::WrongStatus(status) => {
             eprintln!("staged order {id} is {status}, not {wanted}");
             false
         }

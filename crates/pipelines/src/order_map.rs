@@ -101,8 +101,9 @@ pub enum OrderProblem {
     #[error("order {order}, line {line} (SKU {sku}): field refunds: {refunded} refunded of a quantity of {quantity}")]
     OverRefundedLine { order: String, line: usize, sku: String, refunded: i64, quantity: i64 },
     #[error(
-        "order {order}: field refunds: refund {refund_id} is on the order but its details were not fetched \
-         (GET /orders/{{id}}/refunds)"
+        "order {order}: field refunds: refund {refund_id} is on the order, but the staged copy lacks its lines (the \
+         refund was made while the order was being fetched); `cpbridge dlq retry` fetches the order and its refunds \
+         again"
     )]
     RefundDetailsMissing { order: String, refund_id: u64 },
 }

@@ -312,8 +312,7 @@ impl OrderPipeline {
             return Ok(Taken::AlreadyStaged);
         }
         if row.status == StagingStatus::Applied {
-            let kept = self.note_refunds_after_apply(&row, order).await?;
-            return Ok(if kept > 0 { Taken::RefundedAfterApply } else { Taken::AlreadyStaged });
+            return self.take_applied(&row, order).await;
         }
         let stored = order_map::read_order(&row.raw_order_json).ok();
         let changed = row.status == StagingStatus::Cancelled
@@ -328,12 +327,15 @@ impl OrderPipeline {
         }
         // Applied in the meantime: from here on the change is a change to a booked order.
         match self.cp.staged_order(staging_id).await? {
-            Some(row) if row.status == StagingStatus::Applied => {
-                let kept = self.note_refunds_after_apply(&row, order).await?;
-                Ok(if kept > 0 { Taken::RefundedAfterApply } else { Taken::AlreadyStaged })
-            }
+            Some(row) if row.status == StagingStatus::Applied => self.take_applied(&row, order).await,
             _ => Ok(Taken::AlreadyStaged),
         }
+    }
+
+    /// A booked order seen again: only its new refunds matter.
+    async fn take_applied(&self, row: &StagedOrder, order: &Order) -> Result<Taken, PipelineError> {
+        let kept = self.note_refunds_after_apply(row, order).await?;
+        Ok(if kept > 0 { Taken::RefundedAfterApply } else { Taken::AlreadyStaged })
     }
 
     /// Keeps each refund of an applied order that was not kept before, and raises it: Counterpoint's document still
@@ -916,10 +918,10 @@ impl OrderPipeline {
     ///
     /// # Errors
     /// When Counterpoint cannot be reached.
-    pub async fn requeue(&self, staging_id: i64) -> Result<Requeued, PipelineError> {
-        let Some(row) = self.cp.staged_order(staging_id).await? else { return Ok(Requeued::Unknown) };
+    pub async fn requeue(&self, staging_id: i64) -> Result<DlqOutcome, PipelineError> {
+        let Some(row) = self.cp.staged_order(staging_id).await? else { return Ok(DlqOutcome::Unknown) };
         if !matches!(row.status, StagingStatus::Dead | StagingStatus::Failed | StagingStatus::Legacy) {
-            return Ok(Requeued::NotDead(row.status));
+            return Ok(DlqOutcome::WrongStatus(row.status));
         }
         let woo_id = u64::try_from(row.woo_order_id).unwrap_or_default();
         let fresh = match self.fetch_order(woo_id).await {
@@ -936,9 +938,9 @@ impl OrderPipeline {
         };
         if done {
             self.staged.notify_one();
-            Ok(Requeued::Requeued)
+            Ok(DlqOutcome::Done)
         } else {
-            Ok(Requeued::NotDead(row.status))
+            Ok(DlqOutcome::WrongStatus(row.status))
         }
     }
 }
@@ -949,11 +951,11 @@ impl OrderPipeline {
     ///
     /// # Errors
     /// When Counterpoint cannot be reached.
-    pub async fn discard(&self, staging_id: i64, reason: &str) -> Result<Requeued, PipelineError> {
-        let Some(row) = self.cp.staged_order(staging_id).await? else { return Ok(Requeued::Unknown) };
+    pub async fn discard(&self, staging_id: i64, reason: &str) -> Result<DlqOutcome, PipelineError> {
+        let Some(row) = self.cp.staged_order(staging_id).await? else { return Ok(DlqOutcome::Unknown) };
         let why = if reason.trim().is_empty() { "discarded by an operator" } else { reason.trim() };
         if !self.cp.discard_staged_order(staging_id, &format!("discarded: {why}")).await? {
-            return Ok(Requeued::NotDead(row.status));
+            return Ok(DlqOutcome::WrongStatus(row.status));
         }
         let subject = format!("WooCommerce order {} (staging {staging_id})", row.woo_order_no);
         let message = format!(
@@ -962,14 +964,17 @@ impl OrderPipeline {
             row.last_err.as_deref().unwrap_or("none")
         );
         self.alerts.raise("order_discarded", &subject, &message).await;
-        Ok(Requeued::Requeued)
+        Ok(DlqOutcome::Done)
     }
 }
 
 /// The result of [`OrderPipeline::requeue`] and [`OrderPipeline::discard`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Requeued {
-    Requeued,
+pub enum DlqOutcome {
+    /// Requeued, adopted or discarded.
+    Done,
+    /// No staging row has that id.
     Unknown,
-    NotDead(StagingStatus),
+    /// The row is in a status the operation does not take; nothing changed.
+    WrongStatus(StagingStatus),
 }

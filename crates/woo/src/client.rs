@@ -746,14 +746,6 @@ impl WooClient {
         }
     }
 
-    /// Every refund of an order, newest first.
-    ///
-    /// # Errors
-    /// [`WooError`].
-    pub async fn order_refunds(&self, order_id: u64) -> Result<Vec<Refund>, WooError> {
-        self.list(&format!("/orders/{order_id}/refunds"), Vec::new()).try_collect().await
-    }
-
     /// # Errors
     /// [`WooError`].
     pub async fn create_refund(&self, order_id: u64, refund: &RefundWrite) -> Result<Refund, WooError> {
