@@ -167,12 +167,15 @@ impl BoundApp {
                 }
             });
         }
-        let orders = this.orders.clone();
+        let (orders, stopping) = (this.orders.clone(), stop.clone());
         spawn_job(&mut tasks, &stop, "orders.intake", secs(s.intake_secs), Some(delivered), move || {
-            let orders = orders.clone();
+            let (orders, stopping) = (orders.clone(), stopping.clone());
             async move {
-                // Keep going while deliveries keep coming, within a bound.
+                // Keep going while deliveries keep coming, within a bound; a stop is honoured between rounds.
                 for _ in 0..100 {
+                    if stopping.is_cancelled() {
+                        break;
+                    }
                     match orders.intake_once().await {
                         Ok(r) if r.deliveries >= 500 => continue,
                         Ok(_) => break,
@@ -186,11 +189,16 @@ impl BoundApp {
         });
         let orders = this.orders.clone();
         let wake = Some(this.orders.staged_signal());
+        let stopping = stop.clone();
         spawn_job(&mut tasks, &stop, "orders.process", secs(s.order_process_secs), wake, move || {
-            let orders = orders.clone();
+            let (orders, stopping) = (orders.clone(), stopping.clone());
             async move {
                 let batch = orders.settings().batch_size;
+                // Each round is whole orders in their own transactions, so a stop between rounds loses nothing.
                 for _ in 0..1_000 {
+                    if stopping.is_cancelled() {
+                        break;
+                    }
                     match orders.process_once().await {
                         Ok(r) if r.claimed >= batch => continue,
                         Ok(_) => break,

@@ -544,12 +544,14 @@ async fn killing_the_daemon_mid_run_loses_nothing_and_duplicates_nothing() {
 async fn sigterm_mid_work_stops_cleanly_and_a_restart_finishes_the_rest() {
     let shop = Shop::open(&["--latency-ms", "20"], 20, "batch_size = 3").await;
     let before = shop.commitments().await;
-    let mut daemon = shop.daemon();
-    shop.hook(&daemon).await;
+    // Placed before cpbridge starts, so that its first poll stages all 40 at once and the stop lands mid-work
+    // (placed one by one under a running daemon, they could all be done before the signal).
     let mut placed = Vec::new();
     for n in 0..40 {
         placed.push(shop.place(n, 0).await);
     }
+    let mut daemon = shop.daemon();
+    shop.hook(&daemon).await;
     shop.wait_done(3, Duration::from_secs(60)).await;
     let pid = daemon.child.id().to_string();
     let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
