@@ -78,6 +78,19 @@ impl App {
         let cp = cpbridge_counterpoint::port::open(&config.counterpoint.url)
             .await
             .context("opening the Counterpoint database")?;
+        // The live schema decides: a table that lost a column cpbridge needs, or gained a required one cpbridge does
+        // not fill, would fail every order one by one, so cpbridge refuses to start and says which. A database that
+        // is down is not a reason to refuse: the jobs retry, and the check runs again on the first insert.
+        match cp.verify_schema().await {
+            Ok(report) if !report.is_ok() => {
+                anyhow::bail!("the Counterpoint database {} is not ready for cpbridge: {report}", cp.target())
+            }
+            Ok(_) => {}
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, "Counterpoint is not reachable at start; its schema is checked later");
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("checking the Counterpoint schema")),
+        }
         let woo = WooClient::new(config.woo_config()).context("setting up the WooCommerce client")?;
         let alerts = Alerter::new(
             store.clone(),

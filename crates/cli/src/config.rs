@@ -72,6 +72,9 @@ fn secrets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Err
 pub struct CounterpointSection {
     /// `sqlite:PATH` for a replica, or an ADO.NET connection string (env `CPBRIDGE_CP_URL`).
     pub url: String,
+    /// The shop's IANA time zone (`America/Chicago`): Counterpoint's dates are local. Unset, the machine's zone.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -267,6 +270,9 @@ impl Config {
         let mut config: Config = toml::from_str(&text).with_context(|| format!("in config file {}", path.display()))?;
         config.apply_env(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
         let problems = config.problems();
+        if let Ok(zone) = cpbridge_pipelines::settings::StoreTimezone::parse(config.counterpoint.timezone.as_deref()) {
+            config.orders.timezone = zone;
+        }
         if !problems.is_empty() {
             anyhow::bail!("config file {} has problems:\n  - {}", path.display(), problems.join("\n  - "));
         }
@@ -302,6 +308,10 @@ impl Config {
         let mut problems = Vec::new();
         if self.counterpoint.url.trim().is_empty() {
             problems.push("counterpoint.url is empty (or set CPBRIDGE_CP_URL)".into());
+        }
+        if let Err(problem) = cpbridge_pipelines::settings::StoreTimezone::parse(self.counterpoint.timezone.as_deref())
+        {
+            problems.push(problem);
         }
         if !(self.woocommerce.url.starts_with("http://") || self.woocommerce.url.starts_with("https://")) {
             problems

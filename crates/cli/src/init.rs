@@ -28,6 +28,8 @@ pub const TEMPLATE: &str = r#"# cpbridge configuration. Every setting is shown a
 # "server=tcp:CPSERVER,1433;database=CPSQL;user=cpbridge;password=...;TrustServerCertificate=true",
 # or "sqlite:PATH" for a replica made by `cpbridge cp seed`.
 url = ""
+# The shop's time zone: Counterpoint's dates (TKT_DT, PAY_DAT) are local. Unset, this machine's zone.
+# timezone = "America/Chicago"
 
 [woocommerce]
 # REQUIRED. The store's address; cpbridge adds /wp-json/wc/v3.

@@ -12,4 +12,4 @@ pub mod pricing;
 pub mod records;
 pub mod staging;
 
-pub use money::{round_money, round_price};
+pub use money::{round_cents, round_money, round_price};

@@ -18,6 +18,14 @@ pub fn round_money(value: Decimal) -> Decimal {
     value.round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointAwayFromZero)
 }
 
+/// Decimal places of money on Counterpoint's documents (`DECIMAL(15,2)`).
+pub const AMOUNT_SCALE: u32 = 2;
+
+/// Rounds an amount written to a document (line totals, totals, payments) to the cent, half away from zero.
+pub fn round_cents(value: Decimal) -> Decimal {
+    value.round_dp_with_strategy(AMOUNT_SCALE, RoundingStrategy::MidpointAwayFromZero)
+}
+
 /// Rounds a computed price to an item's `PRC_DECS` places (capped at 4), half away from zero.
 pub fn round_price(value: Decimal, prc_decs: u32) -> Decimal {
     value.round_dp_with_strategy(prc_decs.min(MONEY_SCALE), RoundingStrategy::MidpointAwayFromZero)

@@ -8,12 +8,15 @@ use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::money::round_money;
+use crate::money::{round_cents, round_money};
 
 /// Bill-to or ship-to contact, written to `PS_DOC_CONTACT` (contact 1 = bill to, 2 = ship to).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DocContact {
     pub nam: String,
+    /// The company, when the address has one: `NAM` is then the company and `NAM_TYP` is `B`.
+    #[serde(default)]
+    pub company: Option<String>,
     pub fst_nam: Option<String>,
     pub lst_nam: Option<String>,
     pub adrs_1: Option<String>,
@@ -40,20 +43,31 @@ pub struct DocLine {
     pub tax_categ_cod: Option<String>,
     /// `IM_ITEM.ITEM_TYP` of the item.
     pub item_typ: String,
+    /// `IM_ITEM.TRK_METH` (`G` gridded).
+    #[serde(default)]
+    pub trk_meth: Option<String>,
+    /// `IM_ITEM.STK_UNIT`, the line's `QTY_UNIT`.
+    #[serde(default)]
+    pub qty_unit: Option<String>,
+    #[serde(default)]
+    pub subcat_cod: Option<String>,
+    /// `IM_ITEM.REG_PRC`.
+    #[serde(default)]
+    pub reg_prc: Option<Decimal>,
     pub unit_cost: Option<Decimal>,
     /// WooCommerce line item id, kept so a line can be traced back to the web order.
     pub woo_line_id: Option<i64>,
 }
 
 impl DocLine {
-    /// `EXT_PRC` = quantity × unit price, rounded to 4 places.
+    /// `EXT_PRC` = quantity × unit price, to the cent (`DECIMAL(15,2)`).
     pub fn ext_prc(&self) -> Decimal {
-        round_money(self.qty_sold * self.prc)
+        round_cents(self.qty_sold * self.prc)
     }
 
-    /// `EXT_COST` = quantity × unit cost.
+    /// `EXT_COST` = quantity × unit cost, to the cent.
     pub fn ext_cost(&self) -> Option<Decimal> {
-        self.unit_cost.map(|cost| round_money(self.qty_sold * cost))
+        self.unit_cost.map(|cost| round_cents(self.qty_sold * cost))
     }
 
     /// Whether this line commits stock in `IM_INV` (only inventory items do).
@@ -124,8 +138,14 @@ impl DocTotals {
 pub struct DocPayment {
     pub pay_cod: String,
     pub amt: Decimal,
-    /// Shown in Counterpoint; cpbridge puts the gateway's transaction id here.
+    /// Shown in Counterpoint: the payment method's title.
     pub descr: Option<String>,
+    /// The gateway's transaction id (`EDC_AUTH_RESP`).
+    #[serde(default)]
+    pub transaction_id: Option<String>,
+    /// When WooCommerce took the money, in the store's local time.
+    #[serde(default)]
+    pub pay_dat: Option<NaiveDateTime>,
     pub final_pmt: bool,
 }
 
@@ -143,7 +163,11 @@ pub struct OrderDocument {
     /// Prefix of the ticket numbers cpbridge allocates; must be one that no register uses.
     pub tkt_prefix: String,
     pub cust_no: String,
+    /// The order's time in the store's local time (Counterpoint's dates are local).
     pub tkt_dt: NaiveDateTime,
+    /// The store's offset from UTC at `tkt_dt`, in seconds, for the other local stamps the port writes.
+    #[serde(default)]
+    pub utc_offset_secs: i32,
     pub ship_via_cod: Option<String>,
     pub tax_cod: Option<String>,
     pub cust_po_no: Option<String>,
@@ -162,6 +186,21 @@ impl OrderDocument {
     /// `SAL_LIN_TOT`: the sum of the lines' extended prices.
     pub fn sal_lin_tot(&self) -> Decimal {
         self.lines.iter().map(DocLine::ext_prc).sum()
+    }
+
+    /// `TOT_EXT_COST`: the sum of the lines' extended costs.
+    pub fn tot_ext_cost(&self) -> Decimal {
+        self.lines.iter().filter_map(DocLine::ext_cost).sum()
+    }
+
+    /// The store's local time at the UTC instant `utc`, by the document's offset.
+    pub fn local(&self, utc: NaiveDateTime) -> NaiveDateTime {
+        utc + chrono::Duration::seconds(i64::from(self.utc_offset_secs))
+    }
+
+    /// The deposit: what the payments add up to.
+    pub fn deposit(&self) -> Decimal {
+        self.payments.iter().map(|p| p.amt).sum()
     }
 }
 
@@ -218,10 +257,14 @@ mod tests {
             is_txbl: true,
             tax_categ_cod: None,
             item_typ: "I".into(),
+            trk_meth: None,
+            qty_unit: None,
+            subcat_cod: None,
+            reg_prc: None,
             unit_cost: Some(dec!(1.5)),
             woo_line_id: None,
         };
-        assert_eq!(line.ext_prc(), dec!(10.0001));
+        assert_eq!(line.ext_prc(), dec!(10.00), "to the cent");
         assert_eq!(line.ext_cost(), Some(dec!(4.5)));
     }
 }

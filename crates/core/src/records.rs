@@ -48,6 +48,9 @@ pub struct Item {
     pub lst_cost: Option<Decimal>,
     /// `G` marks a gridded (matrix) item.
     pub trk_meth: Option<String>,
+    /// The stocking unit (`EACH`): a document line's `QTY_UNIT`.
+    #[serde(default)]
+    pub stk_unit: Option<String>,
     /// Decimal places used when rounding a computed price.
     pub prc_decs: u32,
     pub prof_cod_1: Option<String>,
@@ -145,6 +148,10 @@ pub struct ShipAddress {
     pub cust_no: String,
     pub ship_adrs_id: String,
     pub nam: String,
+    #[serde(default)]
+    pub fst_nam: Option<String>,
+    #[serde(default)]
+    pub lst_nam: Option<String>,
     pub adrs_1: Option<String>,
     pub adrs_2: Option<String>,
     pub city: Option<String>,

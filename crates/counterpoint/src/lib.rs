@@ -5,6 +5,7 @@
 //! real Counterpoint database (T-SQL through tiberius) and [`sqlite::SqliteDriver`] for the replica. The statements
 //! are shared; the dialect differences live in [`dialect`], and the tables in [`schema`].
 
+pub mod columns;
 pub mod dialect;
 pub mod driver;
 pub mod error;

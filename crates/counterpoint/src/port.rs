@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{Duration, NaiveDateTime};
-use cpbridge_core::docid::{format_tkt_no, gen_doc_id, numeric_part};
+use cpbridge_core::docid::{format_tkt_no, gen_doc_id};
 use cpbridge_core::order::{DocContact, OrderDocument, split_backorder};
 use cpbridge_core::records::{
     Customer, InventoryChange, InventoryLevel, Item, ItemPrice, PriceBreak, PriceGroup, PriceRule, ShipAddress,
@@ -28,6 +28,7 @@ use cpbridge_core::staging::{
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::columns::{Insert, LiveSchema, UnfilledColumn, varchar_len, varchar_prefix};
 use crate::dialect::{Dialect, like_prefix};
 use crate::driver::{Driver, Tx, TxMode};
 use crate::error::{CpError, CpResult};
@@ -62,11 +63,17 @@ pub struct SchemaReport {
     pub missing_tables: Vec<String>,
     pub missing_columns: Vec<(String, String)>,
     pub missing_triggers: Vec<String>,
+    /// Required columns (NOT NULL, no default) of a table cpbridge inserts into that its insert does not fill: a
+    /// shop's version or a `USER_` column added one, and every order would fail on it.
+    pub unfilled_columns: Vec<UnfilledColumn>,
 }
 
 impl SchemaReport {
     pub fn is_ok(&self) -> bool {
-        self.missing_tables.is_empty() && self.missing_columns.is_empty() && self.missing_triggers.is_empty()
+        self.missing_tables.is_empty()
+            && self.missing_columns.is_empty()
+            && self.missing_triggers.is_empty()
+            && self.unfilled_columns.is_empty()
     }
 }
 
@@ -85,6 +92,13 @@ impl fmt::Display for SchemaReport {
         }
         for trigger in &self.missing_triggers {
             parts.push(format!("trigger {trigger} is missing (run `cpbridge cp migrate`)"));
+        }
+        for c in &self.unfilled_columns {
+            parts.push(format!(
+                "column {}.{} is NOT NULL without a default, and cpbridge does not write it (give it a default in \
+                 Counterpoint, or allow NULL)",
+                c.table, c.column
+            ));
         }
         f.write_str(&parts.join("; "))
     }
@@ -237,6 +251,8 @@ pub trait CounterpointPort: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct SqlCounterpoint<D: Driver> {
     driver: D,
+    /// The live columns of cpbridge's tables, read once (at start-up or the first insert) and on every schema check.
+    live: Arc<std::sync::RwLock<Option<Arc<LiveSchema>>>>,
 }
 
 impl SqlCounterpoint<SqliteDriver> {
@@ -245,7 +261,7 @@ impl SqlCounterpoint<SqliteDriver> {
     /// # Errors
     /// `Unavailable` when the file is missing or unreadable.
     pub async fn open_replica(path: &Path) -> CpResult<Self> {
-        Ok(SqlCounterpoint { driver: SqliteDriver::open(path).await? })
+        Ok(SqlCounterpoint::from_driver(SqliteDriver::open(path).await?))
     }
 
     /// Creates a new SQLite replica with every table and trigger.
@@ -253,7 +269,7 @@ impl SqlCounterpoint<SqliteDriver> {
     /// # Errors
     /// `Invalid` when the file exists.
     pub async fn create_replica(path: &Path) -> CpResult<Self> {
-        Ok(SqlCounterpoint { driver: SqliteDriver::create(path).await? })
+        Ok(SqlCounterpoint::from_driver(SqliteDriver::create(path).await?))
     }
 }
 
@@ -263,7 +279,7 @@ impl SqlCounterpoint<MssqlDriver> {
     /// # Errors
     /// `Invalid` for a malformed connection string.
     pub fn connect_mssql(connection_string: &str) -> CpResult<Self> {
-        Ok(SqlCounterpoint { driver: MssqlDriver::from_ado(connection_string, 8)? })
+        Ok(SqlCounterpoint::from_driver(MssqlDriver::from_ado(connection_string, 8)?))
     }
 }
 
@@ -288,7 +304,7 @@ pub fn sqlite_path(url: &str) -> Option<&str> {
 }
 
 const ITEM_COLS: &str = "ITEM_NO, DESCR, SHORT_DESCR, LONG_DESCR, ITEM_TYP, STAT, CATEG_COD, SUBCAT_COD, IS_ECOMM_ITEM, \
-     IS_TXBL, TAX_CATEG_COD, WEIGHT, BARCOD, PRC_1, REG_PRC, LST_COST, TRK_METH, PRC_DECS, PROF_COD_1, ATTR_COD_1, \
+     IS_TXBL, TAX_CATEG_COD, WEIGHT, BARCOD, PRC_1, REG_PRC, LST_COST, TRK_METH, STK_UNIT, PRC_DECS, PROF_COD_1, ATTR_COD_1, \
      LST_MAINT_DT, RS_UTC_DT";
 const PRICE_COLS: &str =
     "ITEM_NO, LOC_ID, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR, REG_PRC, PRC_1, PRC_2, PRC_3, PRC_4, PRC_5, PRC_6, RS_UTC_DT";
@@ -322,6 +338,7 @@ fn item_from_row(row: Row) -> CpResult<Item> {
         reg_prc: row.dec_or_zero("REG_PRC")?,
         lst_cost: row.opt_dec("LST_COST")?,
         trk_meth: row.opt_text("TRK_METH")?,
+        stk_unit: row.opt_text("STK_UNIT")?,
         prc_decs: u32::try_from(row.opt_i64("PRC_DECS")?.unwrap_or(2).clamp(0, 4)).unwrap_or(2),
         prof_cod_1: row.opt_text("PROF_COD_1")?,
         attr_cod_1: row.opt_text("ATTR_COD_1")?,
@@ -513,24 +530,6 @@ pub fn watermark_after(at: Option<NaiveDateTime>, key_parts: &[&str]) -> Waterma
     Watermark { at, key: key_parts.join(&KEY_SEP.to_string()) }
 }
 
-/// The length SQL Server gives a string stored in a `VARCHAR` column. The value travels as UTF-16 and each code unit
-/// becomes one character of the column's code page (`?` where it has none), so an emoji takes two places, not one.
-fn varchar_len(value: &str) -> usize {
-    value.encode_utf16().count()
-}
-
-/// The longest prefix of `value` (whole characters) that fits `max` places of a `VARCHAR`.
-fn varchar_prefix(value: &str, max: usize) -> &str {
-    let mut used = 0;
-    for (at, c) in value.char_indices() {
-        used += c.len_utf16();
-        if used > max {
-            return &value[..at];
-        }
-    }
-    value
-}
-
 /// Trims a value to a column's length where cutting is harmless (names, addresses), logging the cut.
 fn fit(table: &Table, column: &str, value: Option<&str>, what: &str) -> Value {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Value::Null };
@@ -574,7 +573,29 @@ fn exact(table: &Table, column: &str, value: &str, what: &str) -> CpResult<Value
 
 impl<D: Driver> SqlCounterpoint<D> {
     pub fn from_driver(driver: D) -> Self {
-        SqlCounterpoint { driver }
+        SqlCounterpoint { driver, live: Arc::default() }
+    }
+
+    /// Reads the live columns of cpbridge's tables and keeps them for the inserts.
+    ///
+    /// # Errors
+    /// Whatever the database says.
+    pub async fn load_live_schema(&self) -> CpResult<Arc<LiveSchema>> {
+        let rows = self.read(&LiveSchema::query(self.dialect()), &[]).await?;
+        let live = Arc::new(LiveSchema::from_rows(rows)?);
+        if let Ok(mut slot) = self.live.write() {
+            *slot = Some(live.clone());
+        }
+        Ok(live)
+    }
+
+    /// The live columns, read on first use.
+    async fn live_schema(&self) -> CpResult<Arc<LiveSchema>> {
+        let known = self.live.read().ok().and_then(|slot| slot.clone());
+        match known {
+            Some(live) => Ok(live),
+            None => self.load_live_schema().await,
+        }
     }
 
     pub fn driver(&self) -> &D {
@@ -702,8 +723,7 @@ impl<D: Driver> SqlCounterpoint<D> {
     /// The next free `DOC_ID` of cpbridge's station from this second on. Counterpoint's formula leaves ten ids per
     /// second, so a burst runs ahead of the clock: the search starts after the highest id already taken today.
     async fn allocate_doc_id(&self, tx: &mut D::Tx, doc: &OrderDocument, now: NaiveDateTime) -> CpResult<i64> {
-        let store = numeric_part(&doc.str_id);
-        let station = numeric_part(&doc.sta_id);
+        let (store, station) = self.station_numbers(tx, doc).await?;
         let first = gen_doc_id(store, station, doc.doc_typ, now, 0);
         let end_of_day = now.date().and_hms_opt(23, 59, 59).unwrap_or(now);
         let last = gen_doc_id(store, station, doc.doc_typ, end_of_day, 9);
@@ -730,42 +750,81 @@ impl<D: Driver> SqlCounterpoint<D> {
         })
     }
 
-    async fn insert_contact(&self, tx: &mut D::Tx, doc_id: i64, contact_id: i64, c: &DocContact) -> CpResult<()> {
-        let t = &schema::PS_DOC_CONTACT;
-        let cols = [
-            "DOC_ID",
-            "CONTACT_ID",
-            "NAM",
-            "FST_NAM",
-            "LST_NAM",
-            "ADRS_1",
-            "ADRS_2",
-            "CITY",
-            "STATE",
-            "ZIP_COD",
-            "CNTRY",
-            "PHONE_1",
-            "EMAIL_ADRS_1",
-        ];
+    /// The store and station numbers that `DOC_ID` carries (`PS_STR.STR_NO`, `PS_STA.STA_NO`).
+    async fn station_numbers(&self, tx: &mut D::Tx, doc: &OrderDocument) -> CpResult<(i64, i64)> {
+        let store = tx
+            .query(&self.sql("SELECT STR_NO FROM dbo.PS_STR WHERE STR_ID = @P1"), &params![doc.str_id.as_str()])
+            .await?;
+        let station = tx
+            .query(
+                &self.sql("SELECT STA_NO FROM dbo.PS_STA WHERE STR_ID = @P1 AND STA_ID = @P2"),
+                &params![doc.str_id.as_str(), doc.sta_id.as_str()],
+            )
+            .await?;
+        let number = |rows: Vec<Row>, table: &'static str, column: &str| -> CpResult<Option<i64>> {
+            rows.into_iter().next().map(|r| r.from_table(table, &[]).i64(column)).transpose()
+        };
+        let str_no = number(store, "PS_STR", "STR_NO")?.ok_or_else(|| CpError::Invalid {
+            what: format!("store {}", doc.str_id),
+            detail: format!("store {} is not in PS_STR: set orders.store_id to a Counterpoint store", doc.str_id),
+        })?;
+        let sta_no = number(station, "PS_STA", "STA_NO")?.ok_or_else(|| CpError::Invalid {
+            what: format!("station {}", doc.sta_id),
+            detail: format!(
+                "station {} of store {} is not in PS_STA: create cpbridge's own station in Counterpoint, or set \
+                 orders.station_id",
+                doc.sta_id, doc.str_id
+            ),
+        })?;
+        Ok((str_no, sta_no))
+    }
+
+    /// `PAY_TYP` and `CURNCY_COD` of a pay code, or an error naming it.
+    async fn pay_code(&self, tx: &mut D::Tx, pay_cod: &str, what: &str) -> CpResult<(String, Option<String>)> {
+        let rows = tx
+            .query(&self.sql("SELECT PAY_TYP, CURNCY_COD FROM dbo.SY_PAY_COD WHERE PAY_COD = @P1"), &params![pay_cod])
+            .await?;
+        let Some(row) = rows.into_iter().next() else {
+            return Err(CpError::Invalid {
+                what: what.to_owned(),
+                detail: format!(
+                    "pay code {pay_cod} is not in SY_PAY_COD: add it in Counterpoint, or map the payment method to \
+                     another code in orders.pay_codes"
+                ),
+            });
+        };
+        let row = row.from_table("SY_PAY_COD", &[]);
+        Ok((row.text("PAY_TYP")?, row.opt_text("CURNCY_COD")?))
+    }
+
+    async fn insert_contact(
+        &self,
+        tx: &mut D::Tx,
+        live: &LiveSchema,
+        doc_id: i64,
+        contact_id: i64,
+        c: &DocContact,
+    ) -> CpResult<()> {
         let what = format!("PS_DOC_CONTACT {contact_id} of document {doc_id}");
-        let values = vec![
-            Value::Int(doc_id),
-            Value::Int(contact_id),
-            fit(t, "NAM", Some(&c.nam), &what),
-            fit(t, "FST_NAM", c.fst_nam.as_deref(), &what),
-            fit(t, "LST_NAM", c.lst_nam.as_deref(), &what),
-            fit(t, "ADRS_1", c.adrs_1.as_deref(), &what),
-            fit(t, "ADRS_2", c.adrs_2.as_deref(), &what),
-            fit(t, "CITY", c.city.as_deref(), &what),
-            fit(t, "STATE", c.state.as_deref(), &what),
-            fit(t, "ZIP_COD", c.zip_cod.as_deref(), &what),
-            fit(t, "CNTRY", c.cntry.as_deref(), &what),
-            fit(t, "PHONE_1", c.phone_1.as_deref(), &what),
-            fit(t, "EMAIL_ADRS_1", c.email_adrs_1.as_deref(), &what),
-        ];
-        tx.execute(&self.dialect().insert_values("PS_DOC_CONTACT", &cols, 1), &values)
-            .await
-            .map_err(|e| e.context(&what))?;
+        let company = c.company.as_deref().filter(|co| !co.trim().is_empty());
+        let (sql, values) = Insert::into(&schema::PS_DOC_CONTACT, Some(live), &what)
+            .set("DOC_ID", doc_id)
+            .set("CONTACT_ID", contact_id)
+            .fit("NAM", Some(company.unwrap_or(&c.nam)))
+            .set("NAM_TYP", if company.is_some() { "B" } else { "P" })
+            .fit("FST_NAM", c.fst_nam.as_deref())
+            .fit("LST_NAM", c.lst_nam.as_deref())
+            .fit("ADRS_1", c.adrs_1.as_deref())
+            .fit("ADRS_2", c.adrs_2.as_deref())
+            .fit("CITY", c.city.as_deref())
+            .fit("STATE", c.state.as_deref())
+            .fit("ZIP_COD", c.zip_cod.as_deref())
+            .fit("CNTRY", c.cntry.as_deref())
+            .fit("PHONE_1", c.phone_1.as_deref())
+            .fit("EMAIL_ADRS_1", c.email_adrs_1.as_deref())
+            .fit("CONTCT_1", company.map(|_| c.nam.as_str()))
+            .finish(self.dialect())?;
+        tx.execute(&sql, &values).await.map_err(|e| e.context(&what))?;
         Ok(())
     }
 
@@ -823,68 +882,46 @@ impl<D: Driver> SqlCounterpoint<D> {
         now: NaiveDateTime,
     ) -> CpResult<(i64, String, Decimal)> {
         let d = self.dialect();
+        let live_schema = self.live_schema().await?;
+        let live = Some(live_schema.as_ref());
         let order_ref = format!("WooCommerce order {} (staging {})", claim.order.woo_order_no, claim.order.staging_id);
-        let hdr = &schema::PS_DOC_HDR;
         let tkt_no = self.allocate_tkt_no(tx, doc, now).await?;
         let doc_id = self.allocate_doc_id(tx, doc, now).await?;
-
-        let cols = [
-            "DOC_ID",
-            "DOC_GUID",
-            "DOC_TYP",
-            "TKT_TYP",
-            "STR_ID",
-            "STA_ID",
-            "DRW_ID",
-            "USR_ID",
-            "TKT_NO",
-            "CUST_NO",
-            "TKT_DT",
-            "SHIP_VIA_COD",
-            "TAX_COD",
-            "CUST_PO_NO",
-            "STK_LOC_ID",
-            "PRC_LOC_ID",
-            "BILL_TO_CONTACT_ID",
-            "SHIP_TO_CONTACT_ID",
-            "TAX_OVRD_REAS",
-            "ORD_LINS",
-            "SAL_LINS",
-            "SAL_LIN_TOT",
-            "LST_MAINT_DT",
-            "LST_MAINT_USR_ID",
-        ];
-        let values = vec![
-            Value::Int(doc_id),
-            Value::Guid(Uuid::new_v4()),
-            Value::Text(doc.doc_typ.to_string()),
-            Value::Text("T".into()),
-            exact(hdr, "STR_ID", &doc.str_id, "store id")?,
-            exact(hdr, "STA_ID", &doc.sta_id, "station id")?,
-            exact(hdr, "DRW_ID", &doc.drw_id, "drawer id")?,
-            exact(hdr, "USR_ID", &doc.usr_id, "user id")?,
-            Value::Text(tkt_no.clone()),
-            exact(hdr, "CUST_NO", &doc.cust_no, &format!("{order_ref}: customer"))?,
-            Value::DateTime(doc.tkt_dt),
-            fit(hdr, "SHIP_VIA_COD", doc.ship_via_cod.as_deref(), &order_ref),
-            fit(hdr, "TAX_COD", doc.tax_cod.as_deref(), &order_ref),
-            fit(hdr, "CUST_PO_NO", doc.cust_po_no.as_deref(), &order_ref),
-            exact(hdr, "STK_LOC_ID", &doc.stk_loc_id, "stock location")?,
-            exact(hdr, "PRC_LOC_ID", &doc.prc_loc_id, "price location")?,
-            Value::Int(1),
-            Value::Int(2),
-            fit(hdr, "TAX_OVRD_REAS", doc.tax_ovrd_reas.as_deref(), &order_ref),
-            Value::from(doc.lines.len()),
-            Value::Int(0),
-            Value::Dec(doc.sal_lin_tot()),
-            Value::DateTime(now),
-            exact(hdr, "LST_MAINT_USR_ID", &doc.usr_id, "user id")?,
-        ];
-        tx.execute(&d.insert_values("PS_DOC_HDR", &cols, 1), &values)
-            .await
-            .map_err(|e| e.context(format!("{order_ref}: writing PS_DOC_HDR {doc_id}")))?;
-        self.insert_contact(tx, doc_id, 1, &doc.bill_to).await?;
-        self.insert_contact(tx, doc_id, 2, &doc.ship_to).await?;
+        let header = |e: CpError| e.context(format!("{order_ref}: writing PS_DOC_HDR {doc_id}"));
+        let (sql, values) = Insert::into(&schema::PS_DOC_HDR, live, &order_ref)
+            .set("DOC_ID", doc_id)
+            .set("DOC_GUID", Uuid::new_v4())
+            .set("DOC_TYP", doc.doc_typ.to_string())
+            .set("TKT_TYP", "T")
+            .set("STR_ID", doc.str_id.as_str())
+            .set("STA_ID", doc.sta_id.as_str())
+            .set("DRW_ID", doc.drw_id.as_str())
+            .set("TKT_NO", tkt_no.as_str())
+            .set("CUST_NO", doc.cust_no.as_str())
+            .set("TKT_DT", doc.tkt_dt)
+            .fit("TAX_COD", doc.tax_cod.as_deref())
+            .fit("NORM_TAX_COD", doc.tax_cod.as_deref())
+            .fit("TAX_OVRD_REAS", doc.tax_ovrd_reas.as_deref())
+            .fit("CUST_PO_NO", doc.cust_po_no.as_deref())
+            .set("USR_ID", doc.usr_id.as_str())
+            .set("STK_LOC_ID", doc.stk_loc_id.as_str())
+            .set("PRC_LOC_ID", doc.prc_loc_id.as_str())
+            .fit("SHIP_VIA_COD", doc.ship_via_cod.as_deref())
+            .set("BILL_TO_CONTACT_ID", 1i64)
+            .set("SHIP_TO_CONTACT_ID", 2i64)
+            .fit("REF", doc.cust_po_no.as_ref().map(|no| format!("WooCommerce #{no}")).as_deref())
+            .set("ORD_LINS", doc.lines.len())
+            .set("SAL_LINS", 0i64)
+            .set("SAL_LIN_TOT", Decimal::ZERO)
+            .set("RET_LIN_TOT", Decimal::ZERO)
+            .set("RS_UTC_DT", now)
+            .set("LST_MAINT_DT", doc.local(now))
+            .set("LST_MAINT_USR_ID", doc.usr_id.as_str())
+            .finish(d)
+            .map_err(header)?;
+        tx.execute(&sql, &values).await.map_err(header)?;
+        self.insert_contact(tx, &live_schema, doc_id, 1, &doc.bill_to).await?;
+        self.insert_contact(tx, &live_schema, doc_id, 2, &doc.ship_to).await?;
 
         // Inventory first, in key order, so that two appliers on SQL Server lock IM_INV rows in the same order.
         let mut committed: BTreeMap<(String, String), Decimal> = BTreeMap::new();
@@ -907,66 +944,57 @@ impl<D: Driver> SqlCounterpoint<D> {
             available.insert((item_no.clone(), loc_id.clone()), before);
         }
 
-        let lin = &schema::PS_DOC_LIN;
-        let lin_cols = [
-            "DOC_ID",
-            "LIN_SEQ_NO",
-            "STR_ID",
-            "STA_ID",
-            "TKT_NO",
-            "LIN_TYP",
-            "ITEM_NO",
-            "DESCR",
-            "QTY_SOLD",
-            "PRC",
-            "EXT_PRC",
-            "GROSS_EXT_PRC",
-            "CALC_EXT_PRC",
-            "STK_LOC_ID",
-            "CATEG_COD",
-            "IS_TXBL",
-            "TAX_CATEG_COD",
-            "ITEM_TYP",
-            "LIN_GUID",
-            "USR_ENTD_PRC",
-            "UNIT_COST",
-            "EXT_COST",
-            "LST_MAINT_DT",
-        ];
         let ext_cols = ["DOC_ID", "LIN_SEQ_NO", "ITEM_NO", "WOO_LINE_ID", "QTY_BKORD"];
         let mut backordered = Decimal::ZERO;
         for (i, line) in doc.lines.iter().enumerate() {
             let seq = i64::try_from(i + 1).unwrap_or(i64::MAX);
             let line_ref = format!("{order_ref}, line {seq} (SKU {})", line.item_no);
             let ext_prc = line.ext_prc();
-            let values = vec![
-                Value::Int(doc_id),
-                Value::Int(seq),
-                Value::Text(doc.str_id.clone()),
-                Value::Text(doc.sta_id.clone()),
-                Value::Text(tkt_no.clone()),
-                Value::Text(doc.lin_typ.to_string()),
-                exact(lin, "ITEM_NO", &line.item_no, &line_ref)?,
-                fit(lin, "DESCR", Some(&line.descr), &line_ref),
-                Value::Dec(line.qty_sold),
-                Value::Dec(line.prc),
-                Value::Dec(ext_prc),
-                Value::Dec(ext_prc),
-                Value::Dec(ext_prc),
-                Value::Text(line.stk_loc_id.clone()),
-                fit(lin, "CATEG_COD", line.categ_cod.as_deref(), &line_ref),
-                flag(line.is_txbl),
-                fit(lin, "TAX_CATEG_COD", line.tax_categ_cod.as_deref(), &line_ref),
-                Value::Text(line.item_typ.clone()),
-                Value::Guid(Uuid::new_v4()),
-                flag(true),
-                Value::from(line.unit_cost),
-                Value::from(line.ext_cost()),
-                Value::DateTime(now),
-            ];
-            tx.execute(&d.insert_values("PS_DOC_LIN", &lin_cols, 1), &values)
-                .await
-                .map_err(|e| e.context(&line_ref))?;
+            let (sql, values) = Insert::into(&schema::PS_DOC_LIN, live, &line_ref)
+                .set("DOC_ID", doc_id)
+                .set("LIN_SEQ_NO", seq)
+                .set("STR_ID", doc.str_id.as_str())
+                .set("STA_ID", doc.sta_id.as_str())
+                .set("TKT_NO", tkt_no.as_str())
+                .set("LIN_TYP", doc.lin_typ.to_string())
+                .set("ITEM_NO", line.item_no.as_str())
+                .fit("DESCR", Some(&line.descr))
+                .set("QTY_SOLD", line.qty_sold)
+                .set("QTY_NUMER", Decimal::ONE)
+                .set("QTY_DENOM", Decimal::ONE)
+                .fit("QTY_UNIT", line.qty_unit.as_deref())
+                .set("SELL_UNIT", "0")
+                .set("PRC", line.prc)
+                .set("EXT_PRC", ext_prc)
+                .set("GROSS_EXT_PRC", ext_prc)
+                .set("CALC_EXT_PRC", ext_prc)
+                .set("DISP_EXT_PRC", ext_prc)
+                .set("REG_PRC", line.reg_prc)
+                .set("USR_ENTD_PRC", flag(true))
+                .set("HAS_PRC_OVRD", flag(false))
+                .set("IS_TXBL", flag(line.is_txbl))
+                .set("NORM_IS_TXBL", flag(line.is_txbl))
+                .fit("TAX_CATEG", line.tax_categ_cod.as_deref())
+                .fit("NORM_TAX_CATEG", line.tax_categ_cod.as_deref())
+                .set("TAX_AMT_ALLOC", Decimal::ZERO)
+                .set("NORM_TAX_AMT_ALLOC", Decimal::ZERO)
+                .set("STK_LOC_ID", line.stk_loc_id.as_str())
+                .set("PRC_LOC_ID", doc.prc_loc_id.as_str())
+                .fit("CATEG_COD", line.categ_cod.as_deref())
+                .fit("SUBCAT_COD", line.subcat_cod.as_deref())
+                .set("ITEM_TYP", line.item_typ.as_str())
+                .set("TRK_METH", line.trk_meth.as_deref().filter(|t| !t.trim().is_empty()).unwrap_or("N"))
+                .set("UNIT_COST", line.unit_cost)
+                .set("EXT_COST", line.ext_cost())
+                .set("LIN_GUID", Uuid::new_v4())
+                .set("DIM_1_UPR", "*")
+                .set("DIM_2_UPR", "*")
+                .set("DIM_3_UPR", "*")
+                .set("QTY_RET", Decimal::ZERO)
+                .set("QTY_SHIPPED", Decimal::ZERO)
+                .set("ORIG_QTY", line.qty_sold)
+                .finish(d)?;
+            tx.execute(&sql, &values).await.map_err(|e| e.context(&line_ref))?;
 
             let bkord = if line.commits_inventory() {
                 let slot = available.entry((line.item_no.clone(), line.stk_loc_id.clone())).or_default();
@@ -984,58 +1012,62 @@ impl<D: Driver> SqlCounterpoint<D> {
         }
 
         let t = &doc.totals;
-        let tot_cols = [
-            "DOC_ID",
-            "TOT_TYP",
-            "SUB_TOT",
-            "TAX_AMT",
-            "TOT",
-            "TOT_HDR_DISC",
-            "TOT_LIN_DISC",
-            "TOT_MISC",
-            "AMT_DUE",
-            "INITIAL_MIN_DUE",
-            "TOT_WEIGHT",
-            "TOT_CUBE",
-            "TAX_AMT_SHIPPED",
-            "LST_MAINT_DT",
-        ];
-        let tot_values = params![
-            doc_id,
-            "O",
-            t.sub_tot,
-            t.tax_amt,
-            t.tot,
-            t.tot_hdr_disc,
-            t.tot_lin_disc,
-            t.tot_misc,
-            t.amt_due,
-            Decimal::ZERO,
-            t.tot_weight,
-            Decimal::ZERO,
-            Decimal::ZERO,
-            now
-        ];
-        tx.execute(&d.insert_values("PS_DOC_HDR_TOT", &tot_cols, 1), &tot_values)
-            .await
-            .map_err(|e| e.context(format!("{order_ref}: writing PS_DOC_HDR_TOT")))?;
+        let deposit = doc.deposit();
+        let totals_ref = format!("{order_ref}: writing PS_DOC_HDR_TOT");
+        let (sql, values) = Insert::into(&schema::PS_DOC_HDR_TOT, live, &totals_ref)
+            .set("DOC_ID", doc_id)
+            .set("TOT_TYP", "O")
+            .set("INITIAL_MIN_DUE", Decimal::ZERO)
+            .set("HAS_TAX_OVRD", "!")
+            .set("TAX_AMT_SHIPPED", Decimal::ZERO)
+            .set("LINS", doc.lines.len())
+            .set("SUB_TOT", t.sub_tot)
+            .set("TAX_OVRD_LINS", 0i64)
+            .set("TOT_EXT_COST", doc.tot_ext_cost())
+            .set("TOT_MISC", t.tot_misc)
+            .set("TAX_AMT", t.tax_amt)
+            .set("NORM_TAX_AMT", t.tax_amt)
+            .set("TOT_TND", deposit)
+            .set("TOT_CHNG", Decimal::ZERO)
+            .set("TOT_WEIGHT", t.tot_weight)
+            .set("TOT_CUBE", Decimal::ZERO)
+            .set("TOT", t.tot)
+            .set("AMT_DUE", t.amt_due)
+            .set("TOT_HDR_DISC", t.tot_hdr_disc)
+            .set("TOT_LIN_DISC", t.tot_lin_disc)
+            .finish(d)?;
+        tx.execute(&sql, &values).await.map_err(|e| e.context(&totals_ref))?;
 
-        let pmt = &schema::PS_DOC_PMT;
-        let pmt_cols =
-            ["DOC_ID", "PMT_SEQ_NO", "PAY_COD", "AMT", "HOME_CURNCY_AMT", "DESCR", "FINAL_PMT", "LST_MAINT_DT"];
         for (i, payment) in doc.payments.iter().enumerate() {
             let what = format!("{order_ref}: payment {}", i + 1);
-            let values = vec![
-                Value::Int(doc_id),
-                Value::from(i + 1),
-                exact(pmt, "PAY_COD", &payment.pay_cod, &what)?,
-                Value::Dec(payment.amt),
-                Value::Dec(payment.amt),
-                fit(pmt, "DESCR", payment.descr.as_deref(), &what),
-                flag(payment.final_pmt),
-                Value::DateTime(now),
-            ];
-            tx.execute(&d.insert_values("PS_DOC_PMT", &pmt_cols, 1), &values).await.map_err(|e| e.context(&what))?;
+            let (pay_typ, curncy_cod) = self.pay_code(tx, &payment.pay_cod, &what).await?;
+            let (sql, values) = Insert::into(&schema::PS_DOC_PMT, live, &what)
+                .set("DOC_ID", doc_id)
+                .set("PMT_SEQ_NO", i + 1)
+                .set("PAY_COD_TYP", pay_typ.as_str())
+                .set("AMT", payment.amt)
+                .set("STR_ID", doc.str_id.as_str())
+                .set("FINAL_PMT", flag(payment.final_pmt))
+                .set("STA_ID", doc.sta_id.as_str())
+                .set("CARD_IS_NEW", flag(false))
+                .set("TKT_NO", tkt_no.as_str())
+                .set("SECURE_ECOMM_TRX", flag(pay_typ == "E"))
+                .set("PMT_LIN_TYP", "T")
+                .set("PAY_COD", payment.pay_cod.as_str())
+                .set("PAY_DAT", payment.pay_dat)
+                .set("DEP_LIN_COPIED_TO_REL_DOC", flag(false))
+                .set("HOME_CURNCY_AMT", payment.amt)
+                .set("EXCH_LOSS", Decimal::ZERO)
+                .set("SWIPED", flag(false))
+                .fit("DESCR", payment.descr.as_deref())
+                .set("EDC_AUTH_FLG", flag(false))
+                .set("CURNCY_COD", curncy_cod.filter(|c| !c.trim().is_empty()).unwrap_or_else(|| "HOME".into()))
+                .set("EXCH_RATE_NUMER", Decimal::ONE)
+                .set("EXCH_RATE_DENOM", Decimal::ONE)
+                .fit("EDC_AUTH_RESP", payment.transaction_id.as_deref())
+                .set("GFC_AUTHED", flag(false))
+                .finish(d)?;
+            tx.execute(&sql, &values).await.map_err(|e| e.context(&what))?;
         }
         Ok((doc_id, tkt_no, backordered))
     }
@@ -1078,24 +1110,20 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
 
     async fn verify_schema(&self) -> CpResult<SchemaReport> {
         let mut report = SchemaReport::default();
-        let mut tx = self.driver.begin(TxMode::Read).await?;
+        let live = self.load_live_schema().await?;
         for table in TABLES {
-            let rows = tx.query(self.dialect().columns_query(), &params![table.name]).await?;
-            let present: Vec<String> = rows
-                .iter()
-                .filter_map(|r| r.opt_text("COLUMN_NAME").ok().flatten())
-                .map(|c| c.to_ascii_uppercase())
-                .collect();
-            if present.is_empty() {
+            let Some(present) = live.tables.get(table.name) else {
                 report.missing_tables.push(table.name.to_owned());
                 continue;
-            }
+            };
             for column in table.columns {
-                if !present.iter().any(|p| p == column.name) {
+                if !present.contains_key(column.name) {
                     report.missing_columns.push((table.name.to_owned(), column.name.to_owned()));
                 }
             }
         }
+        report.unfilled_columns = live.unfilled_required();
+        let mut tx = self.driver.begin(TxMode::Read).await?;
         let triggers: &[&str] = match self.dialect() {
             Dialect::Mssql => &[schema::MSSQL_INV_TRIGGER],
             Dialect::Sqlite => &["USER_TR_IM_INV_CHANGES_I", "USER_TR_IM_INV_CHANGES_U", "USER_TR_IM_INV_CHANGES_D"],
@@ -1238,87 +1266,71 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
             exact(t, "CUST_NO", &c.cust_no, &what)?;
             c.cust_no.clone()
         };
-        let email = match c.email_adrs_1.as_deref() {
-            Some(e) => exact(t, "EMAIL_ADRS_1", e.trim(), &what)?,
-            None => Value::Null,
-        };
-        let nam_upr = c.nam.to_uppercase();
-        let fields: Vec<(&str, Value)> = vec![
-            ("NAM", fit(t, "NAM", Some(&c.nam), &what)),
-            ("NAM_UPR", fit(t, "NAM_UPR", Some(&nam_upr), &what)),
-            ("FST_NAM", fit(t, "FST_NAM", c.fst_nam.as_deref(), &what)),
-            ("LST_NAM", fit(t, "LST_NAM", c.lst_nam.as_deref(), &what)),
-            ("ADRS_1", fit(t, "ADRS_1", c.adrs_1.as_deref(), &what)),
-            ("ADRS_2", fit(t, "ADRS_2", c.adrs_2.as_deref(), &what)),
-            ("ADRS_3", fit(t, "ADRS_3", c.adrs_3.as_deref(), &what)),
-            ("CITY", fit(t, "CITY", c.city.as_deref(), &what)),
-            ("STATE", fit(t, "STATE", c.state.as_deref(), &what)),
-            ("ZIP_COD", fit(t, "ZIP_COD", c.zip_cod.as_deref(), &what)),
-            ("CNTRY", fit(t, "CNTRY", c.cntry.as_deref(), &what)),
-            ("PHONE_1", fit(t, "PHONE_1", c.phone_1.as_deref(), &what)),
-            ("EMAIL_ADRS_1", email),
-            ("CUST_TYP", fit(t, "CUST_TYP", c.cust_typ.as_deref(), &what)),
-            ("CATEG_COD", fit(t, "CATEG_COD", c.categ_cod.as_deref(), &what)),
-            ("PROF_COD_1", fit(t, "PROF_COD_1", c.prof_cod_1.as_deref(), &what)),
-            ("TAX_COD", fit(t, "TAX_COD", c.tax_cod.as_deref(), &what)),
-            ("STR_ID", fit(t, "STR_ID", c.str_id.as_deref(), &what)),
-            ("CUST_NAM_TYP", Value::Text(c.cust_nam_typ.clone().unwrap_or_else(|| "P".into()))),
-            ("IS_ECOMM_CUST", flag(c.is_ecomm_cust)),
-            ("LST_MAINT_DT", Value::DateTime(at)),
-            ("RS_UTC_DT", Value::DateTime(at)),
-        ];
+        let live = self.live_schema().await?;
+        let live = Some(live.as_ref());
+        let company = c.cust_nam_typ.as_deref() == Some("B");
+        // NAM is required: a web customer who gave no name is known by the e-mail address.
+        let nam = Some(c.nam.trim()).filter(|n| !n.is_empty()).or(c.email_adrs_1.as_deref()).unwrap_or(&cust_no);
+        let row = Insert::into(t, live, &what)
+            .set("CUST_NO", cust_no.as_str())
+            .fit("NAM", Some(nam))
+            .fit("NAM_UPR", Some(&nam.to_uppercase()))
+            .fit("FST_NAM", c.fst_nam.as_deref())
+            .fit("LST_NAM", c.lst_nam.as_deref())
+            .fit("ADRS_1", c.adrs_1.as_deref())
+            .fit("ADRS_2", c.adrs_2.as_deref())
+            .fit("ADRS_3", c.adrs_3.as_deref())
+            .fit("CITY", c.city.as_deref())
+            .fit("STATE", c.state.as_deref())
+            .fit("ZIP_COD", c.zip_cod.as_deref())
+            .fit("CNTRY", c.cntry.as_deref())
+            .fit("PHONE_1", c.phone_1.as_deref())
+            .set("EMAIL_ADRS_1", c.email_adrs_1.as_deref().map(str::trim))
+            .fit("CUST_TYP", c.cust_typ.as_deref())
+            .fit("CATEG_COD", c.categ_cod.as_deref())
+            .fit("PROF_COD_1", c.prof_cod_1.as_deref())
+            .fit("TAX_COD", c.tax_cod.as_deref())
+            .fit("STR_ID", c.str_id.as_deref())
+            .set("CUST_NAM_TYP", if company { "B" } else { "P" })
+            .set("IS_ECOMM_CUST", flag(c.is_ecomm_cust))
+            .set("LST_MAINT_DT", at)
+            .set("RS_UTC_DT", at);
+        let (cols, mut values) = row.finish_pairs()?;
         if exists {
+            // The key stays; every other column the insert writes is brought up to date.
             let sets: Vec<String> =
-                fields.iter().enumerate().map(|(i, (col, _))| format!("{col} = @P{}", i + 2)).collect();
+                cols.iter().skip(1).enumerate().map(|(i, col)| format!("{col} = @P{}", i + 2)).collect();
             let sql = self.sql(&format!("UPDATE dbo.AR_CUST SET {} WHERE CUST_NO = @P1", sets.join(", ")));
-            let mut params = params![cust_no.as_str()].to_vec();
-            params.extend(fields.into_iter().map(|(_, v)| v));
-            tx.execute(&sql, &params).await.map_err(|e| e.context(format!("updating AR_CUST {cust_no}")))?;
+            tx.execute(&sql, &values).await.map_err(|e| e.context(format!("updating AR_CUST {cust_no}")))?;
         } else {
-            let mut cols = vec!["CUST_NO"];
-            cols.extend(fields.iter().map(|(c, _)| *c));
-            let mut params = params![cust_no.as_str()].to_vec();
-            params.extend(fields.into_iter().map(|(_, v)| v));
-            tx.execute(&d.insert_values("AR_CUST", &cols, 1), &params)
+            tx.execute(&d.insert_values("AR_CUST", &cols, 1), &values)
                 .await
                 .map_err(|e| e.context(format!("creating AR_CUST {cust_no}")))?;
         }
+        values.clear();
         if let Some(s) = ship_to {
-            let st = &schema::AR_SHIP_ADRS;
             tx.execute(
                 &self.sql("DELETE FROM dbo.AR_SHIP_ADRS WHERE CUST_NO = @P1 AND SHIP_ADRS_ID = @P2"),
                 &params![cust_no.as_str(), s.ship_adrs_id.as_str()],
             )
             .await?;
-            let cols = [
-                "CUST_NO",
-                "SHIP_ADRS_ID",
-                "NAM",
-                "ADRS_1",
-                "ADRS_2",
-                "CITY",
-                "STATE",
-                "ZIP_COD",
-                "CNTRY",
-                "PHONE_1",
-                "LST_MAINT_DT",
-            ];
-            let values = vec![
-                Value::Text(cust_no.clone()),
-                exact(st, "SHIP_ADRS_ID", &s.ship_adrs_id, &what)?,
-                fit(st, "NAM", Some(&s.nam), &what),
-                fit(st, "ADRS_1", s.adrs_1.as_deref(), &what),
-                fit(st, "ADRS_2", s.adrs_2.as_deref(), &what),
-                fit(st, "CITY", s.city.as_deref(), &what),
-                fit(st, "STATE", s.state.as_deref(), &what),
-                fit(st, "ZIP_COD", s.zip_cod.as_deref(), &what),
-                fit(st, "CNTRY", s.cntry.as_deref(), &what),
-                fit(st, "PHONE_1", s.phone_1.as_deref(), &what),
-                Value::DateTime(at),
-            ];
-            tx.execute(&d.insert_values("AR_SHIP_ADRS", &cols, 1), &values)
-                .await
-                .map_err(|e| e.context(format!("writing AR_SHIP_ADRS of {cust_no}")))?;
+            let (sql, values) = Insert::into(&schema::AR_SHIP_ADRS, live, &what)
+                .set("CUST_NO", cust_no.as_str())
+                .set("SHIP_ADRS_ID", s.ship_adrs_id.as_str())
+                .fit("NAM", Some(&s.nam))
+                .set("SHIP_NAM_TYP", if company { "B" } else { "P" })
+                .fit("FST_NAM", s.fst_nam.as_deref())
+                .fit("LST_NAM", s.lst_nam.as_deref())
+                .fit("ADRS_1", s.adrs_1.as_deref())
+                .fit("ADRS_2", s.adrs_2.as_deref())
+                .fit("CITY", s.city.as_deref())
+                .fit("STATE", s.state.as_deref())
+                .fit("ZIP_COD", s.zip_cod.as_deref())
+                .fit("CNTRY", s.cntry.as_deref())
+                .fit("PHONE_1", s.phone_1.as_deref())
+                .set("LST_MAINT_DT", at)
+                .finish(d)?;
+            tx.execute(&sql, &values).await.map_err(|e| e.context(format!("writing AR_SHIP_ADRS of {cust_no}")))?;
         }
         tx.commit().await?;
         Ok(cust_no)

@@ -24,6 +24,8 @@ pub enum ColType {
     Dec(u8, u8),
     DateTime,
     Guid,
+    /// `VARBINARY(MAX)` (signature images on payments).
+    Blob,
 }
 
 /// How a column gets a value when an insert leaves it out.
@@ -60,6 +62,11 @@ const fn dflt(name: &'static str, ty: ColType, default: ColDefault) -> Column {
     Column { name, ty, not_null: true, default, computed: None, identity: false }
 }
 
+/// A nullable column with a default (Counterpoint's replication stamps).
+const fn stamp(name: &'static str) -> Column {
+    Column { name, ty: ColType::DateTime, not_null: false, default: ColDefault::Now, computed: None, identity: false }
+}
+
 const fn computed(name: &'static str, ty: ColType, expr: &'static str) -> Column {
     Column { name, ty, not_null: false, default: ColDefault::None, computed: Some(expr), identity: false }
 }
@@ -85,18 +92,31 @@ pub struct Table {
     pub indexes: &'static [(&'static str, &'static [&'static str], bool)],
     /// Whether the replica keeps `RS_UTC_DT` current on update, as Counterpoint's replication triggers do.
     pub touches_rs_utc_dt: bool,
+    /// The columns cpbridge's `INSERT` into this table writes, each with what it holds: exactly these, checked by
+    /// the insert builder on every row, and read by the start-up check and the generated column reference.
+    pub inserts: &'static [(&'static str, &'static str)],
 }
 
 impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }
+
+    /// Whether cpbridge's insert writes `column`.
+    pub fn inserts_column(&self, column: &str) -> bool {
+        self.inserts.iter().any(|(c, _)| *c == column)
+    }
 }
 
 use ColDefault::{Now, Str, Zero};
-use ColType::{BigInt, Bit, DateTime, Dec, Guid, Int, NText, SmallInt, Text, TinyInt, VarChar};
+use ColType::{BigInt, Bit, Blob, DateTime, Dec, Guid, Int, NText, SmallInt, Text, TinyInt, VarChar};
 
+/// Prices, costs and quantities: `DECIMAL(15,4)`.
 const MONEY: ColType = Dec(15, 4);
+/// Quantities and unit prices on documents.
+const QTY: ColType = Dec(15, 4);
+/// Money on documents: `DECIMAL(15,2)`, to the cent.
+const AMOUNT: ColType = Dec(15, 2);
 const FLAG: ColType = VarChar(1);
 const CODE: ColType = VarChar(10);
 
@@ -109,7 +129,7 @@ pub const IM_ITEM: Table = Table {
     owner: Owner::Counterpoint,
     columns: &[
         req("ITEM_NO", VarChar(20)),
-        col("DESCR", VarChar(30)),
+        req("DESCR", VarChar(30)),
         col("DESCR_UPR", VarChar(30)),
         col("SHORT_DESCR", VarChar(15)),
         col("LONG_DESCR", Text),
@@ -134,6 +154,7 @@ pub const IM_ITEM: Table = Table {
         col("LST_COST", MONEY),
         col("AVG_COST", MONEY),
         dflt("TRK_METH", FLAG, Str("N")),
+        dflt("STK_UNIT", VarChar(15), Str("EACH")),
         dflt("PRC_DECS", SmallInt, Str("2")),
         col("LST_MAINT_DT", DateTime),
         col("LST_MAINT_USR_ID", CODE),
@@ -142,6 +163,7 @@ pub const IM_ITEM: Table = Table {
     primary_key: &["ITEM_NO"],
     indexes: &[("IX_IM_ITEM_RS_UTC_DT", &["RS_UTC_DT", "ITEM_NO"], false)],
     touches_rs_utc_dt: true,
+    inserts: &[],
 };
 
 pub const IM_LOC: Table = Table {
@@ -151,6 +173,7 @@ pub const IM_LOC: Table = Table {
     primary_key: &["LOC_ID"],
     indexes: &[],
     touches_rs_utc_dt: false,
+    inserts: &[],
 };
 
 pub const IM_PRC: Table = Table {
@@ -175,30 +198,44 @@ pub const IM_PRC: Table = Table {
     primary_key: &["ITEM_NO", "LOC_ID", "DIM_1_UPR", "DIM_2_UPR", "DIM_3_UPR"],
     indexes: &[("IX_IM_PRC_RS_UTC_DT", &["RS_UTC_DT"], false)],
     touches_rs_utc_dt: true,
+    inserts: &[],
 };
 
+/// Stock by item and location: 19 NOT NULL columns without defaults, so cpbridge never inserts a row; it only
+/// updates the order-commit quantities of rows Counterpoint made.
 pub const IM_INV: Table = Table {
     name: "IM_INV",
     owner: Owner::Counterpoint,
     columns: &[
         req("ITEM_NO", VarChar(20)),
         req("LOC_ID", CODE),
-        qty("QTY_ON_HND"),
-        qty("QTY_COMMIT"),
-        qty("QTY_ON_ORD"),
-        qty("QTY_ON_BO"),
-        qty("QTY_ON_SO"),
-        qty("QTY_ON_LWY"),
-        qty("QTY_ON_PO"),
-        computed("QTY_AVAIL", Dec(16, 4), "QTY_ON_HND - QTY_COMMIT"),
-        col("MIN_QTY", MONEY),
-        col("MAX_QTY", MONEY),
+        req("MIN_QTY", MONEY),
+        req("MAX_QTY", MONEY),
+        req("QTY_COMMIT", MONEY),
+        req("QTY_ON_HND", MONEY),
+        req("QTY_ON_PO", MONEY),
+        req("QTY_ON_BO", MONEY),
+        req("QTY_ON_XFER_OUT", MONEY),
+        req("QTY_ON_XFER_IN", MONEY),
+        req("QTY_ON_ORD", MONEY),
+        req("QTY_ON_LWY", MONEY),
+        req("QTY_ON_SO", MONEY),
+        req("LST_AVG_COST", MONEY),
+        req("LST_COST", MONEY),
+        req("STD_COST", MONEY),
+        req("COST_OF_SLS_PCT", Dec(9, 3)),
+        req("GL_VAL", AMOUNT),
+        req("RS_STAT", Int),
+        req("DROPSHIP_QTY_ON_CUST_ORD", MONEY),
+        req("DROPSHIP_QTY_ON_PO", MONEY),
+        stamp("RS_UTC_DT"),
         col("LST_MAINT_DT", DateTime),
-        dflt("RS_UTC_DT", DateTime, Now),
+        computed("QTY_AVAIL", Dec(16, 4), "QTY_ON_HND - QTY_COMMIT"),
     ],
     primary_key: &["ITEM_NO", "LOC_ID"],
     indexes: &[("IX_IM_INV_RS_UTC_DT", &["RS_UTC_DT"], false)],
     touches_rs_utc_dt: true,
+    inserts: &[],
 };
 
 pub const AR_CUST: Table = Table {
@@ -206,7 +243,7 @@ pub const AR_CUST: Table = Table {
     owner: Owner::Counterpoint,
     columns: &[
         req("CUST_NO", VarChar(15)),
-        col("NAM", VarChar(40)),
+        req("NAM", VarChar(40)),
         col("NAM_UPR", VarChar(40)),
         col("FST_NAM", VarChar(15)),
         col("LST_NAM", VarChar(25)),
@@ -233,7 +270,7 @@ pub const AR_CUST: Table = Table {
         col("DISC_PCT", MONEY),
         col("TAX_COD", CODE),
         col("TERMS_COD", CODE),
-        col("STR_ID", CODE),
+        req("STR_ID", CODE),
         col("SLS_REP", CODE),
         col("SHIP_VIA_COD", CODE),
         col("SHIP_ZONE_COD", CODE),
@@ -252,6 +289,31 @@ pub const AR_CUST: Table = Table {
         ("IX_AR_CUST_RS_UTC_DT", &["RS_UTC_DT", "CUST_NO"], false),
     ],
     touches_rs_utc_dt: true,
+    inserts: &[
+        ("CUST_NO", "orders.customer_prefix + a USER_DOC_COUNTER number (WEB000001)"),
+        ("NAM", "the company, else first and last name (cut to fit)"),
+        ("NAM_UPR", "NAM in upper case"),
+        ("FST_NAM", "first name (cut to fit)"),
+        ("LST_NAM", "last name (cut to fit)"),
+        ("ADRS_1", "billing address line 1 (cut to fit)"),
+        ("ADRS_2", "billing address line 2 (cut to fit)"),
+        ("ADRS_3", "unused (NULL)"),
+        ("CITY", "city (cut to fit)"),
+        ("STATE", "state (cut to fit)"),
+        ("ZIP_COD", "postcode (cut to fit)"),
+        ("CNTRY", "country code"),
+        ("PHONE_1", "phone (cut to fit)"),
+        ("EMAIL_ADRS_1", "e-mail (refused when too long, never cut)"),
+        ("CUST_TYP", "customers.* settings (kept on update)"),
+        ("CATEG_COD", "customers.* settings (kept on update)"),
+        ("PROF_COD_1", "kept on update"),
+        ("TAX_COD", "kept on update"),
+        ("STR_ID", "orders.store_id"),
+        ("CUST_NAM_TYP", "'B' with a company name, else 'P'"),
+        ("IS_ECOMM_CUST", "'Y'"),
+        ("LST_MAINT_DT", "now"),
+        ("RS_UTC_DT", "now (UTC)"),
+    ],
 };
 
 pub const AR_SHIP_ADRS: Table = Table {
@@ -260,7 +322,10 @@ pub const AR_SHIP_ADRS: Table = Table {
     columns: &[
         req("CUST_NO", VarChar(15)),
         req("SHIP_ADRS_ID", CODE),
-        col("NAM", VarChar(40)),
+        req("NAM", VarChar(40)),
+        req("SHIP_NAM_TYP", FLAG),
+        col("FST_NAM", VarChar(15)),
+        col("LST_NAM", VarChar(25)),
         col("ADRS_1", VarChar(40)),
         col("ADRS_2", VarChar(40)),
         col("ADRS_3", VarChar(40)),
@@ -274,6 +339,22 @@ pub const AR_SHIP_ADRS: Table = Table {
     primary_key: &["CUST_NO", "SHIP_ADRS_ID"],
     indexes: &[],
     touches_rs_utc_dt: false,
+    inserts: &[
+        ("CUST_NO", "the customer"),
+        ("SHIP_ADRS_ID", "'WEB'"),
+        ("NAM", "the shipping name (cut to fit)"),
+        ("SHIP_NAM_TYP", "'B' with a company name, else 'P'"),
+        ("FST_NAM", "first name (cut to fit)"),
+        ("LST_NAM", "last name (cut to fit)"),
+        ("ADRS_1", "shipping address line 1 (cut to fit)"),
+        ("ADRS_2", "shipping address line 2 (cut to fit)"),
+        ("CITY", "city (cut to fit)"),
+        ("STATE", "state (cut to fit)"),
+        ("ZIP_COD", "postcode (cut to fit)"),
+        ("CNTRY", "country code"),
+        ("PHONE_1", "phone (cut to fit)"),
+        ("LST_MAINT_DT", "now"),
+    ],
 };
 
 pub const PS_DOC_HDR: Table = Table {
@@ -282,36 +363,70 @@ pub const PS_DOC_HDR: Table = Table {
     columns: &[
         req("DOC_ID", BigInt),
         req("DOC_GUID", Guid),
-        req("DOC_TYP", FLAG),
-        dflt("TKT_TYP", FLAG, Str("T")),
+        dflt("DOC_TYP", FLAG, Str("T")),
+        col("TKT_TYP", FLAG),
         req("STR_ID", CODE),
         req("STA_ID", CODE),
-        req("DRW_ID", CODE),
-        req("USR_ID", CODE),
+        col("DRW_ID", CODE),
         req("TKT_NO", VarChar(15)),
         col("CUST_NO", VarChar(15)),
         col("TKT_DT", DateTime),
         col("SHIP_DAT", DateTime),
-        col("SHIP_VIA_COD", CODE),
-        col("SHIP_ZONE_COD", CODE),
         col("TAX_COD", CODE),
-        col("TERMS_COD", CODE),
+        col("NORM_TAX_COD", CODE),
+        col("TAX_OVRD_REAS", CODE),
         col("CUST_PO_NO", VarChar(20)),
         col("SLS_REP", CODE),
+        col("USR_ID", CODE),
         col("STK_LOC_ID", CODE),
         col("PRC_LOC_ID", CODE),
+        col("SHIP_VIA_COD", CODE),
+        col("SHIP_ZONE_COD", CODE),
+        col("TERMS_COD", CODE),
         col("BILL_TO_CONTACT_ID", TinyInt),
         col("SHIP_TO_CONTACT_ID", TinyInt),
-        col("TAX_OVRD_REAS", CODE),
-        dflt("ORD_LINS", Int, Zero),
-        dflt("SAL_LINS", Int, Zero),
-        dflt("SAL_LIN_TOT", MONEY, Zero),
+        col("REF", VarChar(50)),
+        col("ORD_LINS", Int),
+        col("SAL_LINS", Int),
+        dflt("SAL_LIN_TOT", AMOUNT, Zero),
+        dflt("RET_LIN_TOT", AMOUNT, Zero),
+        col("RS_UTC_DT", DateTime),
         col("LST_MAINT_DT", DateTime),
         col("LST_MAINT_USR_ID", CODE),
     ],
     primary_key: &["DOC_ID"],
     indexes: &[("IX_PS_DOC_HDR_TKT_NO", &["STA_ID", "TKT_NO"], false)],
     touches_rs_utc_dt: false,
+    inserts: &[
+        ("DOC_ID", "Counterpoint's fnGenDocId layout from PS_STR.STR_NO and PS_STA.STA_NO of cpbridge's station"),
+        ("DOC_GUID", "a new GUID"),
+        ("DOC_TYP", "'O' (an order)"),
+        ("TKT_TYP", "'T'"),
+        ("STR_ID", "orders.store_id"),
+        ("STA_ID", "orders.station_id (cpbridge's own station)"),
+        ("DRW_ID", "orders.drawer_id"),
+        ("TKT_NO", "orders.ticket_prefix + a USER_DOC_COUNTER number, at most 12 characters"),
+        ("CUST_NO", "the matched or created AR_CUST, or orders.guest_customer"),
+        ("TKT_DT", "the order's creation time in the store's local time (counterpoint.timezone)"),
+        ("TAX_COD", "orders.tax_code"),
+        ("NORM_TAX_COD", "orders.tax_code"),
+        ("TAX_OVRD_REAS", "orders.source_marker (EC_WOOCOMM)"),
+        ("CUST_PO_NO", "the WooCommerce order number"),
+        ("USR_ID", "orders.user_id"),
+        ("STK_LOC_ID", "orders.fulfilment_location"),
+        ("PRC_LOC_ID", "orders.price_location"),
+        ("SHIP_VIA_COD", "orders.ship_via_codes of the first shipping line"),
+        ("BILL_TO_CONTACT_ID", "1"),
+        ("SHIP_TO_CONTACT_ID", "2"),
+        ("REF", "'WooCommerce #' + the order number"),
+        ("ORD_LINS", "the number of lines"),
+        ("SAL_LINS", "0"),
+        ("SAL_LIN_TOT", "0 (an order has no sale lines)"),
+        ("RET_LIN_TOT", "0"),
+        ("RS_UTC_DT", "now (UTC)"),
+        ("LST_MAINT_DT", "now (local)"),
+        ("LST_MAINT_USR_ID", "orders.user_id"),
+    ],
 };
 
 pub const PS_DOC_CONTACT: Table = Table {
@@ -321,8 +436,10 @@ pub const PS_DOC_CONTACT: Table = Table {
         req("DOC_ID", BigInt),
         req("CONTACT_ID", TinyInt),
         col("NAM", VarChar(40)),
+        req("NAM_TYP", FLAG),
         col("FST_NAM", VarChar(15)),
         col("LST_NAM", VarChar(25)),
+        col("SALUTATION", CODE),
         col("ADRS_1", VarChar(40)),
         col("ADRS_2", VarChar(40)),
         col("ADRS_3", VarChar(40)),
@@ -331,11 +448,35 @@ pub const PS_DOC_CONTACT: Table = Table {
         col("ZIP_COD", VarChar(15)),
         col("CNTRY", VarChar(20)),
         col("PHONE_1", VarChar(25)),
+        col("PHONE_2", VarChar(25)),
         col("EMAIL_ADRS_1", VarChar(50)),
+        col("EMAIL_ADRS_2", VarChar(50)),
+        col("ADRS_ID", CODE),
+        col("CONTCT_1", VarChar(40)),
+        col("CONTCT_2", VarChar(40)),
+        col("FAX_1", VarChar(25)),
+        col("FAX_2", VarChar(25)),
     ],
     primary_key: &["DOC_ID", "CONTACT_ID"],
     indexes: &[],
     touches_rs_utc_dt: false,
+    inserts: &[
+        ("DOC_ID", "the document"),
+        ("CONTACT_ID", "1 bill to, 2 ship to"),
+        ("NAM", "the company, else first and last name (cut to fit)"),
+        ("NAM_TYP", "'B' with a company name, else 'P'"),
+        ("FST_NAM", "first name (cut to fit)"),
+        ("LST_NAM", "last name (cut to fit)"),
+        ("ADRS_1", "address line 1 (cut to fit)"),
+        ("ADRS_2", "address line 2 (cut to fit)"),
+        ("CITY", "city (cut to fit)"),
+        ("STATE", "state (cut to fit)"),
+        ("ZIP_COD", "postcode (cut to fit)"),
+        ("CNTRY", "country code"),
+        ("PHONE_1", "phone (cut to fit)"),
+        ("EMAIL_ADRS_1", "the order's e-mail (cut to fit)"),
+        ("CONTCT_1", "first and last name when NAM is a company"),
+    ],
 };
 
 pub const PS_DOC_LIN: Table = Table {
@@ -349,79 +490,219 @@ pub const PS_DOC_LIN: Table = Table {
         req("TKT_NO", VarChar(15)),
         req("LIN_TYP", FLAG),
         req("ITEM_NO", VarChar(20)),
-        col("DESCR", VarChar(250)),
-        req("QTY_SOLD", MONEY),
-        dflt("QTY_NUMER", MONEY, Str("1")),
-        dflt("QTY_DENOM", MONEY, Str("1")),
+        col("DESCR", VarChar(50)),
+        dflt("QTY_SOLD", QTY, Str("1")),
+        dflt("QTY_NUMER", Dec(11, 0), Str("1")),
+        dflt("QTY_DENOM", Dec(11, 0), Str("1")),
+        col("QTY_UNIT", VarChar(15)),
         dflt("SELL_UNIT", FLAG, Str("0")),
-        col("PRC", MONEY),
-        req("EXT_PRC", MONEY),
-        dflt("GROSS_EXT_PRC", MONEY, Zero),
-        dflt("CALC_EXT_PRC", MONEY, Zero),
-        col("STK_LOC_ID", CODE),
-        col("CATEG_COD", CODE),
+        col("PRC", QTY),
+        req("EXT_PRC", AMOUNT),
+        req("GROSS_EXT_PRC", AMOUNT),
+        req("CALC_EXT_PRC", AMOUNT),
+        col("DISP_EXT_PRC", AMOUNT),
+        col("REG_PRC", QTY),
+        dflt("USR_ENTD_PRC", FLAG, Str("N")),
+        col("HAS_PRC_OVRD", FLAG),
         dflt("IS_TXBL", FLAG, Str("Y")),
-        col("TAX_CATEG_COD", CODE),
+        dflt("NORM_IS_TXBL", FLAG, Str("Y")),
+        col("TAX_CATEG", CODE),
+        col("NORM_TAX_CATEG", CODE),
+        dflt("TAX_AMT_ALLOC", AMOUNT, Zero),
+        dflt("NORM_TAX_AMT_ALLOC", AMOUNT, Zero),
+        col("STK_LOC_ID", CODE),
+        col("PRC_LOC_ID", CODE),
+        col("CATEG_COD", CODE),
+        col("SUBCAT_COD", CODE),
         dflt("ITEM_TYP", FLAG, Str("I")),
         dflt("TRK_METH", FLAG, Str("N")),
+        col("UNIT_COST", QTY),
+        col("EXT_COST", AMOUNT),
         req("LIN_GUID", Guid),
-        dflt("QTY_RET", MONEY, Zero),
-        dflt("HAS_PRC_OVRD", FLAG, Str("N")),
-        dflt("USR_ENTD_PRC", FLAG, Str("N")),
-        dflt("IS_DISCNTBL", FLAG, Str("Y")),
-        dflt("IS_WEIGHED", FLAG, Str("N")),
-        dflt("TAX_AMT_ALLOC", MONEY, Zero),
-        dflt("NORM_TAX_AMT_ALLOC", MONEY, Zero),
-        col("UNIT_COST", MONEY),
-        col("EXT_COST", MONEY),
-        dflt("QTY_SHIPPED", MONEY, Zero),
-        col("LST_MAINT_DT", DateTime),
+        col("DIM_1_UPR", VarChar(15)),
+        col("DIM_2_UPR", VarChar(15)),
+        col("DIM_3_UPR", VarChar(15)),
+        col("CELL_DESCR", VarChar(50)),
+        dflt("QTY_RET", QTY, Zero),
+        col("QTY_SHIPPED", QTY),
+        col("ORIG_QTY", QTY),
     ],
     primary_key: &["DOC_ID", "LIN_SEQ_NO"],
     indexes: &[],
     touches_rs_utc_dt: false,
+    inserts: &[
+        ("DOC_ID", "the document"),
+        ("LIN_SEQ_NO", "1, 2, 3, ... in the WooCommerce order's line order"),
+        ("STR_ID", "the header's"),
+        ("STA_ID", "the header's"),
+        ("TKT_NO", "the header's"),
+        ("LIN_TYP", "'O' (an order line)"),
+        ("ITEM_NO", "the line's SKU, which must be an IM_ITEM (refused when too long, never cut)"),
+        ("DESCR", "the WooCommerce line name, else IM_ITEM.DESCR (cut to the live length)"),
+        ("QTY_SOLD", "the quantity, less units refunded before apply"),
+        ("QTY_NUMER", "1 (the stocking unit)"),
+        ("QTY_DENOM", "1"),
+        ("QTY_UNIT", "IM_ITEM.STK_UNIT"),
+        ("SELL_UNIT", "'0' (the stocking unit)"),
+        ("PRC", "the unit price after line discounts (4 places)"),
+        ("EXT_PRC", "QTY_SOLD x PRC, to the cent"),
+        ("GROSS_EXT_PRC", "as EXT_PRC"),
+        ("CALC_EXT_PRC", "as EXT_PRC"),
+        ("DISP_EXT_PRC", "as EXT_PRC"),
+        ("REG_PRC", "IM_ITEM.REG_PRC"),
+        ("USR_ENTD_PRC", "'Y': Counterpoint keeps the web price"),
+        ("HAS_PRC_OVRD", "'N'"),
+        ("IS_TXBL", "IM_ITEM.IS_TXBL"),
+        ("NORM_IS_TXBL", "IM_ITEM.IS_TXBL"),
+        ("TAX_CATEG", "IM_ITEM.TAX_CATEG_COD"),
+        ("NORM_TAX_CATEG", "IM_ITEM.TAX_CATEG_COD"),
+        ("TAX_AMT_ALLOC", "0 (the tax is on the header)"),
+        ("NORM_TAX_AMT_ALLOC", "0"),
+        ("STK_LOC_ID", "orders.fulfilment_location"),
+        ("PRC_LOC_ID", "orders.price_location"),
+        ("CATEG_COD", "IM_ITEM.CATEG_COD"),
+        ("SUBCAT_COD", "IM_ITEM.SUBCAT_COD"),
+        ("ITEM_TYP", "IM_ITEM.ITEM_TYP"),
+        ("TRK_METH", "IM_ITEM.TRK_METH"),
+        ("UNIT_COST", "IM_ITEM.LST_COST"),
+        ("EXT_COST", "QTY_SOLD x UNIT_COST, to the cent"),
+        ("LIN_GUID", "a new GUID"),
+        ("DIM_1_UPR", "'*' (not a grid cell)"),
+        ("DIM_2_UPR", "'*'"),
+        ("DIM_3_UPR", "'*'"),
+        ("QTY_RET", "0"),
+        ("QTY_SHIPPED", "0"),
+        ("ORIG_QTY", "as QTY_SOLD"),
+    ],
 };
 
+/// One row per document and total type; an open order's is `TOT_TYP = 'O'`.
 pub const PS_DOC_HDR_TOT: Table = Table {
     name: "PS_DOC_HDR_TOT",
     owner: Owner::Counterpoint,
     columns: &[
         req("DOC_ID", BigInt),
         req("TOT_TYP", FLAG),
-        qty("SUB_TOT"),
-        qty("TAX_AMT"),
-        qty("TOT"),
-        qty("TOT_HDR_DISC"),
-        qty("TOT_LIN_DISC"),
-        qty("TOT_MISC"),
-        qty("AMT_DUE"),
-        qty("INITIAL_MIN_DUE"),
-        qty("TOT_WEIGHT"),
-        qty("TOT_CUBE"),
-        qty("TAX_AMT_SHIPPED"),
-        col("LST_MAINT_DT", DateTime),
+        col("INITIAL_MIN_DUE", AMOUNT),
+        dflt("HAS_TAX_OVRD", FLAG, Str("!")),
+        col("TAX_AMT_SHIPPED", AMOUNT),
+        col("LINS", Int),
+        col("TOT_GFC_AMT", AMOUNT),
+        col("TOT_SVC_AMT", AMOUNT),
+        dflt("SUB_TOT", AMOUNT, Zero),
+        req("TAX_OVRD_LINS", Int),
+        col("TOT_EXT_COST", AMOUNT),
+        dflt("TOT_MISC", AMOUNT, Zero),
+        req("TAX_AMT", AMOUNT),
+        col("NORM_TAX_AMT", AMOUNT),
+        col("TOT_TND", AMOUNT),
+        col("TOT_CHNG", AMOUNT),
+        req("TOT_WEIGHT", QTY),
+        req("TOT_CUBE", QTY),
+        col("TOT", AMOUNT),
+        col("AMT_DUE", AMOUNT),
+        req("TOT_HDR_DISC", AMOUNT),
+        req("TOT_LIN_DISC", AMOUNT),
+        col("TOT_HDR_DISCNTBL_AMT", AMOUNT),
+        col("TOT_TIP_AMT", AMOUNT),
     ],
     primary_key: &["DOC_ID", "TOT_TYP"],
     indexes: &[],
     touches_rs_utc_dt: false,
+    inserts: &[
+        ("DOC_ID", "the document"),
+        ("TOT_TYP", "'O' (an order's totals)"),
+        ("INITIAL_MIN_DUE", "0"),
+        ("HAS_TAX_OVRD", "'!' as in NCR's samples"),
+        ("TAX_AMT_SHIPPED", "0"),
+        ("LINS", "the number of lines"),
+        ("SUB_TOT", "the sum of the lines' EXT_PRC"),
+        ("TAX_OVRD_LINS", "0"),
+        ("TOT_EXT_COST", "the sum of the lines' EXT_COST"),
+        ("TOT_MISC", "shipping and fees, less refunds before apply"),
+        ("TAX_AMT", "WooCommerce's total tax, less refunds before apply"),
+        ("NORM_TAX_AMT", "as TAX_AMT"),
+        ("TOT_TND", "the deposit (the payments' sum)"),
+        ("TOT_CHNG", "0"),
+        ("TOT_WEIGHT", "the sum of IM_ITEM.WEIGHT x quantity"),
+        ("TOT_CUBE", "0"),
+        ("TOT", "SUB_TOT - TOT_HDR_DISC - TOT_LIN_DISC + TAX_AMT + TOT_MISC, equal to WooCommerce's total"),
+        ("AMT_DUE", "TOT less the deposit"),
+        ("TOT_HDR_DISC", "the coupons (and what a refund before apply leaves unexplained)"),
+        ("TOT_LIN_DISC", "0 (line prices are after line discounts)"),
+    ],
 };
 
+/// Payments on a document; a web payment on an order is a deposit (`FINAL_PMT 'N'`).
 pub const PS_DOC_PMT: Table = Table {
     name: "PS_DOC_PMT",
     owner: Owner::Counterpoint,
     columns: &[
         req("DOC_ID", BigInt),
         req("PMT_SEQ_NO", Int),
-        req("PAY_COD", CODE),
-        req("AMT", MONEY),
-        req("HOME_CURNCY_AMT", MONEY),
-        col("DESCR", VarChar(30)),
+        col("CARD_NO", VarChar(30)),
+        dflt("PAY_COD_TYP", FLAG, Str("B")),
+        req("AMT", AMOUNT),
+        req("STR_ID", CODE),
         dflt("FINAL_PMT", FLAG, Str("N")),
-        col("LST_MAINT_DT", DateTime),
+        req("STA_ID", CODE),
+        req("CARD_IS_NEW", FLAG),
+        req("TKT_NO", VarChar(15)),
+        req("SECURE_ECOMM_TRX", FLAG),
+        dflt("PMT_LIN_TYP", FLAG, Str("T")),
+        col("PAY_COD", CODE),
+        col("PAY_DAT", DateTime),
+        req("DEP_LIN_COPIED_TO_REL_DOC", FLAG),
+        req("HOME_CURNCY_AMT", AMOUNT),
+        req("EXCH_LOSS", AMOUNT),
+        col("SIG_IMG", Blob),
+        req("SWIPED", FLAG),
+        col("SIG_IMG_VECTOR", Blob),
+        col("EDC_AUTH_COD", CODE),
+        col("DESCR", VarChar(30)),
+        req("EDC_AUTH_FLG", FLAG),
+        dflt("CURNCY_COD", CODE, Str("HOME")),
+        col("EBT_BAL_REMAIN", AMOUNT),
+        req("EXCH_RATE_NUMER", QTY),
+        req("EXCH_RATE_DENOM", QTY),
+        col("LOY_PTS_RDM", Int),
+        col("SVC_BAL_REMAIN", AMOUNT),
+        col("SVC_REF_NO", CODE),
+        col("EDC_AUTH_RESP", VarChar(80)),
+        col("ROUND_GAIN_LOSS", AMOUNT),
+        col("HOME_CURNCY_ROUND_GAIN_LOSS", AMOUNT),
+        col("TIP_AMT", AMOUNT),
+        req("GFC_AUTHED", FLAG),
     ],
     primary_key: &["DOC_ID", "PMT_SEQ_NO"],
     indexes: &[],
     touches_rs_utc_dt: false,
+    inserts: &[
+        ("DOC_ID", "the document"),
+        ("PMT_SEQ_NO", "1"),
+        ("PAY_COD_TYP", "SY_PAY_COD.PAY_TYP of the pay code"),
+        ("AMT", "what WooCommerce took, less refunds before apply, to the cent"),
+        ("STR_ID", "the header's"),
+        ("FINAL_PMT", "'N': a deposit, relieved when the order is released"),
+        ("STA_ID", "the header's"),
+        ("CARD_IS_NEW", "'N'"),
+        ("TKT_NO", "the header's"),
+        ("SECURE_ECOMM_TRX", "'Y' for a credit card pay code (PAY_TYP E), else 'N'"),
+        ("PMT_LIN_TYP", "'T'"),
+        ("PAY_COD", "orders.pay_codes of the WooCommerce payment method (must exist in SY_PAY_COD)"),
+        ("PAY_DAT", "WooCommerce's date_paid, in the store's local time"),
+        ("DEP_LIN_COPIED_TO_REL_DOC", "'N' (Counterpoint copies it at release)"),
+        ("HOME_CURNCY_AMT", "as AMT"),
+        ("EXCH_LOSS", "0"),
+        ("SWIPED", "'N'"),
+        ("DESCR", "the payment method's title (cut to fit)"),
+        ("EDC_AUTH_FLG", "'N'"),
+        ("CURNCY_COD", "SY_PAY_COD.CURNCY_COD, else 'HOME'"),
+        ("EXCH_RATE_NUMER", "1"),
+        ("EXCH_RATE_DENOM", "1"),
+        ("EDC_AUTH_RESP", "the gateway's transaction id (cut to fit)"),
+        ("GFC_AUTHED", "'N'"),
+    ],
 };
 
 /// Posted tickets (release tickets of orders land here). Only the columns cpbridge reads.
@@ -439,6 +720,7 @@ pub const PS_TKT_HIST: Table = Table {
     primary_key: &["BUS_DAT", "DOC_ID"],
     indexes: &[],
     touches_rs_utc_dt: false,
+    inserts: &[],
 };
 
 /// Closed orders. Only the columns cpbridge reads.
@@ -449,6 +731,7 @@ pub const PS_ORD_HIST: Table = Table {
     primary_key: &["DOC_ID"],
     indexes: &[],
     touches_rs_utc_dt: false,
+    inserts: &[],
 };
 
 pub const IM_PRC_GRP: Table = Table {
@@ -471,6 +754,7 @@ pub const IM_PRC_GRP: Table = Table {
     primary_key: &["GRP_TYP", "GRP_COD"],
     indexes: &[],
     touches_rs_utc_dt: true,
+    inserts: &[],
 };
 
 pub const IM_PRC_RUL: Table = Table {
@@ -491,6 +775,7 @@ pub const IM_PRC_RUL: Table = Table {
     primary_key: &["GRP_TYP", "GRP_COD", "RUL_SEQ_NO"],
     indexes: &[],
     touches_rs_utc_dt: true,
+    inserts: &[],
 };
 
 pub const IM_PRC_RUL_BRK: Table = Table {
@@ -510,6 +795,69 @@ pub const IM_PRC_RUL_BRK: Table = Table {
     primary_key: &["GRP_TYP", "GRP_COD", "RUL_SEQ_NO", "MIN_QTY"],
     indexes: &[],
     touches_rs_utc_dt: true,
+    inserts: &[],
+};
+
+/// Stores: `STR_NO` is the store number inside a `DOC_ID`. Read only.
+pub const PS_STR: Table = Table {
+    name: "PS_STR",
+    owner: Owner::Counterpoint,
+    columns: &[req("STR_ID", CODE), req("STR_NO", SmallInt), col("DESCR", VarChar(30))],
+    primary_key: &["STR_ID"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+    inserts: &[],
+};
+
+/// Stations: `STA_NO` is the station number inside a `DOC_ID`. Read only.
+pub const PS_STA: Table = Table {
+    name: "PS_STA",
+    owner: Owner::Counterpoint,
+    columns: &[req("STR_ID", CODE), req("STA_ID", CODE), req("STA_NO", SmallInt), col("DESCR", VarChar(30))],
+    primary_key: &["STR_ID", "STA_ID"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+    inserts: &[],
+};
+
+/// Cash drawers. Read only (`doctor` checks cpbridge's).
+pub const PS_DRW: Table = Table {
+    name: "PS_DRW",
+    owner: Owner::Counterpoint,
+    columns: &[req("STR_ID", CODE), req("DRW_ID", CODE), col("DESCR", VarChar(30))],
+    primary_key: &["STR_ID", "DRW_ID"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+    inserts: &[],
+};
+
+/// Users. Read only (`doctor` checks cpbridge's).
+pub const SY_USR: Table = Table {
+    name: "SY_USR",
+    owner: Owner::Counterpoint,
+    columns: &[req("USR_ID", CODE), col("NAM", VarChar(40))],
+    primary_key: &["USR_ID"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+    inserts: &[],
+};
+
+/// Pay codes: a payment row copies `PAY_TYP` into `PS_DOC_PMT.PAY_COD_TYP`. Read only.
+pub const SY_PAY_COD: Table = Table {
+    name: "SY_PAY_COD",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("PAY_COD", CODE),
+        req("PAY_TYP", FLAG),
+        col("DESCR", VarChar(30)),
+        col("ALLOW_FOR_ORDS", FLAG),
+        col("DFLT_DOC_FINAL_PMT", FLAG),
+        col("CURNCY_COD", CODE),
+    ],
+    primary_key: &["PAY_COD"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+    inserts: &[],
 };
 
 pub const USER_ORDER_STAGING: Table = Table {
@@ -556,6 +904,7 @@ pub const USER_ORDER_STAGING: Table = Table {
         ("IX_USER_ORDER_STAGING_STATUS", &["STATUS", "NEXT_ATTEMPT_DT"], false),
     ],
     touches_rs_utc_dt: false,
+    inserts: &[],
 };
 
 pub const USER_INV_CHANGES: Table = Table {
@@ -571,6 +920,7 @@ pub const USER_INV_CHANGES: Table = Table {
     primary_key: &["CHANGE_ID"],
     indexes: &[("IX_USER_INV_CHANGES_OPEN", &["CONSUMED_DT", "CHANGE_ID"], false)],
     touches_rs_utc_dt: false,
+    inserts: &[],
 };
 
 pub const USER_DOC_COUNTER: Table = Table {
@@ -580,6 +930,7 @@ pub const USER_DOC_COUNTER: Table = Table {
     primary_key: &["COUNTER_ID"],
     indexes: &[],
     touches_rs_utc_dt: false,
+    inserts: &[],
 };
 
 /// Per-line facts that Counterpoint has no confirmed column for: the backordered quantity and the WooCommerce line.
@@ -596,6 +947,7 @@ pub const USER_DOC_LIN_EXT: Table = Table {
     primary_key: &["DOC_ID", "LIN_SEQ_NO"],
     indexes: &[],
     touches_rs_utc_dt: false,
+    inserts: &[],
 };
 
 /// Every table, Counterpoint's first, in an order that satisfies creation.
@@ -616,6 +968,11 @@ pub const TABLES: &[Table] = &[
     IM_PRC_GRP,
     IM_PRC_RUL,
     IM_PRC_RUL_BRK,
+    PS_STR,
+    PS_STA,
+    PS_DRW,
+    SY_USR,
+    SY_PAY_COD,
     USER_ORDER_STAGING,
     USER_INV_CHANGES,
     USER_DOC_COUNTER,
@@ -644,6 +1001,8 @@ fn sql_type(dialect: Dialect, ty: ColType) -> String {
         (_, Dec(p, s)) => format!("DECIMAL({p},{s})"),
         (_, DateTime) => "DATETIME".into(),
         (Dialect::Mssql, Guid) => "UNIQUEIDENTIFIER".into(),
+        (Dialect::Mssql, Blob) => "VARBINARY(MAX)".into(),
+        (Dialect::Sqlite, Blob) => "BLOB".into(),
     }
 }
 
@@ -682,6 +1041,10 @@ pub fn column_sql(dialect: Dialect, table: &Table, column: &Column) -> String {
             Dialect::Mssql => sql.push_str(&format!(" CONSTRAINT DF_{}_{} DEFAULT {default}", table.name, column.name)),
             Dialect::Sqlite => sql.push_str(&format!(" DEFAULT {default}")),
         }
+    }
+    // SQLite ignores declared lengths; the replica must refuse what SQL Server refuses.
+    if let (Dialect::Sqlite, VarChar(n)) = (dialect, column.ty) {
+        sql.push_str(&format!(" CHECK (length({}) <= {n})", column.name));
     }
     sql
 }

@@ -149,6 +149,11 @@ impl<D: Driver> SqlCounterpoint<D> {
         summary.locations =
             self.bulk_insert("IM_LOC", &["LOC_ID", "DESCR", "LST_MAINT_DT"], locs, "locations", progress).await?;
 
+        for (table, cols, rows) in SETUP_ROWS {
+            let rows: Rows = rows.iter().map(|r| r.iter().map(|v| Value::from(*v)).collect()).collect();
+            self.bulk_insert(table, cols, rows, "setup", progress).await?;
+        }
+
         let (items, prices, stock) = generate_items(&mut rng, spec, now);
         summary.items = self.bulk_insert("IM_ITEM", ITEM_SEED_COLS, items, "items", progress).await?;
         summary.prices = self.bulk_insert("IM_PRC", PRICE_SEED_COLS, prices, "prices", progress).await?;
@@ -229,8 +234,74 @@ const ITEM_SEED_COLS: &[&str] = &[
 ];
 const PRICE_SEED_COLS: &[&str] =
     &["ITEM_NO", "LOC_ID", "REG_PRC", "PRC_1", "PRC_2", "PRC_3", "LST_MAINT_DT", "RS_UTC_DT"];
-const INV_SEED_COLS: &[&str] =
-    &["ITEM_NO", "LOC_ID", "QTY_ON_HND", "QTY_COMMIT", "MIN_QTY", "MAX_QTY", "LST_MAINT_DT", "RS_UTC_DT"];
+const INV_SEED_COLS: &[&str] = &[
+    "ITEM_NO",
+    "LOC_ID",
+    "QTY_ON_HND",
+    "QTY_COMMIT",
+    "MIN_QTY",
+    "MAX_QTY",
+    "LST_MAINT_DT",
+    "RS_UTC_DT",
+    "QTY_ON_PO",
+    "QTY_ON_BO",
+    "QTY_ON_XFER_OUT",
+    "QTY_ON_XFER_IN",
+    "QTY_ON_ORD",
+    "QTY_ON_LWY",
+    "QTY_ON_SO",
+    "LST_AVG_COST",
+    "LST_COST",
+    "STD_COST",
+    "COST_OF_SLS_PCT",
+    "GL_VAL",
+    "RS_STAT",
+    "DROPSHIP_QTY_ON_CUST_ORD",
+    "DROPSHIP_QTY_ON_PO",
+];
+
+/// How many of [`INV_SEED_COLS`] are zero in a new stock row (every one after `RS_UTC_DT`).
+const INV_ZERO_COLS: usize = 15;
+
+/// An `INSERT` of one complete `IM_INV` row (every NOT NULL column), as Counterpoint's item setup would make it,
+/// with literal values: for tests and the demo, which play the shop. `item_no` and `loc_id` must be plain codes.
+pub fn stock_row_sql(item_no: &str, loc_id: &str, on_hand: i64) -> String {
+    let zeros = vec!["0"; INV_ZERO_COLS].join(", ");
+    format!(
+        "INSERT INTO IM_INV ({}) VALUES ('{}', '{}', {on_hand}, 0, 0, 0, NULL, NULL, {zeros})",
+        INV_SEED_COLS.join(", "),
+        item_no.replace('\'', "''"),
+        loc_id.replace('\'', "''")
+    )
+}
+
+/// A table of the shop's setup: its name, columns, and rows of literal values.
+type SetupTable = (&'static str, &'static [&'static str], &'static [&'static [&'static str]]);
+
+/// The shop's setup that cpbridge's documents point at: store `1` (number 1), cpbridge's station `WEB` (number 90)
+/// with drawers `1` and `WEB`, the users `CPBRIDGE` and `MGR`, and the pay codes the default config maps to.
+const SETUP_ROWS: &[SetupTable] = &[
+    ("PS_STR", &["STR_ID", "STR_NO", "DESCR"], &[&["1", "1", "Main store"]]),
+    (
+        "PS_STA",
+        &["STR_ID", "STA_ID", "STA_NO", "DESCR"],
+        &[&["1", "1", "1", "Register 1"], &["1", "WEB", "90", "cpbridge web orders"]],
+    ),
+    ("PS_DRW", &["STR_ID", "DRW_ID", "DESCR"], &[&["1", "1", "Drawer 1"], &["1", "WEB", "Web deposits"]]),
+    ("SY_USR", &["USR_ID", "NAM"], &[&["CPBRIDGE", "cpbridge"], &["MGR", "Manager"]]),
+    (
+        "SY_PAY_COD",
+        &["PAY_COD", "PAY_TYP", "DESCR", "ALLOW_FOR_ORDS", "DFLT_DOC_FINAL_PMT", "CURNCY_COD"],
+        &[
+            &["CASH", "B", "Cash", "Y", "N", "HOME"],
+            &["CHECK", "C", "Check", "Y", "N", "HOME"],
+            &["CREDIT", "E", "Credit card", "Y", "N", "HOME"],
+            &["PAYPAL", "E", "PayPal", "Y", "N", "HOME"],
+            &["WEB", "E", "Web payment", "Y", "N", "HOME"],
+            &["GIFT", "G", "Gift card", "Y", "N", "HOME"],
+        ],
+    ),
+];
 const CUST_SEED_COLS: &[&str] = &[
     "CUST_NO",
     "NAM",
@@ -363,6 +434,9 @@ fn generate_items(rng: &mut SplitMix64, spec: &SeedSpec, now: NaiveDateTime) -> 
                     now.into(),
                     now.into(),
                 ]);
+                if let Some(row) = stock.last_mut() {
+                    row.extend(std::iter::repeat_n(Value::Int(0), INV_ZERO_COLS));
+                }
             }
         }
     }

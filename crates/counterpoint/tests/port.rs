@@ -76,6 +76,10 @@ fn document(lines: &[(&str, i64, Decimal)], paid: bool) -> OrderDocument {
             is_txbl: true,
             tax_categ_cod: None,
             item_typ: "I".into(),
+            trk_meth: Some("N".into()),
+            qty_unit: Some("EACH".into()),
+            subcat_cod: None,
+            reg_prc: Some(*prc),
             unit_cost: Some(dec!(1)),
             woo_line_id: Some(1),
         })
@@ -92,6 +96,7 @@ fn document(lines: &[(&str, i64, Decimal)], paid: bool) -> OrderDocument {
         tkt_prefix: "W".into(),
         cust_no: "C000001".into(),
         tkt_dt: at(5, 0, 0),
+        utc_offset_secs: -6 * 3600,
         ship_via_cod: Some("UPS".into()),
         tax_cod: Some("CA".into()),
         cust_po_no: Some("PO-1".into()),
@@ -109,7 +114,14 @@ fn document(lines: &[(&str, i64, Decimal)], paid: bool) -> OrderDocument {
             ..DocTotals::default()
         },
         payments: if paid {
-            vec![DocPayment { pay_cod: "WEB".into(), amt: tot, descr: Some("TX-123".into()), final_pmt: false }]
+            vec![DocPayment {
+                pay_cod: "WEB".into(),
+                amt: tot,
+                descr: Some("Credit card (Stripe)".into()),
+                transaction_id: Some("ch_3QxTX123".into()),
+                pay_dat: Some(at(5, 0, 0)),
+                final_pmt: false,
+            }]
         } else {
             vec![]
         },
@@ -454,7 +466,8 @@ async fn backorders_are_recorded_per_line<D: Driver>(cp: &SqlCounterpoint<D>) {
 
 async fn document_ids_skip_taken_ones<D: Driver>(cp: &SqlCounterpoint<D>) {
     seed_small(cp).await;
-    let taken = cpbridge_core::docid::gen_doc_id(1, 0, 'O', at(5, 0, 2), 0);
+    // Store 1 is STR_NO 1 and station WEB is STA_NO 90 in PS_STR and PS_STA: the numbers, not digits of the ids.
+    let taken = cpbridge_core::docid::gen_doc_id(1, 90, 'O', at(5, 0, 2), 0);
     sql(
         cp,
         "INSERT INTO dbo.PS_DOC_HDR (DOC_ID, DOC_GUID, DOC_TYP, STR_ID, STA_ID, DRW_ID, USR_ID, TKT_NO) VALUES (@P1, @P2, 'O', '1', 'WEB', '1', 'MGR', 'W-000001')",
@@ -579,6 +592,7 @@ async fn customers_are_created_matched_and_updated<D: Driver>(cp: &SqlCounterpoi
         adrs_1: Some("1 Main St, a very long address line that certainly does not fit forty characters".into()),
         email_adrs_1: Some("Grace@Example.test".into()),
         is_ecomm_cust: true,
+        str_id: Some("1".into()),
         ..Customer::default()
     };
     let ship = ShipAddress {
@@ -680,6 +694,82 @@ async fn migrating_over_the_seed_systems_table_keeps_its_orders_out<D: Driver>(c
     assert_eq!(cp.staged_order(legacy.staging_id).await.expect("read").expect("row").status, StagingStatus::Pending);
 }
 
+/// Every NOT NULL column of every row a document writes holds a value, and the values mean what Counterpoint means.
+async fn a_document_fills_every_required_column<D: Driver>(cp: &SqlCounterpoint<D>) {
+    seed_small(cp).await;
+    let (a, b) = (item_no(1), item_no(2));
+    cp.stage_order(&new_order(700, &[(a.as_str(), 3), (b.as_str(), 1)]), at(5, 0, 0)).await.expect("stage");
+    let claim = claim_one(cp, at(5, 0, 1)).await;
+    let mut doc = document(&[(a.as_str(), 3, dec!(3.3333)), (b.as_str(), 1, dec!(7.20))], true);
+    doc.bill_to.company = Some("Hopper Computing".into());
+    let outcome = cp.apply_staged_order(&claim, &doc, at(5, 0, 2)).await.expect("apply");
+    let ApplyOutcome::Applied { doc_id, .. } = outcome else { panic!("expected Applied, got {outcome:?}") };
+    assert_eq!(doc_id / 1_000_000_000 % 100, 90, "DOC_ID carries PS_STA.STA_NO of cpbridge's station");
+    for table in ["PS_DOC_HDR", "PS_DOC_LIN", "PS_DOC_HDR_TOT", "PS_DOC_PMT", "PS_DOC_CONTACT"] {
+        let model = cpbridge_counterpoint::schema::table(table).expect("model");
+        let count = format!("SELECT COUNT(*) AS V FROM dbo.{table} WHERE DOC_ID = @P1");
+        assert!(scalar(cp, &count, vec![doc_id.into()]).await > Decimal::ZERO, "{table} has rows for the document");
+        for column in model.columns.iter().filter(|c| c.not_null) {
+            let nulls = format!("{count} AND {} IS NULL", column.name);
+            assert_eq!(scalar(cp, &nulls, vec![doc_id.into()]).await, Decimal::ZERO, "{table}.{}", column.name);
+        }
+    }
+    let text = |sql: &'static str| {
+        let sql = cp.driver().dialect().render(sql);
+        async move {
+            let mut tx = cp.driver().begin(TxMode::Read).await.expect("begin");
+            let rows = tx.query(&sql, &[doc_id.into()]).await.expect("read");
+            rows.first().and_then(|r| r.opt_text("V").expect("text")).unwrap_or_default()
+        }
+    };
+    assert_eq!(text("SELECT PAY_COD_TYP AS V FROM dbo.PS_DOC_PMT WHERE DOC_ID = @P1").await, "E", "SY_PAY_COD.PAY_TYP");
+    assert_eq!(text("SELECT FINAL_PMT AS V FROM dbo.PS_DOC_PMT WHERE DOC_ID = @P1").await, "N", "a deposit");
+    assert_eq!(text("SELECT EDC_AUTH_RESP AS V FROM dbo.PS_DOC_PMT WHERE DOC_ID = @P1").await, "ch_3QxTX123");
+    assert_eq!(text("SELECT NAM_TYP AS V FROM dbo.PS_DOC_CONTACT WHERE DOC_ID = @P1 AND CONTACT_ID = 1").await, "B");
+    assert_eq!(
+        text("SELECT NAM AS V FROM dbo.PS_DOC_CONTACT WHERE DOC_ID = @P1 AND CONTACT_ID = 1").await,
+        "Hopper Computing"
+    );
+    assert_eq!(text("SELECT NAM_TYP AS V FROM dbo.PS_DOC_CONTACT WHERE DOC_ID = @P1 AND CONTACT_ID = 2").await, "P");
+    assert_eq!(text("SELECT QTY_UNIT AS V FROM dbo.PS_DOC_LIN WHERE DOC_ID = @P1 AND LIN_SEQ_NO = 1").await, "EACH");
+    assert_eq!(
+        scalar(
+            cp,
+            "SELECT EXT_PRC AS V FROM dbo.PS_DOC_LIN WHERE DOC_ID = @P1 AND LIN_SEQ_NO = 1",
+            vec![doc_id.into()]
+        )
+        .await,
+        dec!(10.00),
+        "3 x 3.3333 is written to the cent"
+    );
+    let tot = scalar(cp, "SELECT TOT AS V FROM dbo.PS_DOC_HDR_TOT WHERE DOC_ID = @P1", vec![doc_id.into()]).await;
+    let parts = scalar(
+        cp,
+        "SELECT SUB_TOT - TOT_HDR_DISC - TOT_LIN_DISC + TAX_AMT + TOT_MISC AS V FROM dbo.PS_DOC_HDR_TOT WHERE DOC_ID = @P1",
+        vec![doc_id.into()],
+    );
+    assert_eq!(parts.await, tot, "the totals rule holds on the stored, rounded values");
+
+    // A pay code Counterpoint does not know is a clear reason, and nothing is written.
+    cp.stage_order(&new_order(701, &[(a.as_str(), 1)]), at(5, 0, 0)).await.expect("stage");
+    let claim = claim_one(cp, at(5, 0, 3)).await;
+    let mut unknown = document(&[(a.as_str(), 1, dec!(2))], true);
+    unknown.payments[0].pay_cod = "BITCOIN".into();
+    let err = cp.apply_staged_order(&claim, &unknown, at(5, 0, 4)).await.expect_err("unknown pay code");
+    assert!(err.to_string().contains("pay code BITCOIN is not in SY_PAY_COD"), "{err}");
+    assert_eq!(docs_for(cp).await, dec!(1));
+
+    // The replica refuses what SQL Server refuses: a value longer than its VARCHAR.
+    let mut tx = cp.driver().begin(TxMode::Write).await.expect("begin");
+    let too_long = tx
+        .execute(
+            &cp.driver().dialect().render("UPDATE dbo.PS_DOC_HDR SET TKT_NO = @P1 WHERE DOC_ID = @P2"),
+            &["W-00000000000001".into(), doc_id.into()],
+        )
+        .await;
+    assert!(too_long.is_err(), "TKT_NO is VARCHAR(15): 16 characters are refused");
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Runners.
 
@@ -701,6 +791,7 @@ macro_rules! every_driver_check {
             schema_is_complete_and_gaps_are_named,
             stage_twice_gives_one_row,
             apply_writes_one_complete_document,
+            a_document_fills_every_required_column,
             a_failed_transaction_leaves_nothing_and_the_retry_applies_once,
             claims_are_exclusive_and_leases_expire,
             failures_retry_then_go_dead_and_can_be_replayed,
@@ -827,6 +918,12 @@ impl Tx for RecorderTx {
         };
         Ok(if sql.contains("OUTPUT INSERTED.NEXT_NO") {
             vec![row(&["NEXT_NO"], vec![Value::Int(1)])]
+        } else if sql.contains("SELECT STR_NO") {
+            vec![row(&["STR_NO"], vec![Value::Int(1)])]
+        } else if sql.contains("SELECT STA_NO") {
+            vec![row(&["STA_NO"], vec![Value::Int(90)])]
+        } else if sql.contains("SELECT PAY_TYP") {
+            vec![row(&["PAY_TYP", "CURNCY_COD"], vec![Value::Text("E".into()), Value::Text("HOME".into())])]
         } else if sql.contains("MAX(DOC_ID)") {
             vec![row(&["TOP_ID"], vec![Value::Null])]
         } else if sql.contains("FROM dbo.IM_INV WITH") {

@@ -10,8 +10,8 @@ use chrono::NaiveDate;
 use cpbridge_core::money::fits_money;
 use cpbridge_core::order::{DocContact, DocLine, DocPayment, DocTotals, OrderDocument, TotalsMismatch};
 use cpbridge_core::records::{Customer, Item, ShipAddress};
-use cpbridge_core::round_money;
 use cpbridge_core::staging::{NewStagedOrder, StagedLine};
+use cpbridge_core::{round_cents, round_money};
 use cpbridge_woo::model::{Address, Order, OrderStatus};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -236,6 +236,7 @@ fn is_blank(address: &Address) -> bool {
 fn contact(address: &Address, fallback_email: Option<&str>) -> DocContact {
     DocContact {
         nam: full_name(address),
+        company: text(&address.company),
         fst_nam: text(&address.first_name),
         lst_nam: text(&address.last_name),
         adrs_1: text(&address.address_1),
@@ -298,7 +299,9 @@ pub fn ship_address_from(shipping: &Address) -> Option<ShipAddress> {
         ShipAddress {
             cust_no: String::new(),
             ship_adrs_id: "WEB".into(),
-            nam: c.nam,
+            nam: c.company.clone().unwrap_or(c.nam),
+            fst_nam: c.fst_nam,
+            lst_nam: c.lst_nam,
             adrs_1: c.adrs_1,
             adrs_2: c.adrs_2,
             city: c.city,
@@ -386,6 +389,10 @@ pub fn build_document(
             is_txbl: item.is_txbl,
             tax_categ_cod: item.tax_categ_cod.clone(),
             item_typ: item.item_typ.clone(),
+            trk_meth: item.trk_meth.clone(),
+            qty_unit: item.stk_unit.clone(),
+            subcat_cod: item.subcat_cod.clone(),
+            reg_prc: Some(item.reg_prc),
             unit_cost: item.lst_cost,
             woo_line_id: i64::try_from(line.id).ok(),
         });
@@ -402,25 +409,31 @@ pub fn build_document(
         in_range(&label, || format!("field {name}"), value.unwrap_or_default())?;
     }
     let sub_tot: Decimal = lines.iter().map(DocLine::ext_prc).sum();
+    // Document money is DECIMAL(15,2): every amount is rounded to the cent here, and the totals rule is checked on
+    // the rounded values that will be written.
+    let total = round_cents(total);
     let mut totals = DocTotals {
         sub_tot,
-        tax_amt: order.total_tax.unwrap_or_default(),
-        tot_hdr_disc: order.discount_total.unwrap_or_default(),
+        tax_amt: round_cents(order.total_tax.unwrap_or_default()),
+        tot_hdr_disc: round_cents(order.discount_total.unwrap_or_default()),
         tot_lin_disc: Decimal::ZERO,
-        tot_misc: round_money(order.shipping_total.unwrap_or_default() + fees),
+        tot_misc: round_cents(order.shipping_total.unwrap_or_default() + fees),
         tot: total,
         amt_due: total,
         tot_weight: round_money(weight),
     };
-    if refunded_before_apply {
+    // Lines rounded one by one to the cent can miss WooCommerce's total by a cent each (tax-inclusive prices keep
+    // more places); that much is rounding, not a wrong order.
+    let rounding = Decimal::new(1, 2) * Decimal::from(lines.len() + 1);
+    let residual = totals.computed_tot() - total;
+    if refunded_before_apply || (!residual.is_zero() && residual.abs() <= rounding) {
         // A refund's amount need not match the lines it names (a goodwill refund names none, a partial one gives
         // back less than the units' price): what the lines leave over is a header discount, what they fall
         // short a miscellaneous charge, so that the document is what the customer paid in the end.
-        let residual = totals.computed_tot() - total;
         if residual > Decimal::ZERO {
-            totals.tot_hdr_disc = round_money(totals.tot_hdr_disc + residual);
+            totals.tot_hdr_disc = round_cents(totals.tot_hdr_disc + residual);
         } else {
-            totals.tot_misc = round_money(totals.tot_misc - residual);
+            totals.tot_misc = round_cents(totals.tot_misc - residual);
         }
     }
     totals.check().map_err(|source| OrderProblem::Totals { order: label.clone(), source: Box::new(source) })?;
@@ -433,14 +446,21 @@ pub fn build_document(
             .get(method)
             .or(settings.default_pay_code.as_ref())
             .ok_or_else(|| OrderProblem::NoPayCode { order: label.clone(), method: method.to_owned() })?;
-        let descr = text(&order.transaction_id).or_else(|| text(&order.payment_method_title));
-        payments.push(DocPayment { pay_cod: pay_cod.clone(), amt: total, descr, final_pmt: false });
+        payments.push(DocPayment {
+            pay_cod: pay_cod.clone(),
+            amt: total,
+            descr: text(&order.payment_method_title).or_else(|| text(method)),
+            transaction_id: text(&order.transaction_id),
+            pay_dat: order.date_paid_gmt.map(|paid| settings.timezone.local(paid)),
+            final_pmt: false,
+        });
     }
     totals.amt_due = total - payments.iter().map(|p| p.amt).sum::<Decimal>();
 
     let email = customer_email(order);
     let bill_to = contact(&order.billing, email.as_deref());
     let ship_to = if is_blank(&order.shipping) { bill_to.clone() } else { contact(&order.shipping, email.as_deref()) };
+    let created = order.date_created_gmt.unwrap_or_default();
     let ship_via_cod = order.shipping_lines.first().and_then(|s| settings.ship_via_codes.get(&s.method_id)).cloned();
     Ok(OrderDocument {
         doc_typ: 'O',
@@ -451,7 +471,8 @@ pub fn build_document(
         usr_id: settings.user_id.clone(),
         tkt_prefix: settings.ticket_prefix.clone(),
         cust_no: cust_no.to_owned(),
-        tkt_dt: order.date_created_gmt.unwrap_or_default(),
+        tkt_dt: settings.timezone.local(created),
+        utc_offset_secs: i32::try_from((settings.timezone.local(created) - created).num_seconds()).unwrap_or(0),
         ship_via_cod,
         tax_cod: settings.tax_code.clone(),
         cust_po_no: Some(if order.number.is_empty() { order.id.to_string() } else { order.number.clone() }),
@@ -647,6 +668,7 @@ mod tests {
             reg_prc: dec!(1),
             lst_cost: Some(dec!(0.4)),
             trk_meth: None,
+            stk_unit: None,
             prc_decs: 2,
             prof_cod_1: None,
             attr_cod_1: None,

@@ -212,6 +212,7 @@ mod tests {
             reg_prc: dec!(7.5),
             lst_cost: Some(dec!(3)),
             trk_meth: None,
+            stk_unit: None,
             prc_decs: 2,
             prof_cod_1: None,
             attr_cod_1: None,

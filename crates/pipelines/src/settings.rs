@@ -66,6 +66,43 @@ pub struct OrderSettings {
     pub since: Option<chrono::NaiveDate>,
     /// `TAX_OVRD_REAS` marker that tells Counterpoint users where the document came from.
     pub source_marker: String,
+    /// The store's time zone, for the dates written to Counterpoint (`counterpoint.timezone`, set from there).
+    #[serde(skip)]
+    pub timezone: StoreTimezone,
+}
+
+/// The time zone of the shop's Counterpoint: its dates (`TKT_DT`, `PAY_DAT`) are local, not UTC.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StoreTimezone {
+    /// The time zone of the machine cpbridge runs on (the default: it usually runs in the shop).
+    #[default]
+    Machine,
+    /// An IANA zone such as `America/Chicago`.
+    Named(chrono_tz::Tz),
+}
+
+impl StoreTimezone {
+    /// Reads `counterpoint.timezone`: empty for the machine's zone, else an IANA name.
+    ///
+    /// # Errors
+    /// A message naming the setting when the name is not an IANA zone.
+    pub fn parse(name: Option<&str>) -> Result<StoreTimezone, String> {
+        match name.map(str::trim).filter(|n| !n.is_empty()) {
+            None => Ok(StoreTimezone::Machine),
+            Some(name) => name.parse::<chrono_tz::Tz>().map(StoreTimezone::Named).map_err(|_| {
+                format!("counterpoint.timezone {name:?} is not an IANA time zone (e.g. \"America/Chicago\")")
+            }),
+        }
+    }
+
+    /// The local date and time in the store at the UTC instant `utc`.
+    pub fn local(self, utc: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+        use chrono::TimeZone;
+        match self {
+            StoreTimezone::Machine => chrono::Local.from_utc_datetime(&utc).naive_local(),
+            StoreTimezone::Named(tz) => tz.from_utc_datetime(&utc).naive_local(),
+        }
+    }
 }
 
 impl Default for OrderSettings {
@@ -105,6 +142,7 @@ impl Default for OrderSettings {
             batch_size: 50,
             since: None,
             source_marker: "EC_WOOCOMM".into(),
+            timezone: StoreTimezone::Machine,
         }
     }
 }

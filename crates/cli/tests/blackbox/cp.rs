@@ -104,3 +104,53 @@ fn verify_names_what_is_missing() {
     assert!(err.contains("table USER_ORDER_STAGING is missing (run `cpbridge cp migrate`)"), "{err}");
     assert!(err.contains("trigger USER_TR_IM_INV_CHANGES_U is missing"), "{err}");
 }
+
+/// A shop's Counterpoint whose `PS_DOC_PMT` has one more required column than cpbridge knows (a version's, or a
+/// `USER_` column): `cp verify` and `doctor` name it, and the daemon refuses to start rather than fail every paid
+/// order one by one.
+#[tokio::test]
+async fn an_unknown_required_column_stops_the_daemon_at_start() {
+    use sqlx::{Connection as _, SqliteConnection};
+    let shop = crate::orders::Shop::open(&[], 0, "").await;
+    let mut db = SqliteConnection::connect(&format!("sqlite:{}", shop.replica.display())).await.expect("replica");
+    let ddl: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'PS_DOC_PMT'")
+        .fetch_one(&mut db)
+        .await
+        .expect("PS_DOC_PMT");
+    let at = ddl.find("    CONSTRAINT PK_PS_DOC_PMT").expect("primary key line");
+    let widened = format!("{}    USER_WEB_REF VARCHAR(20) NOT NULL,\n{}", &ddl[..at], &ddl[at..]);
+    sqlx::query("DROP TABLE PS_DOC_PMT").execute(&mut db).await.expect("drop");
+    sqlx::query(sqlx::AssertSqlSafe(widened)).execute(&mut db).await.expect("create with the extra column");
+    drop(db);
+
+    let verify = crate::cpbridge(&["cp", "verify", "--db", &crate::db_arg(&shop.replica)]);
+    assert_eq!(verify.status.code(), Some(2), "{}", stdout(&verify));
+    assert!(stderr(&verify).contains("PS_DOC_PMT.USER_WEB_REF is NOT NULL without a default"), "{}", stderr(&verify));
+    let doctor = shop.cli(&["doctor"]);
+    assert_eq!(doctor.status.code(), Some(2));
+    assert!(stdout(&doctor).contains("PS_DOC_PMT.USER_WEB_REF"), "{}", stdout(&doctor));
+
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_cpbridge"))
+        .args(["run", "--listen", "127.0.0.1:0", "--config", shop.config.to_str().expect("utf-8 path")])
+        .env_remove("CPBRIDGE_CP_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cpbridge run starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = run.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = run.kill();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut run.stderr.take().expect("stderr"), &mut err).expect("stderr");
+    let status = status.expect("cpbridge run refuses to start instead of running");
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("PS_DOC_PMT.USER_WEB_REF is NOT NULL without a default"), "{err}");
+}

@@ -254,7 +254,7 @@ async fn hostile_orders_end_dead_with_the_field_named_or_applied_and_nothing_els
         .fetch_one(&mut db)
         .await
         .expect("line");
-    assert_eq!(descr.chars().count(), 250, "PS_DOC_LIN.DESCR is cut to its 250 characters");
+    assert_eq!(descr.chars().count(), 50, "PS_DOC_LIN.DESCR is cut to the live column's 50 characters");
     let rtl_doc = doc_of("emoji and right-to-left text");
     let (lin_descr, contact): (String, String) = sqlx::query_as(
         "SELECT l.DESCR, c.NAM FROM PS_DOC_LIN l JOIN PS_DOC_CONTACT c ON c.DOC_ID = l.DOC_ID AND c.CONTACT_ID = 1 \
@@ -284,13 +284,15 @@ async fn hostile_orders_end_dead_with_the_field_named_or_applied_and_nothing_els
 
     // Metacharacters were stored as text, and every table is still there.
     let nasty_doc = doc_of("SQL metacharacters in every string");
-    let (nam, adrs_1): (String, String) =
-        sqlx::query_as("SELECT NAM, ADRS_1 FROM PS_DOC_CONTACT WHERE DOC_ID = ?1 AND CONTACT_ID = 2")
-            .bind(nasty_doc)
-            .fetch_one(&mut db)
-            .await
-            .expect("ship-to contact");
-    assert!(nam.starts_with("Robert'); DROP TABLE"), "{nam}");
+    let (nam, nam_typ, contact, adrs_1): (String, String, String, String) = sqlx::query_as(
+        "SELECT NAM, NAM_TYP, CONTCT_1, ADRS_1 FROM PS_DOC_CONTACT WHERE DOC_ID = ?1 AND CONTACT_ID = 2",
+    )
+    .bind(nasty_doc)
+    .fetch_one(&mut db)
+    .await
+    .expect("ship-to contact");
+    assert_eq!((nam.as_str(), nam_typ.as_str()), ("'; --", "B"), "a company's contact is named by the company");
+    assert!(contact.starts_with("Robert'); DROP TABLE"), "{contact}");
     assert_eq!(adrs_1, "1' OR '1'='1");
     let (cust_nam, phone): (String, String) =
         sqlx::query_as("SELECT NAM, PHONE_1 FROM AR_CUST WHERE EMAIL_ADRS_1 = ?1")

@@ -714,7 +714,8 @@ async fn each_failure_kind_goes_dead_with_its_reason_and_replays_once_fixed() {
 
     // Fix every cause: the guest customer, the missing item, the void item; the totals come fresh from WooCommerce.
     sqlx::query(
-        "INSERT INTO AR_CUST (CUST_NO, NAM, NAM_UPR, CUST_NAM_TYP) VALUES ('WEBGUEST', 'Web guest', 'WEB GUEST', 'P')",
+        "INSERT INTO AR_CUST (CUST_NO, NAM, NAM_UPR, CUST_NAM_TYP, STR_ID) \
+         VALUES ('WEBGUEST', 'Web guest', 'WEB GUEST', 'P', '1')",
     )
     .execute(&mut db)
     .await
@@ -727,7 +728,7 @@ async fn each_failure_kind_goes_dead_with_its_reason_and_replays_once_fixed() {
     .await
     .expect("item");
     // Set up at the fulfilment location too: cpbridge never creates stock rows.
-    sqlx::query("INSERT INTO IM_INV (ITEM_NO, LOC_ID, QTY_ON_HND, QTY_COMMIT) VALUES ('NOT-IN-CP', 'MAIN', 10, 0)")
+    sqlx::query(sqlx::AssertSqlSafe(cpbridge_counterpoint::seed::stock_row_sql("NOT-IN-CP", "MAIN", 10)))
         .execute(&mut db)
         .await
         .expect("stock row");

@@ -31,8 +31,8 @@ async fn the_pricing_api_answers_counterpoints_contract_prices() {
     let mut db = shop.replica().await;
     // A customer no seeded rule matches, a contract group just for them: 10 % off PRC_1, 25 % off from 12 units.
     sqlx::query(
-        "INSERT INTO AR_CUST (CUST_NO, NAM, NAM_UPR, CUST_NAM_TYP, PROF_COD_1, CATEG_COD, CUST_TYP) \
-         VALUES ('B2B-1', 'Acme Ltd', 'ACME LTD', 'B', 'ACME', 'ACME', 'ACME')",
+        "INSERT INTO AR_CUST (CUST_NO, NAM, NAM_UPR, CUST_NAM_TYP, PROF_COD_1, CATEG_COD, CUST_TYP, STR_ID) \
+         VALUES ('B2B-1', 'Acme Ltd', 'ACME LTD', 'B', 'ACME', 'ACME', 'ACME', '1')",
     )
     .execute(&mut db)
     .await

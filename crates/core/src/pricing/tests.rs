@@ -31,6 +31,7 @@ fn item() -> PricedItem {
             reg_prc: dec!(26),
             lst_cost: Some(dec!(9)),
             trk_meth: None,
+            stk_unit: None,
             prc_decs: 2,
             prof_cod_1: None,
             attr_cod_1: None,
