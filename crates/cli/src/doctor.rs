@@ -78,6 +78,19 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
             Err(e) => findings.add("Counterpoint", Err(format!("{e}"))),
         },
     }
+    if let Ok(cp) = cpbridge_counterpoint::port::open(&config.counterpoint.url).await {
+        match cp.setup_problems(&shop_setup(&config.orders)).await {
+            Ok(problems) if problems.is_empty() => findings.add(
+                "Counterpoint setup",
+                Ok(format!(
+                    "store {}, station {} (its own), drawer {}, user {} and every mapped pay code exist",
+                    config.orders.store_id, config.orders.station_id, config.orders.drawer_id, config.orders.user_id
+                )),
+            ),
+            Ok(problems) => findings.add("Counterpoint setup", Err(problems.join("; "))),
+            Err(e) => findings.add("Counterpoint setup", Err(format!("{e}"))),
+        }
+    }
 
     match SqliteStore::open(&config.state.path).await {
         Ok(store) => match store.last_runs().await {
@@ -184,5 +197,20 @@ async fn check_woo(woo: &WooClient, config: &Config, args: &DoctorArgs, findings
             Ok(hook) => findings.add("webhooks", Ok(format!("created webhook {} for {topic} to {url}", hook.id))),
             Err(e) => findings.add("webhooks", Err(format!("creating the {topic} webhook: {e}"))),
         }
+    }
+}
+
+/// The codes the order settings point at, for [`cpbridge_counterpoint::CounterpointPort::setup_problems`].
+pub fn shop_setup(orders: &cpbridge_pipelines::OrderSettings) -> cpbridge_counterpoint::ShopSetup {
+    let mut pay_codes: Vec<String> = orders.pay_codes.values().chain(orders.default_pay_code.iter()).cloned().collect();
+    pay_codes.sort();
+    pay_codes.dedup();
+    cpbridge_counterpoint::ShopSetup {
+        str_id: orders.store_id.clone(),
+        sta_id: orders.station_id.clone(),
+        drw_id: orders.drawer_id.clone(),
+        usr_id: orders.user_id.clone(),
+        pay_codes,
+        tkt_prefix: orders.ticket_prefix.clone(),
     }
 }

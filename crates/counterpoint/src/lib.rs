@@ -17,4 +17,4 @@ pub mod sqlite;
 pub mod value;
 
 pub use error::{CpError, CpResult};
-pub use port::{CounterpointPort, CustNoScheme, SchemaReport, SqlCounterpoint};
+pub use port::{CounterpointPort, CustNoScheme, SchemaReport, ShopSetup, SqlCounterpoint};

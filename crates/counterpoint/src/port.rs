@@ -38,10 +38,7 @@ use crate::schema::{self, Owner, TABLES, Table};
 use crate::sqlite::SqliteDriver;
 use crate::value::{Row, Value, flag};
 
-/// The `IM_INV` columns an open order moves, in one place, because Counterpoint's own order entry is not documented
-/// publicly: the ordered quantity is added to each, at the line's `STK_LOC_ID`, and taken back on cancellation.
-/// `QTY_ON_HND` is never touched; it falls when Counterpoint posts the release ticket.
-pub const ORDER_COMMIT_COLUMNS: [&str; 2] = ["QTY_COMMIT", "QTY_ON_ORD"];
+pub use crate::schema::ORDER_COMMIT_COLUMNS;
 
 /// How cpbridge numbers customers it creates in `AR_CUST`: `PREFIX` + a zero-padded counter kept in
 /// `USER_DOC_COUNTER` (`WEB000001`). The result must fit `CUST_NO VARCHAR(15)`.
@@ -102,6 +99,19 @@ impl fmt::Display for SchemaReport {
         }
         f.write_str(&parts.join("; "))
     }
+}
+
+/// The codes cpbridge's documents point at, as configured: each must exist in Counterpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShopSetup {
+    pub str_id: String,
+    pub sta_id: String,
+    pub drw_id: String,
+    pub usr_id: String,
+    /// Every `PAY_COD` the payment methods map to.
+    pub pay_codes: Vec<String>,
+    /// cpbridge's ticket prefix: a document on its station with another number was written by someone else.
+    pub tkt_prefix: String,
 }
 
 /// Every operation cpbridge needs from Counterpoint.
@@ -233,6 +243,11 @@ pub trait CounterpointPort: Send + Sync {
     /// Lines of the staged orders that may still be applied, so the web's stock leaves room for them: pending,
     /// applying and failed ones, and dead ones staged at or after `dead_since` (an operator may still replay them).
     async fn unapplied_order_lines(&self, dead_since: NaiveDateTime) -> CpResult<Vec<StagedLine>>;
+
+    /// What is wrong with the shop's setup for cpbridge's documents, each problem in plain words: a store, station,
+    /// drawer, user or pay code that Counterpoint does not have, or documents on cpbridge's station that a register
+    /// wrote. Empty when all is well.
+    async fn setup_problems(&self, setup: &ShopSetup) -> CpResult<Vec<String>>;
 
     /// Ends a `DEAD` or `FAILED` order for good, with the operator's reason. Returns false when it is neither.
     async fn discard_staged_order(&self, staging_id: i64, reason: &str) -> CpResult<bool>;
@@ -887,8 +902,8 @@ impl<D: Driver> SqlCounterpoint<D> {
         let order_ref = format!("WooCommerce order {} (staging {})", claim.order.woo_order_no, claim.order.staging_id);
         let tkt_no = self.allocate_tkt_no(tx, doc, now).await?;
         let doc_id = self.allocate_doc_id(tx, doc, now).await?;
-        let header = |e: CpError| e.context(format!("{order_ref}: writing PS_DOC_HDR {doc_id}"));
-        let (sql, values) = Insert::into(&schema::PS_DOC_HDR, live, &order_ref)
+        let header = |e: CpError| e.context(format!("{order_ref}: writing PS_DOC_HDR"));
+        let (cols, mut values) = Insert::into(&schema::PS_DOC_HDR, live, &order_ref)
             .set("DOC_ID", doc_id)
             .set("DOC_GUID", Uuid::new_v4())
             .set("DOC_TYP", doc.doc_typ.to_string())
@@ -917,9 +932,26 @@ impl<D: Driver> SqlCounterpoint<D> {
             .set("RS_UTC_DT", now)
             .set("LST_MAINT_DT", doc.local(now))
             .set("LST_MAINT_USR_ID", doc.usr_id.as_str())
-            .finish(d)
+            .finish_pairs()
             .map_err(header)?;
-        tx.execute(&sql, &values).await.map_err(header)?;
+        // A register (or Counterpoint's own fnGenDocId) may take the id between the search and the insert: a
+        // duplicate key moves on to the next variation digit, within the same transaction (XACT_ABORT is off, so a
+        // key violation ends only the statement).
+        let sql = d.insert_values("PS_DOC_HDR", &cols, 1);
+        let mut doc_id = doc_id;
+        let mut tries = 0;
+        loop {
+            values[0] = Value::Int(doc_id);
+            match tx.execute(&sql, &values).await {
+                Ok(_) => break,
+                Err(CpError::DuplicateKey { .. }) if tries < 10 => {
+                    tracing::info!(doc_id, "DOC_ID taken at insert; trying the next variation");
+                    doc_id += 1;
+                    tries += 1;
+                }
+                Err(e) => return Err(header(e)),
+            }
+        }
         self.insert_contact(tx, &live_schema, doc_id, 1, &doc.bill_to).await?;
         self.insert_contact(tx, &live_schema, doc_id, 2, &doc.ship_to).await?;
 
@@ -1639,6 +1671,62 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
             });
         }
         Ok(docs)
+    }
+
+    async fn setup_problems(&self, setup: &ShopSetup) -> CpResult<Vec<String>> {
+        let mut problems = Vec::new();
+        let mut tx = self.driver.begin(TxMode::Read).await?;
+        let checks: [(&str, Vec<Value>, String); 4] = [
+            (
+                "SELECT STR_ID FROM dbo.PS_STR WHERE STR_ID = @P1",
+                params![setup.str_id.as_str()].to_vec(),
+                format!("store {} (orders.store_id) is not in PS_STR", setup.str_id),
+            ),
+            (
+                "SELECT STA_ID FROM dbo.PS_STA WHERE STR_ID = @P1 AND STA_ID = @P2",
+                params![setup.str_id.as_str(), setup.sta_id.as_str()].to_vec(),
+                format!(
+                    "station {} of store {} (orders.station_id) is not in PS_STA: create a station for cpbridge alone",
+                    setup.sta_id, setup.str_id
+                ),
+            ),
+            (
+                "SELECT DRW_ID FROM dbo.PS_DRW WHERE STR_ID = @P1 AND DRW_ID = @P2",
+                params![setup.str_id.as_str(), setup.drw_id.as_str()].to_vec(),
+                format!("drawer {} of store {} (orders.drawer_id) is not in PS_DRW", setup.drw_id, setup.str_id),
+            ),
+            (
+                "SELECT USR_ID FROM dbo.SY_USR WHERE USR_ID = @P1",
+                params![setup.usr_id.as_str()].to_vec(),
+                format!("user {} (orders.user_id) is not in SY_USR", setup.usr_id),
+            ),
+        ];
+        for (sql, params, problem) in checks {
+            if tx.query(&self.sql(sql), &params).await?.is_empty() {
+                problems.push(problem);
+            }
+        }
+        for pay_cod in &setup.pay_codes {
+            let sql = self.sql("SELECT PAY_COD FROM dbo.SY_PAY_COD WHERE PAY_COD = @P1");
+            if tx.query(&sql, &params![pay_cod.as_str()]).await?.is_empty() {
+                problems.push(format!("pay code {pay_cod} (orders.pay_codes) is not in SY_PAY_COD"));
+            }
+        }
+        let foreign = self.sql(
+            "SELECT COUNT(*) AS N FROM dbo.PS_DOC_HDR WHERE STA_ID = @P1 AND (TKT_NO IS NULL OR TKT_NO NOT LIKE @P2 ESCAPE '\\')",
+        );
+        let pattern = like_prefix(&format!("{}-", setup.tkt_prefix));
+        let rows = tx.query(&foreign, &params![setup.sta_id.as_str(), pattern]).await?;
+        let n = rows.into_iter().next().map(|r| r.i64("N")).transpose()?.unwrap_or(0);
+        if n > 0 {
+            problems.push(format!(
+                "{n} open document(s) on station {} were not written by cpbridge (their TKT_NO does not start with \
+                 {}-): cpbridge's station must be its own",
+                setup.sta_id, setup.tkt_prefix
+            ));
+        }
+        tx.commit().await?;
+        Ok(problems)
     }
 
     async fn discard_staged_order(&self, staging_id: i64, reason: &str) -> CpResult<bool> {

@@ -304,10 +304,10 @@ pub const AR_CUST: Table = Table {
         ("CNTRY", "country code"),
         ("PHONE_1", "phone (cut to fit)"),
         ("EMAIL_ADRS_1", "e-mail (refused when too long, never cut)"),
-        ("CUST_TYP", "customers.* settings (kept on update)"),
-        ("CATEG_COD", "customers.* settings (kept on update)"),
-        ("PROF_COD_1", "kept on update"),
-        ("TAX_COD", "kept on update"),
+        ("CUST_TYP", "NULL for a new web customer; an update writes back what Counterpoint holds"),
+        ("CATEG_COD", "NULL for a new web customer; an update writes back what Counterpoint holds"),
+        ("PROF_COD_1", "NULL for a new web customer; an update writes back what Counterpoint holds"),
+        ("TAX_COD", "NULL for a new web customer; an update writes back what Counterpoint holds"),
         ("STR_ID", "orders.store_id"),
         ("CUST_NAM_TYP", "'B' with a company name, else 'P'"),
         ("IS_ECOMM_CUST", "'Y'"),
@@ -979,6 +979,49 @@ pub const TABLES: &[Table] = &[
     USER_DOC_LIN_EXT,
 ];
 
+/// The `IM_INV` columns an open order moves, in one place, because Counterpoint's own order entry is not documented
+/// publicly: the ordered quantity is added to each, at the line's `STK_LOC_ID`, and taken back on cancellation.
+/// `QTY_ON_HND` is never touched; it falls when Counterpoint posts the release ticket.
+pub const ORDER_COMMIT_COLUMNS: [&str; 2] = ["QTY_COMMIT", "QTY_ON_ORD"];
+
+/// What cpbridge writes to Counterpoint's own tables, table by table and column by column, from the model's insert
+/// lists: the reference a DBA reads before letting cpbridge in (`sql/counterpoint-writes.md`).
+pub fn writes_reference() -> String {
+    let mut out = String::from(
+        "# What cpbridge writes to Counterpoint\n\n\
+         Generated from `crates/counterpoint/src/schema.rs` (the insert lists that the insert builder enforces on every \
+         row); refresh with `CPBRIDGE_BLESS=1 cargo test -p cpbridge-counterpoint`. Types and NULL rules are the \
+         model's (`shared/counterpoint-columns.sql`); at start-up cpbridge reads the live ones, fits text to the live \
+         lengths, and refuses to start when a live table requires a column that is not listed here.\n\n\
+         cpbridge never inserts into `IM_INV` (stock rows are Counterpoint's). It only updates ",
+    );
+    out.push_str(&ORDER_COMMIT_COLUMNS.map(|c| format!("`{c}`")).join(" and "));
+    out.push_str(
+        " of existing rows, adding an open order's quantities at its stock location and taking them back when the \
+         order is cancelled.\n",
+    );
+    for table in TABLES.iter().filter(|t| t.owner == Owner::Counterpoint && !t.inserts.is_empty()) {
+        out.push_str(&format!(
+            "\n## {}\n\n| column | type | NULL | what cpbridge writes |\n|---|---|---|---|\n",
+            table.name
+        ));
+        for (name, meaning) in table.inserts {
+            let Some(column) = table.column(name) else { continue };
+            let null = match (column.not_null, column.default) {
+                (false, _) => "NULL".to_owned(),
+                (true, ColDefault::None) => "NOT NULL".to_owned(),
+                (true, d) => format!("NOT NULL, default {}", default_sql(Dialect::Mssql, d).unwrap_or_default()),
+            };
+            out.push_str(&format!("| `{name}` | {} | {null} | {meaning} |\n", sql_type(Dialect::Mssql, column.ty)));
+        }
+        let unwritten: Vec<&str> = table.columns.iter().map(|c| c.name).filter(|c| !table.inserts_column(c)).collect();
+        if !unwritten.is_empty() {
+            out.push_str(&format!("\nLeft to their defaults or NULL: {}.\n", unwritten.join(", ")));
+        }
+    }
+    out
+}
+
 /// Name of the trigger that feeds `USER_INV_CHANGES` on SQL Server.
 pub const MSSQL_INV_TRIGGER: &str = "USER_TR_IM_INV_CHANGES";
 
@@ -1295,6 +1338,7 @@ mod tests {
             ("sql/mssql/002_inv_changes_trigger.sql", mssql_inv_trigger_script()),
             ("sql/mssql/test/counterpoint_fixture.sql", mssql_test_fixture_script()),
             ("sql/sqlite/replica.sql", sqlite_replica_ddl()),
+            ("sql/counterpoint-writes.md", writes_reference()),
         ];
         for (path, expected) in files {
             let path = root.join(path);

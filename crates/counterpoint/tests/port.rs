@@ -19,7 +19,7 @@ use cpbridge_counterpoint::port::watermark_after;
 use cpbridge_counterpoint::seed::{SeedSpec, item_no};
 use cpbridge_counterpoint::sqlite::SqliteDriver;
 use cpbridge_counterpoint::value::Value;
-use cpbridge_counterpoint::{CounterpointPort, CpError, CustNoScheme, SqlCounterpoint};
+use cpbridge_counterpoint::{CounterpointPort, CpError, CustNoScheme, ShopSetup, SqlCounterpoint};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -770,6 +770,33 @@ async fn a_document_fills_every_required_column<D: Driver>(cp: &SqlCounterpoint<
     assert!(too_long.is_err(), "TKT_NO is VARCHAR(15): 16 characters are refused");
 }
 
+/// `doctor`'s setup check: every code cpbridge's documents point at exists, and its station is its own.
+async fn the_shop_setup_is_checked_code_by_code<D: Driver>(cp: &SqlCounterpoint<D>) {
+    seed_small(cp).await;
+    let setup = ShopSetup {
+        str_id: "1".into(),
+        sta_id: "WEB".into(),
+        drw_id: "1".into(),
+        usr_id: "CPBRIDGE".into(),
+        pay_codes: vec!["CREDIT".into(), "PAYPAL".into()],
+        tkt_prefix: "W".into(),
+    };
+    assert_eq!(cp.setup_problems(&setup).await.expect("check"), Vec::<String>::new());
+    sql(cp, "DELETE FROM dbo.SY_PAY_COD WHERE PAY_COD = 'PAYPAL'", vec![]).await;
+    sql(
+        cp,
+        "INSERT INTO dbo.PS_DOC_HDR (DOC_ID, DOC_GUID, DOC_TYP, STR_ID, STA_ID, TKT_NO) VALUES (7, @P1, 'T', '1', 'WEB', '101-000004')",
+        vec![uuid::Uuid::new_v4().into()],
+    )
+    .await;
+    let wrong = ShopSetup { drw_id: "NOPE".into(), ..setup };
+    let problems = cp.setup_problems(&wrong).await.expect("check");
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(problems[0].contains("drawer NOPE of store 1"), "{problems:?}");
+    assert!(problems[1].contains("pay code PAYPAL"), "{problems:?}");
+    assert!(problems[2].contains("1 open document(s) on station WEB"), "{problems:?}");
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Runners.
 
@@ -792,6 +819,7 @@ macro_rules! every_driver_check {
             stage_twice_gives_one_row,
             apply_writes_one_complete_document,
             a_document_fills_every_required_column,
+            the_shop_setup_is_checked_code_by_code,
             a_failed_transaction_leaves_nothing_and_the_retry_applies_once,
             claims_are_exclusive_and_leases_expire,
             failures_retry_then_go_dead_and_can_be_replayed,
@@ -1001,6 +1029,8 @@ async fn every_operation(cp: &SqlCounterpoint<TsqlRecorder>) {
     let _ = cp.document_state(102_611_250_000_001, "W-000001").await;
     let _ = cp.price_groups().await;
     let _ = cp.pricing_changed_at().await;
+    let setup = ShopSetup { pay_codes: vec!["CREDIT".into()], ..ShopSetup::default() };
+    let _ = cp.setup_problems(&setup).await;
     let staged = cpbridge_core::staging::StagedOrder {
         staging_id: 1,
         woo_order_id: 7,
