@@ -204,6 +204,37 @@ impl OrderDocument {
     }
 }
 
+/// A stock row: `(ITEM_NO, LOC_ID)`.
+pub type StockKey = (String, String);
+
+/// What an order commits in `IM_INV`: the quantity of its inventory lines summed per stock row, in key order (the
+/// order in which the port locks the rows, so that two appliers never wait on each other in a cycle).
+pub fn order_commitments(lines: &[DocLine]) -> std::collections::BTreeMap<StockKey, Decimal> {
+    let mut committed = std::collections::BTreeMap::new();
+    for line in lines.iter().filter(|l| l.commits_inventory()) {
+        *committed.entry((line.item_no.clone(), line.stk_loc_id.clone())).or_insert(Decimal::ZERO) += line.qty_sold;
+    }
+    committed
+}
+
+/// The backordered quantity of each line, given each stock row's availability before the order: lines take the
+/// available stock in line order, and what is left over is backordered. Lines that commit no stock backorder nothing.
+pub fn line_backorders(lines: &[DocLine], available: &std::collections::BTreeMap<StockKey, Decimal>) -> Vec<Decimal> {
+    let mut left = available.clone();
+    lines
+        .iter()
+        .map(|line| {
+            if !line.commits_inventory() {
+                return Decimal::ZERO;
+            }
+            let slot = left.entry((line.item_no.clone(), line.stk_loc_id.clone())).or_insert(Decimal::ZERO);
+            let (filled, backordered) = split_backorder(line.qty_sold, *slot);
+            *slot -= filled;
+            backordered
+        })
+        .collect()
+}
+
 /// How much of an ordered quantity can be filled from stock now, and how much is backordered.
 ///
 /// `available` is `QTY_ON_HND - QTY_COMMIT` before this order; negative availability counts as none.
@@ -243,6 +274,41 @@ mod tests {
         assert_eq!(split_backorder(dec!(5), dec!(15)), (dec!(5), dec!(0)));
         assert_eq!(split_backorder(dec!(5), dec!(3)), (dec!(3), dec!(2)));
         assert_eq!(split_backorder(dec!(5), dec!(-4)), (dec!(0), dec!(5)));
+    }
+
+    fn line(item: &str, qty: Decimal, item_typ: &str) -> DocLine {
+        DocLine {
+            item_no: item.into(),
+            descr: item.into(),
+            qty_sold: qty,
+            prc: dec!(1),
+            stk_loc_id: "MAIN".into(),
+            categ_cod: None,
+            is_txbl: true,
+            tax_categ_cod: None,
+            item_typ: item_typ.into(),
+            trk_meth: None,
+            qty_unit: None,
+            subcat_cod: None,
+            reg_prc: None,
+            unit_cost: None,
+            woo_line_id: None,
+        }
+    }
+
+    #[test]
+    fn commitments_sum_per_stock_row_and_backorders_go_in_line_order() {
+        let lines =
+            [line("B", dec!(2), "I"), line("A", dec!(3), "I"), line("B", dec!(4), "I"), line("S", dec!(1), "S")];
+        let committed = order_commitments(&lines);
+        let keys: Vec<&str> = committed.keys().map(|(item, _)| item.as_str()).collect();
+        assert_eq!(keys, ["A", "B"], "key order, services left out");
+        assert_eq!(committed[&("B".to_owned(), "MAIN".to_owned())], dec!(6));
+        let available = std::collections::BTreeMap::from([
+            (("A".to_owned(), "MAIN".to_owned()), dec!(10)),
+            (("B".to_owned(), "MAIN".to_owned()), dec!(3)),
+        ]);
+        assert_eq!(line_backorders(&lines, &available), vec![dec!(0), dec!(0), dec!(3), dec!(0)]);
     }
 
     #[test]

@@ -1,0 +1,151 @@
+//! Stock: the change feeds, availability reads, and the order's commitment of existing `IM_INV` rows.
+
+use super::*;
+
+pub(super) async fn inventory_changed_since<D: Driver>(
+    cp: &SqlCounterpoint<D>,
+    after: &Watermark,
+    limit: usize,
+) -> CpResult<Vec<InventoryLevel>> {
+    cp.paged("IM_INV", INV_COLS, &["ITEM_NO", "LOC_ID"], after, limit, inventory_from_row).await
+}
+
+pub(super) async fn inventory_for_items<D: Driver>(
+    cp: &SqlCounterpoint<D>,
+    item_nos: &[String],
+    locations: &[String],
+) -> CpResult<Vec<InventoryLevel>> {
+    let mut levels = Vec::new();
+    if locations.is_empty() {
+        return Ok(levels);
+    }
+    let chunk_size = (cp.dialect().max_params() - locations.len()).clamp(1, 500);
+    for chunk in item_nos.chunks(chunk_size) {
+        let items = cp.dialect().param_list(1, chunk.len());
+        let locs = cp.dialect().param_list(chunk.len() + 1, locations.len());
+        let sql =
+            cp.sql(&format!("SELECT {INV_COLS} FROM dbo.IM_INV WHERE ITEM_NO IN ({items}) AND LOC_ID IN ({locs})"));
+        let params: Vec<Value> = chunk.iter().chain(locations).map(Value::from).collect();
+        for row in cp.read(&sql, &params).await? {
+            levels.push(inventory_from_row(row)?);
+        }
+    }
+    Ok(levels)
+}
+
+pub(super) async fn pending_inventory_changes<D: Driver>(
+    cp: &SqlCounterpoint<D>,
+    limit: usize,
+) -> CpResult<Vec<InventoryChange>> {
+    let d = cp.dialect();
+    let sql = d.select_top(
+        1,
+        "CHANGE_ID, ITEM_NO, LOC_ID, CHANGED_DT",
+        &d.render("FROM dbo.USER_INV_CHANGES WHERE CONSUMED_DT IS NULL ORDER BY CHANGE_ID"),
+    );
+    cp.read(&sql, &params![limit])
+        .await?
+        .into_iter()
+        .map(|row| {
+            let row = row.from_table("USER_INV_CHANGES", &["CHANGE_ID"]);
+            Ok(InventoryChange {
+                change_id: row.i64("CHANGE_ID")?,
+                item_no: row.text("ITEM_NO")?,
+                loc_id: row.text("LOC_ID")?,
+                changed_dt: row.datetime("CHANGED_DT")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn consume_inventory_changes<D: Driver>(
+    cp: &SqlCounterpoint<D>,
+    change_ids: &[i64],
+    at: NaiveDateTime,
+) -> CpResult<u64> {
+    let mut total = 0;
+    let mut tx = cp.driver.begin(TxMode::Write).await?;
+    for chunk in change_ids.chunks(500) {
+        let list = cp.dialect().param_list(2, chunk.len());
+        let sql = cp.sql(&format!(
+            "UPDATE dbo.USER_INV_CHANGES SET CONSUMED_DT = @P1 WHERE CONSUMED_DT IS NULL AND CHANGE_ID IN ({list})"
+        ));
+        let mut params = params![at].to_vec();
+        params.extend(chunk.iter().map(|id| Value::Int(*id)));
+        total += tx.execute(&sql, &params).await.map_err(|e| e.context("consuming USER_INV_CHANGES"))?;
+    }
+    tx.commit().await?;
+    Ok(total)
+}
+
+pub(super) async fn unapplied_order_lines<D: Driver>(
+    cp: &SqlCounterpoint<D>,
+    dead_since: NaiveDateTime,
+) -> CpResult<Vec<StagedLine>> {
+    let sql = cp.sql(&format!(
+        "SELECT STAGING_ID, LINE_ITEMS_JSON FROM dbo.USER_ORDER_STAGING WHERE STATUS IN ('PENDING', 'APPLYING', \
+         'FAILED') OR (STATUS = 'DEAD' AND CREATED_DT >= {})",
+        cp.dialect().datetime_param(1)
+    ));
+    let mut lines = Vec::new();
+    for row in cp.read(&sql, &params![dead_since]).await? {
+        let row = row.from_table("USER_ORDER_STAGING", &["STAGING_ID"]);
+        let json = row.text_or_empty("LINE_ITEMS_JSON")?;
+        let parsed: Vec<StagedLine> = serde_json::from_str(&json).map_err(|e| CpError::BadData {
+            table: "USER_ORDER_STAGING",
+            key: row.key(),
+            column: "LINE_ITEMS_JSON".into(),
+            detail: e.to_string(),
+        })?;
+        lines.extend(parsed);
+    }
+    Ok(lines)
+}
+
+impl<D: Driver> SqlCounterpoint<D> {
+    /// Adds `qty` to the order-commit columns of `IM_INV` and returns the availability before the change.
+    pub(super) async fn commit_inventory(
+        &self,
+        tx: &mut D::Tx,
+        item_no: &str,
+        loc_id: &str,
+        qty: Decimal,
+        now: NaiveDateTime,
+    ) -> CpResult<Decimal> {
+        let d = self.dialect();
+        let read = self.sql(&format!(
+            "SELECT ITEM_NO, LOC_ID, QTY_ON_HND, {} FROM dbo.IM_INV{} WHERE ITEM_NO = @P1 AND LOC_ID = @P2",
+            ORDER_COMMIT_COLUMNS.join(", "),
+            d.update_lock_hint()
+        ));
+        let rows = tx
+            .query(&read, &params![item_no, loc_id])
+            .await
+            .map_err(|e| e.context(format!("reading IM_INV {item_no} at {loc_id}")))?;
+        let Some(row) = rows.into_iter().next() else {
+            // Stock rows are Counterpoint's: an item is stocked at a location by the shop (receiving, transfers,
+            // item setup), never by a web order. The transaction is dropped and the order retried, then DEAD.
+            return Err(CpError::Invalid {
+                what: format!("IM_INV {item_no} at {loc_id}"),
+                detail: format!(
+                    "item {item_no} is not stocked at location {loc_id} (no IM_INV row); cpbridge never creates \
+                     stock rows: set the item up at {loc_id} in Counterpoint, or change orders.fulfilment_location"
+                ),
+            });
+        };
+        let row = row.from_table("IM_INV", &["ITEM_NO", "LOC_ID"]);
+        let available = row.dec_or_zero("QTY_ON_HND")? - row.dec_or_zero("QTY_COMMIT")?;
+        let mut values = Vec::new();
+        for col in ORDER_COMMIT_COLUMNS {
+            values.push(Value::Dec(match d {
+                Dialect::Mssql => qty,
+                Dialect::Sqlite => cpbridge_core::round_money(row.dec_or_zero(col)? + qty),
+            }));
+        }
+        values.extend(params![item_no, loc_id, now]);
+        tx.execute(&d.inventory_add(&ORDER_COMMIT_COLUMNS), &values)
+            .await
+            .map_err(|e| e.context(format!("committing IM_INV {item_no} at {loc_id}")))?;
+        Ok(available)
+    }
+}
