@@ -5,6 +5,155 @@
 //! parameters, and the few updates where SQLite must not do decimal arithmetic (it stores `DECIMAL` as a float).
 //! Every T-SQL text produced here is unit-tested below, because no SQL Server runs in this project's CI.
 
+/// One lexical piece of a statement, for [`type_varchar_params`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token<'a> {
+    /// A name, keyword or number (`h.STA_ID`, `WHERE`, `1`).
+    Word(&'a str),
+    /// `@P12`.
+    Param(&'a str),
+    /// A comparison operator.
+    Op(&'a str),
+    /// Anything else that is not blank: a string literal, a parenthesis, a comma.
+    Other(&'a str),
+    Blank(&'a str),
+}
+
+fn tokens(sql: &str) -> Vec<Token<'_>> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        let c = bytes[i];
+        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'.';
+        if c == b'\'' {
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'\'' {
+                i += 1;
+            }
+            i = (i + 1).min(bytes.len());
+            out.push(Token::Other(&sql[start..i]));
+        } else if c == b'@' && bytes.get(i + 1) == Some(&b'P') && bytes.get(i + 2).is_some_and(u8::is_ascii_digit) {
+            i += 2;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            out.push(Token::Param(&sql[start..i]));
+        } else if word(c) {
+            while i < bytes.len() && word(bytes[i]) {
+                i += 1;
+            }
+            out.push(Token::Word(&sql[start..i]));
+        } else if matches!(c, b'=' | b'<' | b'>' | b'!') {
+            while i < bytes.len() && matches!(bytes[i], b'=' | b'<' | b'>' | b'!') {
+                i += 1;
+            }
+            out.push(Token::Op(&sql[start..i]));
+        } else if c.is_ascii_whitespace() {
+            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            out.push(Token::Blank(&sql[start..i]));
+        } else {
+            // One character (UTF-8 continuation bytes included), so slices stay on character boundaries.
+            i += sql[i..].chars().next().map_or(1, char::len_utf8);
+            out.push(Token::Other(&sql[start..i]));
+        }
+    }
+    out
+}
+
+/// The longest `VARCHAR` of each column name in the table model, plus one: a parameter cast to it keeps a value
+/// that is too long for every column too long to match any of them (a cast to the exact length would cut it, and a
+/// cut key could match another row).
+fn varchar_cast_lengths() -> &'static std::collections::HashMap<&'static str, u32> {
+    static LENGTHS: std::sync::OnceLock<std::collections::HashMap<&'static str, u32>> = std::sync::OnceLock::new();
+    LENGTHS.get_or_init(|| {
+        let mut lengths = std::collections::HashMap::new();
+        for table in crate::schema::TABLES {
+            for column in table.columns {
+                if let crate::schema::ColType::VarChar(n) = column.ty {
+                    let slot = lengths.entry(column.name).or_insert(0);
+                    *slot = (*slot).max(n + 1);
+                }
+            }
+        }
+        lengths
+    })
+}
+
+/// Casts every parameter compared with a `VARCHAR` column to `VARCHAR`, on SQL Server.
+///
+/// tiberius binds Rust strings as `NVARCHAR`. Comparing a `VARCHAR` column with an `NVARCHAR` value under a SQL_*
+/// collation converts the column, so SQL Server scans the index instead of seeking, inside transactions that hold
+/// locks the registers wait on. Comparisons (`=`, `<>`, `<`, `>`, `LIKE`, `IN (...)`) after `WHERE` or `ON` are
+/// rewritten; assignments (`SET c = @P1`) and `VALUES` are not, because a write converts the value, not the column.
+pub fn type_varchar_params(sql: &str) -> String {
+    let lengths = varchar_cast_lengths();
+    let column_length = |word: &str| {
+        let name = word.rsplit('.').next().unwrap_or(word);
+        lengths.get(name.to_ascii_uppercase().as_str()).copied()
+    };
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut filtering = false;
+    // The last non-blank tokens, newest first.
+    let mut recent: Vec<Token<'_>> = Vec::new();
+    // The length of the column whose `IN (...)` list we are in, with the list's parenthesis depth.
+    let mut in_list: Option<(u32, usize)> = None;
+    let mut depth = 0usize;
+    for token in tokens(sql) {
+        match token {
+            Token::Word(w) if w.eq_ignore_ascii_case("WHERE") || w.eq_ignore_ascii_case("ON") => filtering = true,
+            Token::Word(w) if w.eq_ignore_ascii_case("SET") => filtering = false,
+            Token::Other("(") => {
+                depth += 1;
+                if let [Token::Word(kw), Token::Word(col), ..] = recent.as_slice()
+                    && kw.eq_ignore_ascii_case("IN")
+                    && filtering
+                    && let Some(n) = column_length(col)
+                {
+                    in_list = Some((n, depth));
+                }
+            }
+            Token::Other(")") => {
+                if in_list.is_some_and(|(_, d)| d == depth) {
+                    in_list = None;
+                }
+                depth = depth.saturating_sub(1);
+            }
+            _ => {}
+        }
+        if let Token::Param(p) = token {
+            let compared = match recent.as_slice() {
+                [Token::Op(_), Token::Word(col), ..] => column_length(col),
+                [Token::Word(like), Token::Word(not), Token::Word(col), ..]
+                    if like.eq_ignore_ascii_case("LIKE") && not.eq_ignore_ascii_case("NOT") =>
+                {
+                    column_length(col)
+                }
+                [Token::Word(like), Token::Word(col), ..] if like.eq_ignore_ascii_case("LIKE") => column_length(col),
+                _ => None,
+            };
+            let length = if filtering { compared.or(in_list.map(|(n, _)| n)) } else { None };
+            match length {
+                Some(n) => out.push_str(&format!("CAST({p} AS VARCHAR({n}))")),
+                None => out.push_str(p),
+            }
+        } else {
+            match token {
+                Token::Word(t) | Token::Op(t) | Token::Other(t) | Token::Blank(t) => out.push_str(t),
+                Token::Param(_) => {}
+            }
+        }
+        if !matches!(token, Token::Blank(_)) {
+            recent.insert(0, token);
+            recent.truncate(3);
+        }
+    }
+    out
+}
+
 /// Which SQL the database speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -19,7 +168,7 @@ impl Dialect {
     /// parameter may be used twice or out of order).
     pub fn render(self, sql: &str) -> String {
         match self {
-            Dialect::Mssql => sql.to_owned(),
+            Dialect::Mssql => type_varchar_params(sql),
             Dialect::Sqlite => {
                 // Works on bytes: the markers are ASCII, and everything else (UTF-8 included) is copied unchanged.
                 let bytes = sql.as_bytes();
@@ -58,7 +207,7 @@ impl Dialect {
     /// SQL Server: `SELECT TOP (@Pn) cols rest`; SQLite: `SELECT cols rest LIMIT ?n`.
     pub fn select_top(self, limit_param: usize, cols: &str, rest: &str) -> String {
         match self {
-            Dialect::Mssql => format!("SELECT TOP (@P{limit_param}) {cols} {rest}"),
+            Dialect::Mssql => self.render(&format!("SELECT TOP (@P{limit_param}) {cols} {rest}")),
             Dialect::Sqlite => self.render(&format!("SELECT {cols} {rest} LIMIT @P{limit_param}")),
         }
     }
@@ -84,9 +233,8 @@ impl Dialect {
     /// `UPDATE ... SET set WHERE cond` that returns one column of the updated row.
     pub fn update_returning(self, table: &str, set: &str, returning: &str, cond: &str) -> String {
         match self {
-            Dialect::Mssql => {
-                format!("UPDATE {} SET {set} OUTPUT INSERTED.{returning} WHERE {cond}", self.qualify(table))
-            }
+            Dialect::Mssql => self
+                .render(&format!("UPDATE {} SET {set} OUTPUT INSERTED.{returning} WHERE {cond}", self.qualify(table))),
             Dialect::Sqlite => self.render(&format!("UPDATE {table} SET {set} WHERE {cond} RETURNING {returning}")),
         }
     }
@@ -253,10 +401,33 @@ mod tests {
     }
 
     #[test]
+    fn varchar_comparisons_get_varchar_parameters_on_sql_server() {
+        let sql = "UPDATE dbo.IM_INV SET QTY_COMMIT = QTY_COMMIT + @P1, LST_MAINT_DT = @P2 \
+                   WHERE ITEM_NO = @P3 AND LOC_ID = @P4 AND DOC_ID = @P5";
+        assert_eq!(
+            Dialect::Mssql.render(sql),
+            "UPDATE dbo.IM_INV SET QTY_COMMIT = QTY_COMMIT + @P1, LST_MAINT_DT = @P2 \
+             WHERE ITEM_NO = CAST(@P3 AS VARCHAR(21)) AND LOC_ID = CAST(@P4 AS VARCHAR(11)) AND DOC_ID = @P5"
+        );
+        let sql = "SELECT h.TKT_NO FROM dbo.PS_DOC_HDR h WHERE h.STA_ID = @P1 AND TKT_NO NOT LIKE @P2 ESCAPE '\\' \
+                   AND ITEM_NO IN (@P3, @P4) AND 'ITEM_NO = @P9' = 'x'";
+        assert_eq!(
+            Dialect::Mssql.render(sql),
+            "SELECT h.TKT_NO FROM dbo.PS_DOC_HDR h WHERE h.STA_ID = CAST(@P1 AS VARCHAR(11)) AND TKT_NO NOT LIKE \
+             CAST(@P2 AS VARCHAR(16)) ESCAPE '\\' AND ITEM_NO IN (CAST(@P3 AS VARCHAR(21)), CAST(@P4 AS VARCHAR(21))) \
+             AND 'ITEM_NO = @P9' = 'x'"
+        );
+        assert_eq!(
+            Dialect::Sqlite.render("SELECT 1 FROM IM_INV WHERE ITEM_NO = @P1"),
+            "SELECT 1 FROM IM_INV WHERE ITEM_NO = ?1"
+        );
+    }
+
+    #[test]
     fn top_against_limit() {
         assert_eq!(
             Dialect::Mssql.select_top(2, "ITEM_NO", "FROM dbo.IM_ITEM WHERE ITEM_NO > @P1 ORDER BY ITEM_NO"),
-            "SELECT TOP (@P2) ITEM_NO FROM dbo.IM_ITEM WHERE ITEM_NO > @P1 ORDER BY ITEM_NO"
+            "SELECT TOP (@P2) ITEM_NO FROM dbo.IM_ITEM WHERE ITEM_NO > CAST(@P1 AS VARCHAR(21)) ORDER BY ITEM_NO"
         );
         assert_eq!(
             Dialect::Sqlite.select_top(2, "ITEM_NO", "FROM IM_ITEM WHERE ITEM_NO > @P1 ORDER BY ITEM_NO"),
@@ -276,7 +447,8 @@ mod tests {
         );
         assert_eq!(
             Dialect::Mssql.update_returning("USER_DOC_COUNTER", "NEXT_NO = NEXT_NO + 1", "NEXT_NO", "COUNTER_ID = @P1"),
-            "UPDATE dbo.USER_DOC_COUNTER SET NEXT_NO = NEXT_NO + 1 OUTPUT INSERTED.NEXT_NO WHERE COUNTER_ID = @P1"
+            "UPDATE dbo.USER_DOC_COUNTER SET NEXT_NO = NEXT_NO + 1 OUTPUT INSERTED.NEXT_NO WHERE COUNTER_ID = \
+             CAST(@P1 AS VARCHAR(41))"
         );
         assert_eq!(
             Dialect::Sqlite.update_returning(
@@ -302,7 +474,7 @@ mod tests {
         assert_eq!(
             Dialect::Mssql.inventory_add(&["QTY_COMMIT", "QTY_ON_ORD"]),
             "UPDATE dbo.IM_INV SET QTY_COMMIT = QTY_COMMIT + @P1, QTY_ON_ORD = QTY_ON_ORD + @P2, LST_MAINT_DT = @P5, \
-             RS_UTC_DT = @P5 WHERE ITEM_NO = @P3 AND LOC_ID = @P4"
+             RS_UTC_DT = @P5 WHERE ITEM_NO = CAST(@P3 AS VARCHAR(21)) AND LOC_ID = CAST(@P4 AS VARCHAR(11))"
         );
         assert_eq!(
             Dialect::Sqlite.inventory_add(&["QTY_COMMIT", "QTY_ON_ORD"]),

@@ -1060,6 +1060,16 @@ async fn every_operation(cp: &SqlCounterpoint<TsqlRecorder>) {
     let _ = cp.migrate().await;
 }
 
+/// Every `VARCHAR` column name of the table model.
+fn varchar_columns() -> BTreeSet<&'static str> {
+    cpbridge_counterpoint::schema::TABLES
+        .iter()
+        .flat_map(|t| t.columns.iter())
+        .filter(|c| matches!(c.ty, cpbridge_counterpoint::schema::ColType::VarChar(_)))
+        .map(|c| c.name)
+        .collect()
+}
+
 /// True when `sql` holds `needle` outside string literals.
 fn outside_literals(sql: &str, needle: &str) -> bool {
     let mut code = String::new();
@@ -1123,6 +1133,20 @@ async fn every_statement_sent_to_sql_server_is_t_sql() {
         let expected: BTreeSet<usize> = (1..=*params).collect();
         if !sql.contains("CREATE ") && used != expected {
             problems.push(format!("binds {params} parameters but uses {used:?} in: {sql}"));
+        }
+        // A VARCHAR column compared with a bare (NVARCHAR) parameter makes SQL Server scan instead of seek.
+        if let Some(at) = sql.find("WHERE ") {
+            let filter = &sql[at..];
+            for column in varchar_columns() {
+                for op in [" = @P", " <> @P", " > @P", " < @P", " >= @P", " <= @P", " LIKE @P", " IN (@P"] {
+                    let bare = format!("{column}{op}");
+                    if filter.match_indices(&bare).any(|(i, _)| {
+                        i == 0 || !filter.as_bytes()[i - 1].is_ascii_alphanumeric() && filter.as_bytes()[i - 1] != b'_'
+                    }) {
+                        problems.push(format!("VARCHAR column {column} compared with a bare parameter in: {sql}"));
+                    }
+                }
+            }
         }
         // The install scripts (CREATE ...) are snapshotted on their own in sql/mssql/.
         if !sql.contains("CREATE ")
