@@ -107,6 +107,12 @@ SELECT TOP (@P1) CHANGE_ID, ITEM_NO, LOC_ID, CHANGED_DT FROM dbo.USER_INV_CHANGE
 -- 4 parameter(s)
 UPDATE dbo.USER_INV_CHANGES SET CONSUMED_DT = @P1 WHERE CONSUMED_DT IS NULL AND CHANGE_ID IN (@P2, @P3, @P4);
 
+-- 2 parameter(s)
+DELETE FROM dbo.USER_INV_CHANGES WHERE CHANGE_ID IN (SELECT TOP (@P2) CHANGE_ID FROM dbo.USER_INV_CHANGES WHERE CONSUMED_DT < CAST(@P1 AS DATETIME) ORDER BY CHANGE_ID);
+
+-- 0 parameter(s)
+SELECT COUNT(*) AS N, SUM(CASE WHEN CONSUMED_DT IS NULL THEN 1 ELSE 0 END) AS OPEN_N, MIN(CASE WHEN CONSUMED_DT IS NULL THEN CHANGED_DT END) AS OLDEST FROM dbo.USER_INV_CHANGES;
+
 -- 3 parameter(s)
 SELECT TOP (@P3) CUST_NO, NAM, FST_NAM, LST_NAM, ADRS_1, ADRS_2, ADRS_3, CITY, STATE, ZIP_COD, CNTRY, PHONE_1, EMAIL_ADRS_1, CUST_TYP, CATEG_COD, PROF_COD_1, DISC_PCT, TAX_COD, STR_ID, CUST_NAM_TYP, IS_ECOMM_CUST, RS_UTC_DT FROM dbo.AR_CUST WHERE (RS_UTC_DT > CAST(@P1 AS DATETIME) OR (RS_UTC_DT = CAST(@P1 AS DATETIME) AND ((CUST_NO > CAST(@P2 AS VARCHAR(16)))))) ORDER BY RS_UTC_DT, CUST_NO;
 
@@ -455,21 +461,35 @@ GO;
 -- 0 parameter(s)
 -- Feeds dbo.USER_INV_CHANGES from every change to dbo.IM_INV, made by any Counterpoint workstation.
 -- Generated from crates/counterpoint/src/schema.rs; applied by `cpbridge cp migrate`. Safe to run again.
+-- It can never fail a register's posting: any error of its own is swallowed (the stock reconcile catches up).
+-- Safe to drop: DROP TRIGGER dbo.USER_TR_IM_INV_CHANGES; cpbridge then sees stock changes at its reconcile.
 
 CREATE OR ALTER TRIGGER dbo.USER_TR_IM_INV_CHANGES ON dbo.IM_INV
+WITH EXECUTE AS OWNER
 AFTER INSERT, UPDATE, DELETE
 AS
 BEGIN
     SET NOCOUNT ON;
-    INSERT INTO dbo.USER_INV_CHANGES (ITEM_NO, LOC_ID, CHANGED_DT)
-    SELECT i.ITEM_NO, i.LOC_ID, GETUTCDATE()
-    FROM inserted i
-    LEFT JOIN deleted d ON d.ITEM_NO = i.ITEM_NO AND d.LOC_ID = i.LOC_ID
-    WHERE d.ITEM_NO IS NULL
-       OR EXISTS (SELECT i.QTY_ON_HND, i.QTY_COMMIT EXCEPT SELECT d.QTY_ON_HND, d.QTY_COMMIT)
-    UNION ALL
-    SELECT d.ITEM_NO, d.LOC_ID, GETUTCDATE()
-    FROM deleted d
-    WHERE NOT EXISTS (SELECT 1 FROM inserted i WHERE i.ITEM_NO = d.ITEM_NO AND i.LOC_ID = d.LOC_ID);
+    SET XACT_ABORT OFF;
+    IF OBJECT_ID(N'dbo.USER_INV_CHANGES', N'U') IS NULL RETURN;
+    SELECT c.ITEM_NO, c.LOC_ID INTO #cpbridge_inv_changes FROM (
+        SELECT i.ITEM_NO, i.LOC_ID
+        FROM inserted i
+        LEFT JOIN deleted d ON d.ITEM_NO = i.ITEM_NO AND d.LOC_ID = i.LOC_ID
+        WHERE d.ITEM_NO IS NULL
+           OR EXISTS (SELECT i.QTY_ON_HND, i.QTY_COMMIT EXCEPT SELECT d.QTY_ON_HND, d.QTY_COMMIT)
+        UNION ALL
+        SELECT d.ITEM_NO, d.LOC_ID
+        FROM deleted d
+        WHERE NOT EXISTS (SELECT 1 FROM inserted i WHERE i.ITEM_NO = d.ITEM_NO AND i.LOC_ID = d.LOC_ID)
+    ) c;
+    IF @@ROWCOUNT = 0 RETURN;
+    BEGIN TRY
+        EXEC sys.sp_executesql N'INSERT INTO dbo.USER_INV_CHANGES (ITEM_NO, LOC_ID, CHANGED_DT) SELECT ITEM_NO, LOC_ID, GETUTCDATE() FROM #cpbridge_inv_changes';
+    END TRY
+    BEGIN CATCH
+        -- Never the register's problem. A doomed transaction (XACT_STATE() = -1) cannot be saved by anyone.
+        RETURN;
+    END CATCH;
 END;
 GO;

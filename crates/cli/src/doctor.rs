@@ -79,6 +79,28 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         },
     }
     if let Ok(cp) = cpbridge_counterpoint::port::open(&config.counterpoint.url).await {
+        match cp.inventory_change_backlog().await {
+            Ok(backlog) => {
+                let behind = backlog
+                    .oldest_unconsumed
+                    .map(|oldest| chrono::Utc::now().naive_utc() - oldest)
+                    .filter(|age| *age > chrono::Duration::hours(1));
+                let text = format!(
+                    "USER_INV_CHANGES holds {} rows ({} not read yet{}); consumed rows are purged after a day",
+                    backlog.rows,
+                    backlog.unconsumed,
+                    backlog.oldest_unconsumed.map(|at| format!(", the oldest from {at} UTC")).unwrap_or_default()
+                );
+                match behind {
+                    None => findings.add("stock change feed", Ok(text)),
+                    Some(age) => findings.add(
+                        "stock change feed",
+                        Err(format!("{text}: {} min behind (is `cpbridge run` up?)", age.num_minutes())),
+                    ),
+                }
+            }
+            Err(e) => findings.add("stock change feed", Err(format!("{e}"))),
+        }
         match cp.setup_problems(&shop_setup(&config.orders)).await {
             Ok(problems) if problems.is_empty() => findings.add(
                 "Counterpoint setup",

@@ -113,6 +113,14 @@ pub struct InventoryChange {
     pub changed_dt: NaiveDateTime,
 }
 
+/// How big `USER_INV_CHANGES` is and how far behind its reader: shown by `doctor`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeBacklog {
+    pub rows: i64,
+    pub unconsumed: i64,
+    pub oldest_unconsumed: Option<NaiveDateTime>,
+}
+
 /// One `AR_CUST` row, with the columns cpbridge reads and writes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Customer {

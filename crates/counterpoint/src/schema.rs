@@ -1222,22 +1222,43 @@ fn legacy_status_sql(status_def: &str) -> String {
 
 /// T-SQL for the trigger that feeds `USER_INV_CHANGES` from `IM_INV`.
 ///
-/// It records a row only when a quantity that moves web stock changed (`EXCEPT` compares NULLs safely), so
-/// Counterpoint's own bookkeeping updates do not flood the feed.
+/// It sits inside every register's posting, so it must never fail a sale:
+/// - it records a row only when a quantity that moves web stock changed (`EXCEPT` compares NULLs safely), so
+///   Counterpoint's own bookkeeping updates do not flood the feed;
+/// - it returns at once when `USER_INV_CHANGES` is missing (dropped by a DBA: the 12-hourly reconcile catches up);
+/// - the insert runs as dynamic SQL inside `TRY ... CATCH` with `XACT_ABORT OFF`, so an altered table (a renamed or
+///   retyped column, which static SQL would fail to compile in the register's scope), a duplicate or a full table
+///   is swallowed, and the register's transaction commits;
+/// - `EXECUTE AS OWNER`, so the register's login needs no permission on cpbridge's table.
 pub fn mssql_inv_trigger_script() -> String {
     format!(
         "-- Feeds dbo.USER_INV_CHANGES from every change to dbo.IM_INV, made by any Counterpoint workstation.\n\
-         -- Generated from crates/counterpoint/src/schema.rs; applied by `cpbridge cp migrate`. Safe to run again.\n\n\
-         CREATE OR ALTER TRIGGER dbo.{MSSQL_INV_TRIGGER} ON dbo.IM_INV\nAFTER INSERT, UPDATE, DELETE\nAS\nBEGIN\n    \
+         -- Generated from crates/counterpoint/src/schema.rs; applied by `cpbridge cp migrate`. Safe to run again.\n\
+         -- It can never fail a register's posting: any error of its own is swallowed (the stock reconcile catches up).\n\
+         -- Safe to drop: DROP TRIGGER dbo.{MSSQL_INV_TRIGGER}; cpbridge then sees stock changes at its reconcile.\n\n\
+         CREATE OR ALTER TRIGGER dbo.{MSSQL_INV_TRIGGER} ON dbo.IM_INV\nWITH EXECUTE AS OWNER\n\
+         AFTER INSERT, UPDATE, DELETE\nAS\nBEGIN\n    \
          SET NOCOUNT ON;\n    \
-         INSERT INTO dbo.USER_INV_CHANGES (ITEM_NO, LOC_ID, CHANGED_DT)\n    \
-         SELECT i.ITEM_NO, i.LOC_ID, GETUTCDATE()\n    FROM inserted i\n    \
-         LEFT JOIN deleted d ON d.ITEM_NO = i.ITEM_NO AND d.LOC_ID = i.LOC_ID\n    \
-         WHERE d.ITEM_NO IS NULL\n       \
-         OR EXISTS (SELECT i.QTY_ON_HND, i.QTY_COMMIT EXCEPT SELECT d.QTY_ON_HND, d.QTY_COMMIT)\n    \
-         UNION ALL\n    \
-         SELECT d.ITEM_NO, d.LOC_ID, GETUTCDATE()\n    FROM deleted d\n    \
-         WHERE NOT EXISTS (SELECT 1 FROM inserted i WHERE i.ITEM_NO = d.ITEM_NO AND i.LOC_ID = d.LOC_ID);\nEND;\nGO\n"
+         SET XACT_ABORT OFF;\n    \
+         IF OBJECT_ID(N'dbo.USER_INV_CHANGES', N'U') IS NULL RETURN;\n    \
+         SELECT c.ITEM_NO, c.LOC_ID INTO #cpbridge_inv_changes FROM (\n        \
+         SELECT i.ITEM_NO, i.LOC_ID\n        FROM inserted i\n        \
+         LEFT JOIN deleted d ON d.ITEM_NO = i.ITEM_NO AND d.LOC_ID = i.LOC_ID\n        \
+         WHERE d.ITEM_NO IS NULL\n           \
+         OR EXISTS (SELECT i.QTY_ON_HND, i.QTY_COMMIT EXCEPT SELECT d.QTY_ON_HND, d.QTY_COMMIT)\n        \
+         UNION ALL\n        \
+         SELECT d.ITEM_NO, d.LOC_ID\n        FROM deleted d\n        \
+         WHERE NOT EXISTS (SELECT 1 FROM inserted i WHERE i.ITEM_NO = d.ITEM_NO AND i.LOC_ID = d.LOC_ID)\n    \
+         ) c;\n    \
+         IF @@ROWCOUNT = 0 RETURN;\n    \
+         BEGIN TRY\n        \
+         EXEC sys.sp_executesql N'INSERT INTO dbo.USER_INV_CHANGES (ITEM_NO, LOC_ID, CHANGED_DT) \
+         SELECT ITEM_NO, LOC_ID, GETUTCDATE() FROM #cpbridge_inv_changes';\n    \
+         END TRY\n    \
+         BEGIN CATCH\n        \
+         -- Never the register's problem. A doomed transaction (XACT_STATE() = -1) cannot be saved by anyone.\n        \
+         RETURN;\n    \
+         END CATCH;\nEND;\nGO\n"
     )
 }
 

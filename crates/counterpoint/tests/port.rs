@@ -579,8 +579,37 @@ async fn inventory_triggers_record_plain_sql_changes<D: Driver>(cp: &SqlCounterp
     let changes = cp.pending_inventory_changes(10).await.expect("changes");
     assert_eq!(changes.len(), 1, "only quantity changes are recorded: {changes:?}");
     assert_eq!((changes[0].item_no.as_str(), changes[0].loc_id.as_str()), (item_no(1).as_str(), "MAIN"));
+    let backlog = cp.inventory_change_backlog().await.expect("backlog");
+    assert_eq!((backlog.rows, backlog.unconsumed), (1, 1));
+    assert!(backlog.oldest_unconsumed.is_some());
     assert_eq!(cp.consume_inventory_changes(&[changes[0].change_id], at(6, 0, 0)).await.expect("consume"), 1);
     assert!(cp.pending_inventory_changes(10).await.expect("none").is_empty());
+    let backlog = cp.inventory_change_backlog().await.expect("backlog");
+    assert_eq!((backlog.rows, backlog.unconsumed, backlog.oldest_unconsumed), (1, 0, None));
+    // Consumed rows are kept until the cut-off, then purged; unconsumed rows never are.
+    sql(cp, "UPDATE dbo.IM_INV SET QTY_ON_HND = QTY_ON_HND + 1 WHERE ITEM_NO = @P1", vec![item_no(3).into()]).await;
+    assert_eq!(cp.purge_inventory_changes(at(5, 59, 59)).await.expect("purge"), 0, "consumed after the cut-off");
+    assert_eq!(cp.purge_inventory_changes(at(6, 0, 1)).await.expect("purge"), 1);
+    let backlog = cp.inventory_change_backlog().await.expect("backlog");
+    assert!(backlog.rows >= 1 && backlog.rows == backlog.unconsumed, "{backlog:?}");
+}
+
+/// SQL Server only: the `IM_INV` trigger never fails a register's posting, whatever happened to cpbridge's table.
+async fn a_register_posting_commits_whatever_happened_to_the_change_table<D: Driver>(cp: &SqlCounterpoint<D>) {
+    seed_small(cp).await;
+    let before = qty(cp, &item_no(1), "QTY_ON_HND").await;
+    let post = "UPDATE dbo.IM_INV SET QTY_ON_HND = QTY_ON_HND - 1 WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN'";
+    // A column renamed by hand: static SQL would not even compile inside the register's statement.
+    sql(cp, "EXEC sp_rename 'dbo.USER_INV_CHANGES.LOC_ID', 'LOC_CODE', 'COLUMN'", vec![]).await;
+    sql(cp, post, vec![item_no(1).into()]).await;
+    // The table dropped.
+    sql(cp, "DROP TABLE dbo.USER_INV_CHANGES", vec![]).await;
+    sql(cp, post, vec![item_no(1).into()]).await;
+    assert_eq!(qty(cp, &item_no(1), "QTY_ON_HND").await, before - dec!(2), "both postings committed");
+    // `cp migrate` puts it back, and the feed records again.
+    cp.migrate().await.expect("migrate");
+    sql(cp, post, vec![item_no(1).into()]).await;
+    assert_eq!(cp.pending_inventory_changes(10).await.expect("changes").len(), 1);
 }
 
 async fn customers_are_created_matched_and_updated<D: Driver>(cp: &SqlCounterpoint<D>) {
@@ -898,6 +927,9 @@ async fn mssql_suite() {
     }
     every_driver_check!(run);
     run!(migrating_over_the_seed_systems_table_keeps_its_orders_out);
+    // SQLite prepares a trigger's statements with the statement that fires it, so a replica whose change table is
+    // gone refuses the update; only SQL Server's trigger can be made safe, and this checks it.
+    run!(a_register_posting_commits_whatever_happened_to_the_change_table);
     let migrated = cp.migrate().await;
     eprintln!("mssql_suite: {passed} checks passed, {} failed", failed.len());
     assert!(failed.is_empty(), "failed checks:\n{}", failed.join("\n"));
@@ -997,6 +1029,8 @@ async fn every_operation(cp: &SqlCounterpoint<TsqlRecorder>) {
     let _ = cp.inventory_for_items(&skus, &locs).await;
     let _ = cp.pending_inventory_changes(100).await;
     let _ = cp.consume_inventory_changes(&[1, 2, 3], at(5, 0, 0)).await;
+    let _ = cp.purge_inventory_changes(at(5, 0, 0)).await;
+    let _ = cp.inventory_change_backlog().await;
     let _ = cp.customers_changed_since(&wm, 100).await;
     let _ = cp.customer("C1").await;
     let _ = cp.customer_by_email("a@example.test").await;

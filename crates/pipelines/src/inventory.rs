@@ -41,6 +41,8 @@ pub struct InventoryReport {
     /// Reconcile only: WooCommerce products made outside cpbridge that now follow their Counterpoint item.
     pub adopted: usize,
     pub batch_requests: usize,
+    /// Events only: consumed change rows older than a day, deleted (at most hourly).
+    pub purged: u64,
     /// Records refused this run (tried again next run), each named.
     #[serde(flatten)]
     pub failures: RecordFailures,
@@ -58,7 +60,14 @@ pub struct InventorySync {
     ports: Ports,
     settings: InventorySettings,
     dead_hold: chrono::Duration,
+    /// When the consumed change rows were last purged; `USER_INV_CHANGES` grows with every stock movement of the
+    /// shop, so the events job keeps it to a day.
+    last_purge: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long consumed change rows are kept (for a DBA who wants to see what moved), and how often they are purged.
+const CHANGES_KEPT: chrono::Duration = chrono::Duration::hours(24);
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3_600);
 
 /// Lines of the web orders that may still be applied: their stock stays off the web meanwhile. A `DEAD` order holds
 /// its stock for `dead_hold` after it was staged (`orders.dead_hold_hours`), then the store may sell it again.
@@ -72,7 +81,7 @@ pub(crate) async fn held_lines(
 impl InventorySync {
     /// `dead_hold`: how long a `DEAD` order keeps holding its stock (`orders.dead_hold_hours`).
     pub fn new(ports: Ports, settings: InventorySettings, dead_hold: chrono::Duration) -> Self {
-        InventorySync { ports, settings, dead_hold }
+        InventorySync { ports, settings, dead_hold, last_purge: std::sync::Mutex::new(None) }
     }
 
     /// Pushes the stock of every SKU with unconsumed change rows, then consumes them.
@@ -83,7 +92,7 @@ impl InventorySync {
         let started = now();
         let result = self.events_inner().await;
         // An idle poll every few seconds would bury the useful runs; only runs that did something are recorded.
-        if result.as_ref().map_or(true, |r| r.changes > 0) {
+        if result.as_ref().map_or(true, |r| r.changes > 0 || r.purged > 0) {
             record_run(self.ports.store.as_ref(), &self.ports.alerts, "inventory.events", started, &result).await;
         }
         result
@@ -110,6 +119,13 @@ impl InventorySync {
             }
             // Rows of a SKU WooCommerce refused stay for the next run, but this run moves past them.
             stuck.extend(left.iter().map(|c| c.change_id));
+        }
+        let due = self.last_purge.lock().map(|last| last.is_none_or(|at| at.elapsed() >= PURGE_EVERY)).unwrap_or(false);
+        if due {
+            report.purged = self.ports.cp.purge_inventory_changes(now() - CHANGES_KEPT).await?;
+            if let Ok(mut last) = self.last_purge.lock() {
+                *last = Some(std::time::Instant::now());
+            }
         }
         Ok(report)
     }

@@ -24,8 +24,8 @@ use chrono::{Duration, NaiveDateTime};
 use cpbridge_core::docid::{format_tkt_no, gen_doc_id};
 use cpbridge_core::order::{DocContact, OrderDocument};
 use cpbridge_core::records::{
-    Customer, InventoryChange, InventoryLevel, Item, ItemPrice, PriceBreak, PriceGroup, PriceRule, ShipAddress,
-    Watermark,
+    ChangeBacklog, Customer, InventoryChange, InventoryLevel, Item, ItemPrice, PriceBreak, PriceGroup, PriceRule,
+    ShipAddress, Watermark,
 };
 use cpbridge_core::staging::{
     ApplyOutcome, BookedDocument, ClaimedOrder, DocumentState, NewStagedOrder, StageOutcome, StagedLine, StagedOrder,
@@ -258,6 +258,13 @@ pub trait CounterpointPort: Send + Sync {
     /// Lines of the staged orders that may still be applied, so the web's stock leaves room for them: pending,
     /// applying and failed ones, and dead ones staged at or after `dead_since` (an operator may still replay them).
     async fn unapplied_order_lines(&self, dead_since: NaiveDateTime) -> CpResult<Vec<StagedLine>>;
+
+    /// Deletes the consumed `USER_INV_CHANGES` rows consumed before `consumed_before`, in bounded batches; returns
+    /// how many went.
+    async fn purge_inventory_changes(&self, consumed_before: NaiveDateTime) -> CpResult<u64>;
+
+    /// The size of `USER_INV_CHANGES` and its oldest unconsumed change.
+    async fn inventory_change_backlog(&self) -> CpResult<ChangeBacklog>;
 
     /// What is wrong with the shop's setup for cpbridge's documents, each problem in plain words: a store, station,
     /// drawer, user or pay code that Counterpoint does not have, or documents on cpbridge's station that a register
@@ -744,6 +751,14 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
 
     async fn station_documents(&self, sta_id: &str, after_doc_id: i64, limit: usize) -> CpResult<Vec<BookedDocument>> {
         documents::station_documents(self, sta_id, after_doc_id, limit).await
+    }
+
+    async fn purge_inventory_changes(&self, consumed_before: NaiveDateTime) -> CpResult<u64> {
+        stock::purge_inventory_changes(self, consumed_before).await
+    }
+
+    async fn inventory_change_backlog(&self) -> CpResult<ChangeBacklog> {
+        stock::inventory_change_backlog(self).await
     }
 
     async fn setup_problems(&self, setup: &ShopSetup) -> CpResult<Vec<String>> {

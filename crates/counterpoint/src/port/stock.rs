@@ -149,3 +149,48 @@ impl<D: Driver> SqlCounterpoint<D> {
         Ok(available)
     }
 }
+
+/// Rows of `USER_INV_CHANGES` deleted per statement, so a purge never holds many locks at once.
+const PURGE_BATCH: usize = 5_000;
+/// Batches per purge run; what is left waits for the next run.
+const PURGE_MAX_BATCHES: usize = 100;
+
+pub(super) async fn purge_inventory_changes<D: Driver>(
+    cp: &SqlCounterpoint<D>,
+    consumed_before: NaiveDateTime,
+) -> CpResult<u64> {
+    let d = cp.dialect();
+    let batch = d.select_top(
+        2,
+        "CHANGE_ID",
+        &d.render(&format!("FROM dbo.USER_INV_CHANGES WHERE CONSUMED_DT < {} ORDER BY CHANGE_ID", d.datetime_param(1))),
+    );
+    let sql = cp.sql(&format!("DELETE FROM dbo.USER_INV_CHANGES WHERE CHANGE_ID IN ({batch})"));
+    let mut total = 0;
+    for _ in 0..PURGE_MAX_BATCHES {
+        let n = cp
+            .write(&sql, &params![consumed_before, PURGE_BATCH])
+            .await
+            .map_err(|e| e.context("purging consumed USER_INV_CHANGES"))?;
+        total += n;
+        if n < PURGE_BATCH as u64 {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+pub(super) async fn inventory_change_backlog<D: Driver>(cp: &SqlCounterpoint<D>) -> CpResult<ChangeBacklog> {
+    let sql = cp.sql(
+        "SELECT COUNT(*) AS N, SUM(CASE WHEN CONSUMED_DT IS NULL THEN 1 ELSE 0 END) AS OPEN_N, \
+         MIN(CASE WHEN CONSUMED_DT IS NULL THEN CHANGED_DT END) AS OLDEST FROM dbo.USER_INV_CHANGES",
+    );
+    let rows = cp.read(&sql, &[]).await?;
+    let Some(row) = rows.into_iter().next() else { return Ok(ChangeBacklog::default()) };
+    let row = row.from_table("USER_INV_CHANGES", &[]);
+    Ok(ChangeBacklog {
+        rows: row.opt_i64("N")?.unwrap_or(0),
+        unconsumed: row.opt_i64("OPEN_N")?.unwrap_or(0),
+        oldest_unconsumed: row.opt_datetime("OLDEST")?,
+    })
+}
