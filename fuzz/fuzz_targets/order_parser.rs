@@ -29,6 +29,7 @@ fn item(sku: &str) -> Item {
         reg_prc: Decimal::ONE,
         lst_cost: None,
         trk_meth: None,
+        stk_unit: Some("EACH".into()),
         prc_decs: 2,
         prof_cod_1: None,
         attr_cod_1: None,
