@@ -212,8 +212,11 @@ pub enum DocumentState {
     Released { release_tkt_no: String },
     /// The order was closed into `PS_ORD_HIST` with a release.
     Closed,
-    /// The document left `PS_DOC_HDR` without any release: it was cancelled (or voided).
-    Cancelled,
+    /// The document left `PS_DOC_HDR`, and cpbridge finds no release ticket for it (by number or by line link) and no
+    /// closed order: it may have been cancelled, or released under a number cpbridge does not recognise. Counterpoint
+    /// keeps no marker that says "cancelled" positively, so cpbridge never cancels the web order on this; it tells
+    /// the shop instead.
+    Unknown,
 }
 
 impl DocumentState {
@@ -223,7 +226,7 @@ impl DocumentState {
             DocumentState::Open => None,
             DocumentState::Released { .. } => Some("RELEASED"),
             DocumentState::Closed => Some("CLOSED"),
-            DocumentState::Cancelled => Some("CANCELLED"),
+            DocumentState::Unknown => Some("UNKNOWN"),
         }
     }
 }

@@ -526,6 +526,8 @@ pub const PS_DOC_LIN: Table = Table {
         dflt("QTY_RET", QTY, Zero),
         col("QTY_SHIPPED", QTY),
         col("ORIG_QTY", QTY),
+        // A release ticket's line points at the order line it releases.
+        col("LINK_LIN_GUID", Guid),
     ],
     primary_key: &["DOC_ID", "LIN_SEQ_NO"],
     indexes: &[],
@@ -933,7 +935,8 @@ pub const USER_DOC_COUNTER: Table = Table {
     inserts: &[],
 };
 
-/// Per-line facts that Counterpoint has no confirmed column for: the backordered quantity and the WooCommerce line.
+/// Per-line facts that Counterpoint has no confirmed column for: the backordered quantity, the WooCommerce line, and
+/// the line's GUID.
 pub const USER_DOC_LIN_EXT: Table = Table {
     name: "USER_DOC_LIN_EXT",
     owner: Owner::Cpbridge,
@@ -943,6 +946,9 @@ pub const USER_DOC_LIN_EXT: Table = Table {
         req("ITEM_NO", VarChar(20)),
         col("WOO_LINE_ID", BigInt),
         qty("QTY_BKORD"),
+        // The order line's PS_DOC_LIN.LIN_GUID, kept after the order leaves the open documents, so a release found
+        // by LINK_LIN_GUID still leads back to it.
+        col("LIN_GUID", Guid),
     ],
     primary_key: &["DOC_ID", "LIN_SEQ_NO"],
     indexes: &[],

@@ -513,7 +513,23 @@ async fn document_state_follows_counterpoint<D: Driver>(cp: &SqlCounterpoint<D>)
     );
     sql(cp, "DELETE FROM dbo.PS_TKT_HIST", vec![]).await;
     sql(cp, "DELETE FROM dbo.PS_DOC_HDR WHERE DOC_ID = @P1", vec![doc_id.into()]).await;
-    assert_eq!(cp.document_state(doc_id, &tkt_no).await.expect("state"), DocumentState::Cancelled);
+    // A release numbered the shop's own way is found by its lines' links to the order's lines.
+    sql(
+        cp,
+        "INSERT INTO dbo.PS_DOC_LIN (DOC_ID, LIN_SEQ_NO, STR_ID, STA_ID, TKT_NO, LIN_TYP, ITEM_NO, EXT_PRC, \
+         GROSS_EXT_PRC, CALC_EXT_PRC, LIN_GUID, LINK_LIN_GUID) \
+         SELECT 77, 1, '1', '1', 'REL-77', 'S', e.ITEM_NO, 1, 1, 1, @P2, e.LIN_GUID \
+         FROM dbo.USER_DOC_LIN_EXT e WHERE e.DOC_ID = @P1",
+        vec![doc_id.into(), uuid::Uuid::new_v4().into()],
+    )
+    .await;
+    assert_eq!(
+        cp.document_state(doc_id, &tkt_no).await.expect("state"),
+        DocumentState::Released { release_tkt_no: "REL-77".into() }
+    );
+    sql(cp, "DELETE FROM dbo.PS_DOC_LIN WHERE DOC_ID = 77", vec![]).await;
+    // Gone with no release cpbridge can find: it cannot tell cancelled from released under another number.
+    assert_eq!(cp.document_state(doc_id, &tkt_no).await.expect("state"), DocumentState::Unknown);
     sql(
         cp,
         "INSERT INTO dbo.PS_ORD_HIST (DOC_ID, TKT_NO) VALUES (@P1, @P2)",

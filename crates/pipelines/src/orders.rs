@@ -143,6 +143,14 @@ pub struct SyncReport {
     pub checked: usize,
     pub synced: usize,
     pub failed: usize,
+    /// Follow only: documents that left Counterpoint's open documents with no release cpbridge can find (a note on
+    /// the web order and an alert; the web order is left as it is).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unknown: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The order pipeline over its ports.
@@ -832,7 +840,7 @@ impl OrderPipeline {
                 .collect()
                 .await;
             let synced = done.iter().filter(|ok| **ok).count();
-            Ok(SyncReport { checked: done.len(), synced, failed: done.len() - synced })
+            Ok(SyncReport { checked: done.len(), synced, failed: done.len() - synced, unknown: 0 })
         }
         .await;
         if !matches!(&result, Ok(r) if r.checked == 0) {
@@ -841,7 +849,8 @@ impl OrderPipeline {
         result
     }
 
-    /// Moves WooCommerce orders along once their Counterpoint documents are released, closed or cancelled.
+    /// Moves WooCommerce orders along once their Counterpoint documents are released or closed; a document that left
+    /// without a release cpbridge can find gets a note and an alert, never a cancellation.
     ///
     /// # Errors
     /// When Counterpoint cannot be read; a WooCommerce failure leaves that order for the next run.
@@ -874,23 +883,36 @@ impl OrderPipeline {
                         continue;
                     }
                 };
+                if state == DocumentState::Unknown {
+                    // Counterpoint has no positive "cancelled": a release numbered another way would look the same,
+                    // and cancelling the web order would refund and e-mail a customer whose goods are on the way.
+                    let message = format!(
+                        "Counterpoint order {tkt_no} (DOC_ID {doc_id}) left the open documents, and cpbridge finds \
+                         no release ticket for it (by number or by line) and no closed order; check it in \
+                         Counterpoint and set this order's status by hand"
+                    );
+                    if current.is_some() {
+                        match self.woo.add_order_note(woo_id, &format!("cpbridge: {message}."), false).await {
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(woo_order = woo_id, error = %e, "note not added; next run tries again");
+                                report.failed += 1;
+                                continue;
+                            }
+                        }
+                    }
+                    let subject = format!("WooCommerce order {}", staged.woo_order_no);
+                    self.alerts.raise("order_fate_unknown", &subject, &message).await;
+                    self.cp.set_doc_state(staged.staging_id, label).await?;
+                    report.unknown += 1;
+                    continue;
+                }
                 if current.as_ref().is_some_and(order_map::is_finished_in_store) {
                     // WooCommerce finished it before Counterpoint did (cash on delivery, virtual, staff): leave it.
-                    if state == DocumentState::Cancelled {
-                        let subject = format!("WooCommerce order {}", staged.woo_order_no);
-                        let message = format!(
-                            "Counterpoint order DOC_ID {doc_id} (ticket {tkt_no}) left the open documents without a \
-                             release, but the web order is completed; cpbridge left the web order as it is"
-                        );
-                        self.alerts.raise("completed_order_cancelled", &subject, &message).await;
-                    }
                     self.cp.set_doc_state(staged.staging_id, label).await?;
                     continue;
                 }
-                let status = match state {
-                    DocumentState::Cancelled => &self.settings.cancelled_status,
-                    _ => &self.settings.fulfilled_status,
-                };
+                let status = &self.settings.fulfilled_status;
                 let write = OrderWrite { status: Some(status.clone()), ..OrderWrite::default() };
                 match self.woo.update_order(woo_id, &write).await {
                     Ok(_) => {

@@ -217,7 +217,10 @@ pub fn compare(
                 StagingStatus::Legacy => report.legacy += 1,
             },
             (IntakeDecision::Cancel, Some(row))
-                if row.status == StagingStatus::Applied && row.cp_doc_state.as_deref() != Some("CANCELLED") =>
+                // A document that left Counterpoint's open documents unexplained was most likely cancelled there too
+                // (its own alert went out).
+                if row.status == StagingStatus::Applied
+                    && !matches!(row.cp_doc_state.as_deref(), Some("CANCELLED" | "UNKNOWN")) =>
             {
                 report.add(
                     DiscrepancyKind::CancelledInStore,

@@ -41,7 +41,9 @@ pub struct OrderSettings {
     pub applied_status: Option<String>,
     /// Status once the order is released or closed in Counterpoint.
     pub fulfilled_status: String,
-    /// Status once the order is cancelled in Counterpoint.
+    /// Reserved for a positive cancellation from Counterpoint. Counterpoint keeps no such marker that cpbridge can
+    /// read, so cpbridge never cancels a web order on its own: an order whose document left without a release it
+    /// can find gets a note and an `order_fate_unknown` alert instead.
     pub cancelled_status: String,
     /// New customers are numbered `customer_prefix` + a zero-padded counter of `customer_digits` digits.
     pub customer_prefix: String,

@@ -147,10 +147,23 @@ pub(super) async fn document_state<D: Driver>(
     if open {
         return Ok(DocumentState::Open);
     }
+    // A release numbered some other way (a shop's own numbering, a merged ticket) still links its lines back to the
+    // order's lines. Looked for only once the order has left: PS_DOC_LIN has no index on LINK_LIN_GUID.
+    let linked = d.select_top(
+        2,
+        "l.TKT_NO",
+        &d.render(
+            "FROM dbo.PS_DOC_LIN l JOIN dbo.USER_DOC_LIN_EXT e ON l.LINK_LIN_GUID = e.LIN_GUID \
+             WHERE e.DOC_ID = @P1 AND l.DOC_ID <> @P1 ORDER BY l.TKT_NO",
+        ),
+    );
+    if let Some(row) = tx.query(&linked, &params![doc_id, 1i64]).await?.into_iter().next() {
+        return Ok(DocumentState::Released { release_tkt_no: row.text("TKT_NO")? });
+    }
     let closed =
         !tx.query(&cp.sql("SELECT DOC_ID FROM dbo.PS_ORD_HIST WHERE DOC_ID = @P1"), &params![doc_id]).await?.is_empty();
     tx.commit().await?;
-    Ok(if closed { DocumentState::Closed } else { DocumentState::Cancelled })
+    Ok(if closed { DocumentState::Closed } else { DocumentState::Unknown })
 }
 
 impl<D: Driver> SqlCounterpoint<D> {
@@ -384,13 +397,14 @@ impl<D: Driver> SqlCounterpoint<D> {
             available.insert((item_no.clone(), loc_id.clone()), before);
         }
 
-        let ext_cols = ["DOC_ID", "LIN_SEQ_NO", "ITEM_NO", "WOO_LINE_ID", "QTY_BKORD"];
+        let ext_cols = ["DOC_ID", "LIN_SEQ_NO", "ITEM_NO", "WOO_LINE_ID", "QTY_BKORD", "LIN_GUID"];
         let backorders = line_backorders(&doc.lines, &available);
         let backordered: Decimal = backorders.iter().sum();
         for ((i, line), bkord) in doc.lines.iter().enumerate().zip(backorders) {
             let seq = i64::try_from(i + 1).unwrap_or(i64::MAX);
             let line_ref = format!("{order_ref}, line {seq} (SKU {})", line.item_no);
             let ext_prc = line.ext_prc();
+            let lin_guid = Uuid::new_v4();
             let (sql, values) = Insert::into(&schema::PS_DOC_LIN, live, &line_ref)
                 .set("DOC_ID", doc_id)
                 .set("LIN_SEQ_NO", seq)
@@ -427,7 +441,7 @@ impl<D: Driver> SqlCounterpoint<D> {
                 .set("TRK_METH", line.trk_meth.as_deref().filter(|t| !t.trim().is_empty()).unwrap_or("N"))
                 .set("UNIT_COST", line.unit_cost)
                 .set("EXT_COST", line.ext_cost())
-                .set("LIN_GUID", Uuid::new_v4())
+                .set("LIN_GUID", lin_guid)
                 .set("DIM_1_UPR", "*")
                 .set("DIM_2_UPR", "*")
                 .set("DIM_3_UPR", "*")
@@ -437,7 +451,7 @@ impl<D: Driver> SqlCounterpoint<D> {
                 .finish(d)?;
             tx.execute(&sql, &values).await.map_err(|e| e.context(&line_ref))?;
 
-            let ext = params![doc_id, seq, line.item_no.as_str(), line.woo_line_id, bkord];
+            let ext = params![doc_id, seq, line.item_no.as_str(), line.woo_line_id, bkord, lin_guid];
             tx.execute(&d.insert_values("USER_DOC_LIN_EXT", &ext_cols, 1), &ext)
                 .await
                 .map_err(|e| e.context(&line_ref))?;
