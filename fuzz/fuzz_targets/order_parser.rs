@@ -30,6 +30,7 @@ fn item(sku: &str) -> Item {
         lst_cost: None,
         trk_meth: None,
         stk_unit: Some("EACH".into()),
+        extra: Default::default(),
         prc_decs: 2,
         prof_cod_1: None,
         attr_cod_1: None,

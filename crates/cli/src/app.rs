@@ -118,7 +118,12 @@ impl App {
         let products =
             Arc::new(ProductSync::new(ports.clone(), config.products.clone(), config.inventory.clone(), dead_hold));
         let inventory = Arc::new(InventorySync::new(ports.clone(), config.inventory.clone(), dead_hold));
-        let pricing = Arc::new(PriceService::new(cp, config.pricing_location()));
+        let sale = cpbridge_core::pricing::SaleContext {
+            str_id: Some(config.orders.store_id.clone()),
+            sta_id: Some(config.orders.station_id.clone()),
+            loc_id: Some(config.pricing_location()),
+        };
+        let pricing = Arc::new(PriceService::new(cp, config.pricing_location(), sale));
         let customers = Arc::new(CustomerSync::new(ports, config.customers.clone(), config.orders.clone()));
         let webhooks = Arc::new(WebhookGuard::new(
             woo,
@@ -422,5 +427,11 @@ pub async fn refresh_prices(pricing: &PriceService, store: &dyn cpbridge_store::
     });
     if changed || report.is_err() {
         cpbridge_pipelines::jobs::record_run(store, alerts, "pricing", started, &report).await;
+    }
+    // A rule that cannot be read is skipped, never guessed: the shop hears of each one once.
+    for problem in pricing.book().problems() {
+        alerts
+            .raise_once("price_rule_unreadable", &problem, "this price rule is never applied until it is fixed")
+            .await;
     }
 }

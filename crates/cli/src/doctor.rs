@@ -101,6 +101,21 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => findings.add("stock change feed", Err(format!("{e}"))),
         }
+        match cp.price_groups().await {
+            Ok(groups) => {
+                let rules = cpbridge_core::pricing::PriceRules::new(groups);
+                let problems = rules.problems();
+                if problems.is_empty() {
+                    findings.add("price rules", Ok("every price rule's filters can be read".into()));
+                } else {
+                    findings.add(
+                        "price rules",
+                        Err(format!("{} rule(s) are skipped until fixed: {}", problems.len(), problems.join("; "))),
+                    );
+                }
+            }
+            Err(e) => findings.add("price rules", Err(format!("{e}"))),
+        }
         match cp.setup_problems(&shop_setup(&config.orders)).await {
             Ok(problems) if problems.is_empty() => findings.add(
                 "Counterpoint setup",

@@ -51,6 +51,9 @@ pub struct Item {
     /// The stocking unit (`EACH`): a document line's `QTY_UNIT`.
     #[serde(default)]
     pub stk_unit: Option<String>,
+    /// The other columns price filters may name ([`crate::pricing::ITEM_EXTRA_COLUMNS`]), by column, when not NULL.
+    #[serde(default)]
+    pub extra: std::collections::BTreeMap<String, String>,
     /// Decimal places used when rounding a computed price.
     pub prc_decs: u32,
     pub prof_cod_1: Option<String>,
@@ -148,6 +151,9 @@ pub struct Customer {
     pub cust_nam_typ: Option<String>,
     pub is_ecomm_cust: bool,
     pub rs_utc_dt: Option<NaiveDateTime>,
+    /// The other columns price filters may name ([`crate::pricing::CUSTOMER_EXTRA_COLUMNS`]), when not NULL.
+    #[serde(default)]
+    pub extra: std::collections::BTreeMap<String, String>,
 }
 
 /// One `AR_SHIP_ADRS` row.
@@ -197,6 +203,9 @@ pub struct PriceRule {
     pub item_filt: Option<String>,
     pub cust_filt_text: Option<String>,
     pub item_filt_text: Option<String>,
+    /// SQL predicate over the sale (the document's store, station and location).
+    #[serde(default)]
+    pub sal_filt: Option<String>,
     pub breaks: Vec<PriceBreak>,
 }
 

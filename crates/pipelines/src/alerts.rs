@@ -166,6 +166,18 @@ impl Alerter {
         self.rules
     }
 
+    /// Raises an alert unless one of the same kind about the same subject ever went out: for a condition that stays
+    /// and is shown on the status page, where an hourly reminder would only be noise. Returns whether it went out.
+    pub async fn raise_once(&self, kind: &str, subject: &str, message: &str) -> bool {
+        match self.store.last_alert_at(kind, subject).await {
+            Ok(Some(_)) => false,
+            _ => {
+                self.raise(kind, subject, message).await;
+                true
+            }
+        }
+    }
+
     /// Raises an alert: logs it, records it, and posts it in the background; unless the same kind about the same
     /// subject went out within `repeat_after`, when it is only logged.
     pub async fn raise(&self, kind: &str, subject: &str, message: &str) {

@@ -348,17 +348,15 @@ impl OrderPipeline {
             let kind = format!("orders_{}", problem.kind.as_str());
             let subject = format!("WooCommerce order {}", problem.woo_order_no);
             // Once per problem: a problem that stays is on the status page, not in an hourly alert.
-            if self.store.last_alert_at(&kind, &subject).await?.is_none() {
-                let mut message = problem.detail.clone();
-                if problem.kind == DiscrepancyKind::Missing {
-                    message.push_str(if repair {
-                        "; staged now"
-                    } else {
-                        "; `cpbridge reconcile orders --repair` stages it"
-                    });
-                }
-                self.alerts.raise(&kind, &subject, &message).await;
+            let mut message = problem.detail.clone();
+            if problem.kind == DiscrepancyKind::Missing {
+                message.push_str(if repair {
+                    "; staged now"
+                } else {
+                    "; `cpbridge reconcile orders --repair` stages it"
+                });
             }
+            self.alerts.raise_once(&kind, &subject, &message).await;
         }
         Ok(report)
     }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::{NaiveDateTime, Utc};
-use cpbridge_core::pricing::{PriceAnswer, PriceRules, PricedItem};
+use cpbridge_core::pricing::{PriceAnswer, PriceRules, PricedItem, SaleContext};
 use cpbridge_core::records::{Customer, Item, ItemPrice, Watermark};
 use cpbridge_counterpoint::port::watermark_after;
 use cpbridge_counterpoint::{CounterpointPort, CpResult};
@@ -64,12 +64,15 @@ pub struct PriceService {
     cp: Arc<dyn CounterpointPort>,
     /// `IM_PRC.LOC_ID` whose prices count.
     price_location: String,
+    /// The web sale, as rules' sale filters see it.
+    sale: SaleContext,
     book: RwLock<Arc<PriceBook>>,
 }
 
 impl PriceService {
-    pub fn new(cp: Arc<dyn CounterpointPort>, price_location: String) -> Self {
-        PriceService { cp, price_location, book: RwLock::new(Arc::new(PriceBook::default())) }
+    /// `sale`: the web's store, station and location, for the rules' sale filters (`SAL_FILT`).
+    pub fn new(cp: Arc<dyn CounterpointPort>, price_location: String, sale: SaleContext) -> Self {
+        PriceService { cp, price_location, sale, book: RwLock::new(Arc::new(PriceBook::default())) }
     }
 
     /// The current snapshot.
@@ -144,7 +147,7 @@ impl PriceService {
         }
         let rules_loaded_at = if rules_changed { Some(now) } else { old.rules_loaded_at };
         let rules = if rules_changed {
-            let rules = PriceRules::new(self.cp.price_groups().await?);
+            let rules = PriceRules::new(self.cp.price_groups().await?).with_sale(self.sale.clone());
             for problem in rules.problems() {
                 tracing::warn!("{problem}; that rule is never applied");
             }

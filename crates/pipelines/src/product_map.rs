@@ -213,6 +213,7 @@ mod tests {
             lst_cost: Some(dec!(3)),
             trk_meth: None,
             stk_unit: None,
+            extra: Default::default(),
             prc_decs: 2,
             prof_cod_1: None,
             attr_cod_1: None,

@@ -29,10 +29,11 @@ async fn the_pricing_api_answers_counterpoints_contract_prices() {
     let extra = format!("\n[pricing]\napi_keys = [\"{KEY}\"]\nrequests_per_minute = 60\n");
     let shop = Shop::open(&[], 0, &extra).await;
     let mut db = shop.replica().await;
-    // A customer no seeded rule matches, a contract group just for them: 10 % off PRC_1, 25 % off from 12 units.
+    // A customer no seeded rule matches, a contract group for their PROF_COD_3 (a column beyond the few every
+    // customer record carries): 10 % off PRC_1, 25 % off from 12 units.
     sqlx::query(
-        "INSERT INTO AR_CUST (CUST_NO, NAM, NAM_UPR, CUST_NAM_TYP, PROF_COD_1, CATEG_COD, CUST_TYP, STR_ID) \
-         VALUES ('B2B-1', 'Acme Ltd', 'ACME LTD', 'B', 'ACME', 'ACME', 'ACME', '1')",
+        "INSERT INTO AR_CUST (CUST_NO, NAM, NAM_UPR, CUST_NAM_TYP, PROF_COD_1, PROF_COD_3, CATEG_COD, CUST_TYP, STR_ID) \
+         VALUES ('B2B-1', 'Acme Ltd', 'ACME LTD', 'B', 'ACME', 'ACME3', 'ACME', 'ACME', '1')",
     )
     .execute(&mut db)
     .await
@@ -49,7 +50,7 @@ async fn the_pricing_api_answers_counterpoints_contract_prices() {
     let (other, other_prc): (String, f64) = (row[1].get("ITEM_NO"), row[1].get("PRC"));
     for statement in [
         "INSERT INTO IM_PRC_GRP (GRP_TYP, GRP_COD, DESCR, GRP_SEQ_NO, NO_BEG_DAT, NO_END_DAT, ENABLED, CUST_FILT, RS_UTC_DT) \
-         VALUES ('C', 'ACME', 'Acme contract', 0, 'Y', 'Y', 'Y', '(AR_CUST.CUST_NO = ''B2B-1'')', '2026-11-25 00:00:00')",
+         VALUES ('C', 'ACME', 'Acme contract', 0, 'Y', 'Y', 'Y', '(AR_CUST.PROF_COD_3 = ''ACME3'')', '2026-11-25 00:00:00')",
         "INSERT INTO IM_PRC_RUL (GRP_TYP, GRP_COD, RUL_SEQ_NO, DESCR, CUST_FILT, ITEM_FILT, RS_UTC_DT) \
          VALUES ('C', 'ACME', 1, 'Acme kites', NULL, '(IM_ITEM.ITEM_NO = ''' || ?1 || ''')', '2026-11-25 00:00:00')",
         "INSERT INTO IM_PRC_RUL_BRK (GRP_TYP, GRP_COD, RUL_SEQ_NO, MIN_QTY, PRC_METH, PRC_BASIS, AMT_OR_PCT, RS_UTC_DT) \

@@ -319,6 +319,26 @@ impl Filter {
         Ok(filter)
     }
 
+    /// Every column the filter names, in the order written.
+    pub fn columns(&self) -> Vec<&Column> {
+        match self {
+            Filter::All => Vec::new(),
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                let mut out = a.columns();
+                out.extend(b.columns());
+                out
+            }
+            Filter::Not(f) => f.columns(),
+            Filter::Cmp(c, _, _)
+            | Filter::In(c, _)
+            | Filter::Like(c, _)
+            | Filter::Between(c, _, _)
+            | Filter::IsNull(c) => {
+                vec![c]
+            }
+        }
+    }
+
     /// Whether `row` passes. A column the row does not know is NULL.
     pub fn matches(&self, row: &dyn Row) -> bool {
         self.eval(row) == Some(true)

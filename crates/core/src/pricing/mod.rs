@@ -24,6 +24,7 @@ struct CompiledRule {
     descr: Option<String>,
     cust: Result<Filter, FilterError>,
     item: Result<Filter, FilterError>,
+    sal: Result<Filter, FilterError>,
     breaks: Vec<PriceBreak>,
 }
 
@@ -38,6 +39,114 @@ struct CompiledGroup {
 #[derive(Debug, Clone, Default)]
 pub struct PriceRules {
     groups: Vec<CompiledGroup>,
+    sale: SaleContext,
+}
+
+/// What a web sale looks like to a rule's sale filter (`SAL_FILT`): the document's store, station and location.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaleContext {
+    pub str_id: Option<String>,
+    pub sta_id: Option<String>,
+    pub loc_id: Option<String>,
+}
+
+/// `IM_ITEM` columns a price filter may name beyond the item's own fields; cpbridge reads each of them.
+pub const ITEM_EXTRA_COLUMNS: &[&str] = &[
+    "ATTR_COD_2",
+    "ATTR_COD_3",
+    "ATTR_COD_4",
+    "ATTR_COD_5",
+    "ATTR_COD_6",
+    "PROF_COD_2",
+    "PROF_COD_3",
+    "PROF_COD_4",
+    "PROF_COD_5",
+    "ITEM_VEND_NO",
+];
+
+/// `AR_CUST` columns a price filter may name beyond the customer's own fields; cpbridge reads each of them.
+pub const CUSTOMER_EXTRA_COLUMNS: &[&str] = &[
+    "PROF_COD_2",
+    "PROF_COD_3",
+    "PROF_COD_4",
+    "PROF_COD_5",
+    "SLS_REP",
+    "TERMS_COD",
+    "SHIP_VIA_COD",
+    "SHIP_ZONE_COD",
+    "ALLOW_AR_CHRG",
+];
+
+const ITEM_FIELD_COLUMNS: &[&str] = &[
+    "ITEM_NO",
+    "DESCR",
+    "SHORT_DESCR",
+    "ITEM_TYP",
+    "STAT",
+    "CATEG_COD",
+    "SUBCAT_COD",
+    "TAX_CATEG_COD",
+    "PROF_COD_1",
+    "ATTR_COD_1",
+    "TRK_METH",
+    "STK_UNIT",
+    "BARCOD",
+    "IS_ECOMM_ITEM",
+    "IS_TXBL",
+    "PRC_1",
+    "REG_PRC",
+    "LST_COST",
+];
+
+const CUSTOMER_FIELD_COLUMNS: &[&str] = &[
+    "CUST_NO",
+    "NAM",
+    "CUST_TYP",
+    "CATEG_COD",
+    "PROF_COD_1",
+    "TAX_COD",
+    "STR_ID",
+    "CUST_NAM_TYP",
+    "CITY",
+    "STATE",
+    "ZIP_COD",
+    "CNTRY",
+    "EMAIL_ADRS_1",
+    "IS_ECOMM_CUST",
+    "DISC_PCT",
+];
+
+const SALE_COLUMNS: &[&str] = &["STR_ID", "STA_ID", "PRC_LOC_ID", "STK_LOC_ID", "DOC_TYP"];
+
+/// A filter that names a column cpbridge does not read would evaluate it as NULL and silently never match, letting
+/// a later, different price win: such a filter is refused instead, so the rule is reported and skipped.
+fn readable(
+    filter: Result<Filter, FilterError>,
+    text: Option<&str>,
+    tables: &[&str],
+    known: &[&[&str]],
+) -> Result<Filter, FilterError> {
+    let filter = filter?;
+    let unknown: Vec<String> = filter
+        .columns()
+        .into_iter()
+        .filter(|c| {
+            !(c.table.is_empty() || tables.contains(&c.table.as_str()))
+                || !known.iter().any(|set| set.contains(&c.name.as_str()))
+        })
+        .map(ToString::to_string)
+        .collect();
+    if unknown.is_empty() {
+        return Ok(filter);
+    }
+    Err(FilterError {
+        text: text.unwrap_or_default().to_owned(),
+        at: 0,
+        reason: format!(
+            "it names {}, which cpbridge does not read (the rule is skipped rather than evaluated as NULL)",
+            unknown.join(", ")
+        ),
+    })
 }
 
 fn type_rank(grp_typ: &str) -> u8 {
@@ -59,17 +168,22 @@ impl PriceRules {
                     .map(|r| {
                         let mut breaks = r.breaks;
                         breaks.sort_by_key(|b| b.min_qty);
+                        let (cust_text, item_text, sal_text) =
+                            (r.cust_filt.as_deref(), r.item_filt.as_deref(), r.sal_filt.as_deref());
                         CompiledRule {
                             rul_seq_no: r.rul_seq_no,
-                            descr: r.descr,
-                            cust: Filter::parse(r.cust_filt.as_deref()),
-                            item: Filter::parse(r.item_filt.as_deref()),
+                            descr: r.descr.clone(),
+                            cust: readable(Filter::parse(cust_text), cust_text, &["AR_CUST"], CUSTOMER_KNOWN),
+                            item: readable(Filter::parse(item_text), item_text, &["IM_ITEM"], ITEM_KNOWN),
+                            sal: readable(Filter::parse(sal_text), sal_text, SALE_TABLES, &[SALE_COLUMNS]),
                             breaks,
                         }
                     })
                     .collect();
                 rules.sort_by_key(|r| r.rul_seq_no);
-                CompiledGroup { cust: Filter::parse(group.cust_filt.as_deref()), group, rules }
+                let text = group.cust_filt.as_deref();
+                let cust = readable(Filter::parse(text), text, &["AR_CUST"], CUSTOMER_KNOWN);
+                CompiledGroup { cust, group, rules }
             })
             .collect();
         groups.sort_by(|a, b| {
@@ -79,7 +193,14 @@ impl PriceRules {
                 &b.group.grp_cod,
             ))
         });
-        PriceRules { groups }
+        PriceRules { groups, sale: SaleContext::default() }
+    }
+
+    /// The rules, with sale filters evaluated against `sale` (the web's store, station and location).
+    #[must_use]
+    pub fn with_sale(mut self, sale: SaleContext) -> Self {
+        self.sale = sale;
+        self
     }
 
     /// Filters that could not be read, each named by group and rule: such a rule never matches.
@@ -91,7 +212,7 @@ impl PriceRules {
                 problems.push(format!("{name}: CUST_FILT: {e}"));
             }
             for r in &g.rules {
-                for (column, result) in [("CUST_FILT", &r.cust), ("ITEM_FILT", &r.item)] {
+                for (column, result) in [("CUST_FILT", &r.cust), ("ITEM_FILT", &r.item), ("SAL_FILT", &r.sal)] {
                     if let Err(e) = result {
                         problems.push(format!("{name} rule {}: {column}: {e}", r.rul_seq_no));
                     }
@@ -144,6 +265,28 @@ impl PricedItem {
     }
 }
 
+const ITEM_KNOWN: &[&[&str]] = &[ITEM_FIELD_COLUMNS, ITEM_EXTRA_COLUMNS];
+const CUSTOMER_KNOWN: &[&[&str]] = &[CUSTOMER_FIELD_COLUMNS, CUSTOMER_EXTRA_COLUMNS];
+const SALE_TABLES: &[&str] = &["PS_DOC_HDR", "PS_TKT_HIST"];
+
+struct SaleRow<'a>(&'a SaleContext);
+
+impl Row for SaleRow<'_> {
+    fn value(&self, table: &str, column: &str) -> Option<String> {
+        if !table.is_empty() && !SALE_TABLES.contains(&table) {
+            return None;
+        }
+        let s = self.0;
+        match column {
+            "STR_ID" => s.str_id.clone(),
+            "STA_ID" => s.sta_id.clone(),
+            "PRC_LOC_ID" | "STK_LOC_ID" => s.loc_id.clone(),
+            "DOC_TYP" => Some("O".into()),
+            _ => None,
+        }
+    }
+}
+
 struct ItemRow<'a>(&'a Item);
 struct CustomerRow<'a>(&'a Customer);
 
@@ -174,7 +317,9 @@ impl Row for ItemRow<'_> {
             "PRC_1" => Some(i.prc_1.to_string()),
             "REG_PRC" => Some(i.reg_prc.to_string()),
             "LST_COST" => i.lst_cost.map(|d| d.to_string()),
-            _ => None,
+            "SHORT_DESCR" => opt(i.short_descr.as_deref()),
+            "STK_UNIT" => opt(i.stk_unit.as_deref()),
+            other => i.extra.get(other).cloned(),
         }
     }
 }
@@ -201,7 +346,7 @@ impl Row for CustomerRow<'_> {
             "EMAIL_ADRS_1" => opt(c.email_adrs_1.as_deref()),
             "IS_ECOMM_CUST" => Some(if c.is_ecomm_cust { "Y" } else { "N" }.into()),
             "DISC_PCT" => c.disc_pct.map(|d| d.to_string()),
-            _ => None,
+            other => c.extra.get(other).cloned(),
         }
     }
 }
@@ -272,13 +417,17 @@ impl PriceRules {
     /// The rules whose group is enabled and in its dates on `on`, and whose group and rule customer filters match.
     pub fn for_customer<'a>(&'a self, customer: &'a Customer, on: NaiveDate) -> CustomerRules<'a> {
         let row = CustomerRow(customer);
+        let sale = SaleRow(&self.sale);
         let mut rules = Vec::new();
         for g in &self.groups {
             if !in_range(&g.group, on) || !g.cust.as_ref().is_ok_and(|f| f.matches(&row)) {
                 continue;
             }
             for r in &g.rules {
-                if r.item.is_ok() && r.cust.as_ref().is_ok_and(|f| f.matches(&row)) {
+                if r.item.is_ok()
+                    && r.cust.as_ref().is_ok_and(|f| f.matches(&row))
+                    && r.sal.as_ref().is_ok_and(|f| f.matches(&sale))
+                {
                     rules.push((g, r));
                 }
             }

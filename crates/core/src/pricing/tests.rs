@@ -32,6 +32,7 @@ fn item() -> PricedItem {
             lst_cost: Some(dec!(9)),
             trk_meth: None,
             stk_unit: None,
+            extra: Default::default(),
             prc_decs: 2,
             prof_cod_1: None,
             attr_cod_1: None,
@@ -68,6 +69,7 @@ fn rule(seq: i64, item_filt: Option<&str>, breaks: Vec<PriceBreak>) -> PriceRule
         item_filt: item_filt.map(str::to_owned),
         cust_filt_text: None,
         item_filt_text: None,
+        sal_filt: None,
         breaks,
     }
 }
@@ -238,4 +240,51 @@ fn without_a_location_row_the_items_own_prices_count_and_bad_filters_are_named()
     let problems = rules.problems();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("price group C/GOLD rule 1: ITEM_FILT"), "{problems:?}");
+}
+
+#[test]
+fn filters_on_columns_beyond_the_record_fields_price_correctly() {
+    // Customer PROF_COD_3 = 'VIP3', item ATTR_COD_4 = 'OUTDOOR': F 12.50 for both, else the item's 20.
+    let mut vip = customer("GOLD");
+    vip.extra.insert("PROF_COD_3".into(), "VIP3".into());
+    let mut kite = item();
+    kite.item.extra.insert("ATTR_COD_4".into(), "OUTDOOR".into());
+    let mut r = rule(1, Some("IM_ITEM.ATTR_COD_4 = 'OUTDOOR'"), vec![brk(dec!(0), "F", "1", dec!(12.50))]);
+    r.cust_filt = Some("(AR_CUST.PROF_COD_3 = 'vip3')".into());
+    let rules = PriceRules::new(vec![group("C", "VIP", 1, None, vec![r])]);
+    assert!(rules.problems().is_empty(), "{:?}", rules.problems());
+    assert_eq!(price(&rules, &kite, &vip, dec!(1), day(11, 25)).unit_price, dec!(12.50));
+    assert_eq!(price(&rules, &kite, &customer("GOLD"), dec!(1), day(11, 25)).unit_price, dec!(20));
+}
+
+#[test]
+fn a_rule_naming_a_column_cpbridge_does_not_read_is_reported_and_skipped() {
+    // Rule 1 names a shop's own AR_CUST column: it would read as NULL and silently never match. It is reported and
+    // skipped, so rule 2 (D 10 % off PRC_1 20 = 18.00) applies, and the problem says which column.
+    let mut unknown = rule(1, None, vec![brk(dec!(0), "F", "1", dec!(5))]);
+    unknown.cust_filt = Some("AR_CUST.USER_TIER = 'A'".into());
+    let second = rule(2, None, vec![brk(dec!(0), "D", "1", dec!(10))]);
+    let rules = PriceRules::new(vec![group("C", "GOLD", 1, None, vec![unknown, second])]);
+    let problems = rules.problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("rule 1: CUST_FILT") && problems[0].contains("AR_CUST.USER_TIER"), "{problems:?}");
+    let answer = price(&rules, &item(), &customer("GOLD"), dec!(1), day(11, 25));
+    assert_eq!((answer.unit_price, answer.rule.map(|r| r.rul_seq_no)), (dec!(18.00), Some(2)));
+}
+
+#[test]
+fn sale_filters_are_read_against_the_web_sale() {
+    // SAL_FILT STR_ID = '2': not the web's store 1, so the rule (F 9) does not apply; STR_ID = '1' does.
+    let mut other_store = rule(1, None, vec![brk(dec!(0), "F", "1", dec!(9))]);
+    other_store.sal_filt = Some("PS_DOC_HDR.STR_ID = '2'".into());
+    let mut this_store = rule(2, None, vec![brk(dec!(0), "F", "1", dec!(11))]);
+    this_store.sal_filt = Some("STR_ID = '1'".into());
+    let sale = SaleContext { str_id: Some("1".into()), sta_id: Some("WEB".into()), loc_id: Some("MAIN".into()) };
+    let rules = PriceRules::new(vec![group("C", "GOLD", 1, None, vec![other_store, this_store])]).with_sale(sale);
+    assert!(rules.problems().is_empty(), "{:?}", rules.problems());
+    assert_eq!(price(&rules, &item(), &customer("GOLD"), dec!(1), day(11, 25)).unit_price, dec!(11));
+    let mut unknown = rule(1, None, vec![brk(dec!(0), "F", "1", dec!(9))]);
+    unknown.sal_filt = Some("PS_DOC_HDR.SHIP_VIA_COD = 'UPS'".into());
+    let problems = PriceRules::new(vec![group("C", "GOLD", 1, None, vec![unknown])]).problems();
+    assert!(problems.iter().any(|p| p.contains("SAL_FILT") && p.contains("SHIP_VIA_COD")), "{problems:?}");
 }

@@ -7,14 +7,14 @@ pub(super) async fn items_changed_since<D: Driver>(
     after: &Watermark,
     limit: usize,
 ) -> CpResult<Vec<Item>> {
-    cp.paged("IM_ITEM", ITEM_COLS, &["ITEM_NO"], after, limit, item_from_row).await
+    cp.paged("IM_ITEM", &ITEM_COLS, &["ITEM_NO"], after, limit, item_from_row).await
 }
 
 pub(super) async fn items_by_no<D: Driver>(cp: &SqlCounterpoint<D>, item_nos: &[String]) -> CpResult<Vec<Item>> {
     let mut items = Vec::new();
     for chunk in item_nos.chunks(500) {
         let list = cp.dialect().param_list(1, chunk.len());
-        let sql = cp.sql(&format!("SELECT {ITEM_COLS} FROM dbo.IM_ITEM WHERE ITEM_NO IN ({list})"));
+        let sql = cp.sql(&format!("SELECT {} FROM dbo.IM_ITEM WHERE ITEM_NO IN ({list})", *ITEM_COLS));
         let params: Vec<Value> = chunk.iter().map(Value::from).collect();
         for row in cp.read(&sql, &params).await? {
             items.push(item_from_row(row)?);
@@ -39,7 +39,7 @@ pub(super) async fn price_groups<D: Driver>(cp: &SqlCounterpoint<D>) -> CpResult
     let rules = cp
         .rule_rows(
             "IM_PRC_RUL",
-            "GRP_TYP, GRP_COD, RUL_SEQ_NO, DESCR, CUST_FILT, ITEM_FILT, CUST_FILT_TEXT, ITEM_FILT_TEXT",
+            "GRP_TYP, GRP_COD, RUL_SEQ_NO, DESCR, CUST_FILT, ITEM_FILT, CUST_FILT_TEXT, ITEM_FILT_TEXT, SAL_FILT",
             "GRP_TYP, GRP_COD, RUL_SEQ_NO",
         )
         .await?;
@@ -75,6 +75,7 @@ pub(super) async fn price_groups<D: Driver>(cp: &SqlCounterpoint<D>) -> CpResult
             item_filt: row.opt_text("ITEM_FILT")?,
             cust_filt_text: row.opt_text("CUST_FILT_TEXT")?,
             item_filt_text: row.opt_text("ITEM_FILT_TEXT")?,
+            sal_filt: row.opt_text("SAL_FILT")?,
             breaks,
         });
     }

@@ -7,11 +7,11 @@ pub(super) async fn customers_changed_since<D: Driver>(
     after: &Watermark,
     limit: usize,
 ) -> CpResult<Vec<Customer>> {
-    cp.paged("AR_CUST", CUST_COLS, &["CUST_NO"], after, limit, customer_from_row).await
+    cp.paged("AR_CUST", &CUST_COLS, &["CUST_NO"], after, limit, customer_from_row).await
 }
 
 pub(super) async fn customer<D: Driver>(cp: &SqlCounterpoint<D>, cust_no: &str) -> CpResult<Option<Customer>> {
-    let sql = cp.sql(&format!("SELECT {CUST_COLS} FROM dbo.AR_CUST WHERE CUST_NO = @P1"));
+    let sql = cp.sql(&format!("SELECT {} FROM dbo.AR_CUST WHERE CUST_NO = @P1", *CUST_COLS));
     cp.read(&sql, &params![cust_no]).await?.into_iter().next().map(customer_from_row).transpose()
 }
 
@@ -19,7 +19,7 @@ pub(super) async fn customer_by_email<D: Driver>(cp: &SqlCounterpoint<D>, email:
     let d = cp.dialect();
     let sql = d.select_top(
         2,
-        CUST_COLS,
+        &CUST_COLS,
         &d.render("FROM dbo.AR_CUST WHERE LOWER(EMAIL_ADRS_1) = LOWER(@P1) ORDER BY CUST_NO"),
     );
     cp.read(&sql, &params![email.trim(), 1i64]).await?.into_iter().next().map(customer_from_row).transpose()

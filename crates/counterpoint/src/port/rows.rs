@@ -1,15 +1,46 @@
 //! Row decoders: every Counterpoint row cpbridge reads becomes a record here, with errors naming the row.
 
+use cpbridge_core::pricing::{CUSTOMER_EXTRA_COLUMNS, ITEM_EXTRA_COLUMNS};
+
 use super::*;
 
-pub(super) const ITEM_COLS: &str = "ITEM_NO, DESCR, SHORT_DESCR, LONG_DESCR, ITEM_TYP, STAT, CATEG_COD, SUBCAT_COD, IS_ECOMM_ITEM, \
-     IS_TXBL, TAX_CATEG_COD, WEIGHT, BARCOD, PRC_1, REG_PRC, LST_COST, TRK_METH, STK_UNIT, PRC_DECS, PROF_COD_1, ATTR_COD_1, \
-     LST_MAINT_DT, RS_UTC_DT";
+/// The item columns cpbridge reads, the price filters' extra columns included.
+pub(super) static ITEM_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let mut cols = "ITEM_NO, DESCR, SHORT_DESCR, LONG_DESCR, ITEM_TYP, STAT, CATEG_COD, SUBCAT_COD, IS_ECOMM_ITEM, \
+     IS_TXBL, TAX_CATEG_COD, WEIGHT, BARCOD, PRC_1, REG_PRC, LST_COST, TRK_METH, STK_UNIT, PRC_DECS, PROF_COD_1, \
+     ATTR_COD_1, LST_MAINT_DT, RS_UTC_DT"
+        .to_owned();
+    for extra in ITEM_EXTRA_COLUMNS {
+        cols.push_str(", ");
+        cols.push_str(extra);
+    }
+    cols
+});
 pub(super) const PRICE_COLS: &str =
     "ITEM_NO, LOC_ID, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR, REG_PRC, PRC_1, PRC_2, PRC_3, PRC_4, PRC_5, PRC_6, RS_UTC_DT";
 pub(super) const INV_COLS: &str = "ITEM_NO, LOC_ID, QTY_ON_HND, QTY_COMMIT, QTY_ON_ORD, QTY_ON_BO, RS_UTC_DT";
-pub(super) const CUST_COLS: &str = "CUST_NO, NAM, FST_NAM, LST_NAM, ADRS_1, ADRS_2, ADRS_3, CITY, STATE, ZIP_COD, CNTRY, PHONE_1, \
-     EMAIL_ADRS_1, CUST_TYP, CATEG_COD, PROF_COD_1, DISC_PCT, TAX_COD, STR_ID, CUST_NAM_TYP, IS_ECOMM_CUST, RS_UTC_DT";
+/// The customer columns cpbridge reads, the price filters' extra columns included.
+pub(super) static CUST_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let mut cols = "CUST_NO, NAM, FST_NAM, LST_NAM, ADRS_1, ADRS_2, ADRS_3, CITY, STATE, ZIP_COD, CNTRY, PHONE_1, \
+     EMAIL_ADRS_1, CUST_TYP, CATEG_COD, PROF_COD_1, DISC_PCT, TAX_COD, STR_ID, CUST_NAM_TYP, IS_ECOMM_CUST, RS_UTC_DT"
+        .to_owned();
+    for extra in CUSTOMER_EXTRA_COLUMNS {
+        cols.push_str(", ");
+        cols.push_str(extra);
+    }
+    cols
+});
+
+/// The non-NULL values of `columns` in `row`, by column: the other columns price filters may name.
+fn extra_columns(row: &Row, columns: &[&str]) -> CpResult<std::collections::BTreeMap<String, String>> {
+    let mut extra = std::collections::BTreeMap::new();
+    for column in columns {
+        if let Some(value) = row.opt_text(column)? {
+            extra.insert((*column).to_owned(), value);
+        }
+    }
+    Ok(extra)
+}
 pub(super) const STAGING_COLS: &str = "STAGING_ID, WOO_ORDER_ID, WOO_ORDER_NO, CUST_NO, TOT_AMT, STATUS, ATTEMPTS, \
      NEXT_ATTEMPT_DT, LAST_ERR, LINE_ITEMS_JSON, RAW_ORDER_JSON, CP_DOC_ID, CP_TKT_NO, APPLIED_DT, WOO_SYNCED_DT, \
      BKORD_QTY, WOO_SYNC_ATTEMPTS, WOO_SYNC_ERR, CP_DOC_STATE, CREATED_DT, CLAIM_TOKEN";
@@ -35,6 +66,7 @@ pub(super) fn item_from_row(row: Row) -> CpResult<Item> {
         lst_cost: row.opt_dec("LST_COST")?,
         trk_meth: row.opt_text("TRK_METH")?,
         stk_unit: row.opt_text("STK_UNIT")?,
+        extra: extra_columns(&row, ITEM_EXTRA_COLUMNS)?,
         prc_decs: u32::try_from(row.opt_i64("PRC_DECS")?.unwrap_or(2).clamp(0, 4)).unwrap_or(2),
         prof_cod_1: row.opt_text("PROF_COD_1")?,
         attr_cod_1: row.opt_text("ATTR_COD_1")?,
@@ -101,6 +133,7 @@ pub(super) fn customer_from_row(row: Row) -> CpResult<Customer> {
         str_id: row.opt_text("STR_ID")?,
         cust_nam_typ: row.opt_text("CUST_NAM_TYP")?,
         is_ecomm_cust: row.flag("IS_ECOMM_CUST")?,
+        extra: extra_columns(&row, CUSTOMER_EXTRA_COLUMNS)?,
         rs_utc_dt: row.opt_datetime("RS_UTC_DT")?,
     })
 }
