@@ -36,6 +36,8 @@ pub enum BenchCommand {
     Reliability(crate::bench_reliability::BenchReliability),
     /// The orders reconcile over N booked orders: its time and the requests it sends to WooCommerce.
     Reconcile(BenchReconcile),
+    /// cpbridge's footprint on the registers: a register's sale time alone and while web orders are applied.
+    Counterpoint(crate::bench_counterpoint::BenchCounterpoint),
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +63,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Pricing(args) => crate::bench_pricing::run(args).await,
         BenchCommand::Reliability(args) => crate::bench_reliability::run(args).await,
         BenchCommand::Reconcile(args) => bench_reconcile(args).await,
+        BenchCommand::Counterpoint(args) => crate::bench_counterpoint::run(args).await,
     }
 }
 

@@ -4,6 +4,7 @@ use clap::Parser;
 
 mod app;
 mod bench;
+mod bench_counterpoint;
 mod bench_pricing;
 mod bench_reliability;
 mod bench_sync;

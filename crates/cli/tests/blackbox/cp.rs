@@ -154,3 +154,18 @@ async fn an_unknown_required_column_stops_the_daemon_at_start() {
     assert!(!status.success(), "{err}");
     assert!(err.contains("PS_DOC_PMT.USER_WEB_REF is NOT NULL without a default"), "{err}");
 }
+
+/// `cpbridge bench counterpoint` runs end to end on a replica and reports the register's waits in each phase.
+#[test]
+fn the_register_footprint_bench_reports_each_phase() {
+    let out = cpbridge(&["bench", "counterpoint", "--secs", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for phase in ["register alone", "items the web orders never touch", "items the web orders also commit"] {
+        let line = text.lines().find(|l| l.contains(phase)).unwrap_or_else(|| panic!("{phase}: {text}"));
+        let sales: usize = line.split_whitespace().rev().nth(3).and_then(|n| n.parse().ok()).expect("sales");
+        assert!(sales > 0, "{line}");
+    }
+    let applied = text.lines().find(|l| l.starts_with("web orders applied meanwhile: ")).expect("applied line");
+    assert!(!applied.contains("applied meanwhile: 0 "), "{applied}");
+}
