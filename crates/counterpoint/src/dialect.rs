@@ -125,14 +125,18 @@ pub fn type_varchar_params(sql: &str) -> String {
             _ => {}
         }
         if let Token::Param(p) = token {
+            // A LIKE pattern carries escapes and wildcards besides the value: room for twice the column.
+            let pattern = |n: u32| n * 2;
             let compared = match recent.as_slice() {
                 [Token::Op(_), Token::Word(col), ..] => column_length(col),
                 [Token::Word(like), Token::Word(not), Token::Word(col), ..]
                     if like.eq_ignore_ascii_case("LIKE") && not.eq_ignore_ascii_case("NOT") =>
                 {
-                    column_length(col)
+                    column_length(col).map(pattern)
                 }
-                [Token::Word(like), Token::Word(col), ..] if like.eq_ignore_ascii_case("LIKE") => column_length(col),
+                [Token::Word(like), Token::Word(col), ..] if like.eq_ignore_ascii_case("LIKE") => {
+                    column_length(col).map(pattern)
+                }
                 _ => None,
             };
             let length = if filtering { compared.or(in_list.map(|(n, _)| n)) } else { None };
@@ -414,7 +418,7 @@ mod tests {
         assert_eq!(
             Dialect::Mssql.render(sql),
             "SELECT h.TKT_NO FROM dbo.PS_DOC_HDR h WHERE h.STA_ID = CAST(@P1 AS VARCHAR(11)) AND TKT_NO NOT LIKE \
-             CAST(@P2 AS VARCHAR(16)) ESCAPE '\\' AND ITEM_NO IN (CAST(@P3 AS VARCHAR(21)), CAST(@P4 AS VARCHAR(21))) \
+             CAST(@P2 AS VARCHAR(32)) ESCAPE '\\' AND ITEM_NO IN (CAST(@P3 AS VARCHAR(21)), CAST(@P4 AS VARCHAR(21))) \
              AND 'ITEM_NO = @P9' = 'x'"
         );
         assert_eq!(
