@@ -193,21 +193,8 @@ fn web_document(skus: &[String], now: chrono::NaiveDateTime) -> OrderDocument {
     let lines: Vec<DocLine> = skus
         .iter()
         .map(|sku| DocLine {
-            item_no: sku.clone(),
-            descr: format!("Item {sku}"),
-            qty_sold: Decimal::ONE,
-            prc: Decimal::new(1000, 2),
-            stk_loc_id: "MAIN".into(),
-            categ_cod: None,
-            is_txbl: true,
-            tax_categ_cod: None,
-            item_typ: "I".into(),
-            trk_meth: None,
             qty_unit: Some("EACH".into()),
-            subcat_cod: None,
-            reg_prc: None,
-            unit_cost: None,
-            woo_line_id: None,
+            ..DocLine::stocked(sku, Decimal::ONE, Decimal::new(1000, 2), "MAIN")
         })
         .collect();
     let tot: Decimal = lines.iter().map(DocLine::ext_prc).sum();

@@ -60,6 +60,28 @@ pub struct DocLine {
 }
 
 impl DocLine {
+    /// An inventory item's line of `qty` at `prc` from `stk_loc_id`, described by its number, with the item's other
+    /// facts (category, tax, cost, unit) unknown: what tests and benches start from.
+    pub fn stocked(item_no: &str, qty: Decimal, prc: Decimal, stk_loc_id: &str) -> DocLine {
+        DocLine {
+            item_no: item_no.to_owned(),
+            descr: format!("Item {item_no}"),
+            qty_sold: qty,
+            prc,
+            stk_loc_id: stk_loc_id.to_owned(),
+            categ_cod: None,
+            is_txbl: true,
+            tax_categ_cod: None,
+            item_typ: "I".into(),
+            trk_meth: None,
+            qty_unit: None,
+            subcat_cod: None,
+            reg_prc: None,
+            unit_cost: None,
+            woo_line_id: None,
+        }
+    }
+
     /// `EXT_PRC` = quantity × unit price, to the cent (`DECIMAL(15,2)`).
     pub fn ext_prc(&self) -> Decimal {
         round_cents(self.qty_sold * self.prc)
@@ -277,23 +299,7 @@ mod tests {
     }
 
     fn line(item: &str, qty: Decimal, item_typ: &str) -> DocLine {
-        DocLine {
-            item_no: item.into(),
-            descr: item.into(),
-            qty_sold: qty,
-            prc: dec!(1),
-            stk_loc_id: "MAIN".into(),
-            categ_cod: None,
-            is_txbl: true,
-            tax_categ_cod: None,
-            item_typ: item_typ.into(),
-            trk_meth: None,
-            qty_unit: None,
-            subcat_cod: None,
-            reg_prc: None,
-            unit_cost: None,
-            woo_line_id: None,
-        }
+        DocLine { item_typ: item_typ.into(), ..DocLine::stocked(item, qty, dec!(1), "MAIN") }
     }
 
     #[test]
@@ -313,23 +319,7 @@ mod tests {
 
     #[test]
     fn ext_prc_rounds() {
-        let line = DocLine {
-            item_no: "A".into(),
-            descr: "A".into(),
-            qty_sold: dec!(3),
-            prc: dec!(3.33335),
-            stk_loc_id: "MAIN".into(),
-            categ_cod: None,
-            is_txbl: true,
-            tax_categ_cod: None,
-            item_typ: "I".into(),
-            trk_meth: None,
-            qty_unit: None,
-            subcat_cod: None,
-            reg_prc: None,
-            unit_cost: Some(dec!(1.5)),
-            woo_line_id: None,
-        };
+        let line = DocLine { unit_cost: Some(dec!(1.5)), ..DocLine::stocked("A", dec!(3), dec!(3.33335), "MAIN") };
         assert_eq!(line.ext_prc(), dec!(10.00), "to the cent");
         assert_eq!(line.ext_cost(), Some(dec!(4.5)));
     }

@@ -67,21 +67,13 @@ fn document(lines: &[(&str, i64, Decimal)], paid: bool) -> OrderDocument {
     let lines: Vec<DocLine> = lines
         .iter()
         .map(|(sku, qty, prc)| DocLine {
-            item_no: (*sku).into(),
-            descr: format!("Item {sku}"),
-            qty_sold: Decimal::from(*qty),
-            prc: *prc,
-            stk_loc_id: "MAIN".into(),
             categ_cod: Some("APPAREL".into()),
-            is_txbl: true,
-            tax_categ_cod: None,
-            item_typ: "I".into(),
             trk_meth: Some("N".into()),
             qty_unit: Some("EACH".into()),
-            subcat_cod: None,
             reg_prc: Some(*prc),
             unit_cost: Some(dec!(1)),
             woo_line_id: Some(1),
+            ..DocLine::stocked(sku, Decimal::from(*qty), *prc, "MAIN")
         })
         .collect();
     let sub: Decimal = lines.iter().map(DocLine::ext_prc).sum();
