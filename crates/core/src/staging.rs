@@ -195,8 +195,9 @@ pub struct ClaimedOrder {
 /// The result of applying a claimed order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ApplyOutcome {
-    /// The document was created in this call.
-    Applied { doc_id: i64, tkt_no: String },
+    /// The document was created in this call. `backordered`: the lines Counterpoint's stock could not cover, as
+    /// `(ITEM_NO, quantity)`, in line order.
+    Applied { doc_id: i64, tkt_no: String, backordered: Vec<(String, Decimal)> },
     /// Another worker (or an earlier run) applied it first; nothing was written now.
     AlreadyApplied { doc_id: Option<i64>, tkt_no: Option<String> },
     /// The claim expired and another worker holds the order now; nothing was written.

@@ -220,7 +220,7 @@ async fn apply_writes_one_complete_document<D: Driver>(cp: &SqlCounterpoint<D>) 
     let claim = claim_one(cp, at(5, 0, 1)).await;
     let doc = document(&[(a.as_str(), 2, dec!(5.395)), (b.as_str(), 1, dec!(7.20))], true);
     let outcome = cp.apply_staged_order(&claim, &doc, at(5, 0, 2)).await.expect("apply");
-    let ApplyOutcome::Applied { doc_id, tkt_no } = outcome else { panic!("expected Applied, got {outcome:?}") };
+    let ApplyOutcome::Applied { doc_id, tkt_no, .. } = outcome else { panic!("expected Applied, got {outcome:?}") };
     assert_eq!(tkt_no, "W-000001");
 
     assert_eq!(
@@ -442,8 +442,9 @@ async fn backorders_are_recorded_per_line<D: Driver>(cp: &SqlCounterpoint<D>) {
     let claim = claim_one(cp, at(5, 0, 1)).await;
     let outcome =
         cp.apply_staged_order(&claim, &document(&[(a.as_str(), 5, dec!(1))], true), at(5, 0, 2)).await.expect("apply");
-    let ApplyOutcome::Applied { doc_id, .. } = outcome else { panic!("{outcome:?}") };
+    let ApplyOutcome::Applied { doc_id, backordered, .. } = outcome else { panic!("{outcome:?}") };
     // Available was 4 - 1 = 3, so 2 of the 5 are backordered; all 5 are committed.
+    assert_eq!(backordered, vec![(a.clone(), dec!(2))], "the caller hears which line is short");
     assert_eq!(
         scalar(cp, "SELECT QTY_BKORD AS V FROM dbo.USER_DOC_LIN_EXT WHERE DOC_ID = @P1", vec![doc_id.into()]).await,
         dec!(2)
@@ -473,7 +474,7 @@ async fn document_ids_skip_taken_ones<D: Driver>(cp: &SqlCounterpoint<D>) {
         .await
         .expect("apply");
     // The register already used DOC_ID variation 0 and ticket W-000001: cpbridge takes the next of each.
-    assert_eq!(outcome, ApplyOutcome::Applied { doc_id: taken + 1, tkt_no: "W-000002".into() });
+    assert_eq!(outcome, ApplyOutcome::Applied { doc_id: taken + 1, tkt_no: "W-000002".into(), backordered: vec![] });
     assert_eq!(
         scalar(cp, "SELECT COUNT(*) AS V FROM dbo.PS_DOC_PMT", vec![]).await,
         dec!(0),
@@ -485,7 +486,7 @@ async fn document_state_follows_counterpoint<D: Driver>(cp: &SqlCounterpoint<D>)
     seed_small(cp).await;
     cp.stage_order(&new_order(700, &[(item_no(1).as_str(), 1)]), at(5, 0, 0)).await.expect("stage");
     let claim = claim_one(cp, at(5, 0, 1)).await;
-    let ApplyOutcome::Applied { doc_id, tkt_no } = cp
+    let ApplyOutcome::Applied { doc_id, tkt_no, .. } = cp
         .apply_staged_order(&claim, &document(&[(item_no(1).as_str(), 1, dec!(1))], false), at(5, 0, 2))
         .await
         .expect("apply")

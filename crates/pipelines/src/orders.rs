@@ -132,6 +132,8 @@ pub struct ProcessReport {
     pub already_applied: usize,
     pub failed: usize,
     pub dead: usize,
+    /// Orders applied with lines Counterpoint's stock could not cover (an `order_backordered` alert each).
+    pub backordered: usize,
     pub claim_lost: usize,
     pub written_back: usize,
     pub writeback_failed: usize,
@@ -599,8 +601,9 @@ impl OrderPipeline {
         let mut writebacks = tokio::task::JoinSet::new();
         for claim in claims {
             match self.apply_claim(&claim).await? {
-                Attempt::Applied { doc_id, tkt_no } => {
+                Attempt::Applied { doc_id, tkt_no, backordered } => {
                     report.applied += 1;
+                    report.backordered += usize::from(backordered);
                     let mut order = claim.order;
                     order.status = StagingStatus::Applied;
                     order.cp_doc_id = Some(doc_id);
@@ -631,6 +634,7 @@ enum Attempt {
     Applied {
         doc_id: i64,
         tkt_no: String,
+        backordered: bool,
     },
     AlreadyApplied,
     ClaimLost,
@@ -654,9 +658,21 @@ impl OrderPipeline {
         let staged = &claim.order;
         let failure = match self.prepare(staged).await {
             Ok(doc) => match self.cp.apply_staged_order(claim, &doc, now()).await {
-                Ok(ApplyOutcome::Applied { doc_id, tkt_no }) => {
+                Ok(ApplyOutcome::Applied { doc_id, tkt_no, backordered }) => {
                     tracing::info!(woo_order = staged.woo_order_id, doc_id, tkt_no, "applied");
-                    return Ok(Attempt::Applied { doc_id, tkt_no });
+                    if !backordered.is_empty() {
+                        // Sold on the web beyond what Counterpoint had: someone must order stock or call the customer.
+                        let lines: Vec<String> =
+                            backordered.iter().map(|(item, qty)| format!("{} of {item}", qty.normalize())).collect();
+                        let subject = format!("WooCommerce order {}", staged.woo_order_no);
+                        let message = format!(
+                            "booked as {tkt_no} (DOC_ID {doc_id}), but Counterpoint's stock does not cover {}: \
+                             backordered",
+                            lines.join(", ")
+                        );
+                        self.alerts.raise_once("order_backordered", &subject, &message).await;
+                    }
+                    return Ok(Attempt::Applied { doc_id, tkt_no, backordered: !backordered.is_empty() });
                 }
                 Ok(ApplyOutcome::AlreadyApplied { .. }) => return Ok(Attempt::AlreadyApplied),
                 Ok(ApplyOutcome::ClaimLost) => return Ok(Attempt::ClaimLost),

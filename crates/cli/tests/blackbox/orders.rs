@@ -820,3 +820,35 @@ async fn status_follows_counterpoint_never_cancels_on_a_guess_and_a_cancelled_or
     let again = shop.cli(&["orders", "status"]);
     assert!(stdout(&again).contains("\"checked\": 1"), "{}", stdout(&again));
 }
+
+/// Oversold is visible: a line Counterpoint's stock cannot cover is booked (backordered), raises one alert naming
+/// the item and quantity, and counts as `backordered` in the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversold_line_is_booked_backordered_with_one_alert() {
+    let shop = Shop::open(&[], 3, "").await;
+    let sku = shop.skus[0].clone();
+    let mut db = shop.replica().await;
+    sqlx::query("UPDATE IM_INV SET QTY_ON_HND = 1, QTY_COMMIT = 0 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN'")
+        .bind(&sku)
+        .execute(&mut db)
+        .await
+        .expect("one on hand");
+    let line = LineItemWrite { sku: Some(sku.clone()), quantity: 3, ..LineItemWrite::default() };
+    shop.place_lines(1, 0, vec![line]).await;
+    let pulled = shop.cli(&["orders", "pull"]);
+    assert!(stdout(&pulled).contains("\"staged\": 1"), "{}{}", stdout(&pulled), stderr(&pulled));
+    let processed = shop.cli(&["orders", "process"]);
+    assert!(stdout(&processed).contains("\"applied\": 1"), "{}", stdout(&processed));
+    assert!(stdout(&processed).contains("\"backordered\": 1"), "{}", stdout(&processed));
+    let kinds = alert_kinds(&shop).await;
+    assert_eq!(kinds.iter().filter(|k| *k == "order_backordered").count(), 1, "{kinds:?}");
+    let mut state =
+        SqliteConnection::connect(&format!("sqlite:{}", shop.state_path().display())).await.expect("state store");
+    let message: String = sqlx::query_scalar("SELECT message FROM alerts WHERE kind = 'order_backordered'")
+        .fetch_one(&mut state)
+        .await
+        .expect("alert");
+    assert!(message.contains(&format!("2 of {sku}")), "{message}");
+    let status = shop.cli(&["status", "--json"]);
+    assert!(stdout(&status).contains("order_backordered"), "{}", stdout(&status));
+}

@@ -28,7 +28,8 @@ pub(super) async fn apply_staged_order<D: Driver>(
             _ => ApplyOutcome::ClaimLost,
         });
     }
-    let (doc_id, tkt_no, backordered) = cp.write_document(&mut tx, claim, doc, now).await?;
+    let (doc_id, tkt_no, backorders) = cp.write_document(&mut tx, claim, doc, now).await?;
+    let backordered: Decimal = backorders.iter().map(|(_, qty)| *qty).sum();
     // The applier writes back to WooCommerce itself; the write-back sweeper keeps off until the claim's lease
     // runs out, so the two never post the same note at once, and a crashed applier's write-back is resumed.
     let done = cp.sql(
@@ -37,7 +38,7 @@ pub(super) async fn apply_staged_order<D: Driver>(
     );
     tx.execute(&done, &params![doc_id, tkt_no.as_str(), backordered, doc.cust_no.as_str(), staging_id]).await?;
     tx.commit().await.map_err(|e| e.context(format!("committing staged order {staging_id}")))?;
-    Ok(ApplyOutcome::Applied { doc_id, tkt_no })
+    Ok(ApplyOutcome::Applied { doc_id, tkt_no, backordered: backorders })
 }
 
 pub(super) async fn station_documents<D: Driver>(
@@ -319,7 +320,7 @@ impl<D: Driver> SqlCounterpoint<D> {
         claim: &ClaimedOrder,
         doc: &OrderDocument,
         now: NaiveDateTime,
-    ) -> CpResult<(i64, String, Decimal)> {
+    ) -> CpResult<(i64, String, Vec<(String, Decimal)>)> {
         let d = self.dialect();
         let live_schema = self.live_schema().await?;
         let live = Some(live_schema.as_ref());
@@ -399,7 +400,13 @@ impl<D: Driver> SqlCounterpoint<D> {
 
         let ext_cols = ["DOC_ID", "LIN_SEQ_NO", "ITEM_NO", "WOO_LINE_ID", "QTY_BKORD", "LIN_GUID"];
         let backorders = line_backorders(&doc.lines, &available);
-        let backordered: Decimal = backorders.iter().sum();
+        let backordered: Vec<(String, Decimal)> = doc
+            .lines
+            .iter()
+            .zip(&backorders)
+            .filter(|(_, qty)| !qty.is_zero())
+            .map(|(line, qty)| (line.item_no.clone(), *qty))
+            .collect();
         for ((i, line), bkord) in doc.lines.iter().enumerate().zip(backorders) {
             let seq = i64::try_from(i + 1).unwrap_or(i64::MAX);
             let line_ref = format!("{order_ref}, line {seq} (SKU {})", line.item_no);
