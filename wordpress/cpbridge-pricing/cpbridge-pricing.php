@@ -52,10 +52,44 @@ final class CPBridge_Pricing {
 		);
 	}
 
-	/** The logged-in customer's Counterpoint number, written by cpbridge's customer sync. */
+	/** @var string|null The logged-in customer's number for this request; null until looked up. */
+	private static $cust_no = null;
+
+	/**
+	 * The logged-in customer's Counterpoint number: the `cp_cust_no` user meta written by cpbridge's customer sync
+	 * (WooCommerce's REST API drops `_`-prefixed meta, so that is the key that sticks; `_cp_cust_no` set by hand
+	 * still counts). An account without either is looked up once by its e-mail address and the answer kept in its
+	 * meta; a miss is remembered for an hour, a failed lookup for five minutes, so no page waits on it twice.
+	 */
 	private static function cust_no() {
-		$user = get_current_user_id();
-		return $user ? (string) get_user_meta( $user, '_cp_cust_no', true ) : '';
+		if ( null !== self::$cust_no ) {
+			return self::$cust_no;
+		}
+		self::$cust_no = '';
+		$user          = get_current_user_id();
+		if ( ! $user ) {
+			return '';
+		}
+		foreach ( array( 'cp_cust_no', '_cp_cust_no' ) as $key ) {
+			$linked = (string) get_user_meta( $user, $key, true );
+			if ( '' !== $linked ) {
+				self::$cust_no = $linked;
+				return $linked;
+			}
+		}
+		$miss = 'cpbridge_no_cust_no_' . $user;
+		if ( get_transient( $miss ) ) {
+			return '';
+		}
+		$account = wp_get_current_user();
+		$found   = self::client()->customer_by_email( $account ? $account->user_email : '' );
+		if ( is_string( $found ) && '' !== $found ) {
+			update_user_meta( $user, 'cp_cust_no', $found );
+			self::$cust_no = $found;
+			return $found;
+		}
+		set_transient( $miss, 1, '' === $found ? HOUR_IN_SECONDS : 5 * MINUTE_IN_SECONDS );
+		return '';
 	}
 
 	private static function client() {

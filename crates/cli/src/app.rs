@@ -52,6 +52,10 @@ impl cpbridge_server::PriceSource for PriceBridge {
         })?;
         Ok(answers.iter().map(|a| serde_json::to_value(a).unwrap_or_default()).collect())
     }
+
+    fn customer_by_email(&self, email: &str) -> Result<Option<String>, cpbridge_server::QuoteFailure> {
+        self.0.customer_by_email(email).map_err(|_| cpbridge_server::QuoteFailure::NotLoaded)
+    }
 }
 
 /// The daemon's alerter, as the HTTP server's alert sink.

@@ -5,8 +5,9 @@
 //!   customers, the fields WooCommerce owns (`customers.owners`) are copied into Counterpoint when they changed.
 //! - **Counterpoint to WooCommerce.** Every customer flagged for e-commerce with an e-mail (and every linked one) is
 //!   created or updated in WooCommerce in the fields Counterpoint owns, with its `CUST_NO` in the meta key
-//!   `_cp_cust_no`, which the pricing plugin reads. A digest of what was sent is kept per customer, so an unchanged
-//!   customer costs nothing. WooCommerce hides `_`-prefixed meta from its API, so the link lives in the state store.
+//!   `cp_cust_no`, which the pricing plugin reads. (WooCommerce's REST API silently drops `_`-prefixed customer meta
+//!   on writes, so the key has no underscore.) A digest of what was sent is kept per customer, so an unchanged
+//!   customer costs nothing; the state store keeps the link as well.
 
 use std::collections::HashMap;
 
@@ -31,8 +32,9 @@ use crate::sync_settings::CustomerSettings;
 pub const CUSTOMER_RECORDS: &str = "customer";
 /// `CUST_NO` → WooCommerce customer id, with the digest of the WooCommerce-owned fields last taken in.
 pub const CUSTOMER_IN_RECORDS: &str = "customer_in";
-/// The meta key that carries the `CUST_NO` on the WooCommerce customer.
-pub const CUST_NO_META: &str = "_cp_cust_no";
+/// The meta key that carries the `CUST_NO` on the WooCommerce customer. No leading underscore: WooCommerce's REST
+/// API accepts `_`-prefixed customer meta with a 200 and never stores it.
+pub const CUST_NO_META: &str = "cp_cust_no";
 
 const PAGE: usize = 5000;
 
@@ -100,7 +102,9 @@ fn fields(c: &Customer) -> serde_json::Map<String, serde_json::Value> {
 pub fn counterpoint_digest(c: &Customer, settings: &CustomerSettings) -> String {
     let all = fields(c);
     let owned: serde_json::Map<_, _> = all.into_iter().filter(|(f, _)| settings.counterpoint_owns(f)).collect();
-    digest(&json!({ "cust_no": c.cust_no, "fields": owned }))
+    // The meta key is part of what was sent: customers linked under the old `_cp_cust_no` (which WooCommerce dropped)
+    // differ from their digest once, and are sent again with the key that sticks.
+    digest(&json!({ "cust_no": c.cust_no, "meta_key": CUST_NO_META, "fields": owned }))
 }
 
 fn address_write(value: &serde_json::Value) -> AddressWrite {
@@ -118,7 +122,7 @@ fn address_write(value: &serde_json::Value) -> AddressWrite {
 }
 
 /// The write of a Counterpoint customer: every field on a create, the fields Counterpoint owns on an update, and
-/// always the `_cp_cust_no` meta.
+/// always the `cp_cust_no` meta.
 pub fn customer_write(c: &Customer, id: Option<u64>, settings: &CustomerSettings) -> CustomerWrite {
     let all = fields(c);
     let send = |field: &str| id.is_none() || settings.counterpoint_owns(field);
@@ -292,7 +296,7 @@ impl CustomerSync {
                     } else {
                         report.linked += 1;
                     }
-                    // An empty digest: the next step sends the Counterpoint fields and the `_cp_cust_no` meta.
+                    // An empty digest: the next step sends the Counterpoint fields and the `cp_cust_no` meta.
                     let link = SyncRecord { key: cust_no.clone(), woo_id: Some(w.id), hash: String::new() };
                     self.ports.store.put_sync_records(CUSTOMER_RECORDS, &[link], now()).await?;
                     let taken = SyncRecord { key: cust_no.clone(), woo_id: Some(w.id), hash: wanted.clone() };
@@ -465,7 +469,7 @@ mod tests {
         assert_eq!(write["billing"]["postcode"], "95112");
         assert_eq!(write["billing"]["phone"], "408-555-0100");
         assert_eq!(write["shipping"]["address_1"], "1 Main St");
-        assert_eq!(write["meta_data"], json!([{ "key": "_cp_cust_no", "value": "1001" }]));
+        assert_eq!(write["meta_data"], json!([{ "key": "cp_cust_no", "value": "1001" }]));
     }
 
     #[test]

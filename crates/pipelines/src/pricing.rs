@@ -40,6 +40,8 @@ pub struct PriceBook {
     rules: PriceRules,
     items: HashMap<String, PricedItem>,
     customers: HashMap<String, Customer>,
+    /// Lower-case `EMAIL_ADRS_1` → `CUST_NO`, for a web account that carries no customer number.
+    emails: HashMap<String, String>,
     rules_stamp: Option<NaiveDateTime>,
     rules_loaded_at: Option<NaiveDateTime>,
     items_after: Watermark,
@@ -57,6 +59,21 @@ impl PriceBook {
     pub fn counts(&self) -> (usize, usize) {
         (self.items.len(), self.customers.len())
     }
+}
+
+/// Lower-case e-mail → the lowest `CUST_NO` that has it.
+fn email_index(customers: &HashMap<String, Customer>) -> HashMap<String, String> {
+    let mut emails: HashMap<String, String> = HashMap::new();
+    for c in customers.values() {
+        let Some(email) = c.email_adrs_1.as_deref().map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()) else {
+            continue;
+        };
+        let slot = emails.entry(email).or_insert_with(|| c.cust_no.clone());
+        if c.cust_no < *slot {
+            slot.clone_from(&c.cust_no);
+        }
+    }
+    emails
 }
 
 /// The pricing service: the current book, and how to refresh it.
@@ -98,6 +115,19 @@ impl PriceService {
                 Ok(applicable.price(item, *qty))
             })
             .collect()
+    }
+
+    /// The Counterpoint customer whose `EMAIL_ADRS_1` is `email` (any case), for a web account that carries no
+    /// customer number. When two customers share the address, the lowest number, as Counterpoint lists them.
+    ///
+    /// # Errors
+    /// A book that has not loaded yet.
+    pub fn customer_by_email(&self, email: &str) -> Result<Option<String>, QuoteError> {
+        let book = self.book();
+        if book.loaded_at.is_none() {
+            return Err(QuoteError::NotLoaded);
+        }
+        Ok(book.emails.get(&email.trim().to_lowercase()).cloned())
     }
 
     /// Brings the book up to date, reading only what changed since the last refresh. Returns whether anything did.
@@ -167,14 +197,17 @@ impl PriceService {
                 entry.price = Some(p);
             }
         }
+        let customers_changed = !customers.0.is_empty();
         let mut book_customers = old.customers.clone();
         for c in customers.0 {
             book_customers.insert(c.cust_no.clone(), c);
         }
+        let emails = if customers_changed { email_index(&book_customers) } else { old.emails.clone() };
         let book = PriceBook {
             rules,
             items: book_items,
             customers: book_customers,
+            emails,
             rules_stamp: stamp,
             rules_loaded_at,
             items_after: items.1,

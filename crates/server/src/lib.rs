@@ -88,6 +88,12 @@ pub trait PriceSource: Send + Sync {
         customer: &str,
         items: &[(String, rust_decimal::Decimal)],
     ) -> Result<Vec<serde_json::Value>, QuoteFailure>;
+
+    /// The `CUST_NO` of the customer with this e-mail address, if any.
+    ///
+    /// # Errors
+    /// [`QuoteFailure::NotLoaded`] before the first load.
+    fn customer_by_email(&self, email: &str) -> Result<Option<String>, QuoteFailure>;
 }
 
 /// The pricing API's settings and state.
@@ -162,6 +168,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(|| async { axum::response::Html(STATUS_PAGE) }))
         .route("/api/v1/prices", post(prices))
         .route("/api/v1/prices/{cust_no}/{sku}", get(one_price))
+        .route("/api/v1/customers/by-email", get(customer_by_email))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
         .with_state(state)
 }
@@ -298,6 +305,29 @@ async fn one_price(
         map.insert("currency".into(), json!(pricing.currency));
     }
     Ok(axum::Json(body).into_response())
+}
+
+/// `GET /api/v1/customers/by-email?email=...`: the Counterpoint customer number of a web account that carries none
+/// (the plugin's fallback), keyed and rate-limited like the prices.
+async fn customer_by_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, ApiError> {
+    let pricing = authorised(&state, &headers)?;
+    let email = query
+        .as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("email="))
+        .map(|e| percent_encoding::percent_decode_str(&e.replace('+', " ")).decode_utf8_lossy().into_owned())
+        .filter(|e| e.contains('@'))
+        .ok_or_else(|| ApiError::BadRequest("email=<address> is required".into()))?;
+    match pricing.source.customer_by_email(&email) {
+        Ok(Some(cust_no)) => Ok(axum::Json(json!({ "customer": cust_no, "email": email })).into_response()),
+        Ok(None) => Err(ApiError::NotFound(format!("no Counterpoint customer has the e-mail address {email:?}"))),
+        Err(_) => Err(ApiError::Loading),
+    }
 }
 
 /// The pricing API's answers when it cannot quote; always JSON with an `error` that says why.

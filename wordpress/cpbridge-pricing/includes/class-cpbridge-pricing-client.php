@@ -122,17 +122,53 @@ class CPBridge_Pricing_Client {
 		return $this->parse_response( $answer['status'], $answer['body'] );
 	}
 
-	/** @return array{status:int, body:string}|null */
-	private function send( $url, array $headers, $body ) {
-		if ( $this->transport ) {
-			return call_user_func( $this->transport, $url, $headers, $body, $this->timeout );
+	/**
+	 * The Counterpoint customer number of the account with this e-mail address: the fallback for a logged-in user
+	 * whose account carries no link (one made before the customer sync, or by hand).
+	 *
+	 * @param string $email The account's e-mail address.
+	 * @return string|null The CUST_NO; '' when the API says no customer has the address; null when it could not be
+	 *                     asked (slow, down, refused), so the caller shows regular prices and asks again later.
+	 */
+	public function customer_by_email( $email ) {
+		$email = trim( (string) $email );
+		if ( '' === $email || '' === $this->base_url || '' === $this->api_key ) {
+			return null;
 		}
-		if ( function_exists( 'wp_remote_post' ) ) {
-			$response = wp_remote_post(
+		$url     = $this->base_url . '/api/v1/customers/by-email?email=' . rawurlencode( $email );
+		$headers = array(
+			'Authorization' => 'Bearer ' . $this->api_key,
+			'Accept'        => 'application/json',
+		);
+		$started = microtime( true );
+		$answer  = $this->send( $url, $headers, '', 'GET' );
+		if ( null === $answer || microtime( true ) - $started > $this->timeout ) {
+			$this->warn( sprintf( 'the customer lookup did not answer within %.1f s', $this->timeout ) );
+			return null;
+		}
+		if ( 404 === (int) $answer['status'] ) {
+			return '';
+		}
+		$data = json_decode( (string) $answer['body'], true );
+		if ( 200 !== (int) $answer['status'] || ! is_array( $data ) || ! isset( $data['customer'] ) || ! is_string( $data['customer'] ) ) {
+			$this->warn( sprintf( 'the customer lookup answered %d; regular prices are shown', $answer['status'] ) );
+			return null;
+		}
+		return $data['customer'];
+	}
+
+	/** @return array{status:int, body:string}|null */
+	private function send( $url, array $headers, $body, $method = 'POST' ) {
+		if ( $this->transport ) {
+			return call_user_func( $this->transport, $url, $headers, $body, $this->timeout, $method );
+		}
+		if ( function_exists( 'wp_remote_request' ) ) {
+			$response = wp_remote_request(
 				$url,
 				array(
+					'method'  => $method,
 					'headers' => $headers,
-					'body'    => $body,
+					'body'    => 'GET' === $method ? null : $body,
 					'timeout' => $this->timeout,
 				)
 			);
@@ -144,11 +180,11 @@ class CPBridge_Pricing_Client {
 				'body'   => (string) wp_remote_retrieve_body( $response ),
 			);
 		}
-		return self::stream_post( $url, $headers, $body, $this->timeout );
+		return self::stream_post( $url, $headers, $body, $this->timeout, $method );
 	}
 
 	/** PHP's own HTTP client, for use outside WordPress. */
-	public static function stream_post( $url, array $headers, $body, $timeout ) {
+	public static function stream_post( $url, array $headers, $body, $timeout, $method = 'POST' ) {
 		$lines = array();
 		foreach ( $headers as $name => $value ) {
 			$lines[] = $name . ': ' . $value;
@@ -156,9 +192,9 @@ class CPBridge_Pricing_Client {
 		$context = stream_context_create(
 			array(
 				'http' => array(
-					'method'        => 'POST',
+					'method'        => $method,
 					'header'        => implode( "\r\n", $lines ),
-					'content'       => $body,
+					'content'       => 'GET' === $method ? '' : $body,
 					'timeout'       => $timeout,
 					'ignore_errors' => true,
 				),

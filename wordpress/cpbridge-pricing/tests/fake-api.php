@@ -11,6 +11,19 @@ if ( ( isset( $_SERVER['HTTP_AUTHORIZATION'] ) ? $_SERVER['HTTP_AUTHORIZATION'] 
 	echo json_encode( array( 'error' => 'a valid API key is required' ) );
 	return;
 }
+if ( 0 === strpos( $_SERVER['REQUEST_URI'], '/api/v1/customers/by-email' ) ) {
+	$email = isset( $_GET['email'] ) ? $_GET['email'] : '';
+	if ( 'slow@example.test' === $email ) {
+		sleep( 3 );
+	}
+	if ( 'GET' !== $_SERVER['REQUEST_METHOD'] || 'known+1@example.test' !== $email ) {
+		http_response_code( 404 );
+		echo json_encode( array( 'error' => 'no Counterpoint customer has that e-mail address' ) );
+		return;
+	}
+	echo json_encode( array( 'customer' => 'C1', 'email' => $email ) );
+	return;
+}
 if ( 'SLOW' === $customer ) {
 	sleep( 3 );
 }

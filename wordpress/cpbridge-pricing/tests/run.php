@@ -81,6 +81,14 @@ check( null === $down->prices( 'C1', array( 'A-1' => 1 ) ), 'nothing listening g
 check( microtime( true ) - $started < 2.5, 'and at once' );
 check( null === $local->prices( '', array( 'A-1' => 1 ) ), 'a customer without a CUST_NO is not asked about' );
 
+// --- the customer lookup by e-mail, for an account with no link ---
+check( 'C1' === $local->customer_by_email( 'known+1@example.test' ), 'a known address gives its CUST_NO (the + survives the URL)' );
+check( '' === $local->customer_by_email( 'nobody@example.test' ), 'an unknown address is a definite no' );
+$started = microtime( true );
+check( null === $local->customer_by_email( 'slow@example.test' ), 'a slow lookup is no answer' );
+check( microtime( true ) - $started < 2.5, 'and waits no longer than the timeout' );
+check( null === $down->customer_by_email( 'known+1@example.test' ), 'nothing listening is no answer' );
+
 // --- against a real cpbridge, when one is named ---
 $url = getenv( 'CPBRIDGE_API_URL' );
 if ( $url ) {
@@ -88,6 +96,14 @@ if ( $url ) {
 	$sku    = getenv( 'CPBRIDGE_API_SKU' );
 	$prices = $real->prices( getenv( 'CPBRIDGE_API_CUSTOMER' ), array( $sku => (float) getenv( 'CPBRIDGE_API_QTY' ) ) );
 	check( is_array( $prices ) && isset( $prices[ $sku ] ) && $prices[ $sku ] === getenv( 'CPBRIDGE_API_EXPECT' ), 'the real API: ' . json_encode( $prices ) . ' ' . implode( '|', $warnings ) );
+	$email = getenv( 'CPBRIDGE_API_EMAIL' );
+	if ( $email ) {
+		$found = $real->customer_by_email( $email );
+		check( getenv( 'CPBRIDGE_API_CUSTOMER' ) === $found, 'the real API finds the customer by e-mail: ' . var_export( $found, true ) );
+		$cust_no = is_string( $found ) ? $found : '';
+		$by_mail = $real->prices( $cust_no, array( $sku => (float) getenv( 'CPBRIDGE_API_QTY' ) ) );
+		check( is_array( $by_mail ) && isset( $by_mail[ $sku ] ) && $by_mail[ $sku ] === getenv( 'CPBRIDGE_API_EXPECT' ), 'and its contract price: ' . json_encode( $by_mail ) );
+	}
 }
 
 echo "$checks checks, $failures failed\n";

@@ -310,11 +310,12 @@ async fn customers_flow_both_ways_with_one_owner_per_field() {
     // Every web customer of the shop is in the store once, the two registrations included, each with its CUST_NO.
     let all: Vec<cpbridge_woo::model::Customer> = shop.woo.customers(Vec::new()).try_collect().await.expect("list");
     assert_eq!(all.len(), ecomm.len() + 1, "one account per e-mail");
-    assert_eq!(meta(&stored_customer(&shop, known).await, "_cp_cust_no"), Some(known_no.clone()));
-    assert_eq!(meta(&stored_customer(&shop, stranger).await, "_cp_cust_no"), Some(new_no.clone()));
+    // Stored under a key WooCommerce keeps (it drops `_`-prefixed customer meta on write).
+    assert_eq!(meta(&stored_customer(&shop, known).await, "cp_cust_no"), Some(known_no.clone()));
+    assert_eq!(meta(&stored_customer(&shop, stranger).await, "cp_cust_no"), Some(new_no.clone()));
     let (other_no, other_email) = ecomm[1].clone();
     let other = shop.woo.customer_by_email(&other_email).await.expect("lookup").expect("created in the store");
-    assert_eq!(meta(&stored_customer(&shop, other.id).await, "_cp_cust_no"), Some(other_no.clone()));
+    assert_eq!(meta(&stored_customer(&shop, other.id).await, "cp_cust_no"), Some(other_no.clone()));
 
     let before = requests(&shop).await;
     let second = sync(&shop, &["customers"], true);
