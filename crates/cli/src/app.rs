@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::heartbeat::{Beat, JobClocks};
 
 /// Everything a command needs, built from the config.
 pub struct App {
@@ -33,6 +34,8 @@ pub struct App {
     pub alerts: Alerter,
     pub pricing: Arc<PriceService>,
     pub webhooks: Arc<WebhookGuard>,
+    /// The scheduled jobs' clocks: `/readyz` and the stuck-job alert read them.
+    pub clocks: Arc<JobClocks>,
 }
 
 /// The price book, as the HTTP server's price source.
@@ -136,7 +139,8 @@ impl App {
             config.server.webhook_delivery_url(),
             config.woocommerce.webhook_secret.clone(),
         ));
-        Ok(App { config, store, orders, products, inventory, customers, alerts, pricing, webhooks })
+        let clocks = Arc::new(JobClocks::default());
+        Ok(App { config, store, orders, products, inventory, customers, alerts, pricing, webhooks, clocks })
     }
 
     /// Binds the HTTP server (`listen`, else `server.listen`; port 0 picks a free port) without serving yet.
@@ -189,6 +193,25 @@ impl BoundApp {
         let s = &this.config.schedule;
         let secs = |v: f64| Duration::from_secs_f64(v);
         let mut tasks = JoinSet::new();
+        let beat = Beat { clocks: this.clocks.clone(), store: this.store.clone() };
+        {
+            // The daemon's own heartbeat (`cpbridge status` from elsewhere reads it), and the watchdog that raises
+            // an alert for a job whose run has gone on far past its cadence.
+            let (beat, stop, alerts) = (beat.clone(), stop.clone(), this.alerts.clone());
+            tasks.spawn(async move {
+                loop {
+                    beat.write(crate::heartbeat::DAEMON).await;
+                    for (job, secs) in beat.clocks.stuck() {
+                        let message = format!("its current run started {secs} s ago and has not ended; see the log");
+                        alerts.raise("job_stuck", job, &message).await;
+                    }
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(crate::heartbeat::DAEMON_BEAT) => {}
+                    }
+                }
+            });
+        }
         {
             let stop = stop.clone();
             tasks.spawn(async move {
@@ -198,7 +221,7 @@ impl BoundApp {
             });
         }
         let (orders, stopping) = (this.orders.clone(), stop.clone());
-        spawn_job(&mut tasks, &stop, "orders.intake", secs(s.intake_secs), Some(delivered), move || {
+        spawn_job(&mut tasks, &stop, &beat, "orders.intake", secs(s.intake_secs), Some(delivered), move || {
             let (orders, stopping) = (orders.clone(), stopping.clone());
             async move {
                 // Keep going while deliveries keep coming, within a bound; a stop is honoured between rounds.
@@ -220,7 +243,7 @@ impl BoundApp {
         let orders = this.orders.clone();
         let wake = Some(this.orders.staged_signal());
         let stopping = stop.clone();
-        spawn_job(&mut tasks, &stop, "orders.process", secs(s.order_process_secs), wake, move || {
+        spawn_job(&mut tasks, &stop, &beat, "orders.process", secs(s.order_process_secs), wake, move || {
             let (orders, stopping) = (orders.clone(), stopping.clone());
             async move {
                 let batch = orders.settings().batch_size;
@@ -241,7 +264,7 @@ impl BoundApp {
             }
         });
         let orders = this.orders.clone();
-        spawn_job(&mut tasks, &stop, "orders.pull", secs(s.order_pull_secs), None, move || {
+        spawn_job(&mut tasks, &stop, &beat, "orders.pull", secs(s.order_pull_secs), None, move || {
             let orders = orders.clone();
             async move {
                 if let Err(e) = orders.pull_once().await {
@@ -250,7 +273,7 @@ impl BoundApp {
             }
         });
         let orders = this.orders.clone();
-        spawn_job(&mut tasks, &stop, "orders.writeback", secs(s.order_writeback_secs), None, move || {
+        spawn_job(&mut tasks, &stop, &beat, "orders.writeback", secs(s.order_writeback_secs), None, move || {
             let orders = orders.clone();
             async move {
                 if let Err(e) = orders.writeback_once().await {
@@ -259,7 +282,7 @@ impl BoundApp {
             }
         });
         let orders = this.orders.clone();
-        spawn_job(&mut tasks, &stop, "orders.status", secs(s.order_status_secs), None, move || {
+        spawn_job(&mut tasks, &stop, &beat, "orders.status", secs(s.order_status_secs), None, move || {
             let orders = orders.clone();
             async move {
                 if let Err(e) = orders.follow_once().await {
@@ -270,7 +293,7 @@ impl BoundApp {
 
         if s.products_secs > 0.0 {
             let products = this.products.clone();
-            spawn_job(&mut tasks, &stop, "products", secs(s.products_secs), None, move || {
+            spawn_job(&mut tasks, &stop, &beat, "products", secs(s.products_secs), None, move || {
                 let products = products.clone();
                 async move {
                     if let Err(e) = products.run_once().await {
@@ -281,7 +304,7 @@ impl BoundApp {
         }
         if s.inventory_events_secs > 0.0 {
             let inventory = this.inventory.clone();
-            spawn_job(&mut tasks, &stop, "inventory.events", secs(s.inventory_events_secs), None, move || {
+            spawn_job(&mut tasks, &stop, &beat, "inventory.events", secs(s.inventory_events_secs), None, move || {
                 let inventory = inventory.clone();
                 async move {
                     if let Err(e) = inventory.events_once().await {
@@ -292,22 +315,30 @@ impl BoundApp {
         }
         if s.inventory_reconcile_secs > 0.0 {
             let (inventory, orders) = (this.inventory.clone(), this.orders.clone());
-            spawn_job(&mut tasks, &stop, "inventory.reconcile", secs(s.inventory_reconcile_secs), None, move || {
-                let (inventory, orders) = (inventory.clone(), orders.clone());
-                async move {
-                    let _report = reconcile(&orders, &inventory).await;
-                }
-            });
+            spawn_job(
+                &mut tasks,
+                &stop,
+                &beat,
+                "inventory.reconcile",
+                secs(s.inventory_reconcile_secs),
+                None,
+                move || {
+                    let (inventory, orders) = (inventory.clone(), orders.clone());
+                    async move {
+                        let _report = reconcile(&orders, &inventory).await;
+                    }
+                },
+            );
         }
 
         let (pricing, store, alerts) = (this.pricing.clone(), this.store.clone(), this.alerts.clone());
-        spawn_job(&mut tasks, &stop, "pricing", secs(s.pricing_refresh_secs), None, move || {
+        spawn_job(&mut tasks, &stop, &beat, "pricing", secs(s.pricing_refresh_secs), None, move || {
             let (pricing, store, alerts) = (pricing.clone(), store.clone(), alerts.clone());
             async move { refresh_prices(&pricing, store.as_ref(), &alerts).await }
         });
         if s.customers_secs > 0.0 {
             let customers = this.customers.clone();
-            spawn_job(&mut tasks, &stop, "customers", secs(s.customers_secs), None, move || {
+            spawn_job(&mut tasks, &stop, &beat, "customers", secs(s.customers_secs), None, move || {
                 let customers = customers.clone();
                 async move {
                     if let Err(e) = customers.run_once().await {
@@ -319,7 +350,7 @@ impl BoundApp {
 
         if s.orders_reconcile_secs > 0.0 {
             let orders = this.orders.clone();
-            spawn_job(&mut tasks, &stop, "orders.reconcile", secs(s.orders_reconcile_secs), None, move || {
+            spawn_job(&mut tasks, &stop, &beat, "orders.reconcile", secs(s.orders_reconcile_secs), None, move || {
                 let orders = orders.clone();
                 async move {
                     // A poll first, so that what it would find is not reported missing; then the daemon repairs:
@@ -337,7 +368,7 @@ impl BoundApp {
 
         if s.webhooks_secs > 0.0 {
             let webhooks = this.webhooks.clone();
-            spawn_job(&mut tasks, &stop, "webhooks", secs(s.webhooks_secs), None, move || {
+            spawn_job(&mut tasks, &stop, &beat, "webhooks", secs(s.webhooks_secs), None, move || {
                 let webhooks = webhooks.clone();
                 async move {
                     if let Err(e) = webhooks.run_once().await {
@@ -363,6 +394,7 @@ impl BoundApp {
 fn spawn_job<F, Fut>(
     tasks: &mut JoinSet<()>,
     stop: &CancellationToken,
+    beat: &Beat,
     name: &'static str,
     every: Duration,
     wake: Option<Arc<Notify>>,
@@ -371,14 +403,16 @@ fn spawn_job<F, Fut>(
     F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let stop = stop.clone();
+    let (stop, beat) = (stop.clone(), beat.clone());
     tasks.spawn(async move {
         tracing::debug!(job = name, every = ?every, "scheduled");
         loop {
             if stop.is_cancelled() {
                 break;
             }
+            beat.start(name, every.as_secs_f64()).await;
             job().await;
+            beat.end(name).await;
             let woken = async {
                 match &wake {
                     Some(notify) => notify.notified().await,

@@ -13,6 +13,7 @@ mod config;
 mod cp;
 mod demo;
 mod doctor;
+mod heartbeat;
 mod init;
 mod orders;
 mod price;

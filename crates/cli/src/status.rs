@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::config::ScheduleSection;
+use crate::heartbeat;
 use crate::orders::ConfigArg;
 
 #[derive(Debug, clap::Args)]
@@ -32,14 +33,18 @@ pub struct StatusArgs {
 pub struct ComponentStatus {
     pub component: &'static str,
     pub job: &'static str,
-    /// `ok`, `failing`, `no runs yet` (idle jobs record only runs that found work), `by hand` (no cadence) or
-    /// `not built`.
+    /// `ok`; `failing` (its last run failed); `late` (no tick for longer than its cadence plus a grace, see
+    /// `heartbeat::late_after`); `stopped` (no daemon has written a heartbeat for a minute); `no runs yet` (idle jobs
+    /// record only runs that found work); `by hand` (no cadence) or `not built`.
     pub state: String,
+    /// When the daemon last ticked this job (run or idle), from its heartbeat.
+    pub last_tick: Option<NaiveDateTime>,
     pub last_run: Option<NaiveDateTime>,
     pub next_run: Option<NaiveDateTime>,
     pub runs_24h: usize,
     pub failed_24h: usize,
-    /// Each count of the job's reports, summed over the last 24 hours.
+    /// Each count of the job's reports, summed over the last 24 hours; for jobs whose counts are sizes rather than
+    /// events (the price book, the webhooks), the last run's.
     pub counts_24h: BTreeMap<String, i64>,
     /// What the last run found, for jobs whose runs must not be summed (the orders reconcile).
     pub summary: Option<String>,
@@ -50,6 +55,9 @@ pub struct ComponentStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
     pub generated_at: NaiveDateTime,
+    /// The daemon's last heartbeat, and whether it is recent (within a minute).
+    pub daemon_heartbeat: Option<NaiveDateTime>,
+    pub daemon_running: bool,
     pub components: Vec<ComponentStatus>,
     /// Staged orders per status (`PENDING`, `APPLIED`, `DEAD`, ...).
     pub staging: BTreeMap<String, i64>,
@@ -76,6 +84,8 @@ pub struct StatusInputs {
     pub store: Arc<dyn StateStore>,
     pub cp: Arc<dyn CounterpointPort>,
     pub schedule: ScheduleSection,
+    /// The daemon's job clocks (empty outside the daemon).
+    pub clocks: Arc<crate::heartbeat::JobClocks>,
 }
 
 impl StatusInputs {
@@ -84,6 +94,7 @@ impl StatusInputs {
             store: app.store.clone(),
             cp: app.orders.counterpoint().clone(),
             schedule: app.config.schedule.clone(),
+            clocks: app.clocks.clone(),
         }
     }
 }
@@ -111,7 +122,10 @@ fn components(s: &ScheduleSection) -> Vec<(&'static str, &'static str, f64)> {
 /// # Errors
 /// When the state store or Counterpoint cannot be read.
 pub async fn collect(inputs: &StatusInputs) -> anyhow::Result<StatusReport> {
-    let now = Utc::now().naive_utc();
+    let now = seconds(Utc::now().naive_utc());
+    let daemon_heartbeat = heartbeat::read(inputs.store.as_ref(), heartbeat::DAEMON).await;
+    let daemon_running =
+        daemon_heartbeat.is_some_and(|at| now - at <= Duration::seconds(heartbeat::DAEMON_SILENT_SECS));
     let last: BTreeMap<String, JobRun> =
         inputs.store.last_runs().await?.into_iter().map(|r| (r.job.clone(), r)).collect();
     let day = inputs.store.runs_since(now - Duration::hours(24)).await?;
@@ -119,7 +133,10 @@ pub async fn collect(inputs: &StatusInputs) -> anyhow::Result<StatusReport> {
     for (component, job, every) in components(&inputs.schedule) {
         let runs: Vec<&JobRun> = day.iter().filter(|r| r.job == job).collect();
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-        for run in &runs {
+        // Sizes (the price book's items, the active webhooks) are what the last run saw; events add up.
+        let gauges = matches!(job, "pricing" | "webhooks");
+        let summed: Vec<&&JobRun> = if gauges { runs.iter().rev().take(1).collect() } else { runs.iter().collect() };
+        for run in summed {
             for (name, value) in &run.counts {
                 if let Some(n) = value.as_i64() {
                     *counts.entry(name.clone()).or_default() += n;
@@ -127,10 +144,16 @@ pub async fn collect(inputs: &StatusInputs) -> anyhow::Result<StatusReport> {
             }
         }
         let last_run = last.get(job);
+        let tick = heartbeat::read(inputs.store.as_ref(), job).await;
+        let last_tick = tick.max(last_run.map(|r| r.started_at)).map(seconds);
+        let late = every > 0.0 && last_tick.is_some_and(|at| now - at > heartbeat::late_after(every));
         let state = match (every, last_run) {
             (e, _) if e < 0.0 => "not built".to_owned(),
+            (e, _) if e > 0.0 && !daemon_running => "stopped".to_owned(),
             (_, Some(run)) if run.outcome == "failed" => "failing".to_owned(),
+            _ if late => "late".to_owned(),
             (_, Some(_)) => "ok".to_owned(),
+            (e, None) if e > 0.0 && last_tick.is_some() => "ok".to_owned(),
             (0.0, None) => "by hand".to_owned(),
             (_, None) => "no runs yet".to_owned(),
         };
@@ -142,8 +165,9 @@ pub async fn collect(inputs: &StatusInputs) -> anyhow::Result<StatusReport> {
             component,
             job,
             state,
-            last_run: last_run.map(|r| r.started_at),
-            next_run,
+            last_tick,
+            last_run: last_run.map(|r| seconds(r.started_at)),
+            next_run: next_run.map(seconds),
             runs_24h: runs.len(),
             failed_24h: runs.iter().filter(|r| r.outcome == "failed").count(),
             counts_24h: counts,
@@ -159,6 +183,8 @@ pub async fn collect(inputs: &StatusInputs) -> anyhow::Result<StatusReport> {
     let refunds = inputs.store.refunds(20).await?;
     Ok(StatusReport {
         generated_at: now,
+        daemon_heartbeat,
+        daemon_running,
         components: rows,
         staging,
         dead_letter,
@@ -166,6 +192,11 @@ pub async fn collect(inputs: &StatusInputs) -> anyhow::Result<StatusReport> {
         refunds,
         hourly: hourly(&day, now),
     })
+}
+
+/// A time to the whole second: what people read, and what compares across processes.
+fn seconds(at: NaiveDateTime) -> NaiveDateTime {
+    at.with_nanosecond(0).unwrap_or(at)
 }
 
 /// Orders applied and stock pushed per hour, from the runs of the last 24 hours.
@@ -260,6 +291,11 @@ impl cpbridge_server::StatusSource for DaemonStatus {
     async fn ready(&self) -> Result<(), String> {
         self.0.cp.staging_counts().await.map_err(|e| format!("Counterpoint: {e}"))?;
         self.0.store.last_runs().await.map_err(|e| format!("state store: {e}"))?;
+        let stuck = self.0.clocks.stuck();
+        if !stuck.is_empty() {
+            let jobs: Vec<String> = stuck.iter().map(|(job, secs)| format!("{job} (running for {secs} s)")).collect();
+            return Err(format!("stuck: {}", jobs.join(", ")));
+        }
         Ok(())
     }
 }
@@ -288,6 +324,16 @@ fn when(at: Option<NaiveDateTime>) -> String {
 /// The report as a terminal table.
 pub fn render(report: &StatusReport) -> String {
     let mut out = format!("cpbridge status at {} UTC\n", report.generated_at.format("%Y-%m-%d %H:%M:%S"));
+    match (report.daemon_running, report.daemon_heartbeat) {
+        (true, _) => {}
+        (false, Some(at)) => out.push_str(&format!(
+            "no daemon has written a heartbeat since {} UTC: every scheduled job is stopped (is `cpbridge run` up?)\n",
+            at.format("%Y-%m-%d %H:%M:%S")
+        )),
+        (false, None) => out.push_str(
+            "no daemon has ever written a heartbeat to this state store: the jobs run only by hand (start `cpbridge run`)\n",
+        ),
+    }
     out.push_str(&format!(
         "{:<27} {:<10} {:<15} {:<15} {:>5}  {}\n",
         "component", "state", "last run", "next run", "runs", "last 24 h"
@@ -302,6 +348,9 @@ pub fn render(report: &StatusReport) -> String {
             row.runs_24h,
             row.summary.clone().unwrap_or_else(|| headline(row.job, &row.counts_24h))
         ));
+        if row.state == "late" {
+            out.push_str(&format!("{:<27} no tick since {}: the job is behind or hung\n", "", when(row.last_tick)));
+        }
         if row.state == "failing"
             && let Some(error) = &row.last_error
         {

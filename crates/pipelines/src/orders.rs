@@ -403,10 +403,10 @@ impl OrderPipeline {
                     "{reason}, but it is already Counterpoint order{doc} (ticket {}); cancel it in Counterpoint",
                     row.cp_tkt_no.as_deref().unwrap_or("?")
                 );
-                self.alerts
-                    .raise("cancelled_after_apply", &format!("WooCommerce order {woo_order_id}"), &message)
-                    .await;
-                Ok(Taken::CancelledTooLate)
+                // Every poll sees the order again: it is counted (and alerted) the first time only.
+                let subject = format!("WooCommerce order {woo_order_id}");
+                let first = self.alerts.raise_once("cancelled_after_apply", &subject, &message).await;
+                Ok(if first { Taken::CancelledTooLate } else { Taken::Ignored })
             }
             Some(_) | None => Ok(Taken::Ignored),
         }

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::orders::Shop;
+use crate::stdout;
 
 async fn get(url: &str) -> (u16, String) {
     let response = reqwest::get(url).await.expect("request");
@@ -146,4 +147,57 @@ async fn the_status_page_renders_real_counts_in_a_browser() {
     assert!(dom.contains("<b id=\"applied\">4</b>"), "the applied card: {dom}");
     assert!(dom.contains("<b id=\"dead\">0</b>"), "the dead-letter card");
     assert!(dom.contains("<rect"), "the chart is drawn");
+}
+
+/// The status never says `ok` for a dead daemon or a job that stopped ticking: `stopped` once no daemon has written
+/// a heartbeat for a minute, `late` once a job has not ticked for its cadence plus a grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_tells_a_dead_daemon_and_a_late_job_apart_from_ok() {
+    use sqlx::Connection as _;
+    let shop = Shop::open(&[], 0, "").await;
+    let daemon = shop.daemon();
+    let started = Instant::now();
+    loop {
+        let out = shop.cli(&["status", "--json"]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+        if report["daemon_running"] == true {
+            let pull = report["components"].as_array().and_then(|c| c.iter().find(|r| r["job"] == "orders.pull"));
+            assert_eq!(pull.map(|r| r["state"].clone()), Some(serde_json::json!("ok")), "{report}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the daemon writes its heartbeat");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(daemon); // killed, as a crash or `kill -9` would
+
+    let mut state =
+        sqlx::SqliteConnection::connect(&format!("sqlite:{}", shop.state_path().display())).await.expect("state store");
+    let set = |name: &'static str, minutes_ago: i64| {
+        let at = (chrono::Utc::now() - chrono::Duration::minutes(minutes_ago)).format("%Y-%m-%d %H:%M:%S").to_string();
+        sqlx::query("UPDATE watermarks SET value = ?1 WHERE name = ?2").bind(at).bind(name)
+    };
+    // Five minutes later, as far as the heartbeats go.
+    set("heartbeat:daemon", 5).execute(&mut state).await.expect("heartbeat");
+    let out = shop.cli(&["status"]);
+    let text = stdout(&out);
+    assert!(text.contains("no daemon has written a heartbeat since"), "{text}");
+    let row = text.lines().find(|l| l.starts_with("order poll (safety net)")).expect("poll row");
+    assert!(row.contains("stopped"), "{row}");
+
+    // A daemon that is alive, but one job has not ticked for an hour (it runs every second here).
+    set("heartbeat:daemon", 0).execute(&mut state).await.expect("heartbeat");
+    set("heartbeat:orders.pull", 60).execute(&mut state).await.expect("heartbeat");
+    sqlx::query("DELETE FROM job_runs WHERE job = 'orders.pull'").execute(&mut state).await.expect("runs");
+    let out = shop.cli(&["status", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let state_of = |job: &str| {
+        report["components"].as_array().and_then(|c| c.iter().find(|r| r["job"] == job)).map(|r| r["state"].clone())
+    };
+    assert_eq!(state_of("orders.pull"), Some(serde_json::json!("late")), "{report}");
+    assert_eq!(state_of("orders.process"), Some(serde_json::json!("ok")), "{report}");
+    assert!(
+        report["generated_at"].as_str().is_some_and(|t| !t.contains('.')),
+        "times are whole seconds: {}",
+        report["generated_at"]
+    );
 }
