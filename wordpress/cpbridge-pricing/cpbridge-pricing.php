@@ -29,6 +29,20 @@ final class CPBridge_Pricing {
 	/** @var array|null SKU => price for this request; null until fetched. */
 	private static $prices = null;
 
+	/** @var array spl_object_id of a cart line's product => the price for the line's quantity. */
+	private static $cart_prices = array();
+
+	/** How long the API stays closed for every request after it failed or timed out, in seconds. */
+	const CIRCUIT_SECONDS = 30;
+
+	/** Forgets what this request learned (PHP starts each request afresh; the tests call this between pages). */
+	public static function new_request() {
+		self::$prices      = null;
+		self::$cust_no     = null;
+		self::$cart_prices = array();
+		CPBridge_Pricing_Client::new_request();
+	}
+
 	public static function boot() {
 		add_action( 'admin_menu', array( __CLASS__, 'settings_page' ) );
 		add_action( 'admin_init', array( __CLASS__, 'register_settings' ) );
@@ -93,8 +107,16 @@ final class CPBridge_Pricing {
 	}
 
 	private static function client() {
-		$s = self::settings();
-		return new CPBridge_Pricing_Client( $s['api_url'], $s['api_key'], (float) $s['timeout'] );
+		$s      = self::settings();
+		$client = new CPBridge_Pricing_Client( $s['api_url'], $s['api_key'], (float) $s['timeout'] );
+		// One failure keeps the API closed for every page (and every PHP worker) for a while, so a hung cpbridge
+		// costs the shop one timeout, not one per request.
+		$client->on_failure(
+			function () {
+				set_transient( 'cpbridge_api_down', 1, self::CIRCUIT_SECONDS );
+			}
+		);
+		return $client;
 	}
 
 	/** Prices for these SKUs (SKU => qty), from the session cache or one API call; null means regular prices. */
@@ -111,6 +133,9 @@ final class CPBridge_Pricing {
 			if ( is_array( $cached ) && isset( $cached['at'], $cached['prices'] ) && time() - $cached['at'] < (int) $s['cache_ttl'] ) {
 				return $cached['prices'];
 			}
+		}
+		if ( get_transient( 'cpbridge_api_down' ) ) {
+			return null;
 		}
 		$prices = self::client()->prices( $cust_no, $items );
 		if ( $session && is_array( $prices ) ) {
@@ -133,7 +158,14 @@ final class CPBridge_Pricing {
 			if ( ! $product ) {
 				continue;
 			}
-			$ids = array_merge( array( $product->get_id() ), $product->get_children() );
+			// The product, its variations, and what its page shows beside it: all in the page's one call.
+			$ids = array_merge(
+				array( $product->get_id() ),
+				$product->get_children(),
+				$product->get_upsell_ids(),
+				$product->get_cross_sell_ids(),
+				function_exists( 'wc_get_related_products' ) ? wc_get_related_products( $product->get_id() ) : array()
+			);
 			foreach ( $ids as $id ) {
 				$sku = get_post_meta( $id, '_sku', true );
 				if ( '' !== $sku ) {
@@ -150,19 +182,18 @@ final class CPBridge_Pricing {
 		if ( is_admin() && ! wp_doing_ajax() ) {
 			return $price;
 		}
+		// A cart line's product keeps the price for the line's quantity (its break), never the page's one-unit price.
+		$id = spl_object_id( $product );
+		if ( isset( self::$cart_prices[ $id ] ) ) {
+			return self::$cart_prices[ $id ];
+		}
 		$sku = $product->get_sku();
 		if ( '' === $sku || '' === self::cust_no() ) {
 			return $price;
 		}
+		// One call per page: a product outside the page's list (a widget of another plugin) shows its regular
+		// price rather than costing a request of its own.
 		$prices = self::page_prices();
-		if ( ! isset( $prices[ $sku ] ) ) {
-			// A product outside the page's list (a widget, a related product): one more call, then kept.
-			$one = self::fetch( array( $sku => 1 ) );
-			if ( is_array( $one ) && isset( $one[ $sku ] ) ) {
-				self::$prices[ $sku ] = $one[ $sku ];
-				$prices               = self::$prices;
-			}
-		}
 		return isset( $prices[ $sku ] ) ? $prices[ $sku ] : $price;
 	}
 
@@ -197,6 +228,7 @@ final class CPBridge_Pricing {
 			$sku = $line['data']->get_sku();
 			if ( isset( $prices[ $sku ] ) ) {
 				$line['data']->set_price( $prices[ $sku ] );
+				self::$cart_prices[ spl_object_id( $line['data'] ) ] = $prices[ $sku ];
 			}
 		}
 	}

@@ -22,6 +22,50 @@ class CPBridge_Pricing_Client {
 	private $transport;
 	/** @var callable Where warnings go (error_log by default). */
 	private $logger;
+	/** @var callable|null Called once when a call fails, so the caller can keep the API closed for a while. */
+	private $on_failure;
+
+	/**
+	 * Seconds spent waiting on the API in this PHP request (one page view), across every client and call: a page
+	 * never waits more than one timeout in total, however many prices it shows.
+	 *
+	 * @var float
+	 */
+	private static $spent = 0.0;
+	/** @var bool Whether a call in this request failed: the circuit is open, and no further call is made. */
+	private static $open = false;
+
+	/** Starts a new page view's budget (PHP starts each request afresh; the tests call this between pages). */
+	public static function new_request() {
+		self::$spent = 0.0;
+		self::$open  = false;
+	}
+
+	/** @param callable $on_failure fn(string $why): called when a call fails or times out. */
+	public function on_failure( $on_failure ) {
+		$this->on_failure = $on_failure;
+	}
+
+	/** The time this call may take: what is left of the page's budget, or null when nothing may be asked. */
+	private function allowance() {
+		if ( self::$open ) {
+			return null;
+		}
+		$left = $this->timeout - self::$spent;
+		return $left >= 0.05 ? $left : null;
+	}
+
+	/** Books a call's time, and opens the circuit when it failed. */
+	private function account( $started, $failed, $why ) {
+		self::$spent += microtime( true ) - $started;
+		if ( $failed ) {
+			self::$open = true;
+			$this->warn( $why );
+			if ( $this->on_failure ) {
+				call_user_func( $this->on_failure, $why );
+			}
+		}
+	}
 
 	public function __construct( $base_url, $api_key, $timeout = 1.5, $transport = null, $logger = null ) {
 		$this->base_url  = rtrim( (string) $base_url, '/' );
@@ -108,18 +152,25 @@ class CPBridge_Pricing_Client {
 		if ( '' === (string) $cust_no || empty( $items ) || '' === $this->base_url || '' === $this->api_key ) {
 			return null;
 		}
+		$allowed = $this->allowance();
+		if ( null === $allowed ) {
+			return null; // An earlier call of this page failed or used the budget: regular prices, at once.
+		}
 		$request = $this->build_request( $cust_no, $items );
 		$started = microtime( true );
-		$answer  = $this->send( $request['url'], $request['headers'], $request['body'] );
+		$answer  = $this->send( $request['url'], $request['headers'], $request['body'], 'POST', $allowed );
 		if ( null === $answer ) {
-			$this->warn( sprintf( 'the pricing API did not answer within %.1f s; regular prices are shown', $this->timeout ) );
+			$this->account( $started, true, sprintf( 'the pricing API did not answer within %.1f s; regular prices are shown', $allowed ) );
 			return null;
 		}
-		if ( microtime( true ) - $started > $this->timeout ) {
-			$this->warn( 'the pricing API answered too late; regular prices are shown' );
+		if ( microtime( true ) - $started > $allowed ) {
+			$this->account( $started, true, 'the pricing API answered too late; regular prices are shown' );
 			return null;
 		}
-		return $this->parse_response( $answer['status'], $answer['body'] );
+		$prices = $this->parse_response( $answer['status'], $answer['body'] );
+		// A refusal about this request (401, 404, 400) is not an outage; a server error or garbage is.
+		$this->account( $started, null === $prices && ( (int) $answer['status'] >= 500 || 200 === (int) $answer['status'] ), 'the pricing API is failing; regular prices are shown' );
+		return $prices;
 	}
 
 	/**
@@ -140,12 +191,17 @@ class CPBridge_Pricing_Client {
 			'Authorization' => 'Bearer ' . $this->api_key,
 			'Accept'        => 'application/json',
 		);
-		$started = microtime( true );
-		$answer  = $this->send( $url, $headers, '', 'GET' );
-		if ( null === $answer || microtime( true ) - $started > $this->timeout ) {
-			$this->warn( sprintf( 'the customer lookup did not answer within %.1f s', $this->timeout ) );
+		$allowed = $this->allowance();
+		if ( null === $allowed ) {
 			return null;
 		}
+		$started = microtime( true );
+		$answer  = $this->send( $url, $headers, '', 'GET', $allowed );
+		if ( null === $answer || microtime( true ) - $started > $allowed ) {
+			$this->account( $started, true, sprintf( 'the customer lookup did not answer within %.1f s', $allowed ) );
+			return null;
+		}
+		$this->account( $started, false, '' );
 		if ( 404 === (int) $answer['status'] ) {
 			return '';
 		}
@@ -158,9 +214,9 @@ class CPBridge_Pricing_Client {
 	}
 
 	/** @return array{status:int, body:string}|null */
-	private function send( $url, array $headers, $body, $method = 'POST' ) {
+	private function send( $url, array $headers, $body, $method, $timeout ) {
 		if ( $this->transport ) {
-			return call_user_func( $this->transport, $url, $headers, $body, $this->timeout, $method );
+			return call_user_func( $this->transport, $url, $headers, $body, $timeout, $method );
 		}
 		if ( function_exists( 'wp_remote_request' ) ) {
 			$response = wp_remote_request(
@@ -169,7 +225,7 @@ class CPBridge_Pricing_Client {
 					'method'  => $method,
 					'headers' => $headers,
 					'body'    => 'GET' === $method ? null : $body,
-					'timeout' => $this->timeout,
+					'timeout' => $timeout,
 				)
 			);
 			if ( is_wp_error( $response ) ) {
@@ -180,7 +236,7 @@ class CPBridge_Pricing_Client {
 				'body'   => (string) wp_remote_retrieve_body( $response ),
 			);
 		}
-		return self::stream_post( $url, $headers, $body, $this->timeout, $method );
+		return self::stream_post( $url, $headers, $body, $timeout, $method );
 	}
 
 	/** PHP's own HTTP client, for use outside WordPress. */

@@ -49,7 +49,10 @@ fclose( $probe );
 $server = proc_open(
 	array( PHP_BINARY, '-S', "127.0.0.1:$port", __DIR__ . '/fake-api.php' ),
 	array( 0 => array( 'pipe', 'r' ), 1 => array( 'file', '/dev/null', 'w' ), 2 => array( 'file', '/dev/null', 'w' ) ),
-	$pipes
+	$pipes,
+	null,
+	// Several workers, so a request the stand-in answers slowly does not hold up the next test's.
+	array_merge( getenv(), array( 'PHP_CLI_SERVER_WORKERS' => '4' ) )
 );
 register_shutdown_function( function () use ( $server ) {
 	proc_terminate( $server );
@@ -66,28 +69,124 @@ $local = new CPBridge_Pricing_Client( "http://127.0.0.1:$port", 'test-key', 1.5,
 check( array( 'A-1' => '10.00', 'B-2' => '9.00' ) === $local->prices( 'C1', array( 'A-1' => 1, 'B-2' => 12 ) ), 'prices from the API, with the quantity sent' );
 
 $warnings = array();
-$started  = microtime( true );
+CPBridge_Pricing_Client::new_request();
+$started = microtime( true );
 check( null === $local->prices( 'SLOW', array( 'A-1' => 1 ) ), 'a slow API gives regular prices' );
 $took = microtime( true ) - $started;
 check( $took < 2.5, sprintf( 'and the shop waits no longer than the timeout (%.2f s)', $took ) );
 check( 1 === count( $warnings ), 'with one warning: ' . implode( '|', $warnings ) );
+CPBridge_Pricing_Client::new_request();
 check( null === $local->prices( 'BROKEN', array( 'A-1' => 1 ) ), 'a 500 gives regular prices' );
+CPBridge_Pricing_Client::new_request();
 check( null === $local->prices( 'GARBLED', array( 'A-1' => 1 ) ), 'a proxy page gives regular prices' );
+CPBridge_Pricing_Client::new_request();
 $wrong_key = new CPBridge_Pricing_Client( "http://127.0.0.1:$port", 'wrong', 1.5, null, $logger );
 check( null === $wrong_key->prices( 'C1', array( 'A-1' => 1 ) ), 'a refused key gives regular prices' );
+check( is_array( $local->prices( 'C1', array( 'A-1' => 1 ) ) ), 'and a refusal is not an outage: the next call is made' );
+CPBridge_Pricing_Client::new_request();
 $down = new CPBridge_Pricing_Client( 'http://127.0.0.1:9', 'test-key', 1.5, null, $logger );
 $started = microtime( true );
 check( null === $down->prices( 'C1', array( 'A-1' => 1 ) ), 'nothing listening gives regular prices' );
 check( microtime( true ) - $started < 2.5, 'and at once' );
+CPBridge_Pricing_Client::new_request();
 check( null === $local->prices( '', array( 'A-1' => 1 ) ), 'a customer without a CUST_NO is not asked about' );
+
+// --- a page's budget: one timeout in total, whatever happens and however many prices the page shows ---
+// A server that accepts connections and never answers (the kernel completes the handshake; nobody reads).
+$hung_server = stream_socket_server( 'tcp://127.0.0.1:0' );
+$hung_port   = (int) substr( strrchr( stream_socket_get_name( $hung_server, false ), ':' ), 1 );
+foreach (
+	array(
+		'a server that never answers' => "http://127.0.0.1:$hung_port",
+		'a slow server'               => "http://127.0.0.1:$port",
+		'a refused port'              => 'http://127.0.0.1:9',
+	) as $what => $address
+) {
+	CPBridge_Pricing_Client::new_request();
+	$failures_seen = 0;
+	$page          = new CPBridge_Pricing_Client( $address, 'test-key', 1.0, null, $logger );
+	$page->on_failure(
+		function () use ( &$failures_seen ) {
+			$failures_seen++;
+		}
+	);
+	$started = microtime( true );
+	$answers = array();
+	// A shop page: the page's list, ten widgets, the customer lookup, and the cart.
+	$answers[] = $page->prices( 'SLOW', array( 'A-1' => 1, 'B-2' => 1 ) );
+	for ( $i = 0; $i < 10; $i++ ) {
+		$answers[] = $page->prices( 'SLOW', array( "W-$i" => 1 ) );
+	}
+	$answers[] = $page->customer_by_email( 'known+1@example.test' );
+	$answers[] = $page->prices( 'SLOW', array( 'A-1' => 12 ) );
+	$took      = microtime( true ) - $started;
+	check( array() === array_filter( $answers, 'is_array' ), "$what: regular prices everywhere on the page" );
+	check( $took < 1.5, sprintf( '%s: the page waited %.2f s in all, within its 1 s timeout and a margin', $what, $took ) );
+	check( 1 === $failures_seen, "$what: one failure opens the circuit ($failures_seen seen)" );
+}
+CPBridge_Pricing_Client::new_request();
 
 // --- the customer lookup by e-mail, for an account with no link ---
 check( 'C1' === $local->customer_by_email( 'known+1@example.test' ), 'a known address gives its CUST_NO (the + survives the URL)' );
 check( '' === $local->customer_by_email( 'nobody@example.test' ), 'an unknown address is a definite no' );
 $started = microtime( true );
+CPBridge_Pricing_Client::new_request();
 check( null === $local->customer_by_email( 'slow@example.test' ), 'a slow lookup is no answer' );
 check( microtime( true ) - $started < 2.5, 'and waits no longer than the timeout' );
+CPBridge_Pricing_Client::new_request();
 check( null === $down->customer_by_email( 'known+1@example.test' ), 'nothing listening is no answer' );
+CPBridge_Pricing_Client::new_request();
+
+// --- the plugin's hooks, in a stand-in WordPress (tests/wordpress-stand-in.php) ---
+require __DIR__ . '/wordpress-stand-in.php';
+require __DIR__ . '/../cpbridge-pricing.php';
+CPBridge_Pricing::new_request();
+$GLOBALS['cpbridge_test']['options']['cpbridge_pricing'] = array(
+	'api_url'   => "http://127.0.0.1:$port",
+	'api_key'   => 'test-key',
+	'timeout'   => 1.0,
+	'cache_ttl' => 60,
+);
+// A customer whose account has no link yet: found by the account's e-mail, and the link kept.
+$GLOBALS['cpbridge_test']['user']       = 7;
+$GLOBALS['cpbridge_test']['user_email'] = 'known+1@example.test';
+$kite              = new CPBridge_Test_Product( 11, 'A-1', '12.00' );
+$GLOBALS['wp_query'] = (object) array( 'posts' => array( (object) array( 'ID' => 11 ) ) );
+check( '10.00' === $kite->get_price(), 'the product page shows the contract price for one unit: ' . $kite->get_price() );
+check( 'C1' === get_user_meta( 7, 'cp_cust_no', true ), 'the account found by its e-mail keeps its link' );
+// The cart's line has its own product object, as in WooCommerce; 12 units reach the 10-unit break (9.00).
+$line = new CPBridge_Test_Product( 11, 'A-1', '12.00' );
+CPBridge_Pricing::cart_prices( new CPBridge_Test_Cart( array( array( 'data' => $line, 'quantity' => 12 ) ) ) );
+check( '9.00' === $line->get_price(), 'a cart line of 12 keeps the 12-unit price, not the page price: ' . $line->get_price() );
+check( '10.00' === $kite->get_price(), 'and the product page still shows the one-unit price' );
+
+// A hung cpbridge: the page waits one timeout at most, shows regular prices, and the next page does not wait.
+CPBridge_Pricing::new_request();
+$GLOBALS['cpbridge_test']['options']['cpbridge_pricing']['api_url'] = "http://127.0.0.1:$hung_port";
+$GLOBALS['cpbridge_test']['session']                                = array();
+$shelf                                                              = array();
+for ( $i = 0; $i < 12; $i++ ) {
+	$shelf[] = new CPBridge_Test_Product( 100 + $i, "S-$i", '5.00' );
+}
+$GLOBALS['wp_query'] = (object) array( 'posts' => array_map( function ( $p ) {
+	return (object) array( 'ID' => $p->get_id() );
+}, $shelf ) );
+$started = microtime( true );
+$shown   = array_map( function ( $p ) {
+	return $p->get_price();
+}, $shelf );
+CPBridge_Pricing::cart_prices( new CPBridge_Test_Cart( array( array( 'data' => $shelf[0], 'quantity' => 3 ) ) ) );
+$took = microtime( true ) - $started;
+check( array( '5.00' ) === array_values( array_unique( $shown ) ), 'a hung API: every product shows its regular price' );
+check( $took < 1.5, sprintf( 'a hung API: the shop page waited %.2f s in all (timeout 1 s)', $took ) );
+check( false !== get_transient( 'cpbridge_api_down' ), 'and the API is closed for the next requests' );
+CPBridge_Pricing::new_request();
+$started = microtime( true );
+$again   = $shelf[1]->get_price();
+check( '5.00' === $again && microtime( true ) - $started < 0.2, 'the next page does not wait at all' );
+fclose( $hung_server );
+$GLOBALS['cpbridge_test']['transients'] = array();
+CPBridge_Pricing::new_request();
 
 // --- against a real cpbridge, when one is named ---
 $url = getenv( 'CPBRIDGE_API_URL' );
