@@ -179,6 +179,48 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn check_woo(woo: &WooClient, config: &Config, args: &DoctorArgs, findings: &mut Findings) {
+    // The address must be a WooCommerce REST API: its index names the wc/v3 namespace. A shop page, a WordPress
+    // without WooCommerce or a proxy answers something else, and every later error would be about parsing it.
+    match woo.get::<serde_json::Value>("", &[]).await {
+        Ok(index) if index.get("namespace").and_then(serde_json::Value::as_str) == Some("wc/v3") => {}
+        Ok(_) => {
+            findings.add(
+                "WooCommerce",
+                Err(format!(
+                    "{} answers, but not as WooCommerce's REST API (its /wp-json/wc/v3 index does not name wc/v3): \
+                     set woocommerce.url to the site's address, without /shop or /wp-json",
+                    config.woocommerce.url
+                )),
+            );
+            return;
+        }
+        Err(e) if matches!(e.status(), Some(404 | 410)) => {
+            findings.add(
+                "WooCommerce",
+                Err(format!(
+                    "{} has no WooCommerce REST API: {}/wp-json/wc/v3 answers {}. Set woocommerce.url to the site's \
+                     address (without /shop or /wp-json), and check that WooCommerce is active and pretty permalinks \
+                     are on",
+                    config.woocommerce.url,
+                    config.woocommerce.url.trim_end_matches('/'),
+                    e.status().unwrap_or_default()
+                )),
+            );
+            return;
+        }
+        Err(e) if e.status().is_none() && e.to_string().contains("expected") => {
+            findings.add(
+                "WooCommerce",
+                Err(format!(
+                    "{} is not a WooCommerce REST API: /wp-json/wc/v3 answers with something that is not JSON (a \
+                     web page?); set woocommerce.url to the site's address, without /shop or /wp-json",
+                    config.woocommerce.url
+                )),
+            );
+            return;
+        }
+        Err(_) => {} // The checks below say what is wrong (the key, the address, the network).
+    }
     if let Err(e) = woo.page::<serde_json::Value>("/products", &[("per_page".into(), "1".into())], 1).await {
         let hint = match e.status() {
             Some(401 | 403) => " (the key or secret is wrong, or the key was revoked)",
@@ -205,6 +247,7 @@ async fn check_woo(woo: &WooClient, config: &Config, args: &DoctorArgs, findings
             return;
         }
     };
+    check_refused_deliveries(woo, config, args, &hooks, findings).await;
     let states = order_hook_states(&hooks, None);
     let missing: Vec<&str> = states
         .iter()
@@ -233,6 +276,50 @@ async fn check_woo(woo: &WooClient, config: &Config, args: &DoctorArgs, findings
         match created {
             Ok(hook) => findings.add("webhooks", Ok(format!("created webhook {} for {topic} to {url}", hook.id))),
             Err(e) => findings.add("webhooks", Err(format!("creating the {topic} webhook: {e}"))),
+        }
+    }
+}
+
+/// Deliveries the daemon refused for a bad signature in the last hour (kept in the state store): WooCommerce does not
+/// show a webhook's secret, so this is how a wrong one shows. `--fix-webhooks` sets the configured secret on every
+/// order webhook that delivers to cpbridge.
+async fn check_refused_deliveries(
+    woo: &WooClient,
+    config: &Config,
+    args: &DoctorArgs,
+    hooks: &[cpbridge_woo::model::Webhook],
+    findings: &mut Findings,
+) {
+    let Ok(store) = SqliteStore::open(&config.state.path).await else { return };
+    let stored = store.watermark(cpbridge_server::REFUSED_DELIVERIES).await.ok().flatten().unwrap_or_default();
+    let minute = chrono::Utc::now().timestamp() / 60;
+    let refused: u64 = cpbridge_server::refused_per_minute(&stored, minute, 0).iter().map(|(_, n)| n).sum();
+    if refused == 0 {
+        findings.add("webhook signatures", Ok("no delivery was refused for its signature in the last hour".into()));
+        return;
+    }
+    let Some(url) = &args.fix_webhooks else {
+        findings.add(
+            "webhook signatures",
+            Err(format!(
+                "{refused} webhook deliveries were refused for a bad signature in the last hour: the secret on the \
+                 WooCommerce webhooks is not woocommerce.webhook_secret. Run `cpbridge doctor --fix-webhooks \
+                 https://<cpbridge address>{WEBHOOK_PATH}` to set it"
+            )),
+        );
+        return;
+    };
+    for hook in hooks.iter().filter(|h| h.delivery_url.ends_with(WEBHOOK_PATH) && h.topic.starts_with("order.")) {
+        let write = order_hook_write(&hook.topic, url, &config.woocommerce.webhook_secret);
+        let updated: Result<serde_json::Value, _> =
+            woo.send(Method::PUT, &format!("/webhooks/{}", hook.id), &write, Replay::Safe).await;
+        match updated {
+            Ok(_) => {
+                findings.add("webhook signatures", Ok(format!("set the configured secret on webhook {}", hook.id)))
+            }
+            Err(e) => {
+                findings.add("webhook signatures", Err(format!("setting the secret on webhook {}: {e}", hook.id)))
+            }
         }
     }
 }

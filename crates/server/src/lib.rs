@@ -49,11 +49,53 @@ pub trait AlertSink: Send + Sync {
 pub struct SignatureWatch {
     per_minute: usize,
     refused: std::sync::Mutex<std::collections::VecDeque<std::time::Instant>>,
+    /// Refusals not yet written to the state store, and when it was last written (at most every 5 s).
+    unwritten: std::sync::Mutex<(u64, Option<std::time::Instant>)>,
+}
+
+/// The state store key of the refused deliveries per minute, for `cpbridge doctor` in another process.
+pub const REFUSED_DELIVERIES: &str = "webhooks.refused_per_minute";
+
+/// The refusals of the last hour from their stored form `"<unix minute>:<count> ..."`, after adding `count` at
+/// `minute`.
+pub fn refused_per_minute(stored: &str, minute: i64, count: u64) -> Vec<(i64, u64)> {
+    let mut minutes: Vec<(i64, u64)> = stored
+        .split_whitespace()
+        .filter_map(|entry| {
+            let (m, n) = entry.split_once(':')?;
+            Some((m.parse().ok()?, n.parse().ok()?))
+        })
+        .filter(|(m, _)| minute - m < 60)
+        .collect();
+    if count > 0 {
+        match minutes.iter_mut().find(|(m, _)| *m == minute) {
+            Some(slot) => slot.1 += count,
+            None => minutes.push((minute, count)),
+        }
+    }
+    minutes
 }
 
 impl SignatureWatch {
     pub fn new(per_minute: usize) -> Self {
-        SignatureWatch { per_minute: per_minute.max(1), refused: std::sync::Mutex::default() }
+        SignatureWatch {
+            per_minute: per_minute.max(1),
+            refused: std::sync::Mutex::default(),
+            unwritten: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Counts one refusal for the state store; returns the refusals to write now, if it is time.
+    fn to_write(&self) -> Option<u64> {
+        let mut unwritten = self.unwritten.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        unwritten.0 += 1;
+        let due = unwritten.1.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(5));
+        if !due {
+            return None;
+        }
+        let count = unwritten.0;
+        *unwritten = (0, Some(std::time::Instant::now()));
+        Some(count)
     }
 
     /// Records one refusal; the count of the last minute when it is a burst.
@@ -65,6 +107,17 @@ impl SignatureWatch {
             times.pop_front();
         }
         (times.len() >= self.per_minute).then_some(times.len())
+    }
+}
+
+/// Adds refused deliveries to the state store's per-minute record of the last hour.
+async fn record_refusals(store: Arc<dyn StateStore>, count: u64) {
+    let now = chrono::Utc::now();
+    let stored = store.watermark(REFUSED_DELIVERIES).await.ok().flatten().unwrap_or_default();
+    let minutes = refused_per_minute(&stored, now.timestamp() / 60, count);
+    let value: Vec<String> = minutes.iter().map(|(m, n)| format!("{m}:{n}")).collect();
+    if let Err(e) = store.set_watermark(REFUSED_DELIVERIES, &value.join(" "), now.naive_utc()).await {
+        tracing::warn!(error = %e, "refused deliveries not recorded");
     }
 }
 
@@ -398,6 +451,9 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     let delivery = match classify(&headers, &body, state.webhook_secret.expose()) {
         Ok(delivery) => delivery,
         Err(refused) => {
+            if let Some(count) = state.signatures.to_write() {
+                tokio::spawn(record_refusals(state.store.clone(), count));
+            }
             if let Some(count) = state.signatures.refused()
                 && let Some(sink) = state.alerts.clone()
             {

@@ -279,10 +279,16 @@ fn route_shape(method: &Method, segments: &[&str]) -> String {
 }
 
 async fn api(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(rest) = uri.path().strip_prefix(API_PREFIX) else {
+    let index = uri.path() == API_PREFIX.trim_end_matches('/');
+    let Some(rest) = uri.path().strip_prefix(API_PREFIX).or(index.then_some("")) else {
         return WcError::no_route().into_response();
     };
     let segments: Vec<&str> = rest.trim_end_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    if segments.is_empty() && method == Method::GET {
+        // The namespace index WordPress serves without authentication: its namespace and routes (abridged here).
+        let index = serde_json::json!({ "namespace": "wc/v3", "routes": {} });
+        return (http::StatusCode::OK, Json(index)).into_response();
+    }
     if let Ok(mut stats) = app.stats.lock() {
         *stats.entry(route_shape(&method, &segments)).or_default() += 1;
     }

@@ -201,3 +201,52 @@ async fn status_tells_a_dead_daemon_and_a_late_job_apart_from_ok() {
         report["generated_at"]
     );
 }
+
+/// `doctor` checks what breaks at run time: deliveries the daemon refused for a bad signature (WooCommerce never
+/// shows a webhook's secret), which `--fix-webhooks` cures by setting the configured secret; an address that is no
+/// WooCommerce REST API, in plain words; and logs carry no colour codes when they are not on a terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reports_refused_signatures_and_a_wrong_store_address() {
+    let shop = Shop::open(&[], 0, "").await;
+    let created = shop.cli(&["doctor", "--fix-webhooks", "http://127.0.0.1:9/webhooks/woocommerce"]);
+    assert!(created.status.success(), "{}", crate::stdout(&created));
+    let daemon = shop.daemon();
+    let body = br#"{"id": 1}"#;
+    assert_eq!(crate::orders::deliver(&daemon, "order.updated", body, "not-the-secret").await, 401);
+    // The refusal is written to the state store in the background.
+    let started = Instant::now();
+    let text = loop {
+        let out = shop.cli(&["doctor"]);
+        let text = crate::stdout(&out);
+        if text.contains("refused for a bad signature") {
+            assert_eq!(out.status.code(), Some(2), "{text}");
+            break text;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "doctor sees the refusal: {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(text.contains("1 webhook deliveries were refused") && text.contains("--fix-webhooks"), "{text}");
+    drop(daemon);
+    let fixed = shop.cli(&["doctor", "--fix-webhooks", "http://127.0.0.1:9/webhooks/woocommerce"]);
+    let text = crate::stdout(&fixed);
+    assert_eq!(text.matches("set the configured secret on webhook").count(), 2, "{text}");
+
+    // The store's address with /shop: no REST API there, said plainly.
+    let config = std::fs::read_to_string(&shop.config).expect("config");
+    let base = shop.sandbox.base.clone();
+    std::fs::write(&shop.config, config.replace(&format!("url = \"{base}\""), &format!("url = \"{base}/shop\"")))
+        .expect("config");
+    let wrong = shop.cli(&["doctor"]);
+    let text = crate::stdout(&wrong);
+    assert_eq!(wrong.status.code(), Some(2), "{text}");
+    assert!(text.contains("has no WooCommerce REST API") && text.contains("without /shop"), "{text}");
+
+    // Logs to a pipe are plain text.
+    let logged = std::process::Command::new(env!("CARGO_BIN_EXE_cpbridge"))
+        .args(["doctor", "--config", shop.config.to_str().expect("utf-8 path")])
+        .env("CPBRIDGE_LOG", "debug")
+        .output()
+        .expect("doctor runs");
+    let stderr = String::from_utf8_lossy(&logged.stderr);
+    assert!(!stderr.is_empty() && !stderr.contains('\u{1b}'), "no escape codes in piped logs: {stderr}");
+}
