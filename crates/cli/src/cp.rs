@@ -125,9 +125,11 @@ async fn seed_replica(url: &str, spec: &SeedSpec, force: bool) -> anyhow::Result
         bar.finish_and_clear();
     }
     println!(
-        "seeded {path} in {:.1}s: {} items, {} prices, {} stock rows over {} locations, {} customers, {} price groups with {} rules (seed {})",
+        "seeded {path} in {:.1}s: {} items ({} gridded, {} cell stock rows), {} prices, {} stock rows over {} locations, {} customers, {} price groups with {} rules (seed {})",
         started.elapsed().as_secs_f64(),
         summary.items,
+        summary.gridded_items,
+        summary.grid_cells,
         summary.prices,
         summary.inventory_rows,
         summary.locations,

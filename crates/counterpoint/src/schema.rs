@@ -162,6 +162,10 @@ pub const IM_ITEM: Table = Table {
         col("LST_COST", MONEY),
         col("AVG_COST", MONEY),
         dflt("TRK_METH", FLAG, Str("N")),
+        // A gridded item's dimension names (SIZE, COLOR, WIDTH); NULL where it has fewer dimensions.
+        col("GRID_DIM_1_TAG", CODE),
+        col("GRID_DIM_2_TAG", CODE),
+        col("GRID_DIM_3_TAG", CODE),
         dflt("STK_UNIT", VarChar(15), Str("EACH")),
         dflt("PRC_DECS", SmallInt, Str("2")),
         col("LST_MAINT_DT", DateTime),
@@ -812,6 +816,91 @@ pub const IM_PRC_RUL_BRK: Table = Table {
     inserts: &[],
 };
 
+/// The values of a gridded item's first dimension (`DIM_1_UPR` is the key, `DIM_1` as displayed). Read only.
+pub const IM_GRID_DIM_1: Table = grid_dim_table("IM_GRID_DIM_1", &["ITEM_NO", "DIM_1_UPR"], GRID_DIM_1_COLUMNS);
+pub const IM_GRID_DIM_2: Table = grid_dim_table("IM_GRID_DIM_2", &["ITEM_NO", "DIM_2_UPR"], GRID_DIM_2_COLUMNS);
+pub const IM_GRID_DIM_3: Table = grid_dim_table("IM_GRID_DIM_3", &["ITEM_NO", "DIM_3_UPR"], GRID_DIM_3_COLUMNS);
+
+const GRID_DIM_1_COLUMNS: &[Column] =
+    &[req("ITEM_NO", VarChar(20)), req("DIM_1_UPR", VarChar(15)), col("DIM_1", VarChar(15)), col("DIM_1_SEQ_NO", Int)];
+const GRID_DIM_2_COLUMNS: &[Column] =
+    &[req("ITEM_NO", VarChar(20)), req("DIM_2_UPR", VarChar(15)), col("DIM_2", VarChar(15)), col("DIM_2_SEQ_NO", Int)];
+const GRID_DIM_3_COLUMNS: &[Column] =
+    &[req("ITEM_NO", VarChar(20)), req("DIM_3_UPR", VarChar(15)), col("DIM_3", VarChar(15)), col("DIM_3_SEQ_NO", Int)];
+
+const fn grid_dim_table(name: &'static str, key: &'static [&'static str], columns: &'static [Column]) -> Table {
+    Table {
+        name,
+        owner: Owner::Counterpoint,
+        columns,
+        primary_key: key,
+        indexes: &[],
+        touches_rs_utc_dt: false,
+        inserts: &[],
+    }
+}
+
+/// The stock of one grid cell; the item's `IM_INV` row holds the sum of its cells. cpbridge never inserts one.
+pub const IM_INV_CELL: Table = Table {
+    name: "IM_INV_CELL",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("ITEM_NO", VarChar(20)),
+        req("LOC_ID", CODE),
+        req("DIM_1_UPR", VarChar(15)),
+        req("DIM_2_UPR", VarChar(15)),
+        req("DIM_3_UPR", VarChar(15)),
+        req("QTY_COMMIT", MONEY),
+        req("QTY_ON_HND", MONEY),
+        req("QTY_ON_ORD", MONEY),
+        col("CELL_STAT", FLAG),
+        // 'Y': the cell is sold on the web.
+        col("IS_ECOMM_ITEM_CELL", FLAG),
+        stamp("RS_UTC_DT"),
+        computed("QTY_AVAIL", Dec(16, 4), "QTY_ON_HND - QTY_COMMIT"),
+    ],
+    primary_key: &["ITEM_NO", "LOC_ID", "DIM_1_UPR", "DIM_2_UPR", "DIM_3_UPR"],
+    indexes: &[("IX_IM_INV_CELL_RS_UTC_DT", &["RS_UTC_DT"], false)],
+    touches_rs_utc_dt: true,
+    inserts: &[],
+};
+
+/// Barcodes, per grid cell (`'*'` dimensions for a non-grid item). Read only.
+pub const IM_BARCOD: Table = Table {
+    name: "IM_BARCOD",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("ITEM_NO", VarChar(20)),
+        req("BARCOD_ID", CODE),
+        dflt("DIM_1_UPR", VarChar(15), Str("*")),
+        dflt("DIM_2_UPR", VarChar(15), Str("*")),
+        dflt("DIM_3_UPR", VarChar(15), Str("*")),
+        req("BARCOD", VarChar(20)),
+    ],
+    primary_key: &["ITEM_NO", "BARCOD_ID", "DIM_1_UPR", "DIM_2_UPR", "DIM_3_UPR"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+    inserts: &[],
+};
+
+/// The grid cells of an order line. cpbridge will write these for gridded items; not yet.
+pub const PS_DOC_LIN_CELL: Table = Table {
+    name: "PS_DOC_LIN_CELL",
+    owner: Owner::Counterpoint,
+    columns: &[
+        req("DOC_ID", BigInt),
+        req("LIN_SEQ_NO", Int),
+        req("DIM_1_UPR", VarChar(15)),
+        req("DIM_2_UPR", VarChar(15)),
+        req("DIM_3_UPR", VarChar(15)),
+        req("QTY_SOLD", QTY),
+    ],
+    primary_key: &["DOC_ID", "LIN_SEQ_NO", "DIM_1_UPR", "DIM_2_UPR", "DIM_3_UPR"],
+    indexes: &[],
+    touches_rs_utc_dt: false,
+    inserts: &[],
+};
+
 /// Stores: `STR_NO` is the store number inside a `DOC_ID`. Read only.
 pub const PS_STR: Table = Table {
     name: "PS_STR",
@@ -991,6 +1080,12 @@ pub const TABLES: &[Table] = &[
     PS_DRW,
     SY_USR,
     SY_PAY_COD,
+    IM_GRID_DIM_1,
+    IM_GRID_DIM_2,
+    IM_GRID_DIM_3,
+    IM_INV_CELL,
+    IM_BARCOD,
+    PS_DOC_LIN_CELL,
     USER_ORDER_STAGING,
     USER_INV_CHANGES,
     USER_DOC_COUNTER,

@@ -568,7 +568,8 @@ async fn change_feeds_page_through_everything_once<D: Driver>(cp: &SqlCounterpoi
     }
     assert_eq!(Decimal::from(rows), scalar(cp, "SELECT COUNT(*) AS V FROM dbo.IM_INV", vec![]).await);
     let prices = cp.prices_changed_since(&Watermark::start(), 1000).await.expect("prices");
-    assert_eq!(prices.len(), 40);
+    assert_eq!(Decimal::from(prices.len()), scalar(cp, "SELECT COUNT(*) AS V FROM dbo.IM_PRC", vec![]).await);
+    assert!(prices.len() > 40, "one per item, and the grids' per-cell prices");
     let levels =
         cp.inventory_for_items(&[item_no(1), item_no(2)], &["MAIN".into(), "LOC2".into()]).await.expect("levels");
     assert!(levels.len() <= 4 && !levels.is_empty(), "{levels:?}");
@@ -835,6 +836,31 @@ async fn the_shop_setup_is_checked_code_by_code<D: Driver>(cp: &SqlCounterpoint<
     assert!(problems[2].contains("1 open document(s) on station WEB"), "{problems:?}");
 }
 
+/// The seed has grids as Counterpoint keeps them: dimension values, cells whose quantities add up to the item's
+/// stock row, a cell kept off the web, and per-cell prices.
+async fn seeded_grids_add_up<D: Driver>(cp: &SqlCounterpoint<D>) {
+    seed_small(cp).await;
+    let count = |sql: &'static str| scalar(cp, sql, vec![]);
+    assert!(count("SELECT COUNT(*) AS V FROM dbo.IM_ITEM WHERE TRK_METH = 'G'").await >= dec!(2), "gridded items");
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) AS V FROM dbo.IM_INV i JOIN dbo.IM_ITEM t ON t.ITEM_NO = i.ITEM_NO AND t.TRK_METH = 'G' \
+             WHERE i.QTY_ON_HND <> (SELECT SUM(c.QTY_ON_HND) FROM dbo.IM_INV_CELL c \
+             WHERE c.ITEM_NO = i.ITEM_NO AND c.LOC_ID = i.LOC_ID)"
+        )
+        .await,
+        Decimal::ZERO,
+        "every gridded item's stock row is the sum of its cells"
+    );
+    assert!(count("SELECT COUNT(*) AS V FROM dbo.IM_INV_CELL WHERE IS_ECOMM_ITEM_CELL = 'N'").await > Decimal::ZERO);
+    assert!(count("SELECT COUNT(*) AS V FROM dbo.IM_GRID_DIM_2").await > Decimal::ZERO);
+    assert!(count("SELECT COUNT(*) AS V FROM dbo.IM_PRC WHERE DIM_1_UPR <> '*'").await > Decimal::ZERO);
+    assert_eq!(
+        count("SELECT COUNT(*) AS V FROM dbo.IM_ITEM WHERE TRK_METH = 'G' AND GRID_DIM_1_TAG IS NULL").await,
+        Decimal::ZERO
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Runners.
 
@@ -858,6 +884,7 @@ macro_rules! every_driver_check {
             apply_writes_one_complete_document,
             a_document_fills_every_required_column,
             the_shop_setup_is_checked_code_by_code,
+            seeded_grids_add_up,
             a_failed_transaction_leaves_nothing_and_the_retry_applies_once,
             claims_are_exclusive_and_leases_expire,
             failures_retry_then_go_dead_and_can_be_replayed,
