@@ -116,6 +116,33 @@ pub struct InventoryChange {
     pub changed_dt: NaiveDateTime,
 }
 
+/// One value of a gridded item's dimension (`IM_GRID_DIM_1..3`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GridDimValue {
+    pub item_no: String,
+    /// 1, 2 or 3.
+    pub dim: u8,
+    /// The key value (`DIM_n_UPR`).
+    pub upr: String,
+    /// As displayed (`DIM_n`); the key when Counterpoint has none.
+    pub label: String,
+    /// Display order (`DIM_n_SEQ_NO`).
+    pub seq_no: i64,
+}
+
+/// The stock of one grid cell at one location (`IM_INV_CELL`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellLevel {
+    pub item_no: String,
+    pub loc_id: String,
+    /// `DIM_1_UPR`, `DIM_2_UPR`, `DIM_3_UPR` (`*` for an unused dimension).
+    pub dims: [String; 3],
+    pub qty_on_hnd: rust_decimal::Decimal,
+    pub qty_commit: rust_decimal::Decimal,
+    /// `IS_ECOMM_ITEM_CELL`: NULL counts as on the web.
+    pub is_ecomm: bool,
+}
+
 /// How big `USER_INV_CHANGES` is and how far behind its reader: shown by `doctor`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeBacklog {

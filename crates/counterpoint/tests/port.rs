@@ -859,6 +859,17 @@ async fn seeded_grids_add_up<D: Driver>(cp: &SqlCounterpoint<D>) {
         count("SELECT COUNT(*) AS V FROM dbo.IM_ITEM WHERE TRK_METH = 'G' AND GRID_DIM_1_TAG IS NULL").await,
         Decimal::ZERO
     );
+    // Read back through the port: the first gridded item (an apparel item: 4 sizes by 3 colours).
+    let grid = item_no(1);
+    let dims = cp.grid_dims(std::slice::from_ref(&grid)).await.expect("dims");
+    let sizes: Vec<&str> = dims.iter().filter(|d| d.dim == 1).map(|d| d.label.as_str()).collect();
+    assert_eq!(sizes, ["S", "M", "L", "XL"], "in display order");
+    assert_eq!(dims.iter().filter(|d| d.dim == 2).count(), 3);
+    let cells = cp.cell_levels(std::slice::from_ref(&grid), &["MAIN".into()]).await.expect("cells");
+    assert_eq!(cells.len(), 12);
+    let on_hand: Decimal = cells.iter().map(|c| c.qty_on_hnd).sum();
+    assert_eq!(on_hand, qty(cp, &grid, "QTY_ON_HND").await, "the cells add up to the item's row");
+    assert!(cells.iter().all(|c| c.dims[2] == "*"), "two dimensions: the third is '*'");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1066,6 +1077,8 @@ async fn every_operation(cp: &SqlCounterpoint<TsqlRecorder>) {
     let _ = cp.pending_inventory_changes(100).await;
     let _ = cp.consume_inventory_changes(&[1, 2, 3], at(5, 0, 0)).await;
     let _ = cp.purge_inventory_changes(at(5, 0, 0)).await;
+    let _ = cp.grid_dims(&skus).await;
+    let _ = cp.cell_levels(&skus, &locs).await;
     let _ = cp.inventory_change_backlog().await;
     let _ = cp.customers_changed_since(&wm, 100).await;
     let _ = cp.customer("C1").await;

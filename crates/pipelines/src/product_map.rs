@@ -1,12 +1,13 @@
 //! Counterpoint item to WooCommerce product, as pure functions: which items belong on the web, what their product
 //! looks like, the digest that tells a sync whether anything it owns changed, and the writes it sends.
 //!
-//! Grid (matrix) items, `TRK_METH = 'G'`, become simple products: the replica has no grid tables, so there are no
-//! cells to turn into variations.
+//! Grid (matrix) items, `TRK_METH = 'G'`, are still synced as simple products; [`variable_spec`] is the mapping
+//! that will make them variable products (one attribute per dimension, one variation per web cell), tested here and
+//! not yet used by the sync.
 
 use std::collections::BTreeMap;
 
-use cpbridge_core::records::{Item, ItemPrice};
+use cpbridge_core::records::{CellLevel, GridDimValue, Item, ItemPrice};
 use cpbridge_woo::model::{CategoryRef, ProductWrite};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -97,6 +98,110 @@ pub fn product_spec(item: &Item, price: Option<&ItemPrice>, settings: &ProductSe
         tax_class,
         manage_stock: item.tracks_inventory(),
     }
+}
+
+/// A gridded item as a WooCommerce variable product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariableSpec {
+    /// One per dimension, in dimension order: the name (`GRID_DIM_n_TAG`, as a word) and the options shown
+    /// (`DIM_n`, in `DIM_n_SEQ_NO` order).
+    pub attributes: Vec<(String, Vec<String>)>,
+    /// One per cell sold on the web, in the attributes' order.
+    pub variations: Vec<VariationSpec>,
+}
+
+/// One grid cell as a variation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariationSpec {
+    pub sku: String,
+    /// `DIM_1_UPR..DIM_3_UPR` of the cell (`*` where unused).
+    pub cell: [String; 3],
+    /// `(attribute name, option)` per dimension.
+    pub options: Vec<(String, String)>,
+    pub regular_price: String,
+    pub sale_price: String,
+}
+
+/// A variation's SKU: the item number and the cell's dimension keys, joined by `-` (`APP-000001-XL-NAVY`); an unused
+/// dimension (`*`) is left out.
+pub fn variation_sku(item_no: &str, cell: &[String; 3]) -> String {
+    std::iter::once(item_no).chain(cell.iter().map(String::as_str).filter(|d| *d != "*")).collect::<Vec<_>>().join("-")
+}
+
+/// `SIZE` → `Size`.
+fn attribute_name(tag: &str) -> String {
+    let lower = tag.trim().to_lowercase();
+    let mut chars = lower.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// The variable product of a gridded item: its dimensions (`dims`), the cells sold on the web (a cell is on the web
+/// when any location's row says so), and each cell's price from its `IM_PRC` row at the price location, else the
+/// item's (`item_price`), as for a simple product.
+pub fn variable_spec(
+    item: &Item,
+    dims: &[GridDimValue],
+    cells: &[CellLevel],
+    cell_prices: &[ItemPrice],
+    item_price: Option<&ItemPrice>,
+) -> VariableSpec {
+    let mut attributes = Vec::new();
+    // Per dimension: its key values in display order, with their labels.
+    let mut ordered: Vec<Vec<(String, String)>> = Vec::new();
+    for dim in 1u8..=3 {
+        let mut values: Vec<&GridDimValue> =
+            dims.iter().filter(|d| d.dim == dim && d.item_no == item.item_no).collect();
+        if values.is_empty() {
+            continue;
+        }
+        values.sort_by(|a, b| (a.seq_no, &a.upr).cmp(&(b.seq_no, &b.upr)));
+        let tag = item.extra.get(&format!("GRID_DIM_{dim}_TAG")).cloned().unwrap_or_else(|| format!("Dimension {dim}"));
+        attributes.push((attribute_name(&tag), values.iter().map(|v| v.label.clone()).collect()));
+        ordered.push(values.iter().map(|v| (v.upr.clone(), v.label.clone())).collect());
+    }
+    let mut web: BTreeMap<[String; 3], bool> = BTreeMap::new();
+    for cell in cells.iter().filter(|c| c.item_no == item.item_no) {
+        *web.entry(cell.dims.clone()).or_default() |= cell.is_ecomm;
+    }
+    let position = |cell: &[String; 3]| -> Vec<usize> {
+        ordered
+            .iter()
+            .enumerate()
+            .map(|(i, values)| values.iter().position(|(upr, _)| *upr == cell[i]).unwrap_or(usize::MAX))
+            .collect()
+    };
+    let mut on_web: Vec<&[String; 3]> = web.iter().filter(|(_, on)| **on).map(|(cell, _)| cell).collect();
+    on_web.sort_by_key(|cell| position(cell));
+    let variations = on_web
+        .into_iter()
+        .map(|cell| {
+            let price = cell_prices
+                .iter()
+                .find(|p| {
+                    p.item_no == item.item_no
+                        && [&p.dim_1_upr, &p.dim_2_upr, &p.dim_3_upr] == [&cell[0], &cell[1], &cell[2]]
+                })
+                .or(item_price);
+            let (regular_price, sale_price) = prices(item, price);
+            let options = attributes
+                .iter()
+                .zip(&ordered)
+                .enumerate()
+                .map(|(i, ((name, _), values))| {
+                    let label = values.iter().find(|(upr, _)| *upr == cell[i]).map_or(&cell[i], |(_, label)| label);
+                    (name.clone(), label.clone())
+                })
+                .collect();
+            VariationSpec {
+                sku: variation_sku(&item.item_no, cell),
+                cell: cell.clone(),
+                options,
+                regular_price,
+                sale_price,
+            }
+        })
+        .collect();
+    VariableSpec { attributes, variations }
 }
 
 /// The value of one writable field, as the digest sees it.
@@ -307,5 +412,77 @@ mod tests {
         assert_eq!(create["name"], json!("Copy paper"));
         let retire = serde_json::to_value(retire_write(40, &settings)).expect("json");
         assert_eq!(retire, json!({ "id": 40, "status": "draft" }));
+    }
+
+    #[test]
+    fn a_grid_becomes_attributes_and_one_variation_per_web_cell() {
+        let mut tee = item("APP-1");
+        tee.trk_meth = Some("G".into());
+        tee.extra.insert("GRID_DIM_1_TAG".into(), "SIZE".into());
+        tee.extra.insert("GRID_DIM_2_TAG".into(), "COLOR".into());
+        let dim = |d: u8, upr: &str, label: &str, seq: i64| GridDimValue {
+            item_no: "APP-1".into(),
+            dim: d,
+            upr: upr.into(),
+            label: label.into(),
+            seq_no: seq,
+        };
+        // Stored out of order: the display order is DIM_n_SEQ_NO.
+        let dims = [
+            dim(1, "L", "L", 3),
+            dim(1, "S", "S", 1),
+            dim(1, "M", "M", 2),
+            dim(2, "NAVY", "Navy", 2),
+            dim(2, "BLACK", "Black", 1),
+        ];
+        let cell = |size: &str, colour: &str, loc: &str, web: bool| CellLevel {
+            item_no: "APP-1".into(),
+            loc_id: loc.into(),
+            dims: [size.into(), colour.into(), "*".into()],
+            qty_on_hnd: dec!(1),
+            qty_commit: dec!(0),
+            is_ecomm: web,
+        };
+        let mut cells = Vec::new();
+        for size in ["S", "M", "L"] {
+            for colour in ["BLACK", "NAVY"] {
+                // L/NAVY is off the web everywhere; M/BLACK is off at one location only, so it is on the web.
+                cells.push(cell(
+                    size,
+                    colour,
+                    "MAIN",
+                    !(size == "L" && colour == "NAVY") && !(size == "M" && colour == "BLACK"),
+                ));
+                cells.push(cell(size, colour, "LOC2", !(size == "L" && colour == "NAVY")));
+            }
+        }
+        let dearer = ItemPrice {
+            item_no: "APP-1".into(),
+            loc_id: "MAIN".into(),
+            dim_1_upr: "L".into(),
+            dim_2_upr: "BLACK".into(),
+            dim_3_upr: "*".into(),
+            reg_prc: Some(dec!(9.5)),
+            prc: [Some(dec!(9.5)), None, None, None, None, None],
+            rs_utc_dt: None,
+        };
+        let spec = variable_spec(&tee, &dims, &cells, &[dearer], None);
+        assert_eq!(
+            spec.attributes,
+            vec![
+                ("Size".to_owned(), vec!["S".to_owned(), "M".to_owned(), "L".to_owned()]),
+                ("Color".to_owned(), vec!["Black".to_owned(), "Navy".to_owned()]),
+            ]
+        );
+        let skus: Vec<&str> = spec.variations.iter().map(|v| v.sku.as_str()).collect();
+        assert_eq!(skus, ["APP-1-S-BLACK", "APP-1-S-NAVY", "APP-1-M-BLACK", "APP-1-M-NAVY", "APP-1-L-BLACK"]);
+        let large = &spec.variations[4];
+        assert_eq!(large.options, vec![("Size".to_owned(), "L".to_owned()), ("Color".to_owned(), "Black".to_owned())]);
+        // The cell's own price row (9.50); the others the item's (PRC_1 5.99 below REG_PRC 7.50: on sale).
+        assert_eq!((large.regular_price.as_str(), large.sale_price.as_str()), ("9.50", ""));
+        assert_eq!(
+            (spec.variations[0].regular_price.as_str(), spec.variations[0].sale_price.as_str()),
+            ("7.50", "5.99")
+        );
     }
 }

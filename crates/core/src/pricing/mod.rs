@@ -62,6 +62,9 @@ pub const ITEM_EXTRA_COLUMNS: &[&str] = &[
     "PROF_COD_4",
     "PROF_COD_5",
     "ITEM_VEND_NO",
+    "GRID_DIM_1_TAG",
+    "GRID_DIM_2_TAG",
+    "GRID_DIM_3_TAG",
 ];
 
 /// `AR_CUST` columns a price filter may name beyond the customer's own fields; cpbridge reads each of them.

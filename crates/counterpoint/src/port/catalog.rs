@@ -120,3 +120,21 @@ impl<D: Driver> SqlCounterpoint<D> {
         self.read(&self.sql(&format!("SELECT {cols} FROM dbo.{table} ORDER BY {order}")), &[]).await
     }
 }
+
+pub(super) async fn grid_dims<D: Driver>(cp: &SqlCounterpoint<D>, item_nos: &[String]) -> CpResult<Vec<GridDimValue>> {
+    let mut dims = Vec::new();
+    for chunk in item_nos.chunks(500) {
+        let list = cp.dialect().param_list(1, chunk.len());
+        let params: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
+        for dim in 1u8..=3 {
+            let sql = cp.sql(&format!(
+                "SELECT ITEM_NO, DIM_{dim}_UPR AS UPR, DIM_{dim} AS LABEL, DIM_{dim}_SEQ_NO AS SEQ_NO \
+                 FROM dbo.IM_GRID_DIM_{dim} WHERE ITEM_NO IN ({list}) ORDER BY ITEM_NO, DIM_{dim}_SEQ_NO, DIM_{dim}_UPR"
+            ));
+            for row in cp.read(&sql, &params).await? {
+                dims.push(grid_dim_from_row(row, dim)?);
+            }
+        }
+    }
+    Ok(dims)
+}

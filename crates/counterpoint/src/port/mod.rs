@@ -24,8 +24,8 @@ use chrono::{Duration, NaiveDateTime};
 use cpbridge_core::docid::{format_tkt_no, gen_doc_id};
 use cpbridge_core::order::{DocContact, OrderDocument};
 use cpbridge_core::records::{
-    ChangeBacklog, Customer, InventoryChange, InventoryLevel, Item, ItemPrice, PriceBreak, PriceGroup, PriceRule,
-    ShipAddress, Watermark,
+    CellLevel, ChangeBacklog, Customer, GridDimValue, InventoryChange, InventoryLevel, Item, ItemPrice, PriceBreak,
+    PriceGroup, PriceRule, ShipAddress, Watermark,
 };
 use cpbridge_core::staging::{
     ApplyOutcome, BookedDocument, ClaimedOrder, DocumentState, NewStagedOrder, StageOutcome, StagedLine, StagedOrder,
@@ -258,6 +258,12 @@ pub trait CounterpointPort: Send + Sync {
     /// Lines of the staged orders that may still be applied, so the web's stock leaves room for them: pending,
     /// applying and failed ones, and dead ones staged at or after `dead_since` (an operator may still replay them).
     async fn unapplied_order_lines(&self, dead_since: NaiveDateTime) -> CpResult<Vec<StagedLine>>;
+
+    /// The dimension values of these gridded items, by item, dimension and display order.
+    async fn grid_dims(&self, item_nos: &[String]) -> CpResult<Vec<GridDimValue>>;
+
+    /// The cell stock of these gridded items at these locations.
+    async fn cell_levels(&self, item_nos: &[String], locations: &[String]) -> CpResult<Vec<CellLevel>>;
 
     /// Deletes the consumed `USER_INV_CHANGES` rows consumed before `consumed_before`, in bounded batches; returns
     /// how many went.
@@ -751,6 +757,14 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
 
     async fn station_documents(&self, sta_id: &str, after_doc_id: i64, limit: usize) -> CpResult<Vec<BookedDocument>> {
         documents::station_documents(self, sta_id, after_doc_id, limit).await
+    }
+
+    async fn grid_dims(&self, item_nos: &[String]) -> CpResult<Vec<GridDimValue>> {
+        catalog::grid_dims(self, item_nos).await
+    }
+
+    async fn cell_levels(&self, item_nos: &[String], locations: &[String]) -> CpResult<Vec<CellLevel>> {
+        stock::cell_levels(self, item_nos, locations).await
     }
 
     async fn purge_inventory_changes(&self, consumed_before: NaiveDateTime) -> CpResult<u64> {

@@ -185,3 +185,28 @@ pub(super) fn staged_from_row(row: Row) -> CpResult<StagedOrder> {
         created_dt: row.datetime("CREATED_DT")?,
     })
 }
+
+pub(super) fn grid_dim_from_row(row: Row, dim: u8) -> CpResult<GridDimValue> {
+    let table = ["IM_GRID_DIM_1", "IM_GRID_DIM_2", "IM_GRID_DIM_3"][usize::from(dim.clamp(1, 3) - 1)];
+    let row = row.from_table(table, &["ITEM_NO", "UPR"]);
+    let upr = row.text("UPR")?;
+    Ok(GridDimValue {
+        item_no: row.text("ITEM_NO")?,
+        dim,
+        label: row.opt_text("LABEL")?.filter(|l| !l.trim().is_empty()).unwrap_or_else(|| upr.clone()),
+        upr,
+        seq_no: row.opt_i64("SEQ_NO")?.unwrap_or(0),
+    })
+}
+
+pub(super) fn cell_level_from_row(row: Row) -> CpResult<CellLevel> {
+    let row = row.from_table("IM_INV_CELL", &["ITEM_NO", "LOC_ID", "DIM_1_UPR", "DIM_2_UPR", "DIM_3_UPR"]);
+    Ok(CellLevel {
+        item_no: row.text("ITEM_NO")?,
+        loc_id: row.text("LOC_ID")?,
+        dims: [row.text("DIM_1_UPR")?, row.text("DIM_2_UPR")?, row.text("DIM_3_UPR")?],
+        qty_on_hnd: row.dec_or_zero("QTY_ON_HND")?,
+        qty_commit: row.dec_or_zero("QTY_COMMIT")?,
+        is_ecomm: row.opt_text("IS_ECOMM_ITEM_CELL")?.is_none_or(|f| !f.trim().eq_ignore_ascii_case("N")),
+    })
+}

@@ -194,3 +194,29 @@ pub(super) async fn inventory_change_backlog<D: Driver>(cp: &SqlCounterpoint<D>)
         oldest_unconsumed: row.opt_datetime("OLDEST")?,
     })
 }
+
+pub(super) async fn cell_levels<D: Driver>(
+    cp: &SqlCounterpoint<D>,
+    item_nos: &[String],
+    locations: &[String],
+) -> CpResult<Vec<CellLevel>> {
+    let mut levels = Vec::new();
+    if locations.is_empty() {
+        return Ok(levels);
+    }
+    for chunk in item_nos.chunks(500) {
+        let d = cp.dialect();
+        let items = d.param_list(1, chunk.len());
+        let locs = d.param_list(chunk.len() + 1, locations.len());
+        let sql = cp.sql(&format!(
+            "SELECT ITEM_NO, LOC_ID, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR, QTY_ON_HND, QTY_COMMIT, IS_ECOMM_ITEM_CELL \
+             FROM dbo.IM_INV_CELL WHERE ITEM_NO IN ({items}) AND LOC_ID IN ({locs})"
+        ));
+        let mut params: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
+        params.extend(locations.iter().map(|l| Value::from(l.as_str())));
+        for row in cp.read(&sql, &params).await? {
+            levels.push(cell_level_from_row(row)?);
+        }
+    }
+    Ok(levels)
+}
