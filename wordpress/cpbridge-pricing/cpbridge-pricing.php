@@ -92,7 +92,7 @@ final class CPBridge_Pricing {
 			}
 		}
 		$miss = 'cpbridge_no_cust_no_' . $user;
-		if ( get_transient( $miss ) ) {
+		if ( get_transient( $miss ) || get_transient( 'cpbridge_api_down' ) ) {
 			return '';
 		}
 		$account = wp_get_current_user();
