@@ -447,13 +447,10 @@ mod tests {
         for size in ["S", "M", "L"] {
             for colour in ["BLACK", "NAVY"] {
                 // L/NAVY is off the web everywhere; M/BLACK is off at one location only, so it is on the web.
-                cells.push(cell(
-                    size,
-                    colour,
-                    "MAIN",
-                    !(size == "L" && colour == "NAVY") && !(size == "M" && colour == "BLACK"),
-                ));
-                cells.push(cell(size, colour, "LOC2", !(size == "L" && colour == "NAVY")));
+                let everywhere_off = size == "L" && colour == "NAVY";
+                let off_at_main = everywhere_off || (size == "M" && colour == "BLACK");
+                cells.push(cell(size, colour, "MAIN", !off_at_main));
+                cells.push(cell(size, colour, "LOC2", !everywhere_off));
             }
         }
         let dearer = ItemPrice {
