@@ -316,6 +316,11 @@ async fn customers_flow_both_ways_with_one_owner_per_field() {
     let (other_no, other_email) = ecomm[1].clone();
     let other = shop.woo.customer_by_email(&other_email).await.expect("lookup").expect("created in the store");
     assert_eq!(meta(&stored_customer(&shop, other.id).await, "cp_cust_no"), Some(other_no.clone()));
+    // And readable through the REST API, where the pricing plugin's site (and anyone repairing links) sees it.
+    let read_back = shop.woo.customer(known).await.expect("customer");
+    let link = read_back.meta_data.iter().find(|m| m.key == "cp_cust_no").and_then(|m| m.value.as_str());
+    assert_eq!(link, Some(known_no.as_str()));
+    assert!(meta(&stored_customer(&shop, known).await, "_cp_cust_no").is_none(), "never the key WooCommerce drops");
 
     let before = requests(&shop).await;
     let second = sync(&shop, &["customers"], true);
