@@ -137,6 +137,9 @@ owned_fields = ["name", "description", "short_description", "regular_price", "sa
 retired_status = "draft"         # for items that left the web; products are never deleted ("draft" or "private")
 price_location = ""              # an IM_PRC.LOC_ID whose prices the store shows; empty uses the item's own prices
 batch_size = 100
+# Gridded items as variable products, a variation per web cell. Not yet for live shops: orders for a variation and
+# stock per cell are not followed yet, so a grid stays one simple product until this is on.
+grid_variations = false
 
 [products.tax_classes]
 # TAX_CATEG_COD = WooCommerce tax class slug; unmapped codes use the standard rate

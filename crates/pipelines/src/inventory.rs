@@ -138,6 +138,8 @@ impl InventorySync {
             .sync_records_for(PRODUCT_RECORDS, skus)
             .await?
             .into_iter()
+            // A variable product's stock is its variations'; the parent is left alone.
+            .filter(|r| !r.hash.starts_with(crate::grid_products::VARIABLE_DIGEST_PREFIX))
             .filter_map(|r| Some((r.key, r.woo_id?)))
             .collect();
         let mapped: Vec<String> = skus.iter().filter(|s| products.contains_key(*s)).cloned().collect();

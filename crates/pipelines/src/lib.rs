@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod backoff;
 pub mod customers;
+pub mod grid_products;
 pub mod inventory;
 pub mod jobs;
 pub mod order_map;

@@ -206,9 +206,15 @@ impl ProductSync {
 
         let mut ops = Vec::new();
         let mut seen: HashSet<&str> = HashSet::with_capacity(items.len());
+        let mut grids: Vec<&Item> = Vec::new();
         for item in &items {
             seen.insert(item.item_no.as_str());
             let record = records.get(&item.item_no);
+            if self.settings.grid_variations && item.trk_meth.as_deref() == Some("G") && product_map::on_web(item) {
+                report.on_web += 1;
+                grids.push(item);
+                continue;
+            }
             if !product_map::on_web(item) {
                 if let Some(SyncRecord { woo_id: Some(id), hash, .. }) = record
                     && hash != RETIRED
@@ -255,6 +261,28 @@ impl ProductSync {
                 break;
             }
             pending = again;
+        }
+        if !grids.is_empty() {
+            let location = self.settings.price_location.trim();
+            let cell_prices: Vec<ItemPrice> = if location.is_empty() {
+                Vec::new()
+            } else {
+                all_prices(&self.ports.cp)
+                    .await?
+                    .into_iter()
+                    .filter(|p| p.loc_id == location && p.dim_1_upr != "*")
+                    .collect()
+            };
+            crate::grid_products::sync_grids(
+                &self.ports,
+                &self.settings,
+                &self.inventory,
+                &grids,
+                &prices,
+                &cell_prices,
+                &mut report,
+            )
+            .await?;
         }
         Ok(report)
     }

@@ -37,6 +37,9 @@ pub struct ProductSettings {
     pub category_names: BTreeMap<String, String>,
     /// Items per batch request (WooCommerce takes at most 100).
     pub batch_size: usize,
+    /// Gridded items (`TRK_METH = 'G'`) as variable products with a variation per web cell. Off by default: orders
+    /// for a variation and stock per cell are not followed yet, so until then a grid stays one simple product.
+    pub grid_variations: bool,
 }
 
 impl Default for ProductSettings {
@@ -48,6 +51,7 @@ impl Default for ProductSettings {
             tax_classes: BTreeMap::new(),
             category_names: BTreeMap::new(),
             batch_size: 100,
+            grid_variations: false,
         }
     }
 }

@@ -356,3 +356,93 @@ async fn customers_flow_both_ways_with_one_owner_per_field() {
             .expect("ship-to in Counterpoint");
     assert_eq!(ship_to, "9 Harbor Way");
 }
+
+/// With `products.grid_variations`, a gridded item becomes a variable product: an attribute per dimension, a variation
+/// per web cell (the cell off the web left out) with the cell's price and stock; an unchanged grid writes nothing, and
+/// a colour added in Counterpoint appears as new variations on the next sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grid_becomes_a_variable_product_with_a_variation_per_web_cell() {
+    let shop = Shop::open_seeded(60, &[], 0, "\n[products]\nprice_location = \"MAIN\"\ngrid_variations = true\n").await;
+    let mut db = shop.replica().await;
+    // The first gridded apparel item, put on the web with one cell off it.
+    let grid: String =
+        sqlx::query_scalar("SELECT MIN(ITEM_NO) FROM IM_ITEM WHERE TRK_METH = 'G' AND CATEG_COD = 'APPAREL'")
+            .fetch_one(&mut db)
+            .await
+            .expect("a gridded item");
+    sqlx::query("UPDATE IM_ITEM SET IS_ECOMM_ITEM = 'Y', STAT = 'A' WHERE ITEM_NO = ?1")
+        .bind(&grid)
+        .execute(&mut db)
+        .await
+        .expect("on the web");
+    sqlx::query("UPDATE IM_INV_CELL SET IS_ECOMM_ITEM_CELL = CASE WHEN DIM_1_UPR = 'S' AND DIM_2_UPR = 'RED' THEN 'N' ELSE 'Y' END WHERE ITEM_NO = ?1")
+        .bind(&grid)
+        .execute(&mut db)
+        .await
+        .expect("one cell off the web");
+    let first = sync(&shop, &["products"], true);
+    assert!(first["failed"].as_u64().unwrap_or(0) == 0 || first.get("failed").is_none(), "{first}");
+    let parent = shop.woo.product_by_sku(&grid).await.expect("lookup").expect("the variable product");
+    assert_eq!(parent.kind, "variable");
+    let variations: Vec<cpbridge_woo::model::Variation> =
+        shop.woo.variations(parent.id).try_collect().await.expect("variations");
+    let skus: std::collections::BTreeSet<String> = variations.iter().map(|v| v.sku.clone()).collect();
+    assert_eq!(skus.len(), 11, "4 sizes x 3 colours, one cell off the web: {skus:?}");
+    assert!(skus.contains(&format!("{grid}-XL-NAVY")) && !skus.contains(&format!("{grid}-S-RED")), "{skus:?}");
+    // Each variation starts with its cell's stock (on hand less committed at MAIN, never below 0).
+    for v in &variations {
+        let cell: Vec<&str> = v.sku.trim_start_matches(&format!("{grid}-")).split('-').collect();
+        let row = sqlx::query(
+            "SELECT CAST(QTY_ON_HND - QTY_COMMIT AS REAL) AS A FROM IM_INV_CELL \
+             WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' AND DIM_1_UPR = ?2 AND DIM_2_UPR = ?3",
+        )
+        .bind(&grid)
+        .bind(cell[0])
+        .bind(cell[1])
+        .fetch_one(&mut db)
+        .await
+        .expect("cell");
+        let available: f64 = row.get("A");
+        assert_eq!(v.stock_quantity, Some(available.max(0.0) as i64), "{}", v.sku);
+    }
+
+    let before = requests(&shop).await;
+    let again = sync(&shop, &["products"], true);
+    assert_eq!(writes(&requests(&shop).await), writes(&before), "an unchanged grid writes nothing: {again}");
+
+    // The largest size has a price row of its own at the price location.
+    let cell_reg: f64 = sqlx::query_scalar(
+        "SELECT CAST(REG_PRC AS REAL) FROM IM_PRC WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' AND DIM_1_UPR = 'XL' \
+         AND DIM_2_UPR = 'NAVY'",
+    )
+    .bind(&grid)
+    .fetch_one(&mut db)
+    .await
+    .expect("the cell's price row");
+    let xl = variations.iter().find(|v| v.sku == format!("{grid}-XL-NAVY")).expect("XL navy");
+    assert_eq!(xl.regular_price.map(|p| p.to_string()), Some(format!("{cell_reg:.2}")), "the cell's own REG_PRC");
+
+    // A new colour in Counterpoint: four more cells, four more variations.
+    sqlx::query("INSERT INTO IM_GRID_DIM_2 (ITEM_NO, DIM_2_UPR, DIM_2, DIM_2_SEQ_NO) VALUES (?1, 'SAND', 'Sand', 9)")
+        .bind(&grid)
+        .execute(&mut db)
+        .await
+        .expect("colour");
+    for size in ["S", "M", "L", "XL"] {
+        sqlx::query(
+            "INSERT INTO IM_INV_CELL (ITEM_NO, LOC_ID, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR, QTY_COMMIT, QTY_ON_HND, \
+             QTY_ON_ORD, CELL_STAT, IS_ECOMM_ITEM_CELL) VALUES (?1, 'MAIN', ?2, 'SAND', '*', 0, 3, 0, 'A', 'Y')",
+        )
+        .bind(&grid)
+        .bind(size)
+        .execute(&mut db)
+        .await
+        .expect("cell");
+    }
+    sync(&shop, &["products"], true);
+    let variations: Vec<cpbridge_woo::model::Variation> =
+        shop.woo.variations(parent.id).try_collect().await.expect("variations");
+    assert_eq!(variations.len(), 15, "four Sand sizes added");
+    let parent = shop.woo.product(parent.id).await.expect("parent");
+    assert_eq!(parent.kind, "variable");
+}
