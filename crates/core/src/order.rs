@@ -57,6 +57,9 @@ pub struct DocLine {
     pub unit_cost: Option<Decimal>,
     /// WooCommerce line item id, kept so a line can be traced back to the web order.
     pub woo_line_id: Option<i64>,
+    /// The grid cell (`DIM_1_UPR..DIM_3_UPR`) of a gridded item's line, sold as a WooCommerce variation.
+    #[serde(default)]
+    pub cell: Option<[String; 3]>,
 }
 
 impl DocLine {
@@ -79,6 +82,15 @@ impl DocLine {
             reg_prc: None,
             unit_cost: None,
             woo_line_id: None,
+            cell: None,
+        }
+    }
+
+    /// The stock this line draws on: its item at its location, or, for a grid cell, that cell.
+    pub fn stock_key(&self) -> StockKey {
+        match &self.cell {
+            Some(cell) => (format!("{}\u{1f}{}", self.item_no, cell.join("\u{1f}")), self.stk_loc_id.clone()),
+            None => (self.item_no.clone(), self.stk_loc_id.clone()),
         }
     }
 
@@ -239,8 +251,29 @@ pub fn order_commitments(lines: &[DocLine]) -> std::collections::BTreeMap<StockK
     committed
 }
 
-/// The backordered quantity of each line, given each stock row's availability before the order: lines take the
-/// available stock in line order, and what is left over is backordered. Lines that commit no stock backorder nothing.
+/// A variation's SKU for a grid cell, as the product sync makes it: the item number and the used dimensions, joined
+/// by `-` (`APP-000001-XL-NAVY`).
+pub fn variation_label(item_no: &str, cell: &[String; 3]) -> String {
+    std::iter::once(item_no).chain(cell.iter().map(String::as_str).filter(|d| *d != "*")).collect::<Vec<_>>().join("-")
+}
+
+/// What an order commits in `IM_INV_CELL`: the quantity of its grid lines summed per cell and location, in key order:
+/// `((ITEM_NO, LOC_ID, cell), quantity)`. (The item's `IM_INV` row takes the same quantities, through
+/// [`order_commitments`].)
+pub fn cell_commitments(lines: &[DocLine]) -> std::collections::BTreeMap<(String, String, [String; 3]), Decimal> {
+    let mut committed = std::collections::BTreeMap::new();
+    for line in lines.iter().filter(|l| l.commits_inventory()) {
+        if let Some(cell) = &line.cell {
+            let key = (line.item_no.clone(), line.stk_loc_id.clone(), cell.clone());
+            *committed.entry(key).or_insert(Decimal::ZERO) += line.qty_sold;
+        }
+    }
+    committed
+}
+
+/// The backordered quantity of each line, given the availability before the order of what each line draws on
+/// (keyed by [`DocLine::stock_key`]): lines take the available stock in line order, and what is left over is
+/// backordered. Lines that commit no stock backorder nothing.
 pub fn line_backorders(lines: &[DocLine], available: &std::collections::BTreeMap<StockKey, Decimal>) -> Vec<Decimal> {
     let mut left = available.clone();
     lines
@@ -249,7 +282,7 @@ pub fn line_backorders(lines: &[DocLine], available: &std::collections::BTreeMap
             if !line.commits_inventory() {
                 return Decimal::ZERO;
             }
-            let slot = left.entry((line.item_no.clone(), line.stk_loc_id.clone())).or_insert(Decimal::ZERO);
+            let slot = left.entry(line.stock_key()).or_insert(Decimal::ZERO);
             let (filled, backordered) = split_backorder(line.qty_sold, *slot);
             *slot -= filled;
             backordered

@@ -583,9 +583,10 @@ pub const PS_DOC_LIN: Table = Table {
         ("UNIT_COST", "IM_ITEM.LST_COST"),
         ("EXT_COST", "QTY_SOLD x UNIT_COST, to the cent"),
         ("LIN_GUID", "a new GUID"),
-        ("DIM_1_UPR", "'*' (not a grid cell)"),
-        ("DIM_2_UPR", "'*'"),
-        ("DIM_3_UPR", "'*'"),
+        ("DIM_1_UPR", "the grid cell's first dimension for a variation, else '*'"),
+        ("DIM_2_UPR", "the cell's second dimension, else '*'"),
+        ("DIM_3_UPR", "the cell's third dimension, else '*'"),
+        ("CELL_DESCR", "the cell's dimensions, '/'-separated (XL/NAVY), for a variation"),
         ("QTY_RET", "0"),
         ("QTY_SHIPPED", "0"),
         ("ORIG_QTY", "as QTY_SOLD"),
@@ -883,7 +884,7 @@ pub const IM_BARCOD: Table = Table {
     inserts: &[],
 };
 
-/// The grid cells of an order line. cpbridge will write these for gridded items; not yet.
+/// The grid cells of an order line: one row for a line that sells a variation.
 pub const PS_DOC_LIN_CELL: Table = Table {
     name: "PS_DOC_LIN_CELL",
     owner: Owner::Counterpoint,
@@ -898,7 +899,14 @@ pub const PS_DOC_LIN_CELL: Table = Table {
     primary_key: &["DOC_ID", "LIN_SEQ_NO", "DIM_1_UPR", "DIM_2_UPR", "DIM_3_UPR"],
     indexes: &[],
     touches_rs_utc_dt: false,
-    inserts: &[],
+    inserts: &[
+        ("DOC_ID", "the document"),
+        ("LIN_SEQ_NO", "the line"),
+        ("DIM_1_UPR", "the cell's first dimension"),
+        ("DIM_2_UPR", "the cell's second dimension, else '*'"),
+        ("DIM_3_UPR", "the cell's third dimension, else '*'"),
+        ("QTY_SOLD", "the line's quantity"),
+    ],
 };
 
 /// Stores: `STR_NO` is the store number inside a `DOC_ID`. Read only.

@@ -73,6 +73,7 @@ fn document(lines: &[(&str, i64, Decimal)], paid: bool) -> OrderDocument {
             reg_prc: Some(*prc),
             unit_cost: Some(dec!(1)),
             woo_line_id: Some(1),
+            cell: None,
             ..DocLine::stocked(sku, Decimal::from(*qty), *prc, "MAIN")
         })
         .collect();
@@ -870,6 +871,68 @@ async fn seeded_grids_add_up<D: Driver>(cp: &SqlCounterpoint<D>) {
     let on_hand: Decimal = cells.iter().map(|c| c.qty_on_hnd).sum();
     assert_eq!(on_hand, qty(cp, &grid, "QTY_ON_HND").await, "the cells add up to the item's row");
     assert!(cells.iter().all(|c| c.dims[2] == "*"), "two dimensions: the third is '*'");
+
+    // An order line for a variation: booked on its cell and on the item's row, with the cell on the line.
+    let cell: [String; 3] = ["M".into(), "NAVY".into(), "*".into()];
+    let cell_qty = |column: &'static str| {
+        scalar(
+            cp,
+            match column {
+                "QTY_COMMIT" => {
+                    "SELECT QTY_COMMIT AS V FROM dbo.IM_INV_CELL WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN' \
+                     AND DIM_1_UPR = 'M' AND DIM_2_UPR = 'NAVY'"
+                }
+                _ => {
+                    "SELECT QTY_ON_ORD AS V FROM dbo.IM_INV_CELL WHERE ITEM_NO = @P1 AND LOC_ID = 'MAIN' \
+                     AND DIM_1_UPR = 'M' AND DIM_2_UPR = 'NAVY'"
+                }
+            },
+            vec![grid.as_str().into()],
+        )
+    };
+    let (cell_before, item_before) = (cell_qty("QTY_COMMIT").await, qty(cp, &grid, "QTY_COMMIT").await);
+    let on_order_before = cell_qty("QTY_ON_ORD").await;
+    cp.stage_order(&new_order(800, &[(grid.as_str(), 2)]), at(5, 0, 0)).await.expect("stage");
+    let claim = claim_one(cp, at(5, 0, 1)).await;
+    let mut doc = document(&[(grid.as_str(), 2, dec!(12))], true);
+    doc.lines[0].cell = Some(cell.clone());
+    let outcome = cp.apply_staged_order(&claim, &doc, at(5, 0, 2)).await.expect("apply");
+    let ApplyOutcome::Applied { doc_id, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(cell_qty("QTY_COMMIT").await, cell_before + dec!(2), "the cell is committed");
+    assert_eq!(cell_qty("QTY_ON_ORD").await, on_order_before + dec!(2));
+    assert_eq!(qty(cp, &grid, "QTY_COMMIT").await, item_before + dec!(2), "and the item's row, its sum");
+    let lin_cells = scalar(
+        cp,
+        "SELECT SUM(QTY_SOLD) AS V FROM dbo.PS_DOC_LIN_CELL WHERE DOC_ID = @P1 AND DIM_1_UPR = 'M' AND DIM_2_UPR = 'NAVY'",
+        vec![doc_id.into()],
+    );
+    assert_eq!(lin_cells.await, dec!(2), "the line's cell row");
+    let mut tx = cp.driver().begin(TxMode::Read).await.expect("begin");
+    let rows = tx
+        .query(
+            &cp.driver().dialect().render("SELECT DIM_1_UPR, CELL_DESCR FROM dbo.PS_DOC_LIN WHERE DOC_ID = @P1"),
+            &[doc_id.into()],
+        )
+        .await
+        .expect("line");
+    let line = rows.first().expect("a line");
+    assert_eq!(
+        (line.opt_text("DIM_1_UPR").expect("dim"), line.opt_text("CELL_DESCR").expect("descr")),
+        (Some("M".into()), Some("M/NAVY".into()))
+    );
+    drop(tx);
+
+    // A cell the item does not have at the location is a clear reason, and nothing is written.
+    cp.stage_order(&new_order(801, &[(grid.as_str(), 1)]), at(5, 0, 0)).await.expect("stage");
+    let claim = claim_one(cp, at(5, 0, 3)).await;
+    let mut missing = document(&[(grid.as_str(), 1, dec!(12))], true);
+    missing.lines[0].cell = Some(["XXL".into(), "NAVY".into(), "*".into()]);
+    let err = cp.apply_staged_order(&claim, &missing, at(5, 0, 4)).await.expect_err("no such cell");
+    assert!(
+        err.to_string().contains(&format!("cell XXL/NAVY of item {grid} is not stocked at location MAIN")),
+        "{err}"
+    );
+    assert_eq!(qty(cp, &grid, "QTY_COMMIT").await, item_before + dec!(2), "nothing of it was kept");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1033,6 +1096,12 @@ impl Tx for RecorderTx {
             vec![row(&["PAY_TYP", "CURNCY_COD"], vec![Value::Text("E".into()), Value::Text("HOME".into())])]
         } else if sql.contains("MAX(DOC_ID)") {
             vec![row(&["TOP_ID"], vec![Value::Null])]
+        } else if sql.contains("FROM dbo.IM_INV_CELL WITH") {
+            let qty = |d: Decimal| Value::Dec(d);
+            vec![row(
+                &["ITEM_NO", "LOC_ID", "QTY_ON_HND", "QTY_COMMIT", "QTY_ON_ORD"],
+                vec![Value::Text("A-1".into()), Value::Text("MAIN".into()), qty(dec!(4)), qty(dec!(0)), qty(dec!(0))],
+            )]
         } else if sql.contains("FROM dbo.IM_INV WITH") {
             let qty = |d: Decimal| Value::Dec(d);
             vec![row(
@@ -1140,6 +1209,9 @@ async fn every_operation(cp: &SqlCounterpoint<TsqlRecorder>) {
     let _ = cp.fail_staged_order(&claim, "unknown SKU", Some(at(5, 1, 0))).await;
     let _ = cp.fail_staged_order(&claim, "unknown SKU", None).await;
     let _ = cp.apply_staged_order(&claim, &document(&[("A-1", 2, dec!(5))], true), at(5, 0, 0)).await;
+    let mut grid_line = document(&[("A-1", 2, dec!(5))], true);
+    grid_line.lines[0].cell = Some(["M".into(), "NAVY".into(), "*".into()]);
+    let _ = cp.apply_staged_order(&claim, &grid_line, at(5, 0, 0)).await;
     let _ = cp.migrate().await;
 }
 

@@ -1,5 +1,5 @@
-//! Gridded items as WooCommerce variable products (`products.grid_variations`, off by default until orders and stock
-//! follow cells as well).
+//! Gridded items as WooCommerce variable products (`products.grid_variations`, off by default until stock per cell
+//! is followed as well; orders for a variation are booked on their cell).
 //!
 //! A gridded item (`TRK_METH = 'G'`) on the web becomes a variable product with one attribute per dimension, and each
 //! of its cells on the web a variation (SKU `ITEM_NO-DIM1-DIM2`), priced from the cell's `IM_PRC` row. The parent is

@@ -333,6 +333,21 @@ pub fn build_document(
     items: &HashMap<String, Item>,
     settings: &OrderSettings,
 ) -> Result<OrderDocument, OrderProblem> {
+    build_document_with_cells(order, cust_no, items, &HashMap::new(), settings)
+}
+
+/// [`build_document`] for orders that may sell grid cells: `items` holds, under a variation's SKU, its gridded item,
+/// and `cells` the cell (`DIM_1_UPR..DIM_3_UPR`) that SKU stands for.
+///
+/// # Errors
+/// As [`build_document`].
+pub fn build_document_with_cells(
+    order: &Order,
+    cust_no: &str,
+    items: &HashMap<String, Item>,
+    cells: &HashMap<String, [String; 3]>,
+    settings: &OrderSettings,
+) -> Result<OrderDocument, OrderProblem> {
     let label = order_label(order);
     let refunded_before_apply = !order.refunds.is_empty();
     let net = net_of_refunds(order)?;
@@ -395,6 +410,7 @@ pub fn build_document(
             reg_prc: Some(item.reg_prc),
             unit_cost: item.lst_cost,
             woo_line_id: i64::try_from(line.id).ok(),
+            cell: cells.get(&sku).cloned(),
         });
     }
     let total = order.total.ok_or_else(|| OrderProblem::MissingAmount { order: label.clone(), field: "total" })?;

@@ -714,9 +714,39 @@ impl OrderPipeline {
             .map_err(|detail| OrderProblem::Unreadable { order: format!("#{}", staged.woo_order_no), detail })?;
         let cust_no = self.resolve_customer(&order).await?;
         let skus = order_map::skus(&order);
-        let items: HashMap<String, _> =
+        let mut items: HashMap<String, _> =
             self.cp.items_by_no(&skus).await?.into_iter().map(|item| (item.item_no.clone(), item)).collect();
-        Ok(order_map::build_document(&order, &cust_no, &items, &self.settings)?)
+        // A SKU that is no item may be a variation: `ITEM_NO-DIM1-DIM2` of a gridded item, found among the cells it
+        // has at the fulfilment location.
+        let unknown: Vec<&String> = skus.iter().filter(|s| !items.contains_key(*s)).collect();
+        let mut cells = HashMap::new();
+        if !unknown.is_empty() {
+            let mut parents: Vec<String> =
+                unknown.iter().flat_map(|sku| sku.match_indices('-').map(|(at, _)| sku[..at].to_owned())).collect();
+            parents.sort();
+            parents.dedup();
+            let grids: Vec<_> = self
+                .cp
+                .items_by_no(&parents)
+                .await?
+                .into_iter()
+                .filter(|i| i.trk_meth.as_deref() == Some("G"))
+                .collect();
+            if !grids.is_empty() {
+                let grid_nos: Vec<String> = grids.iter().map(|i| i.item_no.clone()).collect();
+                let location = std::slice::from_ref(&self.settings.fulfilment_location);
+                for level in self.cp.cell_levels(&grid_nos, location).await? {
+                    let sku = crate::product_map::variation_sku(&level.item_no, &level.dims);
+                    if unknown.iter().any(|u| **u == sku)
+                        && let Some(item) = grids.iter().find(|i| i.item_no == level.item_no)
+                    {
+                        items.insert(sku.clone(), item.clone());
+                        cells.insert(sku, level.dims.clone());
+                    }
+                }
+            }
+        }
+        Ok(order_map::build_document_with_cells(&order, &cust_no, &items, &cells, &self.settings)?)
     }
 
     /// The Counterpoint customer of an order: the guest customer for guests; for a registered customer, the

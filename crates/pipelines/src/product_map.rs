@@ -125,7 +125,7 @@ pub struct VariationSpec {
 /// A variation's SKU: the item number and the cell's dimension keys, joined by `-` (`APP-000001-XL-NAVY`); an unused
 /// dimension (`*`) is left out.
 pub fn variation_sku(item_no: &str, cell: &[String; 3]) -> String {
-    std::iter::once(item_no).chain(cell.iter().map(String::as_str).filter(|d| *d != "*")).collect::<Vec<_>>().join("-")
+    cpbridge_core::order::variation_label(item_no, cell)
 }
 
 /// `SIZE` → `Size`.

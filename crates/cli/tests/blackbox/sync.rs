@@ -445,4 +445,42 @@ async fn a_grid_becomes_a_variable_product_with_a_variation_per_web_cell() {
     assert_eq!(variations.len(), 15, "four Sand sizes added");
     let parent = shop.woo.product(parent.id).await.expect("parent");
     assert_eq!(parent.kind, "variable");
+
+    // An order for two sizes is booked on both cells, and on the item's row.
+    let committed = |size: &'static str| {
+        sqlx::query_scalar::<_, f64>(
+            "SELECT CAST(QTY_COMMIT AS REAL) FROM IM_INV_CELL WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
+             AND DIM_1_UPR = ?2 AND DIM_2_UPR = 'NAVY'",
+        )
+        .bind(grid.clone())
+        .bind(size)
+    };
+    let (m_before, l_before) =
+        (committed("M").fetch_one(&mut db).await.expect("M"), committed("L").fetch_one(&mut db).await.expect("L"));
+    let line = |size: &str, quantity: i64| cpbridge_woo::model::LineItemWrite {
+        sku: Some(format!("{grid}-{size}-NAVY")),
+        quantity,
+        ..cpbridge_woo::model::LineItemWrite::default()
+    };
+    shop.place_lines(1, 0, vec![line("M", 2), line("L", 1)]).await;
+    let pulled = shop.cli(&["orders", "pull"]);
+    assert!(crate::stdout(&pulled).contains("\"staged\": 1"), "{}", crate::stdout(&pulled));
+    let processed = shop.cli(&["orders", "process"]);
+    assert!(
+        crate::stdout(&processed).contains("\"applied\": 1"),
+        "{}{}",
+        crate::stdout(&processed),
+        stderr(&processed)
+    );
+    assert_eq!(committed("M").fetch_one(&mut db).await.expect("M"), m_before + 2.0);
+    assert_eq!(committed("L").fetch_one(&mut db).await.expect("L"), l_before + 1.0);
+    let cells: Vec<(String, f64)> = sqlx::query_as(
+        "SELECT c.DIM_1_UPR, CAST(c.QTY_SOLD AS REAL) FROM PS_DOC_LIN_CELL c JOIN PS_DOC_LIN l \
+         ON l.DOC_ID = c.DOC_ID AND l.LIN_SEQ_NO = c.LIN_SEQ_NO WHERE l.ITEM_NO = ?1 ORDER BY c.LIN_SEQ_NO",
+    )
+    .bind(&grid)
+    .fetch_all(&mut db)
+    .await
+    .expect("line cells");
+    assert_eq!(cells, vec![("M".to_owned(), 2.0), ("L".to_owned(), 1.0)]);
 }

@@ -1,6 +1,11 @@
 //! Counterpoint documents: numbering, the one transaction that writes an order, and where a document went.
 
-use cpbridge_core::order::{line_backorders, order_commitments};
+use cpbridge_core::order::{cell_commitments, line_backorders, order_commitments};
+
+/// A grid cell as Counterpoint shows it on a line: its dimension values, `*` left out (`XL/NAVY`).
+fn cell_descr(cell: &[String; 3]) -> String {
+    cell.iter().filter(|d| d.as_str() != "*").cloned().collect::<Vec<_>>().join("/")
+}
 
 use super::*;
 
@@ -397,6 +402,21 @@ impl<D: Driver> SqlCounterpoint<D> {
             })?;
             available.insert((item_no.clone(), loc_id.clone()), before);
         }
+        // A grid line also commits its cell (the item's row above holds the sum of its cells); its backorder is
+        // measured against the cell.
+        for ((item_no, loc_id, cell), qty) in cell_commitments(&doc.lines) {
+            let before = self.commit_cell(tx, (&item_no, &loc_id, &cell), qty, now).await.map_err(|e| match e {
+                CpError::Invalid { detail, .. } => CpError::Invalid {
+                    what: format!("{order_ref}, SKU {}", cpbridge_core::order::variation_label(&item_no, &cell)),
+                    detail,
+                },
+                other => other.context(&order_ref),
+            })?;
+            let line = doc.lines.iter().find(|l| l.item_no == item_no && l.cell.as_ref() == Some(&cell));
+            if let Some(line) = line {
+                available.insert(line.stock_key(), before);
+            }
+        }
 
         let ext_cols = ["DOC_ID", "LIN_SEQ_NO", "ITEM_NO", "WOO_LINE_ID", "QTY_BKORD", "LIN_GUID"];
         let backorders = line_backorders(&doc.lines, &available);
@@ -449,14 +469,26 @@ impl<D: Driver> SqlCounterpoint<D> {
                 .set("UNIT_COST", line.unit_cost)
                 .set("EXT_COST", line.ext_cost())
                 .set("LIN_GUID", lin_guid)
-                .set("DIM_1_UPR", "*")
-                .set("DIM_2_UPR", "*")
-                .set("DIM_3_UPR", "*")
+                .set("DIM_1_UPR", line.cell.as_ref().map_or("*", |c| c[0].as_str()))
+                .set("DIM_2_UPR", line.cell.as_ref().map_or("*", |c| c[1].as_str()))
+                .set("DIM_3_UPR", line.cell.as_ref().map_or("*", |c| c[2].as_str()))
+                .fit("CELL_DESCR", line.cell.as_ref().map(cell_descr).as_deref())
                 .set("QTY_RET", Decimal::ZERO)
                 .set("QTY_SHIPPED", Decimal::ZERO)
                 .set("ORIG_QTY", line.qty_sold)
                 .finish(d)?;
             tx.execute(&sql, &values).await.map_err(|e| e.context(&line_ref))?;
+            if let Some(cell) = &line.cell {
+                let (sql, values) = Insert::into(&schema::PS_DOC_LIN_CELL, live, &line_ref)
+                    .set("DOC_ID", doc_id)
+                    .set("LIN_SEQ_NO", seq)
+                    .set("DIM_1_UPR", cell[0].as_str())
+                    .set("DIM_2_UPR", cell[1].as_str())
+                    .set("DIM_3_UPR", cell[2].as_str())
+                    .set("QTY_SOLD", line.qty_sold)
+                    .finish(d)?;
+                tx.execute(&sql, &values).await.map_err(|e| e.context(&line_ref))?;
+            }
 
             let ext = params![doc_id, seq, line.item_no.as_str(), line.woo_line_id, bkord, lin_guid];
             tx.execute(&d.insert_values("USER_DOC_LIN_EXT", &ext_cols, 1), &ext)

@@ -148,6 +148,61 @@ impl<D: Driver> SqlCounterpoint<D> {
             .map_err(|e| e.context(format!("committing IM_INV {item_no} at {loc_id}")))?;
         Ok(available)
     }
+
+    /// Adds `qty` to the order-commit columns of one grid cell's `IM_INV_CELL` row and returns the cell's
+    /// availability before the change. The row must exist, as the item's `IM_INV` row must.
+    pub(super) async fn commit_cell(
+        &self,
+        tx: &mut D::Tx,
+        (item_no, loc_id, cell): (&str, &str, &[String; 3]),
+        qty: Decimal,
+        now: NaiveDateTime,
+    ) -> CpResult<Decimal> {
+        let d = self.dialect();
+        let key = "ITEM_NO = @P1 AND LOC_ID = @P2 AND DIM_1_UPR = @P3 AND DIM_2_UPR = @P4 AND DIM_3_UPR = @P5";
+        let read = self.sql(&format!(
+            "SELECT ITEM_NO, LOC_ID, QTY_ON_HND, {} FROM dbo.IM_INV_CELL{} WHERE {key}",
+            ORDER_COMMIT_COLUMNS.join(", "),
+            d.update_lock_hint()
+        ));
+        let key_params = params![item_no, loc_id, cell[0].as_str(), cell[1].as_str(), cell[2].as_str()];
+        let shown = cell.iter().filter(|d| d.as_str() != "*").cloned().collect::<Vec<_>>().join("/");
+        let what = format!("IM_INV_CELL {item_no} {shown} at {loc_id}");
+        let rows = tx.query(&read, &key_params).await.map_err(|e| e.context(format!("reading {what}")))?;
+        let Some(row) = rows.into_iter().next() else {
+            return Err(CpError::Invalid {
+                what: what.clone(),
+                detail: format!(
+                    "cell {shown} of item {item_no} is not stocked at location {loc_id} (no IM_INV_CELL row); cpbridge \
+                     never creates stock rows"
+                ),
+            });
+        };
+        let row = row.from_table("IM_INV_CELL", &["ITEM_NO", "LOC_ID"]);
+        let available = row.dec_or_zero("QTY_ON_HND")? - row.dec_or_zero("QTY_COMMIT")?;
+        // SQL Server adds exactly in DECIMAL; SQLite would add floats, so it is given the sums (as for IM_INV).
+        let sets: Vec<String> = ORDER_COMMIT_COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match d {
+                Dialect::Mssql => format!("{c} = {c} + @P{}", i + 6),
+                Dialect::Sqlite => format!("{c} = @P{}", i + 6),
+            })
+            .collect();
+        let stamp = ORDER_COMMIT_COLUMNS.len() + 6;
+        let update =
+            self.sql(&format!("UPDATE dbo.IM_INV_CELL SET {}, RS_UTC_DT = @P{stamp} WHERE {key}", sets.join(", ")));
+        let mut values = key_params.to_vec();
+        for col in ORDER_COMMIT_COLUMNS {
+            values.push(Value::Dec(match d {
+                Dialect::Mssql => qty,
+                Dialect::Sqlite => cpbridge_core::round_money(row.dec_or_zero(col)? + qty),
+            }));
+        }
+        values.push(Value::DateTime(now));
+        tx.execute(&update, &values).await.map_err(|e| e.context(format!("committing {what}")))?;
+        Ok(available)
+    }
 }
 
 /// Rows of `USER_INV_CHANGES` deleted per statement, so a purge never holds many locks at once.
