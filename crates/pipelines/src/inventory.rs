@@ -132,21 +132,22 @@ impl InventorySync {
 
     /// Computes and pushes the stock of `skus`. Returns the SKUs whose push failed.
     async fn push_skus(&self, skus: &[String], report: &mut InventoryReport) -> Result<HashSet<String>, PipelineError> {
-        let products: HashMap<String, u64> = self
-            .ports
-            .store
-            .sync_records_for(PRODUCT_RECORDS, skus)
-            .await?
-            .into_iter()
-            // A variable product's stock is its variations'; the parent is left alone.
-            .filter(|r| !r.hash.starts_with(crate::grid_products::VARIABLE_DIGEST_PREFIX))
-            .filter_map(|r| Some((r.key, r.woo_id?)))
-            .collect();
+        let records = self.ports.store.sync_records_for(PRODUCT_RECORDS, skus).await?;
+        // A variable product's stock is its variations': each cell's, pushed on the parent's variations.
+        let (variable, simple): (Vec<SyncRecord>, Vec<SyncRecord>) =
+            records.into_iter().partition(|r| r.hash.starts_with(crate::grid_products::VARIABLE_DIGEST_PREFIX));
+        let mut failed = HashSet::new();
+        let parents: Vec<(String, u64)> = variable.into_iter().filter_map(|r| Some((r.key, r.woo_id?))).collect();
+        if !parents.is_empty() {
+            failed.extend(self.push_cells(&parents, report).await?);
+        }
+        let products: HashMap<String, u64> = simple.into_iter().filter_map(|r| Some((r.key, r.woo_id?))).collect();
+        let grids: HashSet<&str> = parents.iter().map(|(sku, _)| sku.as_str()).collect();
         let mapped: Vec<String> = skus.iter().filter(|s| products.contains_key(*s)).cloned().collect();
-        report.not_on_web += skus.len() - mapped.len();
+        report.not_on_web += skus.len() - mapped.len() - grids.len();
         report.checked += mapped.len();
         if mapped.is_empty() {
-            return Ok(HashSet::new());
+            return Ok(failed);
         }
         let levels = self.ports.cp.inventory_for_items(&mapped, &self.settings.web_locations).await?;
         let unapplied = unapplied_by_sku(&held_lines(self.ports.cp.as_ref(), self.dead_hold).await?);
@@ -168,7 +169,101 @@ impl InventorySync {
             let woo_id = products[&sku];
             pushes.push(StockPush { sku, woo_id, quantity });
         }
-        self.push(pushes, report).await
+        failed.extend(self.push(pushes, report).await?);
+        Ok(failed)
+    }
+
+    /// Pushes the stock of every web cell of these variable products (`(ITEM_NO, parent id)`) to its variation, as
+    /// simple products' stock is computed: the cell at the web locations, less unapplied web orders for the
+    /// variation's SKU, less the buffer. Returns the items whose push failed.
+    async fn push_cells(
+        &self,
+        parents: &[(String, u64)],
+        report: &mut InventoryReport,
+    ) -> Result<HashSet<String>, PipelineError> {
+        let item_nos: Vec<String> = parents.iter().map(|(sku, _)| sku.clone()).collect();
+        let cells = self.ports.cp.cell_levels(&item_nos, &self.settings.web_locations).await?;
+        let levels: Vec<cpbridge_core::records::InventoryLevel> = cells
+            .iter()
+            .map(|c| cpbridge_core::records::InventoryLevel {
+                item_no: crate::product_map::variation_sku(&c.item_no, &c.dims),
+                loc_id: c.loc_id.clone(),
+                qty_on_hnd: c.qty_on_hnd,
+                qty_commit: c.qty_commit,
+                qty_on_ord: rust_decimal::Decimal::ZERO,
+                qty_on_bo: rust_decimal::Decimal::ZERO,
+                rs_utc_dt: None,
+            })
+            .collect();
+        let mut skus: Vec<String> = levels.iter().map(|l| l.item_no.clone()).collect();
+        skus.sort();
+        skus.dedup();
+        let variations: HashMap<String, u64> = self
+            .ports
+            .store
+            .sync_records_for(crate::grid_products::VARIATION_RECORDS, &skus)
+            .await?
+            .into_iter()
+            .filter(|r| r.hash != crate::product_map::RETIRED)
+            .filter_map(|r| Some((r.key, r.woo_id?)))
+            .collect();
+        let skus: Vec<String> = skus.into_iter().filter(|s| variations.contains_key(s)).collect();
+        let unapplied = unapplied_by_sku(&held_lines(self.ports.cp.as_ref(), self.dead_hold).await?);
+        let stock = web_stock(&skus, &levels, &self.settings.web_locations, &unapplied, self.settings.buffer);
+        let pushed: HashMap<String, String> = self
+            .ports
+            .store
+            .sync_records_for(STOCK_RECORDS, &skus)
+            .await?
+            .into_iter()
+            .map(|r| (r.key, r.hash))
+            .collect();
+        report.checked += skus.len();
+        let mut failed = HashSet::new();
+        for (item_no, parent_id) in parents {
+            let prefix = format!("{item_no}-");
+            let due: Vec<(String, u64, i64)> = stock
+                .iter()
+                .filter(|(sku, _)| sku.starts_with(&prefix))
+                .filter(|(sku, quantity)| {
+                    let same = pushed.get(sku.as_str()).is_some_and(|last| *last == quantity.to_string());
+                    if same {
+                        report.unchanged += 1;
+                    }
+                    !same
+                })
+                .map(|(sku, quantity)| (sku.clone(), variations[sku.as_str()], *quantity))
+                .collect();
+            for chunk in due.chunks(self.settings.batch_size.clamp(1, 100)) {
+                let update = chunk
+                    .iter()
+                    .map(|(_, id, quantity)| ProductWrite {
+                        backorders: Some(self.settings.backorders.clone()),
+                        ..ProductWrite::stock(*id, *quantity)
+                    })
+                    .collect();
+                let outcome =
+                    self.ports.woo.batch_variations(*parent_id, BatchWrite { update, ..BatchWrite::default() }).await?;
+                report.batch_requests += outcome.requests;
+                let mut landed = Vec::new();
+                for ((sku, id, quantity), result) in chunk.iter().zip(&outcome.updated) {
+                    match result {
+                        Ok(_) => {
+                            report.pushed += 1;
+                            landed.push(SyncRecord { key: sku.clone(), woo_id: Some(*id), hash: quantity.to_string() });
+                        }
+                        Err(e) => {
+                            report
+                                .failures
+                                .fail(format!("SKU {sku}: stock {quantity} not pushed: {}: {}", e.code, e.message));
+                            failed.insert(item_no.clone());
+                        }
+                    }
+                }
+                self.ports.store.put_sync_records(STOCK_RECORDS, &landed, now()).await?;
+            }
+        }
+        Ok(failed)
     }
 
     /// Sends stock values in batches and records what landed. Returns the SKUs that failed.

@@ -37,8 +37,8 @@ pub struct ProductSettings {
     pub category_names: BTreeMap<String, String>,
     /// Items per batch request (WooCommerce takes at most 100).
     pub batch_size: usize,
-    /// Gridded items (`TRK_METH = 'G'`) as variable products with a variation per web cell. Off by default: stock
-    /// per cell is not followed after a variation is created yet, so until then a grid stays one simple product.
+    /// Gridded items (`TRK_METH = 'G'`) as variable products with a variation per web cell. Off by default: the
+    /// full stock reconcile does not compare variations yet, so until then a grid stays one simple product.
     pub grid_variations: bool,
 }
 

@@ -483,4 +483,40 @@ async fn a_grid_becomes_a_variable_product_with_a_variation_per_web_cell() {
     .await
     .expect("line cells");
     assert_eq!(cells, vec![("M".to_owned(), 2.0), ("L".to_owned(), 1.0)]);
+
+    // Stock per cell follows Counterpoint: the order's commitments, and a delivery of 10 XL Navy (Counterpoint updates
+    // the cell and the item's row together), reach their variations with the stock events.
+    sqlx::query(
+        "UPDATE IM_INV_CELL SET QTY_ON_HND = QTY_ON_HND + 10 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
+         AND DIM_1_UPR = 'XL' AND DIM_2_UPR = 'NAVY'",
+    )
+    .bind(&grid)
+    .execute(&mut db)
+    .await
+    .expect("delivery to the cell");
+    sqlx::query("UPDATE IM_INV SET QTY_ON_HND = QTY_ON_HND + 10 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN'")
+        .bind(&grid)
+        .execute(&mut db)
+        .await
+        .expect("and to the item's row");
+    let events = sync(&shop, &["inventory"], true);
+    assert!(events["pushed"].as_u64().is_some_and(|n| n >= 1), "{events}");
+    let variations: Vec<cpbridge_woo::model::Variation> =
+        shop.woo.variations(parent.id).try_collect().await.expect("variations");
+    for size in ["M", "L", "XL"] {
+        let sku = format!("{grid}-{size}-NAVY");
+        let available: f64 = sqlx::query_scalar(
+            "SELECT CAST(QTY_ON_HND - QTY_COMMIT AS REAL) FROM IM_INV_CELL WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
+             AND DIM_1_UPR = ?2 AND DIM_2_UPR = 'NAVY'",
+        )
+        .bind(&grid)
+        .bind(size)
+        .fetch_one(&mut db)
+        .await
+        .expect("cell");
+        let shown = variations.iter().find(|v| v.sku == sku).and_then(|v| v.stock_quantity);
+        assert_eq!(shown, Some(available.max(0.0) as i64), "{sku}");
+    }
+    let parent = shop.woo.product(parent.id).await.expect("parent");
+    assert_eq!(parent.kind, "variable", "the parent's stock is left to its variations");
 }
