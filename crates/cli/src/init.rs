@@ -137,8 +137,8 @@ owned_fields = ["name", "description", "short_description", "regular_price", "sa
 retired_status = "draft"         # for items that left the web; products are never deleted ("draft" or "private")
 price_location = ""              # an IM_PRC.LOC_ID whose prices the store shows; empty uses the item's own prices
 batch_size = 100
-# Gridded items as variable products, a variation per web cell (orders booked on their cell, stock per cell with the
-# stock events). Not yet for live shops: the full stock reconcile does not compare variations yet.
+# Gridded items as variable products, a variation per web cell (orders booked on their cell, stock per cell). Not yet
+# for live shops: contract prices for variations and adoption of hand-made variations are still to come.
 grid_variations = false
 
 [products.tax_classes]

@@ -371,6 +371,45 @@ impl InventorySync {
         }
         self.ports.store.put_sync_records(STOCK_RECORDS, &agreed, now()).await?;
         self.push(pushes, &mut report).await?;
+        self.reconcile_variations(&mut report).await?;
         Ok(report)
+    }
+
+    /// The variations of cpbridge's variable products: a variation whose stock in the store is not what cpbridge
+    /// last pushed has drifted (its record is dropped), and then every cell whose stock differs from its record is
+    /// pushed again, which also catches a Counterpoint change the events missed.
+    async fn reconcile_variations(&self, report: &mut InventoryReport) -> Result<(), PipelineError> {
+        let parents: Vec<(String, u64)> = self
+            .ports
+            .store
+            .sync_records(PRODUCT_RECORDS)
+            .await?
+            .into_iter()
+            .filter(|r| r.hash.starts_with(crate::grid_products::VARIABLE_DIGEST_PREFIX))
+            .filter_map(|r| Some((r.key, r.woo_id?)))
+            .collect();
+        if parents.is_empty() {
+            return Ok(());
+        }
+        let mut shown: HashMap<String, Option<i64>> = HashMap::new();
+        for (_, parent_id) in &parents {
+            let variations: Vec<cpbridge_woo::model::Variation> =
+                self.ports.woo.variations(*parent_id).try_collect().await?;
+            shown.extend(variations.into_iter().map(|v| (v.sku, v.stock_quantity)));
+        }
+        let skus: Vec<String> = shown.keys().cloned().collect();
+        let records = self.ports.store.sync_records_for(STOCK_RECORDS, &skus).await?;
+        let stale: Vec<String> = records
+            .into_iter()
+            .filter(|r| shown.get(&r.key).is_some_and(|q| q.map(|q| q.to_string()) != Some(r.hash.clone())))
+            .map(|r| r.key)
+            .collect();
+        if !stale.is_empty() {
+            report.drifted += stale.len();
+            tracing::info!(variations = stale.len(), "variation stock drifted in the store");
+            self.ports.store.delete_sync_records(STOCK_RECORDS, &stale).await?;
+        }
+        self.push_cells(&parents, report).await?;
+        Ok(())
     }
 }

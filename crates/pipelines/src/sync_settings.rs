@@ -37,8 +37,9 @@ pub struct ProductSettings {
     pub category_names: BTreeMap<String, String>,
     /// Items per batch request (WooCommerce takes at most 100).
     pub batch_size: usize,
-    /// Gridded items (`TRK_METH = 'G'`) as variable products with a variation per web cell. Off by default: the
-    /// full stock reconcile does not compare variations yet, so until then a grid stays one simple product.
+    /// Gridded items (`TRK_METH = 'G'`) as variable products with a variation per web cell. Off by default: contract
+    /// prices for variations and adoption of hand-made variations are still to come, so a grid stays one simple
+    /// product until this is on.
     pub grid_variations: bool,
 }
 

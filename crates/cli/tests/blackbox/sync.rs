@@ -519,4 +519,14 @@ async fn a_grid_becomes_a_variable_product_with_a_variation_per_web_cell() {
     }
     let parent = shop.woo.product(parent.id).await.expect("parent");
     assert_eq!(parent.kind, "variable", "the parent's stock is left to its variations");
+
+    // Someone edits a variation's stock in the store: the full reconcile finds and repairs it.
+    let tampered = variations.iter().find(|v| v.sku == format!("{grid}-XL-NAVY")).expect("XL navy");
+    shop.woo.update_variation(parent.id, tampered.id, &ProductWrite::stock(tampered.id, 999)).await.expect("tamper");
+    let repaired = sync(&shop, &["inventory", "--full"], true);
+    assert!(repaired["drifted"].as_u64().is_some_and(|n| n >= 1), "{repaired}");
+    let fixed: Vec<cpbridge_woo::model::Variation> =
+        shop.woo.variations(parent.id).try_collect().await.expect("variations");
+    let xl = fixed.iter().find(|v| v.id == tampered.id).expect("XL navy");
+    assert_eq!(xl.stock_quantity, tampered.stock_quantity, "put back to the cell's stock");
 }
