@@ -137,8 +137,8 @@ owned_fields = ["name", "description", "short_description", "regular_price", "sa
 retired_status = "draft"         # for items that left the web; products are never deleted ("draft" or "private")
 price_location = ""              # an IM_PRC.LOC_ID whose prices the store shows; empty uses the item's own prices
 batch_size = 100
-# Gridded items as variable products, a variation per web cell (orders booked on their cell, stock per cell). Not yet
-# for live shops: contract prices for variations and adoption of hand-made variations are still to come.
+# Gridded items as variable products, a variation per web cell (orders booked on their cell, stock and contract prices
+# per cell). Not yet for a shop that already has variations: adopting hand-made variations is still to come.
 grid_variations = false
 
 [products.tax_classes]

@@ -1,6 +1,6 @@
-//! Gridded items as WooCommerce variable products (`products.grid_variations`, off by default until contract prices
-//! and adoption cover variations too; orders for a variation are booked on their cell, and the stock syncs keep each
-//! variation's stock on its cell's).
+//! Gridded items as WooCommerce variable products (`products.grid_variations`, off by default until variations made
+//! by hand are adopted too; orders for a variation are booked on their cell, the stock syncs keep each variation's
+//! stock on its cell's, and the pricing API prices a variation from its cell).
 //!
 //! A gridded item (`TRK_METH = 'G'`) on the web becomes a variable product with one attribute per dimension, and each
 //! of its cells on the web a variation (SKU `ITEM_NO-DIM1-DIM2`), priced from the cell's `IM_PRC` row. The parent is

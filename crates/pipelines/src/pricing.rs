@@ -39,6 +39,8 @@ pub enum QuoteError {
 pub struct PriceBook {
     rules: PriceRules,
     items: HashMap<String, PricedItem>,
+    /// A grid cell's own `IM_PRC` row at the price location, by item and cell: a variation's price basis.
+    cell_prices: HashMap<(String, [String; 3]), ItemPrice>,
     customers: HashMap<String, Customer>,
     /// Lower-case `EMAIL_ADRS_1` → `CUST_NO`, for a web account that carries no customer number.
     emails: HashMap<String, String>,
@@ -51,6 +53,23 @@ pub struct PriceBook {
 }
 
 impl PriceBook {
+    /// The gridded item a variation SKU (`ITEM_NO-DIM1-DIM2`) stands for, priced from the cell's own row at the
+    /// price location when it has one, else from the item's.
+    fn variation(&self, sku: &str) -> Option<PricedItem> {
+        sku.match_indices('-').rev().find_map(|(at, _)| {
+            let item = self.items.get(&sku[..at]).filter(|i| i.item.trk_meth.as_deref() == Some("G"))?;
+            let mut dims = sku[at + 1..].split('-').map(str::to_owned);
+            let cell = [
+                dims.next().unwrap_or_else(|| "*".into()),
+                dims.next().unwrap_or_else(|| "*".into()),
+                dims.next().unwrap_or_else(|| "*".into()),
+            ];
+            let price =
+                self.cell_prices.get(&(item.item.item_no.clone(), cell)).cloned().or_else(|| item.price.clone());
+            Some(PricedItem { item: item.item.clone(), price })
+        })
+    }
+
     /// Filters Counterpoint has that cpbridge cannot read, by group and rule.
     pub fn problems(&self) -> Vec<String> {
         self.rules.problems()
@@ -111,8 +130,14 @@ impl PriceService {
         items
             .iter()
             .map(|(sku, qty)| {
-                let item = book.items.get(sku).ok_or_else(|| QuoteError::UnknownSku(sku.clone()))?;
-                Ok(applicable.price(item, *qty))
+                if let Some(item) = book.items.get(sku) {
+                    return Ok(applicable.price(item, *qty));
+                }
+                // A variation's SKU: the rules match on its gridded item, the basis is the cell's price row.
+                let variation = book.variation(sku).ok_or_else(|| QuoteError::UnknownSku(sku.clone()))?;
+                let mut answer = applicable.price(&variation, *qty);
+                answer.sku.clone_from(sku);
+                Ok(answer)
             })
             .collect()
     }
@@ -190,11 +215,18 @@ impl PriceService {
             let price = book_items.get(&item.item_no).and_then(|p| p.price.clone());
             book_items.insert(item.item_no.clone(), PricedItem { item, price });
         }
+        let mut cell_prices = old.cell_prices.clone();
         for p in prices.0 {
-            let at_location =
-                p.loc_id == self.price_location && p.dim_1_upr == "*" && p.dim_2_upr == "*" && p.dim_3_upr == "*";
-            if at_location && let Some(entry) = book_items.get_mut(&p.item_no) {
-                entry.price = Some(p);
+            if p.loc_id != self.price_location {
+                continue;
+            }
+            if p.dim_1_upr == "*" && p.dim_2_upr == "*" && p.dim_3_upr == "*" {
+                if let Some(entry) = book_items.get_mut(&p.item_no) {
+                    entry.price = Some(p);
+                }
+            } else {
+                let cell = [p.dim_1_upr.clone(), p.dim_2_upr.clone(), p.dim_3_upr.clone()];
+                cell_prices.insert((p.item_no.clone(), cell), p);
             }
         }
         let customers_changed = !customers.0.is_empty();
@@ -206,6 +238,7 @@ impl PriceService {
         let book = PriceBook {
             rules,
             items: book_items,
+            cell_prices,
             customers: book_customers,
             emails,
             rules_stamp: stamp,

@@ -37,9 +37,8 @@ pub struct ProductSettings {
     pub category_names: BTreeMap<String, String>,
     /// Items per batch request (WooCommerce takes at most 100).
     pub batch_size: usize,
-    /// Gridded items (`TRK_METH = 'G'`) as variable products with a variation per web cell. Off by default: contract
-    /// prices for variations and adoption of hand-made variations are still to come, so a grid stays one simple
-    /// product until this is on.
+    /// Gridded items (`TRK_METH = 'G'`) as variable products with a variation per web cell. Off by default: adoption
+    /// of variations made by hand is still to come, so a grid stays one simple product until this is on.
     pub grid_variations: bool,
 }
 

@@ -112,6 +112,32 @@ async fn the_pricing_api_answers_counterpoints_contract_prices() {
     assert_eq!(lookup("nobody@acme.test", Some(KEY)).await.expect("lookup").status(), 404);
     assert_eq!(lookup("buyer@acme.test", None).await.expect("lookup").status(), 401);
 
+    // A variation's SKU is priced as its gridded item, on the basis of the cell's own price row (the largest size is
+    // dearer), else the item's; the contract rule, which names the item, applies to its variations as well.
+    let grid: String = sqlx::query_scalar("SELECT MIN(ITEM_NO) FROM IM_ITEM WHERE TRK_METH = 'G' AND STAT = 'A'")
+        .fetch_one(&mut db)
+        .await
+        .expect("a gridded item");
+    let price_of = |dim_1: &'static str| {
+        sqlx::query_scalar::<_, f64>(
+            "SELECT CAST(PRC_1 AS REAL) FROM IM_PRC WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' AND DIM_1_UPR = ?2 \
+             AND DIM_2_UPR = ?3",
+        )
+        .bind(grid.clone())
+        .bind(dim_1)
+        .bind(if dim_1 == "*" { "*" } else { "NAVY" })
+    };
+    let cell_prc = price_of("XL").fetch_one(&mut db).await.expect("the XL cell's price");
+    let item_prc = price_of("*").fetch_one(&mut db).await.expect("the item's price");
+    let factor = if grid == sku { 0.90 } else { 1.0 };
+    let body =
+        json!({"customer": "B2B-1", "items": [{"sku": format!("{grid}-XL-NAVY")}, {"sku": format!("{grid}-S-NAVY")}]});
+    let (status, answer) = post(&daemon.base, Some(KEY), &body.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["items"][0]["sku"], json!(format!("{grid}-XL-NAVY")));
+    assert_eq!(answer["items"][0]["unit_price"], json!(cents(cell_prc * factor)), "{answer}");
+    assert_eq!(answer["items"][1]["unit_price"], json!(cents(item_prc * factor)), "{answer}");
+
     // Refused and unknown things say what is wrong.
     assert_eq!(post(&daemon.base, None, &body.to_string()).await.0, 401);
     assert_eq!(post(&daemon.base, Some("test-pricing-key-0123456780"), &body.to_string()).await.0, 401);
