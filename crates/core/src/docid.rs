@@ -38,14 +38,6 @@ pub fn gen_doc_id(store_no: i64, station_no: i64, doc_typ: char, at: NaiveDateTi
         + i64::from(variation % 10)
 }
 
-/// The number cpbridge uses for a store or station id in a `DOC_ID`: the digits of the id (`"1"` → 1, `"S01"` → 1,
-/// `"WEB"` → 0).
-pub fn numeric_part(id: &str) -> i64 {
-    id.chars()
-        .filter(char::is_ascii_digit)
-        .fold(0i64, |acc, c| (acc.saturating_mul(10)).saturating_add(i64::from(c as u8 - b'0')) % 1_000_000)
-}
-
 /// Longest `TKT_NO` Counterpoint accepts.
 pub const TKT_NO_MAX_LEN: usize = 15;
 
@@ -94,14 +86,6 @@ mod tests {
         let id = gen_doc_id(12_345, 199, 'Z', at(2026, 12, 31, 23, 59, 59), 9);
         assert_eq!(id, 2345 * 100_000_000_000 + 99 * 1_000_000_000 + 9 * 100_000_000 + 65 * 1_000_000 + 863_999);
         assert!(id < i64::MAX);
-    }
-
-    #[test]
-    fn numeric_part_of_ids() {
-        assert_eq!(numeric_part("1"), 1);
-        assert_eq!(numeric_part("S01"), 1);
-        assert_eq!(numeric_part("WEB"), 0);
-        assert_eq!(numeric_part("STORE-42"), 42);
     }
 
     #[test]

@@ -257,6 +257,11 @@ pub fn variation_label(item_no: &str, cell: &[String; 3]) -> String {
     std::iter::once(item_no).chain(cell.iter().map(String::as_str).filter(|d| *d != "*")).collect::<Vec<_>>().join("-")
 }
 
+/// A grid cell as Counterpoint shows it on a line and in messages: the used dimensions, `/`-separated (`XL/NAVY`).
+pub fn cell_label(cell: &[String; 3]) -> String {
+    cell.iter().map(String::as_str).filter(|d| *d != "*").collect::<Vec<_>>().join("/")
+}
+
 /// What an order commits in `IM_INV_CELL`: the quantity of its grid lines summed per cell and location, in key order:
 /// `((ITEM_NO, LOC_ID, cell), quantity)`. (The item's `IM_INV` row takes the same quantities, through
 /// [`order_commitments`].)

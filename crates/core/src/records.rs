@@ -143,6 +143,21 @@ pub struct CellLevel {
     pub is_ecomm: bool,
 }
 
+impl CellLevel {
+    /// The cell's stock as the stock rules read an item's: under its variation's SKU (`ITEM_NO-DIM1-DIM2`).
+    pub fn variation_level(&self) -> InventoryLevel {
+        InventoryLevel {
+            item_no: crate::order::variation_label(&self.item_no, &self.dims),
+            loc_id: self.loc_id.clone(),
+            qty_on_hnd: self.qty_on_hnd,
+            qty_commit: self.qty_commit,
+            qty_on_ord: rust_decimal::Decimal::ZERO,
+            qty_on_bo: rust_decimal::Decimal::ZERO,
+            rs_utc_dt: None,
+        }
+    }
+}
+
 /// How big `USER_INV_CHANGES` is and how far behind its reader: shown by `doctor`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeBacklog {

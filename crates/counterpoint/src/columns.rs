@@ -155,6 +155,36 @@ pub fn varchar_prefix(value: &str, max: usize) -> &str {
     value
 }
 
+/// `text` cut to `max` places of `table.column` where cutting is harmless (names, addresses); the cut is logged with
+/// `what`, the record it belongs to.
+pub(crate) fn cut_to_fit(table: &str, column: &str, max: Option<usize>, text: &str, what: &str) -> String {
+    match max {
+        Some(max) if varchar_len(text) > max => {
+            tracing::warn!(table, column, max, what, "value cut to fit {table}.{column} ({max} characters)");
+            varchar_prefix(text, max).trim_end().to_owned()
+        }
+        _ => text.to_owned(),
+    }
+}
+
+/// The error for a value that must not be cut (keys, e-mail addresses) and is longer than `max` places of
+/// `table.column`, naming the record (`what`), the column and both lengths.
+pub(crate) fn too_long(table: &str, column: &str, max: Option<usize>, text: &str, what: &str) -> Option<CpError> {
+    let max = max?;
+    (varchar_len(text) > max).then(|| CpError::Invalid {
+        what: what.to_owned(),
+        detail: format!("{table}.{column} holds at most {max} characters, and {text:?} has {}", varchar_len(text)),
+    })
+}
+
+/// A column's length in the model (`VARCHAR(n)`'s n).
+pub(crate) fn model_len(table: &Table, column: &str) -> Option<usize> {
+    match table.column(column).map(|c| c.ty) {
+        Some(ColType::VarChar(n)) => Some(n as usize),
+        _ => None,
+    }
+}
+
 /// A column's length: the live one where the schema was read, else the model's.
 fn max_len(table: &Table, column: &Column, live: Option<&LiveSchema>) -> Option<usize> {
     if let Some(c) = live.and_then(|l| l.column(table.name, column.name)) {
@@ -223,39 +253,15 @@ impl<'a> Insert<'a> {
             self.push(column, Value::Null);
             return self;
         };
-        let value = match max_len(self.table, model, self.live) {
-            Some(max) if varchar_len(text) > max => {
-                tracing::warn!(
-                    table = self.table.name,
-                    column,
-                    max,
-                    what = %self.what,
-                    "value cut to fit {}.{} ({max} characters)",
-                    self.table.name,
-                    column
-                );
-                varchar_prefix(text, max).trim_end().to_owned()
-            }
-            _ => text.to_owned(),
-        };
+        let value = cut_to_fit(self.table.name, column, max_len(self.table, model, self.live), text, &self.what);
         self.push(column, Value::Text(value));
         self
     }
 
     fn exact_text(&mut self, model: &Column, text: String) -> Value {
-        if let Some(max) = max_len(self.table, model, self.live)
-            && varchar_len(&text) > max
-            && self.problem.is_none()
-        {
-            self.problem = Some(CpError::Invalid {
-                what: self.what.clone(),
-                detail: format!(
-                    "{}.{} holds at most {max} characters, and {text:?} has {}",
-                    self.table.name,
-                    model.name,
-                    varchar_len(&text)
-                ),
-            });
+        let max = max_len(self.table, model, self.live);
+        if self.problem.is_none() {
+            self.problem = too_long(self.table.name, model.name, max, &text, &self.what);
         }
         Value::Text(text)
     }

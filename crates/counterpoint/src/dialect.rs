@@ -299,16 +299,6 @@ impl Dialect {
         ))
     }
 
-    /// The query that lists a table's columns (parameter 1: the table name).
-    pub fn columns_query(self) -> &'static str {
-        match self {
-            Dialect::Mssql => {
-                "SELECT COLUMN_NAME FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = 'dbo' AND TABLE_NAME = @P1"
-            }
-            Dialect::Sqlite => "SELECT name AS COLUMN_NAME FROM pragma_table_xinfo(?1)",
-        }
-    }
-
     /// The query that tells whether a trigger exists (parameter 1: the trigger's name).
     pub fn trigger_exists_query(self) -> &'static str {
         match self {

@@ -11,8 +11,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cpbridge_core::inventory::web_stock;
-use cpbridge_core::records::{InventoryLevel, Item, ItemPrice};
+use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
+use cpbridge_core::records::{CellLevel, InventoryLevel, Item, ItemPrice};
 use cpbridge_store::SyncRecord;
 use cpbridge_woo::model::{BatchWrite, ProductWrite};
 use serde_json::{Value, json};
@@ -65,6 +65,14 @@ fn variation_write(v: &VariationSpec, id: Option<u64>, stock: Option<i64>, backo
     write
 }
 
+/// The prices a grid's variations are made from, at the price location.
+pub struct GridPrices<'a> {
+    /// The items' own rows (`DIM_n_UPR = '*'`), by item.
+    pub items: &'a HashMap<String, ItemPrice>,
+    /// The cells' own rows.
+    pub cells: &'a [ItemPrice],
+}
+
 /// Syncs the gridded items in `grids` (all of them on the web) as variable products.
 ///
 /// # Errors
@@ -75,8 +83,8 @@ pub async fn sync_grids(
     settings: &ProductSettings,
     inventory: &InventorySettings,
     grids: &[&Item],
-    item_prices: &HashMap<String, ItemPrice>,
-    cell_prices: &[ItemPrice],
+    prices: GridPrices<'_>,
+    dead_hold: chrono::Duration,
     report: &mut ProductReport,
 ) -> Result<(), PipelineError> {
     if grids.is_empty() {
@@ -85,6 +93,14 @@ pub async fn sync_grids(
     let item_nos: Vec<String> = grids.iter().map(|i| i.item_no.clone()).collect();
     let dims = ports.cp.grid_dims(&item_nos).await?;
     let cells = ports.cp.cell_levels(&item_nos, &inventory.web_locations).await?;
+    // Each cell's stock to start its variation with, as the stock syncs compute it (unapplied web orders held back).
+    let levels: Vec<InventoryLevel> = cells.iter().map(CellLevel::variation_level).collect();
+    let mut skus: Vec<String> = levels.iter().map(|l| l.item_no.clone()).collect();
+    skus.sort();
+    skus.dedup();
+    let unapplied = unapplied_by_sku(&crate::inventory::held_lines(ports.cp.as_ref(), dead_hold).await?);
+    let stock: HashMap<String, i64> =
+        web_stock(&skus, &levels, &inventory.web_locations, &unapplied, inventory.buffer).into_iter().collect();
     let parents: HashMap<String, SyncRecord> = ports
         .store
         .sync_records_for(PRODUCT_RECORDS, &item_nos)
@@ -95,8 +111,8 @@ pub async fn sync_grids(
     let known: HashMap<String, SyncRecord> =
         ports.store.sync_records(VARIATION_RECORDS).await?.into_iter().map(|r| (r.key.clone(), r)).collect();
     for item in grids {
-        let spec: ProductSpec = product_map::product_spec(item, item_prices.get(&item.item_no), settings);
-        let variable = product_map::variable_spec(item, &dims, &cells, cell_prices, item_prices.get(&item.item_no));
+        let spec: ProductSpec = product_map::product_spec(item, prices.items.get(&item.item_no), settings);
+        let variable = product_map::variable_spec(item, &dims, &cells, prices.cells, prices.items.get(&item.item_no));
         let digest = format!(
             "{VARIABLE_DIGEST_PREFIX}{}",
             short_hash(&json!([product_map::owned_digest(&spec, settings), attributes_json(&variable.attributes)]))
@@ -143,7 +159,7 @@ pub async fn sync_grids(
         };
         let record = SyncRecord { key: item.item_no.clone(), woo_id: Some(parent_id), hash: digest };
         ports.store.put_sync_records(PRODUCT_RECORDS, &[record], now()).await?;
-        sync_variations(ports, settings, inventory, item, parent_id, &variable.variations, &cells, &known, report)
+        sync_variations(ports, settings, inventory, item, parent_id, &variable.variations, &stock, &known, report)
             .await?;
     }
     Ok(())
@@ -157,7 +173,7 @@ async fn sync_variations(
     item: &Item,
     parent_id: u64,
     variations: &[VariationSpec],
-    cells: &[cpbridge_core::records::CellLevel],
+    stock: &HashMap<String, i64>,
     known: &HashMap<String, SyncRecord>,
     report: &mut ProductReport,
 ) -> Result<(), PipelineError> {
@@ -166,24 +182,7 @@ async fn sync_variations(
             &json!({ "parent": parent_id, "options": v.options, "regular": v.regular_price, "sale": v.sale_price }),
         )
     };
-    // Each cell's stock as the stock syncs compute it, the variation's SKU standing for the cell.
-    let sku_of = |cell: &[String; 3]| product_map::variation_sku(&item.item_no, cell);
-    let levels: Vec<InventoryLevel> = cells
-        .iter()
-        .filter(|c| c.item_no == item.item_no)
-        .map(|c| InventoryLevel {
-            item_no: sku_of(&c.dims),
-            loc_id: c.loc_id.clone(),
-            qty_on_hnd: c.qty_on_hnd,
-            qty_commit: c.qty_commit,
-            qty_on_ord: rust_decimal::Decimal::ZERO,
-            qty_on_bo: rust_decimal::Decimal::ZERO,
-            rs_utc_dt: None,
-        })
-        .collect();
     let skus: Vec<String> = variations.iter().map(|v| v.sku.clone()).collect();
-    let stock: HashMap<String, i64> =
-        web_stock(&skus, &levels, &inventory.web_locations, &HashMap::new(), inventory.buffer).into_iter().collect();
 
     let mut creates: Vec<(&VariationSpec, String)> = Vec::new();
     let mut updates: Vec<(&VariationSpec, u64, String)> = Vec::new();

@@ -183,18 +183,8 @@ impl InventorySync {
     ) -> Result<HashSet<String>, PipelineError> {
         let item_nos: Vec<String> = parents.iter().map(|(sku, _)| sku.clone()).collect();
         let cells = self.ports.cp.cell_levels(&item_nos, &self.settings.web_locations).await?;
-        let levels: Vec<cpbridge_core::records::InventoryLevel> = cells
-            .iter()
-            .map(|c| cpbridge_core::records::InventoryLevel {
-                item_no: crate::product_map::variation_sku(&c.item_no, &c.dims),
-                loc_id: c.loc_id.clone(),
-                qty_on_hnd: c.qty_on_hnd,
-                qty_commit: c.qty_commit,
-                qty_on_ord: rust_decimal::Decimal::ZERO,
-                qty_on_bo: rust_decimal::Decimal::ZERO,
-                rs_utc_dt: None,
-            })
-            .collect();
+        let levels: Vec<cpbridge_core::records::InventoryLevel> =
+            cells.iter().map(cpbridge_core::records::CellLevel::variation_level).collect();
         let mut skus: Vec<String> = levels.iter().map(|l| l.item_no.clone()).collect();
         skus.sort();
         skus.dedup();

@@ -278,8 +278,8 @@ impl ProductSync {
                 &self.settings,
                 &self.inventory,
                 &grids,
-                &prices,
-                &cell_prices,
+                crate::grid_products::GridPrices { items: &prices, cells: &cell_prices },
+                self.dead_hold,
                 &mut report,
             )
             .await?;

@@ -1,11 +1,6 @@
 //! Counterpoint documents: numbering, the one transaction that writes an order, and where a document went.
 
-use cpbridge_core::order::{cell_commitments, line_backorders, order_commitments};
-
-/// A grid cell as Counterpoint shows it on a line: its dimension values, `*` left out (`XL/NAVY`).
-fn cell_descr(cell: &[String; 3]) -> String {
-    cell.iter().filter(|d| d.as_str() != "*").cloned().collect::<Vec<_>>().join("/")
-}
+use cpbridge_core::order::{cell_commitments, cell_label, line_backorders, order_commitments};
 
 use super::*;
 
@@ -472,7 +467,7 @@ impl<D: Driver> SqlCounterpoint<D> {
                 .set("DIM_1_UPR", line.cell.as_ref().map_or("*", |c| c[0].as_str()))
                 .set("DIM_2_UPR", line.cell.as_ref().map_or("*", |c| c[1].as_str()))
                 .set("DIM_3_UPR", line.cell.as_ref().map_or("*", |c| c[2].as_str()))
-                .fit("CELL_DESCR", line.cell.as_ref().map(cell_descr).as_deref())
+                .fit("CELL_DESCR", line.cell.as_ref().map(cell_label).as_deref())
                 .set("QTY_RET", Decimal::ZERO)
                 .set("QTY_SHIPPED", Decimal::ZERO)
                 .set("ORIG_QTY", line.qty_sold)

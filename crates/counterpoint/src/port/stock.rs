@@ -166,7 +166,7 @@ impl<D: Driver> SqlCounterpoint<D> {
             d.update_lock_hint()
         ));
         let key_params = params![item_no, loc_id, cell[0].as_str(), cell[1].as_str(), cell[2].as_str()];
-        let shown = cell.iter().filter(|d| d.as_str() != "*").cloned().collect::<Vec<_>>().join("/");
+        let shown = cpbridge_core::order::cell_label(cell);
         let what = format!("IM_INV_CELL {item_no} {shown} at {loc_id}");
         let rows = tx.query(&read, &key_params).await.map_err(|e| e.context(format!("reading {what}")))?;
         let Some(row) = rows.into_iter().next() else {
