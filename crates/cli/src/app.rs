@@ -92,15 +92,18 @@ impl App {
             Ok(report) if !report.is_ok() => {
                 anyhow::bail!("the Counterpoint database {} is not ready for cpbridge: {report}", cp.target())
             }
-            Ok(_) => match cp.setup_problems(&crate::doctor::shop_setup(&config.orders)).await {
-                // Orders that point at a missing code fail with that reason one by one; the rest still flow.
-                Ok(problems) => {
-                    for problem in problems {
-                        tracing::warn!(problem = %problem, "Counterpoint setup (see `cpbridge doctor`)");
+            Ok(report) => {
+                tracing::info!(doc_ids = %report.doc_ids, "Counterpoint schema checked");
+                match cp.setup_problems(&crate::doctor::shop_setup(&config.orders)).await {
+                    // Orders that point at a missing code fail with that reason one by one; the rest still flow.
+                    Ok(problems) => {
+                        for problem in problems {
+                            tracing::warn!(problem = %problem, "Counterpoint setup (see `cpbridge doctor`)");
+                        }
                     }
+                    Err(e) => tracing::warn!(error = %e, "checking the Counterpoint setup"),
                 }
-                Err(e) => tracing::warn!(error = %e, "checking the Counterpoint setup"),
-            },
+            }
             Err(e) if e.is_retryable() => {
                 tracing::warn!(error = %e, "Counterpoint is not reachable at start; its schema is checked later");
             }

@@ -70,6 +70,7 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         Ok(cp) => match cp.verify_schema().await {
             Ok(report) if report.is_ok() => {
                 findings.add("Counterpoint", Ok(format!("{}: every table, column and trigger is there", cp.target())));
+                findings.add("document ids", Ok(report.doc_ids.to_string()));
             }
             Ok(report) => findings.add(
                 "Counterpoint",

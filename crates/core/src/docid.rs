@@ -2,8 +2,9 @@
 //!
 //! `PS_DOC_HDR.DOC_ID` is not an identity column. Counterpoint builds it in `dbo.fnGenDocId` from the store, the
 //! station, the document type, the day and the second, plus a variation digit that separates documents made in the
-//! same second. That function's signature is not public, so cpbridge computes the same formula here and, on a
-//! duplicate key, asks for the next variation digit. Ticket numbers come from a locked `USER_DOC_COUNTER` row, with a
+//! same second. Its signature is not public and varies, so cpbridge calls it only where it can bind every parameter
+//! (see `cpbridge_counterpoint::docid_fn`), and otherwise computes the same layout here; on a duplicate key it moves
+//! to the next variation digit. Ticket numbers come from a locked `USER_DOC_COUNTER` row, with a
 //! station prefix that no register uses, so they can never collide with a register's.
 
 use chrono::{Datelike, NaiveDateTime, Timelike};

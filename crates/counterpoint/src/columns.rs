@@ -38,6 +38,8 @@ impl LiveColumn {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveSchema {
     pub tables: BTreeMap<String, BTreeMap<String, LiveColumn>>,
+    /// How new documents get their `DOC_ID` in this database.
+    pub doc_ids: crate::docid_fn::DocIdSource,
 }
 
 /// A required column of a table cpbridge inserts into that its insert does not fill.

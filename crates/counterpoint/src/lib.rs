@@ -7,6 +7,7 @@
 
 pub mod columns;
 pub mod dialect;
+pub mod docid_fn;
 pub mod driver;
 pub mod error;
 pub mod mssql;

@@ -1387,7 +1387,8 @@ pub fn mssql_inv_trigger_script() -> String {
 pub fn mssql_test_fixture_script() -> String {
     let mut out = String::from(
         "-- TEST FIXTURE ONLY: the Counterpoint tables cpbridge touches, for a blank SQL Server.\n\
-         -- Never run this against a real Counterpoint database.\n\n",
+         -- Never run this against a real Counterpoint database.\n\n\
+         IF OBJECT_ID(N'dbo.fnGenDocId') IS NOT NULL DROP FUNCTION dbo.fnGenDocId;\nGO\n",
     );
     for table in TABLES.iter().rev() {
         out.push_str(&format!("IF OBJECT_ID(N'dbo.{0}', N'U') IS NOT NULL DROP TABLE dbo.{0};\nGO\n", table.name));

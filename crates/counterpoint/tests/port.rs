@@ -461,7 +461,8 @@ async fn backorders_are_recorded_per_line<D: Driver>(cp: &SqlCounterpoint<D>) {
 async fn document_ids_skip_taken_ones<D: Driver>(cp: &SqlCounterpoint<D>) {
     seed_small(cp).await;
     // Store 1 is STR_NO 1 and station WEB is STA_NO 90 in PS_STR and PS_STA: the numbers, not digits of the ids.
-    let taken = cpbridge_core::docid::gen_doc_id(1, 90, 'O', at(5, 0, 2), 0);
+    // The id carries the store's time (the document's UTC offset is -6 h), as a register's would.
+    let taken = cpbridge_core::docid::gen_doc_id(1, 90, 'O', at(5, 0, 2) - chrono::Duration::hours(6), 0);
     sql(
         cp,
         "INSERT INTO dbo.PS_DOC_HDR (DOC_ID, DOC_GUID, DOC_TYP, STR_ID, STA_ID, DRW_ID, USR_ID, TKT_NO) VALUES (@P1, @P2, 'O', '1', 'WEB', '1', 'MGR', 'W-000001')",
@@ -481,6 +482,36 @@ async fn document_ids_skip_taken_ones<D: Driver>(cp: &SqlCounterpoint<D>) {
         dec!(0),
         "an unpaid order has no payment row"
     );
+}
+
+/// Where the database has `dbo.fnGenDocId`, its ids are used. The fixture's function leaves the second out, so its
+/// ids differ from cpbridge's own layout; it takes the variation digit, which cpbridge moves on on a taken id.
+async fn document_ids_come_from_fn_gen_doc_id(cp: &SqlCounterpoint<MssqlDriver>) {
+    seed_small(cp).await;
+    let function = "CREATE FUNCTION dbo.fnGenDocId (@STR_NO SMALLINT, @STA_NO SMALLINT, @DOC_TYP VARCHAR(1), \
+         @DT DATETIME, @VAR TINYINT) RETURNS BIGINT AS BEGIN RETURN CAST(@STR_NO % 10000 AS BIGINT) * 100000000000 \
+         + CAST(@STA_NO % 100 AS BIGINT) * 1000000000 + CASE @DOC_TYP WHEN 'O' THEN 1 ELSE 9 END * 100000000 \
+         + CAST(DATEPART(dayofyear, @DT) % 100 AS BIGINT) * 1000000 + @VAR END";
+    let mut tx = cp.driver().begin(TxMode::Write).await.expect("begin");
+    tx.execute_script(function).await.expect("create dbo.fnGenDocId");
+    tx.commit().await.expect("commit");
+    let report = cp.verify_schema().await.expect("schema");
+    assert!(report.doc_ids.calls_function(), "{}", report.doc_ids);
+    let midnight = at(5, 0, 2) - chrono::Duration::hours(6);
+    let first = cpbridge_core::docid::gen_doc_id(1, 90, 'O', midnight.date().and_hms_opt(0, 0, 0).expect("time"), 0);
+    for (n, expected) in [(0, first), (1, first + 1)] {
+        cp.stage_order(&new_order(610 + n, &[(item_no(1).as_str(), 1)]), at(5, 0, 0)).await.expect("stage");
+        let claim = claim_one(cp, at(5, 0, 1)).await;
+        let outcome = cp
+            .apply_staged_order(&claim, &document(&[(item_no(1).as_str(), 1, dec!(1))], false), at(5, 0, 2))
+            .await
+            .expect("apply");
+        assert!(matches!(outcome, ApplyOutcome::Applied { doc_id, .. } if doc_id == expected), "{outcome:?}");
+    }
+    let mut tx = cp.driver().begin(TxMode::Write).await.expect("begin");
+    tx.execute_script("DROP FUNCTION dbo.fnGenDocId").await.expect("drop");
+    tx.commit().await.expect("commit");
+    assert!(!cp.verify_schema().await.expect("schema").doc_ids.calls_function());
 }
 
 async fn document_state_follows_counterpoint<D: Driver>(cp: &SqlCounterpoint<D>) {
@@ -1040,6 +1071,8 @@ async fn mssql_suite() {
     // SQLite prepares a trigger's statements with the statement that fires it, so a replica whose change table is
     // gone refuses the update; only SQL Server's trigger can be made safe, and this checks it.
     run!(a_register_posting_commits_whatever_happened_to_the_change_table);
+    // Last: it changes how the shared port numbers documents until it drops the function again.
+    run!(document_ids_come_from_fn_gen_doc_id);
     let migrated = cp.migrate().await;
     eprintln!("mssql_suite: {passed} checks passed, {} failed", failed.len());
     assert!(failed.is_empty(), "failed checks:\n{}", failed.join("\n"));

@@ -1,6 +1,8 @@
 -- TEST FIXTURE ONLY: the Counterpoint tables cpbridge touches, for a blank SQL Server.
 -- Never run this against a real Counterpoint database.
 
+IF OBJECT_ID(N'dbo.fnGenDocId') IS NOT NULL DROP FUNCTION dbo.fnGenDocId;
+GO
 IF OBJECT_ID(N'dbo.USER_DOC_LIN_EXT', N'U') IS NOT NULL DROP TABLE dbo.USER_DOC_LIN_EXT;
 GO
 IF OBJECT_ID(N'dbo.USER_DOC_COUNTER', N'U') IS NOT NULL DROP TABLE dbo.USER_DOC_COUNTER;

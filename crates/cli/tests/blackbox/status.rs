@@ -79,6 +79,7 @@ async fn doctor_names_what_to_fix_and_creates_the_webhooks() {
     let text = crate::stdout(&first);
     assert_eq!(first.status.code(), Some(2), "{text}");
     assert!(text.contains("ok    Counterpoint") && text.contains("the key can read and write"), "{text}");
+    assert!(text.contains("document ids follow Counterpoint's layout (the database has no dbo.fnGenDocId)"), "{text}");
     assert!(text.contains("FIX   webhooks: no active webhook for order.created, order.updated"), "{text}");
 
     let fixed = shop.cli(&["doctor", "--fix-webhooks", "http://127.0.0.1:9/webhooks/woocommerce"]);

@@ -3,6 +3,7 @@
 use cpbridge_core::order::{cell_commitments, cell_label, line_backorders, order_commitments};
 
 use super::*;
+use crate::docid_fn::{DocIdInputs, DocIdSource};
 
 pub(super) async fn apply_staged_order<D: Driver>(
     cp: &SqlCounterpoint<D>,
@@ -196,17 +197,44 @@ impl<D: Driver> SqlCounterpoint<D> {
         })
     }
 
-    /// The next free `DOC_ID` of cpbridge's station from this second on. Counterpoint's formula leaves ten ids per
-    /// second, so a burst runs ahead of the clock: the search starts after the highest id already taken today.
+    /// The next free `DOC_ID` of cpbridge's station from this second (store time) on: `dbo.fnGenDocId`'s answer
+    /// where the database has a function cpbridge can call, else the same layout computed here. Counterpoint's
+    /// layout leaves ten ids per second, so a burst runs ahead of the clock: the search starts after the highest id
+    /// already taken today.
     pub(super) async fn allocate_doc_id(
         &self,
         tx: &mut D::Tx,
         doc: &OrderDocument,
         now: NaiveDateTime,
+        source: &DocIdSource,
     ) -> CpResult<i64> {
         let (store, station) = self.station_numbers(tx, doc).await?;
-        let first = gen_doc_id(store, station, doc.doc_typ, now, 0);
-        let end_of_day = now.date().and_hms_opt(23, 59, 59).unwrap_or(now);
+        let at = doc.local(now);
+        let exists = self.sql("SELECT DOC_ID FROM dbo.PS_DOC_HDR WHERE DOC_ID = @P1");
+        if let Some(call) = source.call_sql() {
+            let inputs = DocIdInputs {
+                str_no: store,
+                str_id: &doc.str_id,
+                sta_no: station,
+                sta_id: &doc.sta_id,
+                doc_typ: doc.doc_typ,
+                at,
+            };
+            let mut id = DocIdSource::read_answer(tx.query(&call, &source.call_args(&inputs, 0)).await?)?;
+            for variation in 1..10u8 {
+                if tx.query(&exists, &params![id]).await?.is_empty() {
+                    return Ok(id);
+                }
+                id = if source.takes_variation() {
+                    DocIdSource::read_answer(tx.query(&call, &source.call_args(&inputs, variation)).await?)?
+                } else {
+                    id + 1
+                };
+            }
+            return Ok(id);
+        }
+        let first = gen_doc_id(store, station, doc.doc_typ, at, 0);
+        let end_of_day = at.date().and_hms_opt(23, 59, 59).unwrap_or(at);
         let last = gen_doc_id(store, station, doc.doc_typ, end_of_day, 9);
         let highest = self.sql("SELECT MAX(DOC_ID) AS TOP_ID FROM dbo.PS_DOC_HDR WHERE DOC_ID BETWEEN @P1 AND @P2");
         let top = tx
@@ -217,7 +245,6 @@ impl<D: Driver> SqlCounterpoint<D> {
             .map(|r| r.opt_i64("TOP_ID"))
             .transpose()?
             .flatten();
-        let exists = self.sql("SELECT DOC_ID FROM dbo.PS_DOC_HDR WHERE DOC_ID = @P1");
         let mut id = top.map_or(first, |t| (t + 1).max(first));
         while id <= last {
             if tx.query(&exists, &params![id]).await?.is_empty() {
@@ -326,7 +353,7 @@ impl<D: Driver> SqlCounterpoint<D> {
         let live = Some(live_schema.as_ref());
         let order_ref = format!("WooCommerce order {} (staging {})", claim.order.woo_order_no, claim.order.staging_id);
         let tkt_no = self.allocate_tkt_no(tx, doc, now).await?;
-        let doc_id = self.allocate_doc_id(tx, doc, now).await?;
+        let doc_id = self.allocate_doc_id(tx, doc, now, &live_schema.doc_ids).await?;
         let header = |e: CpError| e.context(format!("{order_ref}: writing PS_DOC_HDR"));
         let (cols, mut values) = Insert::into(&schema::PS_DOC_HDR, live, &order_ref)
             .set("DOC_ID", doc_id)

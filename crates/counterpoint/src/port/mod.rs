@@ -78,6 +78,8 @@ pub struct SchemaReport {
     /// Required columns (NOT NULL, no default) of a table cpbridge inserts into that its insert does not fill: a
     /// shop's version or a `USER_` column added one, and every order would fail on it.
     pub unfilled_columns: Vec<UnfilledColumn>,
+    /// Where document ids come from (Counterpoint's `dbo.fnGenDocId`, or cpbridge's copy of its layout).
+    pub doc_ids: crate::docid_fn::DocIdSource,
 }
 
 impl SchemaReport {
@@ -425,7 +427,12 @@ impl<D: Driver> SqlCounterpoint<D> {
     /// Whatever the database says.
     pub async fn load_live_schema(&self) -> CpResult<Arc<LiveSchema>> {
         let rows = self.read(&LiveSchema::query(self.dialect()), &[]).await?;
-        let live = Arc::new(LiveSchema::from_rows(rows)?);
+        let mut live = LiveSchema::from_rows(rows)?;
+        if self.dialect() == Dialect::Mssql {
+            let signature = self.read(crate::docid_fn::SIGNATURE_QUERY, &[]).await?;
+            live.doc_ids = crate::docid_fn::DocIdSource::from_rows(&signature)?;
+        }
+        let live = Arc::new(live);
         if let Ok(mut slot) = self.live.write() {
             *slot = Some(live.clone());
         }
@@ -579,6 +586,7 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
             }
         }
         report.unfilled_columns = live.unfilled_required();
+        report.doc_ids = live.doc_ids.clone();
         let mut tx = self.driver.begin(TxMode::Read).await?;
         let triggers: &[&str] = match self.dialect() {
             Dialect::Mssql => &[schema::MSSQL_INV_TRIGGER],
