@@ -123,7 +123,7 @@ SELECT TOP (@P5) ITEM_NO, LOC_ID, QTY_ON_HND, QTY_COMMIT, QTY_ON_ORD, QTY_ON_BO,
 SELECT ITEM_NO, LOC_ID, QTY_ON_HND, QTY_COMMIT, QTY_ON_ORD, QTY_ON_BO, RS_UTC_DT FROM dbo.IM_INV WHERE ITEM_NO IN (CAST(@P1 AS VARCHAR(21)), CAST(@P2 AS VARCHAR(21))) AND LOC_ID IN (CAST(@P3 AS VARCHAR(11)));
 
 -- 1 parameter(s)
-SELECT TOP (@P1) CHANGE_ID, ITEM_NO, LOC_ID, CHANGED_DT FROM dbo.USER_INV_CHANGES WHERE CONSUMED_DT IS NULL ORDER BY CHANGE_ID;
+SELECT TOP (@P1) CHANGE_ID, ITEM_NO, LOC_ID, CHANGED_DT, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR FROM dbo.USER_INV_CHANGES WHERE CONSUMED_DT IS NULL ORDER BY CHANGE_ID;
 
 -- 4 parameter(s)
 UPDATE dbo.USER_INV_CHANGES SET CONSUMED_DT = @P1 WHERE CONSUMED_DT IS NULL AND CHANGE_ID IN (@P2, @P3, @P4);
@@ -453,6 +453,9 @@ BEGIN
         LOC_ID VARCHAR(10) NOT NULL,
         CHANGED_DT DATETIME NOT NULL CONSTRAINT DF_USER_INV_CHANGES_CHANGED_DT DEFAULT GETUTCDATE(),
         CONSUMED_DT DATETIME,
+        DIM_1_UPR VARCHAR(15),
+        DIM_2_UPR VARCHAR(15),
+        DIM_3_UPR VARCHAR(15),
         CONSTRAINT PK_USER_INV_CHANGES PRIMARY KEY (CHANGE_ID)
     );
 END;
@@ -464,6 +467,12 @@ GO
 IF COL_LENGTH(N'dbo.USER_INV_CHANGES', N'CHANGED_DT') IS NULL ALTER TABLE dbo.USER_INV_CHANGES ADD CHANGED_DT DATETIME NULL CONSTRAINT DF_USER_INV_CHANGES_CHANGED_DT DEFAULT GETUTCDATE() WITH VALUES;
 GO
 IF COL_LENGTH(N'dbo.USER_INV_CHANGES', N'CONSUMED_DT') IS NULL ALTER TABLE dbo.USER_INV_CHANGES ADD CONSUMED_DT DATETIME;
+GO
+IF COL_LENGTH(N'dbo.USER_INV_CHANGES', N'DIM_1_UPR') IS NULL ALTER TABLE dbo.USER_INV_CHANGES ADD DIM_1_UPR VARCHAR(15);
+GO
+IF COL_LENGTH(N'dbo.USER_INV_CHANGES', N'DIM_2_UPR') IS NULL ALTER TABLE dbo.USER_INV_CHANGES ADD DIM_2_UPR VARCHAR(15);
+GO
+IF COL_LENGTH(N'dbo.USER_INV_CHANGES', N'DIM_3_UPR') IS NULL ALTER TABLE dbo.USER_INV_CHANGES ADD DIM_3_UPR VARCHAR(15);
 GO
 IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_USER_INV_CHANGES_OPEN' AND object_id = OBJECT_ID(N'dbo.USER_INV_CHANGES'))
     CREATE INDEX IX_USER_INV_CHANGES_OPEN ON dbo.USER_INV_CHANGES (CONSUMED_DT, CHANGE_ID);
@@ -507,10 +516,10 @@ IF COL_LENGTH(N'dbo.USER_DOC_LIN_EXT', N'LIN_GUID') IS NULL ALTER TABLE dbo.USER
 GO;
 
 -- 0 parameter(s)
--- Feeds dbo.USER_INV_CHANGES from every change to dbo.IM_INV, made by any Counterpoint workstation.
--- Generated from crates/counterpoint/src/schema.rs; applied by `cpbridge cp migrate`. Safe to run again.
--- It can never fail a register's posting: any error of its own is swallowed (the stock reconcile catches up).
--- Safe to drop: DROP TRIGGER dbo.USER_TR_IM_INV_CHANGES; cpbridge then sees stock changes at its reconcile.
+-- Feeds dbo.USER_INV_CHANGES from every change to dbo.IM_INV and dbo.IM_INV_CELL, made by any Counterpoint
+-- workstation. Generated from crates/counterpoint/src/schema.rs; applied by `cpbridge cp migrate`. Safe to run
+-- again. They can never fail a register's posting: any error of their own is swallowed (the stock reconcile
+-- catches up). Safe to drop: cpbridge then sees stock changes at its reconcile.
 
 CREATE OR ALTER TRIGGER dbo.USER_TR_IM_INV_CHANGES ON dbo.IM_INV
 WITH EXECUTE AS OWNER
@@ -520,7 +529,7 @@ BEGIN
     SET NOCOUNT ON;
     SET XACT_ABORT OFF;
     IF OBJECT_ID(N'dbo.USER_INV_CHANGES', N'U') IS NULL RETURN;
-    SELECT c.ITEM_NO, c.LOC_ID INTO #cpbridge_inv_changes FROM (
+    SELECT ITEM_NO, LOC_ID INTO #cpbridge_inv_changes FROM (
         SELECT i.ITEM_NO, i.LOC_ID
         FROM inserted i
         LEFT JOIN deleted d ON d.ITEM_NO = i.ITEM_NO AND d.LOC_ID = i.LOC_ID
@@ -534,6 +543,36 @@ BEGIN
     IF @@ROWCOUNT = 0 RETURN;
     BEGIN TRY
         EXEC sys.sp_executesql N'INSERT INTO dbo.USER_INV_CHANGES (ITEM_NO, LOC_ID, CHANGED_DT) SELECT ITEM_NO, LOC_ID, GETUTCDATE() FROM #cpbridge_inv_changes';
+    END TRY
+    BEGIN CATCH
+        -- Never the register's problem. A doomed transaction (XACT_STATE() = -1) cannot be saved by anyone.
+        RETURN;
+    END CATCH;
+END;
+GO
+
+CREATE OR ALTER TRIGGER dbo.USER_TR_IM_INV_CELL_CHANGES ON dbo.IM_INV_CELL
+WITH EXECUTE AS OWNER
+AFTER INSERT, UPDATE, DELETE
+AS
+BEGIN
+    SET NOCOUNT ON;
+    SET XACT_ABORT OFF;
+    IF OBJECT_ID(N'dbo.USER_INV_CHANGES', N'U') IS NULL RETURN;
+    SELECT ITEM_NO, LOC_ID, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR INTO #cpbridge_inv_changes FROM (
+        SELECT i.ITEM_NO, i.LOC_ID, i.DIM_1_UPR, i.DIM_2_UPR, i.DIM_3_UPR
+        FROM inserted i
+        LEFT JOIN deleted d ON d.ITEM_NO = i.ITEM_NO AND d.LOC_ID = i.LOC_ID AND d.DIM_1_UPR = i.DIM_1_UPR AND d.DIM_2_UPR = i.DIM_2_UPR AND d.DIM_3_UPR = i.DIM_3_UPR
+        WHERE d.ITEM_NO IS NULL
+           OR EXISTS (SELECT i.QTY_ON_HND, i.QTY_COMMIT, i.IS_ECOMM_ITEM_CELL EXCEPT SELECT d.QTY_ON_HND, d.QTY_COMMIT, d.IS_ECOMM_ITEM_CELL)
+        UNION ALL
+        SELECT d.ITEM_NO, d.LOC_ID, d.DIM_1_UPR, d.DIM_2_UPR, d.DIM_3_UPR
+        FROM deleted d
+        WHERE NOT EXISTS (SELECT 1 FROM inserted i WHERE i.ITEM_NO = d.ITEM_NO AND i.LOC_ID = d.LOC_ID AND i.DIM_1_UPR = d.DIM_1_UPR AND i.DIM_2_UPR = d.DIM_2_UPR AND i.DIM_3_UPR = d.DIM_3_UPR)
+    ) c;
+    IF @@ROWCOUNT = 0 RETURN;
+    BEGIN TRY
+        EXEC sys.sp_executesql N'INSERT INTO dbo.USER_INV_CHANGES (ITEM_NO, LOC_ID, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR, CHANGED_DT) SELECT ITEM_NO, LOC_ID, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR, GETUTCDATE() FROM #cpbridge_inv_changes';
     END TRY
     BEGIN CATCH
         -- Never the register's problem. A doomed transaction (XACT_STATE() = -1) cannot be saved by anyone.

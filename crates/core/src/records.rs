@@ -114,6 +114,8 @@ pub struct InventoryChange {
     pub item_no: String,
     pub loc_id: String,
     pub changed_dt: NaiveDateTime,
+    /// The grid cell (`DIM_1_UPR..DIM_3_UPR`) for a change to `IM_INV_CELL`; `None` for the item's `IM_INV` row.
+    pub cell: Option<[String; 3]>,
 }
 
 /// One value of a gridded item's dimension (`IM_GRID_DIM_1..3`).

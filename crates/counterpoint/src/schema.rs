@@ -1027,6 +1027,10 @@ pub const USER_INV_CHANGES: Table = Table {
         req("LOC_ID", CODE),
         dflt("CHANGED_DT", DateTime, Now),
         col("CONSUMED_DT", DateTime),
+        // The grid cell, for a change to `IM_INV_CELL`; NULL for a change to the item's `IM_INV` row.
+        col("DIM_1_UPR", VarChar(15)),
+        col("DIM_2_UPR", VarChar(15)),
+        col("DIM_3_UPR", VarChar(15)),
     ],
     primary_key: &["CHANGE_ID"],
     indexes: &[("IX_USER_INV_CHANGES_OPEN", &["CONSUMED_DT", "CHANGE_ID"], false)],
@@ -1146,6 +1150,43 @@ pub fn writes_reference() -> String {
 /// Name of the trigger that feeds `USER_INV_CHANGES` on SQL Server.
 pub const MSSQL_INV_TRIGGER: &str = "USER_TR_IM_INV_CHANGES";
 
+/// Name of the trigger that feeds `USER_INV_CHANGES` from grid cells on SQL Server.
+pub const MSSQL_INV_CELL_TRIGGER: &str = "USER_TR_IM_INV_CELL_CHANGES";
+
+/// The triggers that feed `USER_INV_CHANGES` in a dialect, as `verify_schema` looks for them.
+pub fn inv_trigger_names(dialect: Dialect) -> Vec<String> {
+    match dialect {
+        Dialect::Mssql => vec![MSSQL_INV_TRIGGER.to_owned(), MSSQL_INV_CELL_TRIGGER.to_owned()],
+        Dialect::Sqlite => ["USER_TR_IM_INV_CHANGES", "USER_TR_IM_INV_CELL_CHANGES"]
+            .iter()
+            .flat_map(|base| ["I", "U", "D"].iter().map(move |op| format!("{base}_{op}")))
+            .collect(),
+    }
+}
+
+/// A stock table the change feed follows: its key, and the columns whose change can move web stock.
+struct FedTable {
+    table: &'static str,
+    trigger: &'static str,
+    key: &'static [&'static str],
+    watched: &'static [&'static str],
+}
+
+const FED_TABLES: [FedTable; 2] = [
+    FedTable {
+        table: "IM_INV",
+        trigger: MSSQL_INV_TRIGGER,
+        key: &["ITEM_NO", "LOC_ID"],
+        watched: &["QTY_ON_HND", "QTY_COMMIT"],
+    },
+    FedTable {
+        table: "IM_INV_CELL",
+        trigger: MSSQL_INV_CELL_TRIGGER,
+        key: &["ITEM_NO", "LOC_ID", "DIM_1_UPR", "DIM_2_UPR", "DIM_3_UPR"],
+        watched: &["QTY_ON_HND", "QTY_COMMIT", "IS_ECOMM_ITEM_CELL"],
+    },
+];
+
 pub fn table(name: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.name == name)
 }
@@ -1264,17 +1305,31 @@ pub fn sqlite_replica_ddl() -> String {
         out.push('\n');
     }
     let now = Dialect::Sqlite.now_default();
-    out.push_str(&format!(
-        "-- cpbridge's change feed: every IM_INV change that can move web stock, from any writer.\n\
-         CREATE TRIGGER USER_TR_IM_INV_CHANGES_I AFTER INSERT ON IM_INV\nBEGIN\n    \
-         INSERT INTO USER_INV_CHANGES (ITEM_NO, LOC_ID, CHANGED_DT) VALUES (NEW.ITEM_NO, NEW.LOC_ID, {now});\nEND;\n\
-         CREATE TRIGGER USER_TR_IM_INV_CHANGES_U AFTER UPDATE ON IM_INV\n    \
-         WHEN NEW.QTY_ON_HND IS NOT OLD.QTY_ON_HND OR NEW.QTY_COMMIT IS NOT OLD.QTY_COMMIT\n        \
-         OR NEW.ITEM_NO IS NOT OLD.ITEM_NO OR NEW.LOC_ID IS NOT OLD.LOC_ID\nBEGIN\n    \
-         INSERT INTO USER_INV_CHANGES (ITEM_NO, LOC_ID, CHANGED_DT) VALUES (NEW.ITEM_NO, NEW.LOC_ID, {now});\nEND;\n\
-         CREATE TRIGGER USER_TR_IM_INV_CHANGES_D AFTER DELETE ON IM_INV\nBEGIN\n    \
-         INSERT INTO USER_INV_CHANGES (ITEM_NO, LOC_ID, CHANGED_DT) VALUES (OLD.ITEM_NO, OLD.LOC_ID, {now});\nEND;\n"
-    ));
+    out.push_str(
+        "-- cpbridge's change feed: every IM_INV and IM_INV_CELL change that can move web stock, from any writer.\n",
+    );
+    for fed in &FED_TABLES {
+        let cols = fed.key.join(", ");
+        let values = |row: &str| fed.key.iter().map(|k| format!("{row}.{k}")).collect::<Vec<_>>().join(", ");
+        let changed = fed
+            .watched
+            .iter()
+            .chain(fed.key)
+            .map(|c| format!("NEW.{c} IS NOT OLD.{c}"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let insert =
+            |row: &str| format!("INSERT INTO USER_INV_CHANGES ({cols}, CHANGED_DT) VALUES ({}, {now});", values(row));
+        out.push_str(&format!(
+            "CREATE TRIGGER {t}_I AFTER INSERT ON {table}\nBEGIN\n    {ins}\nEND;\n\
+             CREATE TRIGGER {t}_U AFTER UPDATE ON {table}\n    WHEN {changed}\nBEGIN\n    {ins}\nEND;\n\
+             CREATE TRIGGER {t}_D AFTER DELETE ON {table}\nBEGIN\n    {del}\nEND;\n",
+            t = fed.trigger,
+            table = fed.table,
+            ins = insert("NEW"),
+            del = insert("OLD"),
+        ));
+    }
     out
 }
 
@@ -1352,35 +1407,55 @@ fn legacy_status_sql(status_def: &str) -> String {
 ///   is swallowed, and the register's transaction commits;
 /// - `EXECUTE AS OWNER`, so the register's login needs no permission on cpbridge's table.
 pub fn mssql_inv_trigger_script() -> String {
-    format!(
-        "-- Feeds dbo.USER_INV_CHANGES from every change to dbo.IM_INV, made by any Counterpoint workstation.\n\
-         -- Generated from crates/counterpoint/src/schema.rs; applied by `cpbridge cp migrate`. Safe to run again.\n\
-         -- It can never fail a register's posting: any error of its own is swallowed (the stock reconcile catches up).\n\
-         -- Safe to drop: DROP TRIGGER dbo.{MSSQL_INV_TRIGGER}; cpbridge then sees stock changes at its reconcile.\n\n\
-         CREATE OR ALTER TRIGGER dbo.{MSSQL_INV_TRIGGER} ON dbo.IM_INV\nWITH EXECUTE AS OWNER\n\
-         AFTER INSERT, UPDATE, DELETE\nAS\nBEGIN\n    \
-         SET NOCOUNT ON;\n    \
-         SET XACT_ABORT OFF;\n    \
-         IF OBJECT_ID(N'dbo.USER_INV_CHANGES', N'U') IS NULL RETURN;\n    \
-         SELECT c.ITEM_NO, c.LOC_ID INTO #cpbridge_inv_changes FROM (\n        \
-         SELECT i.ITEM_NO, i.LOC_ID\n        FROM inserted i\n        \
-         LEFT JOIN deleted d ON d.ITEM_NO = i.ITEM_NO AND d.LOC_ID = i.LOC_ID\n        \
-         WHERE d.ITEM_NO IS NULL\n           \
-         OR EXISTS (SELECT i.QTY_ON_HND, i.QTY_COMMIT EXCEPT SELECT d.QTY_ON_HND, d.QTY_COMMIT)\n        \
-         UNION ALL\n        \
-         SELECT d.ITEM_NO, d.LOC_ID\n        FROM deleted d\n        \
-         WHERE NOT EXISTS (SELECT 1 FROM inserted i WHERE i.ITEM_NO = d.ITEM_NO AND i.LOC_ID = d.LOC_ID)\n    \
-         ) c;\n    \
-         IF @@ROWCOUNT = 0 RETURN;\n    \
-         BEGIN TRY\n        \
-         EXEC sys.sp_executesql N'INSERT INTO dbo.USER_INV_CHANGES (ITEM_NO, LOC_ID, CHANGED_DT) \
-         SELECT ITEM_NO, LOC_ID, GETUTCDATE() FROM #cpbridge_inv_changes';\n    \
-         END TRY\n    \
-         BEGIN CATCH\n        \
-         -- Never the register's problem. A doomed transaction (XACT_STATE() = -1) cannot be saved by anyone.\n        \
-         RETURN;\n    \
-         END CATCH;\nEND;\nGO\n"
-    )
+    let mut out = String::from(
+        "-- Feeds dbo.USER_INV_CHANGES from every change to dbo.IM_INV and dbo.IM_INV_CELL, made by any Counterpoint\n\
+         -- workstation. Generated from crates/counterpoint/src/schema.rs; applied by `cpbridge cp migrate`. Safe to run\n\
+         -- again. They can never fail a register's posting: any error of their own is swallowed (the stock reconcile\n\
+         -- catches up). Safe to drop: cpbridge then sees stock changes at its reconcile.\n",
+    );
+    for fed in &FED_TABLES {
+        let key = fed.key.join(", ");
+        let of = |row: &str| fed.key.iter().map(|k| format!("{row}.{k}")).collect::<Vec<_>>().join(", ");
+        let join =
+            |a: &str, b: &str| fed.key.iter().map(|k| format!("{b}.{k} = {a}.{k}")).collect::<Vec<_>>().join(" AND ");
+        let watched = |row: &str| fed.watched.iter().map(|c| format!("{row}.{c}")).collect::<Vec<_>>().join(", ");
+        out.push_str(&format!(
+            "\nCREATE OR ALTER TRIGGER dbo.{trigger} ON dbo.{table}\nWITH EXECUTE AS OWNER\n\
+             AFTER INSERT, UPDATE, DELETE\nAS\nBEGIN\n    \
+             SET NOCOUNT ON;\n    \
+             SET XACT_ABORT OFF;\n    \
+             IF OBJECT_ID(N'dbo.USER_INV_CHANGES', N'U') IS NULL RETURN;\n    \
+             SELECT {key} INTO {temp} FROM (\n        \
+             SELECT {ins}\n        FROM inserted i\n        \
+             LEFT JOIN deleted d ON {on_d}\n        \
+             WHERE d.ITEM_NO IS NULL\n           \
+             OR EXISTS (SELECT {wi} EXCEPT SELECT {wd})\n        \
+             UNION ALL\n        \
+             SELECT {del}\n        FROM deleted d\n        \
+             WHERE NOT EXISTS (SELECT 1 FROM inserted i WHERE {on_i})\n    \
+             ) c;\n    \
+             IF @@ROWCOUNT = 0 RETURN;\n    \
+             BEGIN TRY\n        \
+             EXEC sys.sp_executesql N'INSERT INTO dbo.USER_INV_CHANGES ({key}, CHANGED_DT) \
+             SELECT {key}, GETUTCDATE() FROM {temp}';\n    \
+             END TRY\n    \
+             BEGIN CATCH\n        \
+             -- Never the register's problem. A doomed transaction (XACT_STATE() = -1) cannot be saved by anyone.\n        \
+             RETURN;\n    \
+             END CATCH;\nEND;\nGO\n",
+            trigger = fed.trigger,
+            table = fed.table,
+            // One name per trigger: a trigger of Counterpoint's own may fire one inside the other.
+            temp = format!("#cpbridge_{}_changes", fed.table.to_ascii_lowercase()),
+            ins = of("i"),
+            del = of("d"),
+            on_d = join("i", "d"),
+            on_i = join("d", "i"),
+            wi = watched("i"),
+            wd = watched("d"),
+        ));
+    }
+    out
 }
 
 /// T-SQL that builds the Counterpoint tables on a blank SQL Server, for the `CPBRIDGE_MSSQL_TEST_URL` suite only.

@@ -634,6 +634,27 @@ async fn inventory_triggers_record_plain_sql_changes<D: Driver>(cp: &SqlCounterp
     assert_eq!(cp.purge_inventory_changes(at(6, 0, 1)).await.expect("purge"), 1);
     let backlog = cp.inventory_change_backlog().await.expect("backlog");
     assert!(backlog.rows >= 1 && backlog.rows == backlog.unconsumed, "{backlog:?}");
+    // Grid cells feed the same table, naming the cell; only quantity and web-flag changes count.
+    let open: Vec<i64> = cp.pending_inventory_changes(10).await.expect("open").iter().map(|c| c.change_id).collect();
+    cp.consume_inventory_changes(&open, at(6, 0, 2)).await.expect("consume");
+    sql(
+        cp,
+        "INSERT INTO dbo.IM_INV_CELL (ITEM_NO, LOC_ID, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR, QTY_COMMIT, QTY_ON_HND, \
+         QTY_ON_ORD, IS_ECOMM_ITEM_CELL) VALUES (@P1, 'MAIN', 'M', 'RED', '*', 0, 4, 0, 'Y')",
+        vec![item_no(4).into()],
+    )
+    .await;
+    sql(
+        cp,
+        "UPDATE dbo.IM_INV_CELL SET QTY_COMMIT = 1 WHERE ITEM_NO = @P1 AND DIM_1_UPR = 'M'",
+        vec![item_no(4).into()],
+    )
+    .await;
+    sql(cp, "UPDATE dbo.IM_INV_CELL SET CELL_STAT = 'A' WHERE ITEM_NO = @P1", vec![item_no(4).into()]).await;
+    let cells = cp.pending_inventory_changes(10).await.expect("cell changes");
+    let cell = Some(["M".to_owned(), "RED".to_owned(), "*".to_owned()]);
+    assert_eq!(cells.len(), 2, "the insert and the quantity change: {cells:?}");
+    assert!(cells.iter().all(|c| c.item_no == item_no(4) && c.loc_id == "MAIN" && c.cell == cell), "{cells:?}");
 }
 
 /// SQL Server only: the `IM_INV` trigger never fails a register's posting, whatever happened to cpbridge's table.

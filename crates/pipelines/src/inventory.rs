@@ -111,7 +111,14 @@ impl InventorySync {
             let mut skus: Vec<String> = fresh.iter().map(|c| c.item_no.clone()).collect();
             skus.sort();
             skus.dedup();
-            let failed = self.push_skus(&skus, &mut report).await?;
+            // Cells named by `IM_INV_CELL` changes: a variable product's push is kept to them.
+            let mut cells: HashMap<String, HashSet<[String; 3]>> = HashMap::new();
+            for change in &fresh {
+                if let Some(cell) = &change.cell {
+                    cells.entry(change.item_no.clone()).or_default().insert(cell.clone());
+                }
+            }
+            let failed = self.push_skus(&skus, &cells, &mut report).await?;
             let (done, left): (Vec<_>, Vec<_>) = fresh.iter().partition(|c| !failed.contains(&c.item_no));
             let ids: Vec<i64> = done.iter().map(|c| c.change_id).collect();
             if !ids.is_empty() {
@@ -130,8 +137,15 @@ impl InventorySync {
         Ok(report)
     }
 
-    /// Computes and pushes the stock of `skus`. Returns the SKUs whose push failed.
-    async fn push_skus(&self, skus: &[String], report: &mut InventoryReport) -> Result<HashSet<String>, PipelineError> {
+    /// Computes and pushes the stock of `skus`; of a variable product, only the variations of the cells in `cells`
+    /// when it names any (the item's own row moves with them), else of every web cell. Returns the SKUs whose push
+    /// failed.
+    async fn push_skus(
+        &self,
+        skus: &[String],
+        cells: &HashMap<String, HashSet<[String; 3]>>,
+        report: &mut InventoryReport,
+    ) -> Result<HashSet<String>, PipelineError> {
         let records = self.ports.store.sync_records_for(PRODUCT_RECORDS, skus).await?;
         // A variable product's stock is its variations': each cell's, pushed on the parent's variations.
         let (variable, simple): (Vec<SyncRecord>, Vec<SyncRecord>) =
@@ -139,7 +153,7 @@ impl InventorySync {
         let mut failed = HashSet::new();
         let parents: Vec<(String, u64)> = variable.into_iter().filter_map(|r| Some((r.key, r.woo_id?))).collect();
         if !parents.is_empty() {
-            failed.extend(self.push_cells(&parents, report).await?);
+            failed.extend(self.push_cells(&parents, cells, report).await?);
         }
         let products: HashMap<String, u64> = simple.into_iter().filter_map(|r| Some((r.key, r.woo_id?))).collect();
         let grids: HashSet<&str> = parents.iter().map(|(sku, _)| sku.as_str()).collect();
@@ -179,10 +193,12 @@ impl InventorySync {
     async fn push_cells(
         &self,
         parents: &[(String, u64)],
+        only: &HashMap<String, HashSet<[String; 3]>>,
         report: &mut InventoryReport,
     ) -> Result<HashSet<String>, PipelineError> {
         let item_nos: Vec<String> = parents.iter().map(|(sku, _)| sku.clone()).collect();
-        let cells = self.ports.cp.cell_levels(&item_nos, &self.settings.web_locations).await?;
+        let mut cells = self.ports.cp.cell_levels(&item_nos, &self.settings.web_locations).await?;
+        cells.retain(|c| only.get(&c.item_no).is_none_or(|named| named.contains(&c.dims)));
         let levels: Vec<cpbridge_core::records::InventoryLevel> =
             cells.iter().map(cpbridge_core::records::CellLevel::variation_level).collect();
         let mut skus: Vec<String> = levels.iter().map(|l| l.item_no.clone()).collect();
@@ -399,7 +415,7 @@ impl InventorySync {
             tracing::info!(variations = stale.len(), "variation stock drifted in the store");
             self.ports.store.delete_sync_records(STOCK_RECORDS, &stale).await?;
         }
-        self.push_cells(&parents, report).await?;
+        self.push_cells(&parents, &HashMap::new(), report).await?;
         Ok(())
     }
 }

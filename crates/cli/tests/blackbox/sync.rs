@@ -520,6 +520,39 @@ async fn a_grid_becomes_a_variable_product_with_a_variation_per_web_cell() {
     let parent = shop.woo.product(parent.id).await.expect("parent");
     assert_eq!(parent.kind, "variable", "the parent's stock is left to its variations");
 
+    // Two units moved from L Navy to M Navy: the item's row does not change, only the two cells do. The trigger on
+    // IM_INV_CELL reports both, and the events push exactly those two variations.
+    for (size, delta) in [("L", -2), ("M", 2)] {
+        sqlx::query(
+            "UPDATE IM_INV_CELL SET QTY_ON_HND = QTY_ON_HND + ?3 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
+             AND DIM_1_UPR = ?2 AND DIM_2_UPR = 'NAVY'",
+        )
+        .bind(&grid)
+        .bind(size)
+        .bind(delta)
+        .execute(&mut db)
+        .await
+        .expect("a transfer between cells");
+    }
+    let moved = sync(&shop, &["inventory"], true);
+    assert_eq!((moved["changes"].as_u64(), moved["checked"].as_u64()), (Some(2), Some(2)), "{moved}");
+    let variations: Vec<cpbridge_woo::model::Variation> =
+        shop.woo.variations(parent.id).try_collect().await.expect("variations");
+    for size in ["M", "L"] {
+        let sku = format!("{grid}-{size}-NAVY");
+        let available: f64 = sqlx::query_scalar(
+            "SELECT CAST(QTY_ON_HND - QTY_COMMIT AS REAL) FROM IM_INV_CELL WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
+             AND DIM_1_UPR = ?2 AND DIM_2_UPR = 'NAVY'",
+        )
+        .bind(&grid)
+        .bind(size)
+        .fetch_one(&mut db)
+        .await
+        .expect("cell");
+        let shown = variations.iter().find(|v| v.sku == sku).and_then(|v| v.stock_quantity);
+        assert_eq!(shown, Some(available.max(0.0) as i64), "{sku} after the transfer");
+    }
+
     // Someone edits a variation's stock in the store: the full reconcile finds and repairs it.
     let tampered = variations.iter().find(|v| v.sku == format!("{grid}-XL-NAVY")).expect("XL navy");
     shop.woo.update_variation(parent.id, tampered.id, &ProductWrite::stock(tampered.id, 999)).await.expect("tamper");

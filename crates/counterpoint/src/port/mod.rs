@@ -588,13 +588,9 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         report.unfilled_columns = live.unfilled_required();
         report.doc_ids = live.doc_ids.clone();
         let mut tx = self.driver.begin(TxMode::Read).await?;
-        let triggers: &[&str] = match self.dialect() {
-            Dialect::Mssql => &[schema::MSSQL_INV_TRIGGER],
-            Dialect::Sqlite => &["USER_TR_IM_INV_CHANGES_I", "USER_TR_IM_INV_CHANGES_U", "USER_TR_IM_INV_CHANGES_D"],
-        };
-        for trigger in triggers {
-            if tx.query(self.dialect().trigger_exists_query(), &params![*trigger]).await?.is_empty() {
-                report.missing_triggers.push((*trigger).to_owned());
+        for trigger in schema::inv_trigger_names(self.dialect()) {
+            if tx.query(self.dialect().trigger_exists_query(), &params![trigger.as_str()]).await?.is_empty() {
+                report.missing_triggers.push(trigger);
             }
         }
         tx.commit().await?;

@@ -40,7 +40,7 @@ pub(super) async fn pending_inventory_changes<D: Driver>(
     let d = cp.dialect();
     let sql = d.select_top(
         1,
-        "CHANGE_ID, ITEM_NO, LOC_ID, CHANGED_DT",
+        "CHANGE_ID, ITEM_NO, LOC_ID, CHANGED_DT, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR",
         &d.render("FROM dbo.USER_INV_CHANGES WHERE CONSUMED_DT IS NULL ORDER BY CHANGE_ID"),
     );
     cp.read(&sql, &params![limit])
@@ -53,6 +53,10 @@ pub(super) async fn pending_inventory_changes<D: Driver>(
                 item_no: row.text("ITEM_NO")?,
                 loc_id: row.text("LOC_ID")?,
                 changed_dt: row.datetime("CHANGED_DT")?,
+                cell: match (row.opt_text("DIM_1_UPR")?, row.opt_text("DIM_2_UPR")?, row.opt_text("DIM_3_UPR")?) {
+                    (Some(d1), Some(d2), Some(d3)) => Some([d1, d2, d3]),
+                    _ => None,
+                },
             })
         })
         .collect()
