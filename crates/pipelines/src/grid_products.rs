@@ -9,12 +9,13 @@
 //! with a digest, as for simple products, so an unchanged grid costs nothing and a killed run resumes; a cell that
 //! left the web is set private, never deleted. New variations start with the cell's web stock.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
-use cpbridge_core::records::{CellLevel, InventoryLevel, Item, ItemPrice};
+use cpbridge_core::records::{CellLevel, GridDimValue, InventoryLevel, Item, ItemPrice};
 use cpbridge_store::SyncRecord;
 use cpbridge_woo::model::{BatchWrite, ProductWrite};
+use futures_util::TryStreamExt as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -73,6 +74,31 @@ pub struct GridPrices<'a> {
     pub cells: &'a [ItemPrice],
 }
 
+/// Sync-record family of a variable product's set of variations: `ITEM_NO` → digest of its variation SKUs. The
+/// store's variations are listed (to adopt those made by hand and retire those no cell stands for) only when it
+/// changed, so an unchanged grid costs no request.
+pub const VARIATION_SET_RECORDS: &str = "variation-set";
+
+/// Gridded items read and written per round, so memory stays bounded by a round, not the catalogue.
+const PARENTS_PER_ROUND: usize = 100;
+
+/// A gridded item's parent product and variations, as Counterpoint says they should be.
+struct GridPlan<'a> {
+    item: &'a Item,
+    spec: ProductSpec,
+    variable: product_map::VariableSpec,
+    digest: String,
+}
+
+/// What the parent write did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ParentFate {
+    /// Created by this run: it has no variations yet.
+    Created,
+    /// Known, adopted or updated: its variations in the store may differ from the records.
+    Existing,
+}
+
 /// Syncs the gridded items in `grids` (all of them on the web) as variable products.
 ///
 /// # Errors
@@ -90,100 +116,278 @@ pub async fn sync_grids(
     if grids.is_empty() {
         return Ok(());
     }
-    let item_nos: Vec<String> = grids.iter().map(|i| i.item_no.clone()).collect();
-    let dims = ports.cp.grid_dims(&item_nos).await?;
-    let cells = ports.cp.cell_levels(&item_nos, &inventory.web_locations).await?;
-    // Each cell's stock to start its variation with, as the stock syncs compute it (unapplied web orders held back).
-    let levels: Vec<InventoryLevel> = cells.iter().map(CellLevel::variation_level).collect();
-    let mut skus: Vec<String> = levels.iter().map(|l| l.item_no.clone()).collect();
-    skus.sort();
-    skus.dedup();
+    let mut cell_prices: HashMap<&str, Vec<ItemPrice>> = HashMap::new();
+    for price in prices.cells {
+        cell_prices.entry(price.item_no.as_str()).or_default().push(price.clone());
+    }
     let unapplied = unapplied_by_sku(&crate::inventory::held_lines(ports.cp.as_ref(), dead_hold).await?);
-    let stock: HashMap<String, i64> =
-        web_stock(&skus, &levels, &inventory.web_locations, &unapplied, inventory.buffer).into_iter().collect();
-    let parents: HashMap<String, SyncRecord> = ports
+    for round in grids.chunks(PARENTS_PER_ROUND) {
+        let item_nos: Vec<String> = round.iter().map(|i| i.item_no.clone()).collect();
+        let mut dims: HashMap<String, Vec<GridDimValue>> = HashMap::new();
+        for dim in ports.cp.grid_dims(&item_nos).await? {
+            dims.entry(dim.item_no.clone()).or_default().push(dim);
+        }
+        let cells = ports.cp.cell_levels(&item_nos, &inventory.web_locations).await?;
+        let mut cells_of: HashMap<&str, Vec<CellLevel>> = HashMap::new();
+        for cell in &cells {
+            cells_of.entry(cell.item_no.as_str()).or_default().push(cell.clone());
+        }
+        // Each cell's stock to start its variation with, as the stock syncs compute it (unapplied orders held back).
+        let levels: Vec<InventoryLevel> = cells.iter().map(CellLevel::variation_level).collect();
+        let mut skus: Vec<String> = levels.iter().map(|l| l.item_no.clone()).collect();
+        skus.sort();
+        skus.dedup();
+        let stock: HashMap<String, i64> =
+            web_stock(&skus, &levels, &inventory.web_locations, &unapplied, inventory.buffer).into_iter().collect();
+        let plans: Vec<GridPlan> = round
+            .iter()
+            .map(|item| {
+                let spec = product_map::product_spec(item, prices.items.get(&item.item_no), settings);
+                let variable = product_map::variable_spec(
+                    item,
+                    dims.get(&item.item_no).map_or(&[], Vec::as_slice),
+                    cells_of.get(item.item_no.as_str()).map_or(&[], Vec::as_slice),
+                    cell_prices.get(item.item_no.as_str()).map_or(&[], Vec::as_slice),
+                    prices.items.get(&item.item_no),
+                );
+                let owned = product_map::owned_digest(&spec, settings);
+                let digest = format!(
+                    "{VARIABLE_DIGEST_PREFIX}{}",
+                    short_hash(&json!([owned, attributes_json(&variable.attributes)]))
+                );
+                GridPlan { item, spec, variable, digest }
+            })
+            .collect();
+        let parents = write_parents(ports, settings, inventory, &plans, report).await?;
+        let variation_skus: Vec<String> =
+            plans.iter().flat_map(|p| p.variable.variations.iter().map(|v| v.sku.clone())).collect();
+        let mut known: HashMap<String, SyncRecord> = ports
+            .store
+            .sync_records_for(VARIATION_RECORDS, &variation_skus)
+            .await?
+            .into_iter()
+            .map(|r| (r.key.clone(), r))
+            .collect();
+        let sets: HashMap<String, String> = ports
+            .store
+            .sync_records_for(VARIATION_SET_RECORDS, &item_nos)
+            .await?
+            .into_iter()
+            .map(|r| (r.key, r.hash))
+            .collect();
+        for plan in &plans {
+            let Some(&(parent_id, fate)) = parents.get(&plan.item.item_no) else { continue };
+            let mut current: Vec<&str> = plan.variable.variations.iter().map(|v| v.sku.as_str()).collect();
+            current.sort_unstable();
+            let set_digest = short_hash(&json!([parent_id, current]));
+            let mut retire = Vec::new();
+            if fate == ParentFate::Existing && sets.get(&plan.item.item_no) != Some(&set_digest) {
+                retire = match_store_variations(ports, plan, parent_id, &current, &mut known, report).await?;
+            }
+            let ok = sync_variations(
+                ports,
+                settings,
+                inventory,
+                parent_id,
+                &plan.variable.variations,
+                &retire,
+                &stock,
+                &known,
+                report,
+            )
+            .await?;
+            if ok {
+                let record = SyncRecord { key: plan.item.item_no.clone(), woo_id: Some(parent_id), hash: set_digest };
+                ports.store.put_sync_records(VARIATION_SET_RECORDS, &[record], now()).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates, adopts or updates the parents of a round, in batches. Returns each parent's id and what became of it.
+async fn write_parents(
+    ports: &Ports,
+    settings: &ProductSettings,
+    inventory: &InventorySettings,
+    plans: &[GridPlan<'_>],
+    report: &mut ProductReport,
+) -> Result<HashMap<String, (u64, ParentFate)>, PipelineError> {
+    let item_nos: Vec<String> = plans.iter().map(|p| p.item.item_no.clone()).collect();
+    let records: HashMap<String, SyncRecord> = ports
         .store
         .sync_records_for(PRODUCT_RECORDS, &item_nos)
         .await?
         .into_iter()
         .map(|r| (r.key.clone(), r))
         .collect();
-    let known: HashMap<String, SyncRecord> =
-        ports.store.sync_records(VARIATION_RECORDS).await?.into_iter().map(|r| (r.key.clone(), r)).collect();
-    for item in grids {
-        let spec: ProductSpec = product_map::product_spec(item, prices.items.get(&item.item_no), settings);
-        let variable = product_map::variable_spec(item, &dims, &cells, prices.cells, prices.items.get(&item.item_no));
-        let digest = format!(
-            "{VARIABLE_DIGEST_PREFIX}{}",
-            short_hash(&json!([product_map::owned_digest(&spec, settings), attributes_json(&variable.attributes)]))
-        );
-        // The parent: created, or updated (into a variable product) when what Counterpoint owns changed.
-        let parent = parents.get(&item.item_no);
-        let parent_id = match parent {
-            Some(SyncRecord { woo_id: Some(id), hash, .. }) if *hash == digest => *id,
+    let mut ids: HashMap<String, (u64, ParentFate)> = HashMap::new();
+    let mut creates: Vec<&GridPlan> = Vec::new();
+    // (plan, product id, was retired, adopted)
+    let mut updates: Vec<(&GridPlan, u64, bool, bool)> = Vec::new();
+    for plan in plans {
+        match records.get(&plan.item.item_no) {
+            Some(SyncRecord { woo_id: Some(id), hash, .. }) if *hash == plan.digest => {
+                ids.insert(plan.item.item_no.clone(), (*id, ParentFate::Existing));
+            }
             Some(SyncRecord { woo_id: Some(id), hash, .. }) => {
-                let mut write = product_map::update_write(*id, &spec, None, hash == RETIRED, settings);
-                write.kind = Some("variable".into());
-                write.regular_price = None;
-                write.sale_price = None;
-                write.manage_stock = Some(false);
-                write.extra.insert("attributes".into(), attributes_json(&variable.attributes));
-                match ports.woo.update_product(*id, &write).await {
-                    Ok(_) => report.updated += 1,
-                    Err(e) => {
-                        report.failures.fail(format!("SKU {}: variable product not updated: {e}", item.item_no));
-                        continue;
-                    }
-                }
-                *id
+                updates.push((plan, *id, hash == RETIRED, hash.is_empty()))
             }
-            _ => {
-                let mut write = product_map::create_write(&spec, None, None, &inventory.backorders);
-                write.kind = Some("variable".into());
-                write.regular_price = None;
-                write.sale_price = None;
-                write.manage_stock = Some(false);
-                write.stock_status = None;
-                write.extra.insert("attributes".into(), attributes_json(&variable.attributes));
-                match ports.woo.create_product(&write).await {
-                    Ok(product) => {
-                        report.created += 1;
-                        product.id
-                    }
-                    Err(e) => {
-                        report.failures.fail(format!("SKU {}: variable product not created: {e}", item.item_no));
-                        continue;
-                    }
-                }
-            }
-        };
-        let record = SyncRecord { key: item.item_no.clone(), woo_id: Some(parent_id), hash: digest };
-        ports.store.put_sync_records(PRODUCT_RECORDS, &[record], now()).await?;
-        sync_variations(ports, settings, inventory, item, parent_id, &variable.variations, &stock, &known, report)
-            .await?;
+            _ => creates.push(plan),
+        }
     }
-    Ok(())
+    let batch = settings.batch_size.clamp(1, 100);
+    let mut done: Vec<SyncRecord> = Vec::new();
+    for chunk in creates.chunks(batch) {
+        let create = chunk
+            .iter()
+            .map(|plan| {
+                let mut write = product_map::create_write(&plan.spec, None, None, &inventory.backorders);
+                make_variable(&mut write, &plan.variable);
+                write.stock_status = None;
+                write
+            })
+            .collect();
+        let outcome = ports.woo.batch_products(BatchWrite { create, ..BatchWrite::default() }).await?;
+        report.batch_requests += outcome.requests;
+        for (plan, result) in chunk.iter().zip(&outcome.created) {
+            match result {
+                Ok(product) => {
+                    report.created += 1;
+                    ids.insert(plan.item.item_no.clone(), (product.id, ParentFate::Created));
+                    done.push(SyncRecord {
+                        key: plan.item.item_no.clone(),
+                        woo_id: Some(product.id),
+                        hash: plan.digest.clone(),
+                    });
+                }
+                // A product made by hand (or by a run killed before it kept the id) holds the SKU: adopt it.
+                Err(e) if e.existing_id.is_some() => {
+                    updates.push((plan, e.existing_id.unwrap_or_default(), false, true));
+                }
+                Err(e) => report.failures.fail(format!(
+                    "SKU {}: variable product not created: {}: {}",
+                    plan.item.item_no, e.code, e.message
+                )),
+            }
+        }
+        ports.store.put_sync_records(PRODUCT_RECORDS, &std::mem::take(&mut done), now()).await?;
+    }
+    let mut forget = Vec::new();
+    for chunk in updates.chunks(batch) {
+        let update = chunk
+            .iter()
+            .map(|(plan, id, was_retired, _)| {
+                let mut write = product_map::update_write(*id, &plan.spec, None, *was_retired, settings);
+                make_variable(&mut write, &plan.variable);
+                write
+            })
+            .collect();
+        let outcome = ports.woo.batch_products(BatchWrite { update, ..BatchWrite::default() }).await?;
+        report.batch_requests += outcome.requests;
+        for ((plan, id, _, adopted), result) in chunk.iter().zip(&outcome.updated) {
+            match result {
+                Ok(_) => {
+                    if *adopted {
+                        report.adopted += 1;
+                    } else {
+                        report.updated += 1;
+                    }
+                    ids.insert(plan.item.item_no.clone(), (*id, ParentFate::Existing));
+                    done.push(SyncRecord {
+                        key: plan.item.item_no.clone(),
+                        woo_id: Some(*id),
+                        hash: plan.digest.clone(),
+                    });
+                }
+                Err(e) if e.code.ends_with("_invalid_id") => {
+                    // Deleted in WooCommerce: forgotten, and created again next run.
+                    forget.push(plan.item.item_no.clone());
+                    report.failures.fail(format!(
+                        "SKU {}: product {id} is gone from WooCommerce; it will be recreated",
+                        plan.item.item_no
+                    ));
+                }
+                Err(e) => report.failures.fail(format!(
+                    "SKU {}: variable product not updated: {}: {}",
+                    plan.item.item_no, e.code, e.message
+                )),
+            }
+        }
+        ports.store.put_sync_records(PRODUCT_RECORDS, &std::mem::take(&mut done), now()).await?;
+    }
+    if !forget.is_empty() {
+        ports.store.delete_sync_records(PRODUCT_RECORDS, &forget).await?;
+    }
+    Ok(ids)
 }
 
+/// Turns a product write into a variable product's: no price or stock of its own, one attribute per dimension.
+fn make_variable(write: &mut ProductWrite, variable: &product_map::VariableSpec) {
+    write.kind = Some("variable".into());
+    write.regular_price = None;
+    write.sale_price = None;
+    write.stock_quantity = None;
+    write.backorders = None;
+    write.manage_stock = Some(false);
+    write.extra.insert("attributes".into(), attributes_json(&variable.attributes));
+}
+
+/// Reads the parent's variations in the store: one whose SKU is a cell's and that cpbridge has no record of (made by
+/// hand, or by a run killed before it kept the id) is adopted; one no web cell stands for is returned to be made
+/// private.
+async fn match_store_variations(
+    ports: &Ports,
+    plan: &GridPlan<'_>,
+    parent_id: u64,
+    current: &[&str],
+    known: &mut HashMap<String, SyncRecord>,
+    report: &mut ProductReport,
+) -> Result<Vec<(String, u64)>, PipelineError> {
+    let in_store: Vec<cpbridge_woo::model::Variation> = ports.woo.variations(parent_id).try_collect().await?;
+    let mut retire = Vec::new();
+    for variation in in_store {
+        if current.binary_search(&variation.sku.as_str()).is_ok() {
+            if known.get(&variation.sku).and_then(|r| r.woo_id) != Some(variation.id) {
+                report.adopted += 1;
+                // An empty digest sends every field on this run.
+                known.insert(
+                    variation.sku.clone(),
+                    SyncRecord { key: variation.sku.clone(), woo_id: Some(variation.id), hash: String::new() },
+                );
+            }
+        } else if variation.extra.get("status").and_then(Value::as_str) != Some("private") {
+            tracing::info!(
+                item = %plan.item.item_no,
+                sku = %variation.sku,
+                variation = variation.id,
+                "no web cell stands for this variation; making it private"
+            );
+            retire.push((variation.sku, variation.id));
+        }
+    }
+    Ok(retire)
+}
+
+/// Writes a parent's variations: creates, updates of what changed, and `retire` made private. Returns whether every
+/// write landed.
 #[allow(clippy::too_many_arguments)]
 async fn sync_variations(
     ports: &Ports,
     settings: &ProductSettings,
     inventory: &InventorySettings,
-    item: &Item,
     parent_id: u64,
     variations: &[VariationSpec],
+    retire: &[(String, u64)],
     stock: &HashMap<String, i64>,
     known: &HashMap<String, SyncRecord>,
     report: &mut ProductReport,
-) -> Result<(), PipelineError> {
+) -> Result<bool, PipelineError> {
     let digest_of = |v: &VariationSpec| {
         short_hash(
             &json!({ "parent": parent_id, "options": v.options, "regular": v.regular_price, "sale": v.sale_price }),
         )
     };
-    let skus: Vec<String> = variations.iter().map(|v| v.sku.clone()).collect();
-
     let mut creates: Vec<(&VariationSpec, String)> = Vec::new();
     let mut updates: Vec<(&VariationSpec, u64, String)> = Vec::new();
     for v in variations {
@@ -194,18 +398,11 @@ async fn sync_variations(
             _ => creates.push((v, digest)),
         }
     }
-    // Cells that left the web (or the grid): their variations are made private.
-    let current: HashSet<&str> = skus.iter().map(String::as_str).collect();
-    let prefix = format!("{}-", item.item_no);
-    let retire: Vec<(&String, u64)> = known
-        .values()
-        .filter(|r| r.key.starts_with(&prefix) && !current.contains(r.key.as_str()) && r.hash != RETIRED)
-        .filter_map(|r| Some((&r.key, r.woo_id?)))
-        .collect();
     let batch = settings.batch_size.clamp(1, 100);
+    let mut all_landed = true;
     let mut creates = creates.into_iter().peekable();
     let mut updates = updates.into_iter().peekable();
-    let mut retire = retire.into_iter().peekable();
+    let mut retire = retire.iter().peekable();
     while creates.peek().is_some() || updates.peek().is_some() || retire.peek().is_some() {
         let mut write = BatchWrite::default();
         let mut created = Vec::new();
@@ -219,11 +416,11 @@ async fn sync_variations(
                 changed.push(SyncRecord { key: v.sku.clone(), woo_id: Some(id), hash: digest });
             } else if let Some((sku, id)) = retire.next() {
                 write.update.push(ProductWrite {
-                    id: Some(id),
+                    id: Some(*id),
                     status: Some("private".into()),
                     ..ProductWrite::default()
                 });
-                changed.push(SyncRecord { key: sku.clone(), woo_id: Some(id), hash: RETIRED.to_owned() });
+                changed.push(SyncRecord { key: sku.clone(), woo_id: Some(*id), hash: RETIRED.to_owned() });
             } else {
                 break;
             }
@@ -237,7 +434,14 @@ async fn sync_variations(
                     report.created += 1;
                     done.push(SyncRecord { key: sku, woo_id: Some(variation.id), hash: digest });
                 }
-                Err(e) => report.failures.fail(format!("SKU {sku}: variation not created: {}: {}", e.code, e.message)),
+                Err(e) => {
+                    all_landed = false;
+                    let holder =
+                        e.existing_id.map(|id| format!(" (held by product or variation {id})")).unwrap_or_default();
+                    report
+                        .failures
+                        .fail(format!("SKU {sku}: variation not created: {}: {}{holder}", e.code, e.message));
+                }
             }
         }
         for (record, result) in changed.into_iter().zip(&outcome.updated) {
@@ -250,12 +454,17 @@ async fn sync_variations(
                     report.updated += 1;
                     done.push(record);
                 }
-                Err(e) => report
-                    .failures
-                    .fail(format!("SKU {}: variation not updated: {}: {}", record.key, e.code, e.message)),
+                Err(e) => {
+                    all_landed = false;
+                    report
+                        .failures
+                        .fail(format!("SKU {}: variation not updated: {}: {}", record.key, e.code, e.message));
+                }
             }
         }
+        // A retired record is kept only for a variation a cell stood for; one made by hand without a SKU has none.
+        done.retain(|r| !r.key.is_empty());
         ports.store.put_sync_records(VARIATION_RECORDS, &done, now()).await?;
     }
-    Ok(())
+    Ok(all_landed)
 }

@@ -563,3 +563,61 @@ async fn a_grid_becomes_a_variable_product_with_a_variation_per_web_cell() {
     let xl = fixed.iter().find(|v| v.id == tampered.id).expect("XL navy");
     assert_eq!(xl.stock_quantity, tampered.stock_quantity, "put back to the cell's stock");
 }
+
+/// A shop that made its variable product by hand, with some variations under the SKUs cpbridge would use and one
+/// that no cell stands for: cpbridge takes over the same product and the same variations instead of creating them
+/// again, creates the missing ones, and makes the stray one private.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_variable_product_made_by_hand_is_adopted_with_its_variations() {
+    let shop = Shop::open_seeded(60, &[], 0, "\n[products]\nprice_location = \"MAIN\"\ngrid_variations = true\n").await;
+    let mut db = shop.replica().await;
+    let grid: String =
+        sqlx::query_scalar("SELECT MIN(ITEM_NO) FROM IM_ITEM WHERE TRK_METH = 'G' AND CATEG_COD = 'APPAREL'")
+            .fetch_one(&mut db)
+            .await
+            .expect("a gridded item");
+    sqlx::query("UPDATE IM_ITEM SET IS_ECOMM_ITEM = 'Y', STAT = 'A' WHERE ITEM_NO = ?1")
+        .bind(&grid)
+        .execute(&mut db)
+        .await
+        .expect("on the web");
+    sqlx::query("UPDATE IM_INV_CELL SET IS_ECOMM_ITEM_CELL = 'Y' WHERE ITEM_NO = ?1")
+        .bind(&grid)
+        .execute(&mut db)
+        .await
+        .expect("every cell on the web");
+    let mut parent = ProductWrite { sku: Some(grid.clone()), name: Some("Made by hand".into()), ..Default::default() };
+    parent.kind = Some("variable".into());
+    parent
+        .extra
+        .insert("attributes".into(), serde_json::json!([{ "name": "Size", "variation": true, "options": ["M", "L"] }]));
+    let parent = shop.woo.create_product(&parent).await.expect("hand-made parent");
+    let mut hand_made = Vec::new();
+    for sku in [format!("{grid}-M-NAVY"), format!("{grid}-L-NAVY"), format!("{grid}-OLD")] {
+        let write = ProductWrite { sku: Some(sku.clone()), regular_price: Some("1.00".into()), ..Default::default() };
+        let variation = shop.woo.create_variation(parent.id, &write).await.expect("hand-made variation");
+        hand_made.push((sku, variation.id));
+    }
+
+    let first = sync(&shop, &["products"], true);
+    assert!(first.get("failed").is_none_or(|f| f.as_u64() == Some(0)), "{first}");
+    assert!(first["adopted"].as_u64().is_some_and(|n| n >= 3), "the parent and two variations: {first}");
+    let adopted = shop.woo.product_by_sku(&grid).await.expect("lookup").expect("the parent");
+    assert_eq!((adopted.id, adopted.kind.as_str()), (parent.id, "variable"), "the same product, now cpbridge's");
+    let variations: Vec<cpbridge_woo::model::Variation> =
+        shop.woo.variations(parent.id).try_collect().await.expect("variations");
+    let by_sku: BTreeMap<&str, &cpbridge_woo::model::Variation> =
+        variations.iter().map(|v| (v.sku.as_str(), v)).collect();
+    assert_eq!(by_sku.len(), 13, "12 cells and the stray one, none twice: {:?}", by_sku.keys());
+    for (sku, id) in &hand_made[..2] {
+        let v = by_sku[sku.as_str()];
+        assert_eq!(v.id, *id, "{sku} kept its variation");
+        assert_ne!(v.regular_price.map(|p| p.to_string()), Some("1.00".into()), "{sku} got Counterpoint's price");
+    }
+    let stray = by_sku[format!("{grid}-OLD").as_str()];
+    assert_eq!(stray.extra.get("status").and_then(Value::as_str), Some("private"), "no cell stands for it");
+
+    let before = requests(&shop).await;
+    let again = sync(&shop, &["products"], true);
+    assert_eq!(writes(&requests(&shop).await), writes(&before), "then nothing to write: {again}");
+}
