@@ -529,7 +529,7 @@ BEGIN
     SET NOCOUNT ON;
     SET XACT_ABORT OFF;
     IF OBJECT_ID(N'dbo.USER_INV_CHANGES', N'U') IS NULL RETURN;
-    SELECT ITEM_NO, LOC_ID INTO #cpbridge_inv_changes FROM (
+    SELECT ITEM_NO, LOC_ID INTO #cpbridge_im_inv_changes FROM (
         SELECT i.ITEM_NO, i.LOC_ID
         FROM inserted i
         LEFT JOIN deleted d ON d.ITEM_NO = i.ITEM_NO AND d.LOC_ID = i.LOC_ID
@@ -542,7 +542,7 @@ BEGIN
     ) c;
     IF @@ROWCOUNT = 0 RETURN;
     BEGIN TRY
-        EXEC sys.sp_executesql N'INSERT INTO dbo.USER_INV_CHANGES (ITEM_NO, LOC_ID, CHANGED_DT) SELECT ITEM_NO, LOC_ID, GETUTCDATE() FROM #cpbridge_inv_changes';
+        EXEC sys.sp_executesql N'INSERT INTO dbo.USER_INV_CHANGES (ITEM_NO, LOC_ID, CHANGED_DT) SELECT ITEM_NO, LOC_ID, GETUTCDATE() FROM #cpbridge_im_inv_changes';
     END TRY
     BEGIN CATCH
         -- Never the register's problem. A doomed transaction (XACT_STATE() = -1) cannot be saved by anyone.
@@ -559,7 +559,7 @@ BEGIN
     SET NOCOUNT ON;
     SET XACT_ABORT OFF;
     IF OBJECT_ID(N'dbo.USER_INV_CHANGES', N'U') IS NULL RETURN;
-    SELECT ITEM_NO, LOC_ID, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR INTO #cpbridge_inv_changes FROM (
+    SELECT ITEM_NO, LOC_ID, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR INTO #cpbridge_im_inv_cell_changes FROM (
         SELECT i.ITEM_NO, i.LOC_ID, i.DIM_1_UPR, i.DIM_2_UPR, i.DIM_3_UPR
         FROM inserted i
         LEFT JOIN deleted d ON d.ITEM_NO = i.ITEM_NO AND d.LOC_ID = i.LOC_ID AND d.DIM_1_UPR = i.DIM_1_UPR AND d.DIM_2_UPR = i.DIM_2_UPR AND d.DIM_3_UPR = i.DIM_3_UPR
@@ -572,7 +572,7 @@ BEGIN
     ) c;
     IF @@ROWCOUNT = 0 RETURN;
     BEGIN TRY
-        EXEC sys.sp_executesql N'INSERT INTO dbo.USER_INV_CHANGES (ITEM_NO, LOC_ID, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR, CHANGED_DT) SELECT ITEM_NO, LOC_ID, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR, GETUTCDATE() FROM #cpbridge_inv_changes';
+        EXEC sys.sp_executesql N'INSERT INTO dbo.USER_INV_CHANGES (ITEM_NO, LOC_ID, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR, CHANGED_DT) SELECT ITEM_NO, LOC_ID, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR, GETUTCDATE() FROM #cpbridge_im_inv_cell_changes';
     END TRY
     BEGIN CATCH
         -- Never the register's problem. A doomed transaction (XACT_STATE() = -1) cannot be saved by anyone.

@@ -29,7 +29,15 @@ pub struct BenchSync {
     /// The inventory event poll interval, in seconds (the daemon's default is 5).
     #[arg(long, default_value_t = 5.0)]
     poll_secs: f64,
+    /// Grids instead: seed enough items for this many gridded items, put exactly those on the web (and nothing
+    /// else), sync them as variable products (`products.grid_variations`), and time stock changes of their cells.
+    #[arg(long)]
+    gridded: Option<usize>,
 }
+
+/// Seeded items per gridded item: `cp seed` makes about one item in nine a grid (a quarter of the apparel and
+/// footwear), so this many items always hold enough grids.
+const ITEMS_PER_GRID: usize = 9;
 
 /// The sandbox child, killed when dropped.
 pub(crate) struct SandboxChild {
@@ -92,7 +100,10 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-pub async fn run(args: BenchSync) -> anyhow::Result<ExitCode> {
+pub async fn run(mut args: BenchSync) -> anyhow::Result<ExitCode> {
+    if let Some(gridded) = args.gridded {
+        args.items = args.items.max(gridded * ITEMS_PER_GRID);
+    }
     let dir = tempfile::tempdir().context("temporary directory")?;
     let replica = dir.path().join("cp.db");
     // Seeded by a child process, so that the seed's memory does not count as the sync's.
@@ -104,18 +115,48 @@ pub async fn run(args: BenchSync) -> anyhow::Result<ExitCode> {
         .status()
         .context("seeding the replica")?;
     anyhow::ensure!(seeded.success(), "cp seed failed");
+    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite:{}", replica.display())).await?;
+    if let Some(gridded) = args.gridded {
+        let on_web = put_grids_on_the_web(&mut db, gridded).await?;
+        anyhow::ensure!(on_web == gridded, "the seed made only {on_web} gridded items; raise --items");
+    }
     let sandbox = start_sandbox()?;
     let config_text = format!(
         "[counterpoint]\nurl = \"sqlite:{}\"\n[woocommerce]\nurl = \"{}\"\nconsumer_key = \"ck_bench\"\n\
-         consumer_secret = \"cs_bench\"\nwebhook_secret = \"unused\"\n[state]\npath = \"{}\"\n",
+         consumer_secret = \"cs_bench\"\nwebhook_secret = \"unused\"\n[state]\npath = \"{}\"\n\
+         [products]\ngrid_variations = {}\n",
         replica.display(),
         sandbox.base,
-        dir.path().join("state.db").display()
+        dir.path().join("state.db").display(),
+        args.gridded.is_some()
     );
     let config_path = dir.path().join("cpbridge.toml");
     std::fs::write(&config_path, config_text)?;
     let app = App::build(Config::load(&config_path)?).await?;
-    println!("{} items seeded; memory before syncing: {:.0} MiB", args.items, peak_rss_mib().unwrap_or(f64::NAN));
+    match args.gridded {
+        Some(gridded) => {
+            let variations: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM (SELECT DISTINCT c.ITEM_NO, c.DIM_1_UPR, c.DIM_2_UPR, c.DIM_3_UPR \
+                 FROM IM_INV_CELL c JOIN IM_ITEM i ON i.ITEM_NO = c.ITEM_NO \
+                 WHERE i.IS_ECOMM_ITEM = 'Y' AND c.IS_ECOMM_ITEM_CELL = 'Y')",
+            )
+            .fetch_one(&mut db)
+            .await?;
+            println!(
+                "{} items seeded, {gridded} gridded items on the web (nothing else) with {variations} web cells; \
+                 memory before syncing: {:.0} MiB",
+                args.items,
+                peak_rss_mib().unwrap_or(f64::NAN)
+            );
+        }
+        None => {
+            println!(
+                "{} items seeded; memory before syncing: {:.0} MiB",
+                args.items,
+                peak_rss_mib().unwrap_or(f64::NAN)
+            )
+        }
+    }
 
     let phase = async |label: &str| -> anyhow::Result<()> {
         let writes_before = write_requests(&sandbox.base).await?;
@@ -138,7 +179,6 @@ pub async fn run(args: BenchSync) -> anyhow::Result<ExitCode> {
     };
     phase("first full sync").await?;
     phase("no-change sync").await?;
-    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite:{}", replica.display())).await?;
     let changed = sqlx::query(
         "UPDATE IM_ITEM SET PRC_1 = PRC_1 + 1 WHERE ITEM_NO IN \
          (SELECT ITEM_NO FROM IM_ITEM WHERE IS_ECOMM_ITEM = 'Y' AND STAT = 'A' ORDER BY ITEM_NO LIMIT ?1)",
@@ -149,14 +189,34 @@ pub async fn run(args: BenchSync) -> anyhow::Result<ExitCode> {
     .rows_affected();
     phase(&format!("1% change ({changed} prices)")).await?;
 
-    // Stock events: the event job polls on its interval while changes land one every 50 ms.
-    let skus: Vec<String> = sqlx::query_scalar(
-        "SELECT ITEM_NO FROM IM_ITEM WHERE IS_ECOMM_ITEM = 'Y' AND STAT = 'A' AND ITEM_TYP = 'I' \
-         ORDER BY ITEM_NO DESC LIMIT ?1",
-    )
+    // Stock events: the event job polls on its interval while changes land one every 50 ms. With grids, each change
+    // is a delivery to one web cell (its IM_INV_CELL row and the item's IM_INV row, as Counterpoint posts it), and
+    // what is timed is its variation's stock.
+    let targets: Vec<(String, String, String, String)> = if args.gridded.is_some() {
+        sqlx::query_as(
+            "SELECT c.ITEM_NO, c.DIM_1_UPR, c.DIM_2_UPR, c.DIM_3_UPR FROM IM_INV_CELL c \
+             JOIN IM_ITEM i ON i.ITEM_NO = c.ITEM_NO WHERE i.IS_ECOMM_ITEM = 'Y' AND c.IS_ECOMM_ITEM_CELL = 'Y' \
+             AND c.LOC_ID = 'MAIN' ORDER BY c.ITEM_NO DESC, c.DIM_1_UPR LIMIT ?1",
+        )
+    } else {
+        sqlx::query_as(
+            "SELECT ITEM_NO, '*', '*', '*' FROM IM_ITEM WHERE IS_ECOMM_ITEM = 'Y' AND STAT = 'A' AND ITEM_TYP = 'I' \
+             ORDER BY ITEM_NO DESC LIMIT ?1",
+        )
+    }
     .bind(i64::try_from(args.events).unwrap_or(0))
     .fetch_all(&mut db)
     .await?;
+    let skus: Vec<String> = targets
+        .iter()
+        .map(|(item, d1, d2, d3)| {
+            if d1 == "*" {
+                item.clone()
+            } else {
+                cpbridge_core::order::variation_label(item, &[d1.clone(), d2.clone(), d3.clone()])
+            }
+        })
+        .collect();
     let stop = CancellationToken::new();
     let inventory = app.inventory.clone();
     let every = Duration::from_secs_f64(args.poll_secs.max(0.05));
@@ -175,10 +235,22 @@ pub async fn run(args: BenchSync) -> anyhow::Result<ExitCode> {
         })
     };
     let mut changed_at = Vec::new();
-    for sku in &skus {
+    for (item, d1, d2, d3) in &targets {
         changed_at.push(Utc::now().naive_utc());
+        if d1 != "*" {
+            sqlx::query(
+                "UPDATE IM_INV_CELL SET QTY_ON_HND = QTY_ON_HND + 1 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
+                 AND DIM_1_UPR = ?2 AND DIM_2_UPR = ?3 AND DIM_3_UPR = ?4",
+            )
+            .bind(item)
+            .bind(d1)
+            .bind(d2)
+            .bind(d3)
+            .execute(&mut db)
+            .await?;
+        }
         sqlx::query("UPDATE IM_INV SET QTY_ON_HND = QTY_ON_HND + 1 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN'")
-            .bind(sku)
+            .bind(item)
             .execute(&mut db)
             .await?;
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -222,4 +294,20 @@ pub async fn run(args: BenchSync) -> anyhow::Result<ExitCode> {
     );
     println!("peak memory of the whole run: {:.0} MiB", peak_rss_mib().unwrap_or(f64::NAN));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Puts the first `gridded` gridded items on the web, active, and every other item off it. Returns how many gridded
+/// items there were to put on.
+async fn put_grids_on_the_web(db: &mut sqlx::SqliteConnection, gridded: usize) -> anyhow::Result<usize> {
+    let limit = i64::try_from(gridded).unwrap_or(i64::MAX);
+    sqlx::query(
+        "UPDATE IM_ITEM SET IS_ECOMM_ITEM = CASE WHEN ITEM_NO IN (SELECT ITEM_NO FROM IM_ITEM WHERE TRK_METH = 'G' \
+         ORDER BY ITEM_NO LIMIT ?1) THEN 'Y' ELSE 'N' END, STAT = CASE WHEN TRK_METH = 'G' THEN 'A' ELSE STAT END",
+    )
+    .bind(limit)
+    .execute(&mut *db)
+    .await?;
+    let on_web: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM IM_ITEM WHERE IS_ECOMM_ITEM = 'Y'").fetch_one(db).await?;
+    Ok(usize::try_from(on_web).unwrap_or(0))
 }

@@ -174,23 +174,44 @@ async fn scenario(args: &DemoArgs, woo: &WooClient, replica: &std::path::Path, a
         .try_collect()
         .await?;
     anyhow::ensure!(!in_stock.is_empty(), "no product has stock to sell");
+    // Sizes and colours too: variations of the gridded items with stock to sell.
+    let mut sizes: Vec<String> = Vec::new();
+    let variable: Vec<Product> = woo.products(vec![("type".into(), "variable".into())]).take(10).try_collect().await?;
+    for parent in &variable {
+        let variations: Vec<cpbridge_woo::model::Variation> = woo.variations(parent.id).try_collect().await?;
+        sizes.extend(variations.into_iter().filter(|v| v.stock_quantity.unwrap_or(0) > 5).map(|v| v.sku).take(3));
+    }
     let shoppers: Vec<u64> = woo.customers(Vec::new()).take(10).map_ok(|c| c.id).try_collect().await?;
     let mut db = sqlx::SqliteConnection::connect(&format!("sqlite:{}", replica.display())).await?;
 
-    println!("\nshoppers: placing {} orders; the shop receives stock now and then", args.orders);
+    println!(
+        "\nshoppers: placing {} orders (some for sizes of {} gridded items); the shop receives stock now and then",
+        args.orders,
+        variable.len()
+    );
     let started = Instant::now();
     let mut placed = Vec::new();
+    let mut size_lines = 0;
     for chunk_start in (0..args.orders).step_by(10) {
         let chunk: Vec<usize> = (chunk_start..(chunk_start + 10).min(args.orders)).collect();
+        // Every fourth order also buys one size (a variation, booked on its grid cell).
+        size_lines += chunk.iter().filter(|n| *n % 4 == 1 && !sizes.is_empty()).count();
         let results: Vec<anyhow::Result<u64>> = futures_util::stream::iter(chunk)
             .map(|n| {
-                let lines = (0..=(n % 3))
+                let mut lines: Vec<LineItemWrite> = (0..=(n % 3))
                     .map(|k| LineItemWrite {
                         sku: Some(in_stock[(n * 7 + k * 3) % in_stock.len()].sku.clone()),
                         quantity: i64::try_from(1 + (n + k) % 2).unwrap_or(1),
                         ..LineItemWrite::default()
                     })
                     .collect();
+                if n % 4 == 1 && !sizes.is_empty() {
+                    lines.push(LineItemWrite {
+                        sku: Some(sizes[n / 4 % sizes.len()].clone()),
+                        quantity: 1,
+                        ..LineItemWrite::default()
+                    });
+                }
                 let customer = if n % 3 == 0 || shoppers.is_empty() { 0 } else { shoppers[n % shoppers.len()] };
                 order(n, customer, lines)
             })
@@ -207,6 +228,32 @@ async fn scenario(args: &DemoArgs, woo: &WooClient, replica: &std::path::Path, a
             .bind(sku)
             .execute(&mut db)
             .await?;
+        // And a delivery of one size: its cell and the item's row, as Counterpoint posts a receiving.
+        if let Some(size) = variable.get(chunk_start / 10 % variable.len().max(1)) {
+            let cell: Option<(String, String, String)> = sqlx::query_as(
+                "SELECT DIM_1_UPR, DIM_2_UPR, DIM_3_UPR FROM IM_INV_CELL WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
+                 AND IS_ECOMM_ITEM_CELL = 'Y' ORDER BY DIM_1_UPR, DIM_2_UPR LIMIT 1",
+            )
+            .bind(&size.sku)
+            .fetch_optional(&mut db)
+            .await?;
+            if let Some((d1, d2, d3)) = cell {
+                sqlx::query(
+                    "UPDATE IM_INV_CELL SET QTY_ON_HND = QTY_ON_HND + 3 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
+                     AND DIM_1_UPR = ?2 AND DIM_2_UPR = ?3 AND DIM_3_UPR = ?4",
+                )
+                .bind(&size.sku)
+                .bind(d1)
+                .bind(d2)
+                .bind(d3)
+                .execute(&mut db)
+                .await?;
+                sqlx::query("UPDATE IM_INV SET QTY_ON_HND = QTY_ON_HND + 3 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN'")
+                    .bind(&size.sku)
+                    .execute(&mut db)
+                    .await?;
+            }
+        }
         if !args.headless {
             println!("  {}", progress(app, placed.len()).await?);
         }
@@ -235,7 +282,8 @@ async fn scenario(args: &DemoArgs, woo: &WooClient, replica: &std::path::Path, a
     println!("  everything landed {:.1} s after the first order", started.elapsed().as_secs_f64());
 
     println!("\n{}", crate::status::render(&crate::status::collect(&crate::status::StatusInputs::of(app)).await?));
-    reconcile(app, woo, placed.len()).await
+    let booked_cells: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM PS_DOC_LIN_CELL").fetch_one(&mut db).await?;
+    reconcile(app, woo, placed.len(), (size_lines, booked_cells)).await
 }
 
 fn order(n: usize, customer: u64, line_items: Vec<LineItemWrite>) -> OrderWrite {
@@ -280,7 +328,12 @@ async fn progress(app: &App, placed: usize) -> anyhow::Result<String> {
 
 /// The end state: the orders reconcile clean, one document per order, the store's stock equal to Counterpoint's for
 /// every SKU, nothing dead.
-async fn reconcile(app: &App, woo: &WooClient, placed: usize) -> anyhow::Result<bool> {
+async fn reconcile(
+    app: &App,
+    woo: &WooClient,
+    placed: usize,
+    (size_lines, booked_cells): (usize, i64),
+) -> anyhow::Result<bool> {
     let cp = app.orders.counterpoint();
     let applied = cp.staged_orders(Some(StagingStatus::Applied), 100_000).await?;
     let mut documents: Vec<i64> = applied.iter().filter_map(|o| o.cp_doc_id).collect();
@@ -300,11 +353,37 @@ async fn reconcile(app: &App, woo: &WooClient, placed: usize) -> anyhow::Result<
     let dead_since = chrono::Utc::now().naive_utc() - app.config.orders.dead_hold();
     let unapplied = unapplied_by_sku(&cp.unapplied_order_lines(dead_since).await?);
     let wanted = web_stock(&skus, &levels, &settings.web_locations, &unapplied, settings.buffer);
-    let off: Vec<String> = wanted
+    let mut off: Vec<String> = wanted
         .iter()
         .filter(|(sku, qty)| managed.get(*sku).copied().flatten() != Some(**qty))
         .map(|(sku, qty)| format!("{sku}: store {:?}, Counterpoint {qty}", managed.get(sku).copied().flatten()))
         .collect();
+
+    // Every variation of every variable product against its cell, computed the same way.
+    let mut shown: HashMap<String, Option<i64>> = HashMap::new();
+    let parents: Vec<&Product> = products.iter().filter(|p| p.kind == "variable").collect();
+    for parent in &parents {
+        let variations: Vec<cpbridge_woo::model::Variation> = woo.variations(parent.id).try_collect().await?;
+        shown.extend(
+            variations
+                .into_iter()
+                .filter(|v| v.extra.get("status").and_then(serde_json::Value::as_str) != Some("private"))
+                .map(|v| (v.sku, v.stock_quantity)),
+        );
+    }
+    let grid_items: Vec<String> = parents.iter().map(|p| p.sku.clone()).collect();
+    let cells = cp.cell_levels(&grid_items, &settings.web_locations).await?;
+    let cell_levels: Vec<cpbridge_core::records::InventoryLevel> =
+        cells.iter().map(cpbridge_core::records::CellLevel::variation_level).collect();
+    let variation_skus: Vec<String> = shown.keys().cloned().collect();
+    let wanted_cells = web_stock(&variation_skus, &cell_levels, &settings.web_locations, &unapplied, settings.buffer);
+    let cells_off: Vec<String> = wanted_cells
+        .iter()
+        .filter(|(sku, qty)| shown.get(*sku).copied().flatten() != Some(**qty))
+        .map(|(sku, qty)| format!("{sku}: store {:?}, Counterpoint cell {qty}", shown.get(sku).copied().flatten()))
+        .collect();
+    let cells_checked = wanted_cells.len();
+    off.extend(cells_off.iter().cloned());
 
     let orders = app.orders.reconcile_orders(None, false, chrono::Duration::zero()).await?;
     let checks = [
@@ -317,8 +396,25 @@ async fn reconcile(app: &App, woo: &WooClient, placed: usize) -> anyhow::Result<
             format!("orders placed {placed} = Counterpoint documents created {}", documents.len()),
         ),
         (
-            off.is_empty(),
-            format!("store stock = Counterpoint available for all {} SKUs ({} differ)", skus.len(), off.len()),
+            off.len() == cells_off.len(),
+            format!(
+                "store stock = Counterpoint available for all {} SKUs ({} differ)",
+                skus.len(),
+                off.len() - cells_off.len()
+            ),
+        ),
+        (
+            cells_off.is_empty() && cells_checked == shown.len(),
+            format!(
+                "variation stock = its cell's available for all {cells_checked} variations of {} gridded items ({} \
+                 differ)",
+                parents.len(),
+                cells_off.len()
+            ),
+        ),
+        (
+            i64::try_from(size_lines).is_ok_and(|n| n == booked_cells),
+            format!("order lines for sizes {size_lines} = lines booked on a grid cell {booked_cells}"),
         ),
         (dead == 0, format!("dead orders: {dead}")),
     ];

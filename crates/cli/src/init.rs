@@ -138,8 +138,8 @@ retired_status = "draft"         # for items that left the web; products are nev
 price_location = ""              # an IM_PRC.LOC_ID whose prices the store shows; empty uses the item's own prices
 batch_size = 100
 # Gridded items as variable products, a variation per web cell (orders booked on their cell, stock and contract prices
-# per cell). Not yet for a shop that already has variations: adopting hand-made variations is still to come.
-grid_variations = false
+# per cell; variable products and variations made by hand are adopted by SKU). false: one simple product per grid.
+grid_variations = true
 
 [products.tax_classes]
 # TAX_CATEG_COD = WooCommerce tax class slug; unmapped codes use the standard rate

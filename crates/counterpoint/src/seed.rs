@@ -7,6 +7,7 @@
 
 use chrono::{Duration, NaiveDateTime};
 use rust_decimal::Decimal;
+use std::collections::HashMap;
 
 use crate::dialect::Dialect;
 use crate::driver::{Driver, Tx, TxMode};
@@ -304,6 +305,19 @@ fn generate_grids(items: &mut Rows, prices: &Rows, stock: &Rows, spec: &SeedSpec
     let mut grids = Grids::default();
     let column = |name: &str| ITEM_SEED_COLS.iter().position(|c| *c == name).unwrap_or(0);
     let (categ_at, typ_at, trk_at) = (column("CATEG_COD"), column("ITEM_TYP"), column("TRK_METH"));
+    // Stock and price rows by item, so a large seed is not quadratic.
+    let item_of = |row: &Vec<Value>| match row.first() {
+        Some(Value::Text(no)) => no.clone(),
+        _ => String::new(),
+    };
+    let mut stock_of: HashMap<String, Vec<&Vec<Value>>> = HashMap::new();
+    for row in stock {
+        stock_of.entry(item_of(row)).or_default().push(row);
+    }
+    let mut price_of: HashMap<String, &Vec<Value>> = HashMap::new();
+    for row in prices {
+        price_of.entry(item_of(row)).or_insert(row);
+    }
     for (index, item) in items.iter_mut().enumerate() {
         let no = item_no(index + 1);
         let categ = match &item[categ_at] {
@@ -334,7 +348,7 @@ fn generate_grids(items: &mut Rows, prices: &Rows, stock: &Rows, spec: &SeedSpec
             .flat_map(|a| kind.values[1].iter().map(move |b| (a.to_uppercase(), b.to_uppercase())))
             .collect();
         let off_web = (grids.items % 2 == 0).then(|| cells.len() - 1);
-        for row in stock.iter().filter(|r| r[0] == Value::from(no.as_str())) {
+        for row in stock_of.get(&no).into_iter().flatten() {
             let quantity = |v: &Value| match v {
                 Value::Dec(d) => u64::try_from(*d).unwrap_or(0),
                 _ => 0,
@@ -362,7 +376,7 @@ fn generate_grids(items: &mut Rows, prices: &Rows, stock: &Rows, spec: &SeedSpec
                 ]);
             }
         }
-        let item_price = prices.iter().find(|r| r[0] == Value::from(no.as_str()));
+        let item_price = price_of.get(&no).copied();
         for (i, (dim_1, dim_2)) in cells.iter().enumerate() {
             grids.barcodes.push(vec![
                 no.as_str().into(),

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::jobs::{PipelineError, Ports, now};
 use crate::product_map::{self, ProductSpec, RETIRED, VariationSpec};
-use crate::products::{PRODUCT_RECORDS, ProductReport};
+use crate::products::{PRODUCT_RECORDS, ProductReport, STOCK_RECORDS};
 use crate::sync_settings::{InventorySettings, ProductSettings};
 
 /// Sync-record family of variations: variation SKU → variation id, with the digest of what was sent.
@@ -150,7 +150,10 @@ pub async fn sync_grids(
                     cell_prices.get(item.item_no.as_str()).map_or(&[], Vec::as_slice),
                     prices.items.get(&item.item_no),
                 );
-                let owned = product_map::owned_digest(&spec, settings);
+                // A variable parent has no price of its own: its variations carry the prices, so a price change
+                // writes them and leaves the parent alone.
+                let unpriced = ProductSpec { regular_price: String::new(), sale_price: String::new(), ..spec.clone() };
+                let owned = product_map::owned_digest(&unpriced, settings);
                 let digest = format!(
                     "{VARIABLE_DIGEST_PREFIX}{}",
                     short_hash(&json!([owned, attributes_json(&variable.attributes)]))
@@ -428,10 +431,19 @@ async fn sync_variations(
         let outcome = ports.woo.batch_variations(parent_id, write).await?;
         report.batch_requests += outcome.requests;
         let mut done = Vec::new();
+        let mut stocked = Vec::new();
         for ((sku, digest), result) in created.into_iter().zip(&outcome.created) {
             match result {
                 Ok(variation) => {
                     report.created += 1;
+                    // The stock it was created with is what was last pushed: the stock events compare with it.
+                    if let Some(quantity) = stock.get(&sku) {
+                        stocked.push(SyncRecord {
+                            key: sku.clone(),
+                            woo_id: Some(variation.id),
+                            hash: quantity.to_string(),
+                        });
+                    }
                     done.push(SyncRecord { key: sku, woo_id: Some(variation.id), hash: digest });
                 }
                 Err(e) => {
@@ -465,6 +477,7 @@ async fn sync_variations(
         // A retired record is kept only for a variation a cell stood for; one made by hand without a SKU has none.
         done.retain(|r| !r.key.is_empty());
         ports.store.put_sync_records(VARIATION_RECORDS, &done, now()).await?;
+        ports.store.put_sync_records(STOCK_RECORDS, &stocked, now()).await?;
     }
     Ok(all_landed)
 }

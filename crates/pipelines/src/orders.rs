@@ -287,6 +287,11 @@ impl OrderPipeline {
                 match self.cp.stage_order(&staged, now()).await? {
                     StageOutcome::Staged { staging_id } => {
                         tracing::info!(woo_order = order.id, staging_id, "staged");
+                        // WooCommerce took the order's quantities off its own stock (below 0 where it allows
+                        // backorders), so the value last pushed no longer says what the store shows: the next stock
+                        // event for these SKUs pushes again, even when Counterpoint's figure ends where it was.
+                        let skus: Vec<String> = staged.lines.iter().map(|l| l.sku.clone()).collect();
+                        self.store.delete_sync_records(crate::products::STOCK_RECORDS, &skus).await?;
                         self.staged.notify_one();
                         Ok(Taken::Staged)
                     }

@@ -189,17 +189,19 @@ impl ProductSync {
     async fn run_inner(&self) -> Result<ProductReport, PipelineError> {
         let mut report = ProductReport::default();
         let items = all_items(&self.ports.cp).await?;
-        let prices: HashMap<String, ItemPrice> = if self.settings.price_location.trim().is_empty() {
-            HashMap::new()
-        } else {
-            let location = self.settings.price_location.trim();
-            all_prices(&self.ports.cp)
-                .await?
-                .into_iter()
-                .filter(|p| p.loc_id == location && p.dim_1_upr == "*" && p.dim_2_upr == "*" && p.dim_3_upr == "*")
-                .map(|p| (p.item_no.clone(), p))
-                .collect()
-        };
+        // The price location's rows, read once: the items' own (`DIM_n_UPR = '*'`) and the grid cells'.
+        let mut prices: HashMap<String, ItemPrice> = HashMap::new();
+        let mut cell_prices: Vec<ItemPrice> = Vec::new();
+        let location = self.settings.price_location.trim();
+        if !location.is_empty() {
+            for price in all_prices(&self.ports.cp).await?.into_iter().filter(|p| p.loc_id == location) {
+                if price.dim_1_upr == "*" && price.dim_2_upr == "*" && price.dim_3_upr == "*" {
+                    prices.insert(price.item_no.clone(), price);
+                } else if self.settings.grid_variations {
+                    cell_prices.push(price);
+                }
+            }
+        }
         let records: HashMap<String, SyncRecord> =
             self.ports.store.sync_records(PRODUCT_RECORDS).await?.into_iter().map(|r| (r.key.clone(), r)).collect();
         report.items = items.len();
@@ -263,16 +265,6 @@ impl ProductSync {
             pending = again;
         }
         if !grids.is_empty() {
-            let location = self.settings.price_location.trim();
-            let cell_prices: Vec<ItemPrice> = if location.is_empty() {
-                Vec::new()
-            } else {
-                all_prices(&self.ports.cp)
-                    .await?
-                    .into_iter()
-                    .filter(|p| p.loc_id == location && p.dim_1_upr != "*")
-                    .collect()
-            };
             crate::grid_products::sync_grids(
                 &self.ports,
                 &self.settings,

@@ -37,8 +37,8 @@ pub struct ProductSettings {
     pub category_names: BTreeMap<String, String>,
     /// Items per batch request (WooCommerce takes at most 100).
     pub batch_size: usize,
-    /// Gridded items (`TRK_METH = 'G'`) as variable products with a variation per web cell. Off by default: adoption
-    /// of variations made by hand is still to come, so a grid stays one simple product until this is on.
+    /// Gridded items (`TRK_METH = 'G'`) as variable products with a variation per web cell (on by default); off, a
+    /// grid is one simple product with the item's total stock, as before.
     pub grid_variations: bool,
 }
 
@@ -51,7 +51,7 @@ impl Default for ProductSettings {
             tax_classes: BTreeMap::new(),
             category_names: BTreeMap::new(),
             batch_size: 100,
-            grid_variations: false,
+            grid_variations: true,
         }
     }
 }

@@ -489,8 +489,18 @@ pub fn list_query(params: &Params, paging: &wire::Paging, parent: Option<u64>) -
         "asc" => false,
         _ => return Err(WcError::invalid_param("order", "order is not one of asc, and desc.", "rest_not_in_enum")),
     };
+    let product_type = match params.get("type") {
+        None => None,
+        Some(t) if parent.is_none() && ["simple", "grouped", "external", "variable"].contains(&t) => Some(t.to_owned()),
+        Some(_) if parent.is_some() => None,
+        Some(_) => {
+            let message = "type is not one of simple, grouped, external, and variable.";
+            return Err(WcError::invalid_param("type", message, "rest_not_in_enum"));
+        }
+    };
     let ids = params.list("include").iter().filter_map(|s| s.parse().ok()).collect();
     Ok(Query {
+        product_type,
         kinds,
         parent_id: parent.or(params.integer("parent")?.and_then(|p| u64::try_from(p).ok())),
         skus,

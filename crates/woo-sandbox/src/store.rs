@@ -87,6 +87,8 @@ pub struct Query {
     pub created_after: Option<String>,
     pub ids: Vec<u64>,
     pub search: Option<String>,
+    /// `type` of a product listing (`simple`, `grouped`, `external`, `variable`).
+    pub product_type: Option<String>,
     /// A column: `id`, `created`, `modified`, `title`.
     pub order_by: &'static str,
     pub descending: bool,
@@ -348,6 +350,9 @@ pub async fn list(conn: &mut SqliteConnection, query: &Query) -> Result<(u64, Ve
     if !query.ids.is_empty() {
         let ids: Vec<String> = query.ids.iter().map(|id| to_i64(*id).to_string()).collect();
         clauses.push(format!("id IN ({})", ids.join(",")));
+    }
+    if let Some(kind) = &query.product_type {
+        clauses.push(format!("json_extract(body, '$.type') = {}", bind(kind.clone(), &mut binds)));
     }
     if let Some(search) = &query.search {
         let pattern = format!("%{}%", search.replace(['%', '_'], ""));
