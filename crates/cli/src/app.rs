@@ -127,13 +127,18 @@ impl App {
         let dead_hold = config.orders.dead_hold();
         let products =
             Arc::new(ProductSync::new(ports.clone(), config.products.clone(), config.inventory.clone(), dead_hold));
-        let inventory = Arc::new(InventorySync::new(ports.clone(), config.inventory.clone(), dead_hold));
+        let inventory = Arc::new(
+            InventorySync::new(ports.clone(), config.inventory.clone(), dead_hold)
+                .with_variation_sku(config.products.variation_sku),
+        );
         let sale = cpbridge_core::pricing::SaleContext {
             str_id: Some(config.orders.store_id.clone()),
             sta_id: Some(config.orders.station_id.clone()),
             loc_id: Some(config.pricing_location()),
         };
-        let pricing = Arc::new(PriceService::new(cp, config.pricing_location(), sale));
+        let pricing = Arc::new(
+            PriceService::new(cp, config.pricing_location(), sale).with_variation_sku(config.products.variation_sku),
+        );
         let customers = Arc::new(CustomerSync::new(ports, config.customers.clone(), config.orders.clone()));
         let webhooks = Arc::new(WebhookGuard::new(
             woo,

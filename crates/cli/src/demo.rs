@@ -373,8 +373,11 @@ async fn reconcile(
     }
     let grid_items: Vec<String> = parents.iter().map(|p| p.sku.clone()).collect();
     let cells = cp.cell_levels(&grid_items, &settings.web_locations).await?;
+    let variation_skus =
+        cpbridge_pipelines::grid_products::variation_skus(cp.as_ref(), app.config.products.variation_sku, &grid_items)
+            .await?;
     let cell_levels: Vec<cpbridge_core::records::InventoryLevel> =
-        cells.iter().map(cpbridge_core::records::CellLevel::variation_level).collect();
+        cells.iter().map(|c| c.variation_level(&variation_skus)).collect();
     let variation_skus: Vec<String> = shown.keys().cloned().collect();
     let wanted_cells = web_stock(&variation_skus, &cell_levels, &settings.web_locations, &unapplied, settings.buffer);
     let cells_off: Vec<String> = wanted_cells

@@ -140,6 +140,7 @@ batch_size = 100
 # Gridded items as variable products, a variation per web cell (orders booked on their cell, stock and contract prices
 # per cell; variable products and variations made by hand are adopted by SKU). false: one simple product per grid.
 grid_variations = true
+variation_sku = "item-dims"      # a variation's SKU: ITEM_NO-DIM1-DIM2, or "barcode" (the cell's IM_BARCOD barcode)
 
 [products.tax_classes]
 # TAX_CATEG_COD = WooCommerce tax class slug; unmapped codes use the standard rate

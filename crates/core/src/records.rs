@@ -132,6 +132,60 @@ pub struct GridDimValue {
     pub seq_no: i64,
 }
 
+/// A grid cell's barcode (`IM_BARCOD`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellBarcode {
+    pub item_no: String,
+    /// `DIM_1_UPR`, `DIM_2_UPR`, `DIM_3_UPR`.
+    pub dims: [String; 3],
+    pub barcode: String,
+}
+
+/// How a variation's SKU is made from its cell (`products.variation_sku`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VariationSkuRule {
+    /// `ITEM_NO-DIM1-DIM2` (the cell's `DIM_n_UPR` values, unused dimensions left out).
+    #[default]
+    ItemDims,
+    /// The cell's barcode in `IM_BARCOD` (the lowest `BARCOD_ID` where it has several), else `ITEM_NO-DIM1-DIM2`.
+    Barcode,
+}
+
+/// Each cell's variation SKU under the configured rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VariationSkus {
+    /// The barcode rule's SKUs, by item and cell; empty under `ITEM_NO-DIM1-DIM2`.
+    barcodes: std::collections::HashMap<(String, [String; 3]), String>,
+}
+
+impl VariationSkus {
+    /// `ITEM_NO-DIM1-DIM2` for every cell.
+    pub fn by_label() -> Self {
+        VariationSkus::default()
+    }
+
+    /// The cells' barcodes, read in `BARCOD_ID` order: the first one per cell is its SKU.
+    pub fn from_barcodes(rows: impl IntoIterator<Item = CellBarcode>) -> Self {
+        let mut barcodes = std::collections::HashMap::new();
+        for row in rows {
+            let barcode = row.barcode.trim().to_owned();
+            if !barcode.is_empty() {
+                barcodes.entry((row.item_no, row.dims)).or_insert(barcode);
+            }
+        }
+        VariationSkus { barcodes }
+    }
+
+    /// The SKU of the variation for this cell.
+    pub fn sku(&self, item_no: &str, dims: &[String; 3]) -> String {
+        self.barcodes
+            .get(&(item_no.to_owned(), dims.clone()))
+            .cloned()
+            .unwrap_or_else(|| crate::order::variation_label(item_no, dims))
+    }
+}
+
 /// The stock of one grid cell at one location (`IM_INV_CELL`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CellLevel {
@@ -146,10 +200,10 @@ pub struct CellLevel {
 }
 
 impl CellLevel {
-    /// The cell's stock as the stock rules read an item's: under its variation's SKU (`ITEM_NO-DIM1-DIM2`).
-    pub fn variation_level(&self) -> InventoryLevel {
+    /// The cell's stock as the stock rules read an item's: under its variation's SKU.
+    pub fn variation_level(&self, skus: &VariationSkus) -> InventoryLevel {
         InventoryLevel {
-            item_no: crate::order::variation_label(&self.item_no, &self.dims),
+            item_no: skus.sku(&self.item_no, &self.dims),
             loc_id: self.loc_id.clone(),
             qty_on_hnd: self.qty_on_hnd,
             qty_commit: self.qty_commit,

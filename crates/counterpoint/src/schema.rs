@@ -879,7 +879,8 @@ pub const IM_BARCOD: Table = Table {
         req("BARCOD", VarChar(20)),
     ],
     primary_key: &["ITEM_NO", "BARCOD_ID", "DIM_1_UPR", "DIM_2_UPR", "DIM_3_UPR"],
-    indexes: &[],
+    // Registers look barcodes up as they scan; so does an order for a variation whose SKU is one.
+    indexes: &[("IX_IM_BARCOD_BARCOD", &["BARCOD"], false)],
     touches_rs_utc_dt: false,
     inserts: &[],
 };

@@ -1,18 +1,22 @@
-//! Gridded items as WooCommerce variable products (`products.grid_variations`, off by default until variations made
-//! by hand are adopted too; orders for a variation are booked on their cell, the stock syncs keep each variation's
-//! stock on its cell's, and the pricing API prices a variation from its cell).
+//! Gridded items as WooCommerce variable products (`products.grid_variations`, on by default; orders for a variation
+//! are booked on their cell, the stock syncs keep each variation's stock on its cell's, and the pricing API prices a
+//! variation from its cell).
 //!
 //! A gridded item (`TRK_METH = 'G'`) on the web becomes a variable product with one attribute per dimension, and each
-//! of its cells on the web a variation (SKU `ITEM_NO-DIM1-DIM2`), priced from the cell's `IM_PRC` row. The parent is
-//! written alone (a create, or an update that also turns an earlier simple product into a variable one); its
-//! variations go in batches of 100 on the parent's `variations/batch` endpoint. What was sent is kept per variation
-//! with a digest, as for simple products, so an unchanged grid costs nothing and a killed run resumes; a cell that
-//! left the web is set private, never deleted. New variations start with the cell's web stock.
+//! of its cells on the web a variation (SKU by `products.variation_sku`), priced from the cell's `IM_PRC` row. Items
+//! go in rounds of 100: parents in `products/batch` requests (a create refused for a duplicate SKU adopts the holder),
+//! then each parent's variations in batches of 100 on its `variations/batch` endpoint. What was sent is kept per
+//! variation with a digest, as for simple products, so an unchanged grid costs nothing and a killed run resumes. A
+//! parent's variations in the store are listed only when its set of SKUs changed: one with a cell's SKU cpbridge has
+//! no record of is adopted, one no web cell stands for is set private, never deleted. New variations start with the
+//! cell's web stock.
 
 use std::collections::HashMap;
 
 use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
-use cpbridge_core::records::{CellLevel, GridDimValue, InventoryLevel, Item, ItemPrice};
+use cpbridge_core::records::{
+    CellLevel, GridDimValue, InventoryLevel, Item, ItemPrice, VariationSkuRule, VariationSkus,
+};
 use cpbridge_store::SyncRecord;
 use cpbridge_woo::model::{BatchWrite, ProductWrite};
 use futures_util::TryStreamExt as _;
@@ -74,6 +78,21 @@ pub struct GridPrices<'a> {
     pub cells: &'a [ItemPrice],
 }
 
+/// Each cell's variation SKU for these gridded items under `rule`.
+///
+/// # Errors
+/// When Counterpoint cannot be read.
+pub async fn variation_skus(
+    cp: &dyn cpbridge_counterpoint::CounterpointPort,
+    rule: VariationSkuRule,
+    item_nos: &[String],
+) -> cpbridge_counterpoint::CpResult<VariationSkus> {
+    match rule {
+        VariationSkuRule::ItemDims => Ok(VariationSkus::by_label()),
+        VariationSkuRule::Barcode => Ok(VariationSkus::from_barcodes(cp.cell_barcodes(item_nos).await?)),
+    }
+}
+
 /// Sync-record family of a variable product's set of variations: `ITEM_NO` → digest of its variation SKUs. The
 /// store's variations are listed (to adopt those made by hand and retire those no cell stands for) only when it
 /// changed, so an unchanged grid costs no request.
@@ -132,8 +151,9 @@ pub async fn sync_grids(
         for cell in &cells {
             cells_of.entry(cell.item_no.as_str()).or_default().push(cell.clone());
         }
+        let variation_skus = variation_skus(ports.cp.as_ref(), settings.variation_sku, &item_nos).await?;
         // Each cell's stock to start its variation with, as the stock syncs compute it (unapplied orders held back).
-        let levels: Vec<InventoryLevel> = cells.iter().map(CellLevel::variation_level).collect();
+        let levels: Vec<InventoryLevel> = cells.iter().map(|c| c.variation_level(&variation_skus)).collect();
         let mut skus: Vec<String> = levels.iter().map(|l| l.item_no.clone()).collect();
         skus.sort();
         skus.dedup();
@@ -149,6 +169,7 @@ pub async fn sync_grids(
                     cells_of.get(item.item_no.as_str()).map_or(&[], Vec::as_slice),
                     cell_prices.get(item.item_no.as_str()).map_or(&[], Vec::as_slice),
                     prices.items.get(&item.item_no),
+                    &variation_skus,
                 );
                 // A variable parent has no price of its own: its variations carry the prices, so a price change
                 // writes them and leaves the parent alone.

@@ -59,6 +59,8 @@ struct StockPush {
 pub struct InventorySync {
     ports: Ports,
     settings: InventorySettings,
+    /// How variations' SKUs are made (`products.variation_sku`): each cell's stock is pushed under its SKU.
+    variation_sku: cpbridge_core::records::VariationSkuRule,
     dead_hold: chrono::Duration,
     /// When the consumed change rows were last purged; `USER_INV_CHANGES` grows with every stock movement of the
     /// shop, so the events job keeps it to a day.
@@ -81,7 +83,20 @@ pub(crate) async fn held_lines(
 impl InventorySync {
     /// `dead_hold`: how long a `DEAD` order keeps holding its stock (`orders.dead_hold_hours`).
     pub fn new(ports: Ports, settings: InventorySettings, dead_hold: chrono::Duration) -> Self {
-        InventorySync { ports, settings, dead_hold, last_purge: std::sync::Mutex::new(None) }
+        InventorySync {
+            ports,
+            settings,
+            variation_sku: cpbridge_core::records::VariationSkuRule::default(),
+            dead_hold,
+            last_purge: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The rule variations' SKUs follow (`products.variation_sku`).
+    #[must_use]
+    pub fn with_variation_sku(mut self, rule: cpbridge_core::records::VariationSkuRule) -> Self {
+        self.variation_sku = rule;
+        self
     }
 
     /// Pushes the stock of every SKU with unconsumed change rows, then consumes them.
@@ -199,8 +214,13 @@ impl InventorySync {
         let item_nos: Vec<String> = parents.iter().map(|(sku, _)| sku.clone()).collect();
         let mut cells = self.ports.cp.cell_levels(&item_nos, &self.settings.web_locations).await?;
         cells.retain(|c| only.get(&c.item_no).is_none_or(|named| named.contains(&c.dims)));
+        let variation_skus =
+            crate::grid_products::variation_skus(self.ports.cp.as_ref(), self.variation_sku, &item_nos).await?;
         let levels: Vec<cpbridge_core::records::InventoryLevel> =
-            cells.iter().map(cpbridge_core::records::CellLevel::variation_level).collect();
+            cells.iter().map(|c| c.variation_level(&variation_skus)).collect();
+        // Which parent each variation SKU belongs to.
+        let parent_of: HashMap<&str, &str> =
+            levels.iter().zip(&cells).map(|(l, c)| (l.item_no.as_str(), c.item_no.as_str())).collect();
         let mut skus: Vec<String> = levels.iter().map(|l| l.item_no.clone()).collect();
         skus.sort();
         skus.dedup();
@@ -227,10 +247,9 @@ impl InventorySync {
         report.checked += skus.len();
         let mut failed = HashSet::new();
         for (item_no, parent_id) in parents {
-            let prefix = format!("{item_no}-");
             let due: Vec<(String, u64, i64)> = stock
                 .iter()
-                .filter(|(sku, _)| sku.starts_with(&prefix))
+                .filter(|(sku, _)| parent_of.get(sku.as_str()) == Some(&item_no.as_str()))
                 .filter(|(sku, quantity)| {
                     let same = pushed.get(sku.as_str()).is_some_and(|last| *last == quantity.to_string());
                     if same {

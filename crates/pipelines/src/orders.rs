@@ -750,6 +750,32 @@ impl OrderPipeline {
                     }
                 }
             }
+            // Or a cell's barcode (`products.variation_sku = "barcode"`); a missing cell row at the fulfilment
+            // location is then the document's clear reason.
+            let still: Vec<String> =
+                unknown.iter().filter(|s| !items.contains_key(**s)).map(|s| (*s).clone()).collect();
+            if !still.is_empty() {
+                let barcodes = self.cp.cells_by_barcode(&still).await?;
+                let mut grid_nos: Vec<String> = barcodes.iter().map(|b| b.item_no.clone()).collect();
+                grid_nos.sort();
+                grid_nos.dedup();
+                let grids: HashMap<String, _> = self
+                    .cp
+                    .items_by_no(&grid_nos)
+                    .await?
+                    .into_iter()
+                    .filter(|i| i.trk_meth.as_deref() == Some("G"))
+                    .map(|i| (i.item_no.clone(), i))
+                    .collect();
+                for barcode in barcodes {
+                    if let Some(item) = grids.get(&barcode.item_no)
+                        && !items.contains_key(&barcode.barcode)
+                    {
+                        items.insert(barcode.barcode.clone(), item.clone());
+                        cells.insert(barcode.barcode, barcode.dims);
+                    }
+                }
+            }
         }
         Ok(order_map::build_document_with_cells(&order, &cust_no, &items, &cells, &self.settings)?)
     }

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{NaiveDateTime, Utc};
 use cpbridge_core::pricing::{PriceAnswer, PriceRules, PricedItem, SaleContext};
-use cpbridge_core::records::{Customer, Item, ItemPrice, Watermark};
+use cpbridge_core::records::{Customer, Item, ItemPrice, VariationSkuRule, Watermark};
 use cpbridge_counterpoint::port::watermark_after;
 use cpbridge_counterpoint::{CounterpointPort, CpResult};
 
@@ -41,6 +41,8 @@ pub struct PriceBook {
     items: HashMap<String, PricedItem>,
     /// A grid cell's own `IM_PRC` row at the price location, by item and cell: a variation's price basis.
     cell_prices: HashMap<(String, [String; 3]), ItemPrice>,
+    /// Under `products.variation_sku = "barcode"`: a variation's SKU (its cell's barcode) → item and cell.
+    barcodes: HashMap<String, (String, [String; 3])>,
     customers: HashMap<String, Customer>,
     /// Lower-case `EMAIL_ADRS_1` → `CUST_NO`, for a web account that carries no customer number.
     emails: HashMap<String, String>,
@@ -56,18 +58,22 @@ impl PriceBook {
     /// The gridded item a variation SKU (`ITEM_NO-DIM1-DIM2`) stands for, priced from the cell's own row at the
     /// price location when it has one, else from the item's.
     fn variation(&self, sku: &str) -> Option<PricedItem> {
-        sku.match_indices('-').rev().find_map(|(at, _)| {
-            let item = self.items.get(&sku[..at]).filter(|i| i.item.trk_meth.as_deref() == Some("G"))?;
+        let priced = |item_no: &str, cell: [String; 3]| {
+            let item = self.items.get(item_no).filter(|i| i.item.trk_meth.as_deref() == Some("G"))?;
+            let price =
+                self.cell_prices.get(&(item.item.item_no.clone(), cell)).cloned().or_else(|| item.price.clone());
+            Some(PricedItem { item: item.item.clone(), price })
+        };
+        let by_label = sku.match_indices('-').rev().find_map(|(at, _)| {
             let mut dims = sku[at + 1..].split('-').map(str::to_owned);
             let cell = [
                 dims.next().unwrap_or_else(|| "*".into()),
                 dims.next().unwrap_or_else(|| "*".into()),
                 dims.next().unwrap_or_else(|| "*".into()),
             ];
-            let price =
-                self.cell_prices.get(&(item.item.item_no.clone(), cell)).cloned().or_else(|| item.price.clone());
-            Some(PricedItem { item: item.item.clone(), price })
-        })
+            priced(&sku[..at], cell)
+        });
+        by_label.or_else(|| self.barcodes.get(sku).and_then(|(item_no, cell)| priced(item_no, cell.clone())))
     }
 
     /// Filters Counterpoint has that cpbridge cannot read, by group and rule.
@@ -102,13 +108,28 @@ pub struct PriceService {
     price_location: String,
     /// The web sale, as rules' sale filters see it.
     sale: SaleContext,
+    /// How variations' SKUs are made: under `barcode`, the book keeps the gridded items' cell barcodes.
+    variation_sku: VariationSkuRule,
     book: RwLock<Arc<PriceBook>>,
 }
 
 impl PriceService {
     /// `sale`: the web's store, station and location, for the rules' sale filters (`SAL_FILT`).
     pub fn new(cp: Arc<dyn CounterpointPort>, price_location: String, sale: SaleContext) -> Self {
-        PriceService { cp, price_location, sale, book: RwLock::new(Arc::new(PriceBook::default())) }
+        PriceService {
+            cp,
+            price_location,
+            sale,
+            variation_sku: VariationSkuRule::default(),
+            book: RwLock::new(Arc::new(PriceBook::default())),
+        }
+    }
+
+    /// The rule variations' SKUs follow (`products.variation_sku`).
+    #[must_use]
+    pub fn with_variation_sku(mut self, rule: VariationSkuRule) -> Self {
+        self.variation_sku = rule;
+        self
     }
 
     /// The current snapshot.
@@ -211,6 +232,25 @@ impl PriceService {
             old.rules.clone()
         };
         let mut book_items = old.items.clone();
+        let mut barcodes = old.barcodes.clone();
+        if self.variation_sku == VariationSkuRule::Barcode {
+            // Every grid's barcodes at each full reload (they carry no change stamp), a changed grid's in between.
+            let grids: Vec<String> = if rules_changed {
+                barcodes.clear();
+                book_items
+                    .values()
+                    .map(|p| &p.item)
+                    .chain(&items.0)
+                    .filter(|i| is_grid(i))
+                    .map(|i| i.item_no.clone())
+                    .collect()
+            } else {
+                items.0.iter().filter(|i| is_grid(i)).map(|i| i.item_no.clone()).collect()
+            };
+            for cell in self.cp.cell_barcodes(&grids).await? {
+                barcodes.entry(cell.barcode).or_insert((cell.item_no, cell.dims));
+            }
+        }
         for item in items.0 {
             let price = book_items.get(&item.item_no).and_then(|p| p.price.clone());
             book_items.insert(item.item_no.clone(), PricedItem { item, price });
@@ -239,6 +279,7 @@ impl PriceService {
             rules,
             items: book_items,
             cell_prices,
+            barcodes,
             customers: book_customers,
             emails,
             rules_stamp: stamp,
@@ -253,4 +294,8 @@ impl PriceService {
         }
         Ok(true)
     }
+}
+
+fn is_grid(item: &Item) -> bool {
+    item.trk_meth.as_deref() == Some("G")
 }

@@ -144,6 +144,7 @@ pub fn variable_spec(
     cells: &[CellLevel],
     cell_prices: &[ItemPrice],
     item_price: Option<&ItemPrice>,
+    skus: &cpbridge_core::records::VariationSkus,
 ) -> VariableSpec {
     let mut attributes = Vec::new();
     // Per dimension: its key values in display order, with their labels.
@@ -192,13 +193,7 @@ pub fn variable_spec(
                     (name.clone(), label.clone())
                 })
                 .collect();
-            VariationSpec {
-                sku: variation_sku(&item.item_no, cell),
-                cell: cell.clone(),
-                options,
-                regular_price,
-                sale_price,
-            }
+            VariationSpec { sku: skus.sku(&item.item_no, cell), cell: cell.clone(), options, regular_price, sale_price }
         })
         .collect();
     VariableSpec { attributes, variations }
@@ -296,6 +291,7 @@ pub fn retire_write(id: u64, settings: &ProductSettings) -> ProductWrite {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cpbridge_core::records::{CellBarcode, VariationSkus};
     use rust_decimal_macros::dec;
 
     fn item(no: &str) -> Item {
@@ -463,7 +459,7 @@ mod tests {
             prc: [Some(dec!(9.5)), None, None, None, None, None],
             rs_utc_dt: None,
         };
-        let spec = variable_spec(&tee, &dims, &cells, &[dearer], None);
+        let spec = variable_spec(&tee, &dims, &cells, std::slice::from_ref(&dearer), None, &VariationSkus::by_label());
         assert_eq!(
             spec.attributes,
             vec![
@@ -481,5 +477,16 @@ mod tests {
             (spec.variations[0].regular_price.as_str(), spec.variations[0].sale_price.as_str()),
             ("7.50", "5.99")
         );
+        // Under the barcode rule, a cell with a barcode is sold under it; one without keeps ITEM-DIM1-DIM2.
+        let barcode = |size: &str, code: &str| CellBarcode {
+            item_no: "APP-1".into(),
+            dims: [size.into(), "BLACK".into(), "*".into()],
+            barcode: code.into(),
+        };
+        let by_barcode =
+            VariationSkus::from_barcodes([barcode("S", "2000001"), barcode("S", "2000009"), barcode("L", "2000003")]);
+        let spec = variable_spec(&tee, &dims, &cells, &[dearer], None, &by_barcode);
+        let skus: Vec<&str> = spec.variations.iter().map(|v| v.sku.as_str()).collect();
+        assert_eq!(skus, ["2000001", "APP-1-S-NAVY", "APP-1-M-BLACK", "APP-1-M-NAVY", "2000003"]);
     }
 }

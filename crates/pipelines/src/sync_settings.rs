@@ -40,6 +40,9 @@ pub struct ProductSettings {
     /// Gridded items (`TRK_METH = 'G'`) as variable products with a variation per web cell (on by default); off, a
     /// grid is one simple product with the item's total stock, as before.
     pub grid_variations: bool,
+    /// How a variation's SKU is made: `item-dims` (`ITEM_NO-DIM1-DIM2`, the default) or `barcode` (the cell's
+    /// `IM_BARCOD` barcode, else `ITEM_NO-DIM1-DIM2`). Orders and the pricing API resolve both kinds whatever it is.
+    pub variation_sku: cpbridge_core::records::VariationSkuRule,
 }
 
 impl Default for ProductSettings {
@@ -52,6 +55,7 @@ impl Default for ProductSettings {
             category_names: BTreeMap::new(),
             batch_size: 100,
             grid_variations: true,
+            variation_sku: cpbridge_core::records::VariationSkuRule::ItemDims,
         }
     }
 }

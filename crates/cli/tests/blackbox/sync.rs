@@ -624,3 +624,122 @@ async fn a_variable_product_made_by_hand_is_adopted_with_its_variations() {
     let again = sync(&shop, &["products"], true);
     assert_eq!(writes(&requests(&shop).await), writes(&before), "then nothing to write: {again}");
 }
+
+/// `products.variation_sku = "barcode"`: each variation's SKU is its cell's barcode; an order for one is booked on
+/// that cell, the cell's stock reaches it, and the pricing API prices it as the same cell under its other SKU.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variations_can_take_their_cells_barcodes_as_skus() {
+    const KEY: &str = "test-pricing-key-barcodes-0123";
+    let extra = format!(
+        "\n[products]\nprice_location = \"MAIN\"\nvariation_sku = \"barcode\"\n[pricing]\napi_keys = [\"{KEY}\"]\n"
+    );
+    let shop = Shop::open_seeded(60, &[], 0, &extra).await;
+    let mut db = shop.replica().await;
+    let grid: String =
+        sqlx::query_scalar("SELECT MIN(ITEM_NO) FROM IM_ITEM WHERE TRK_METH = 'G' AND CATEG_COD = 'APPAREL'")
+            .fetch_one(&mut db)
+            .await
+            .expect("a gridded item");
+    for statement in [
+        "UPDATE IM_ITEM SET IS_ECOMM_ITEM = 'Y', STAT = 'A' WHERE ITEM_NO = ?1",
+        "UPDATE IM_INV_CELL SET IS_ECOMM_ITEM_CELL = 'Y' WHERE ITEM_NO = ?1",
+    ] {
+        sqlx::query(statement).bind(&grid).execute(&mut db).await.expect(statement);
+    }
+    let barcode_of = |size: &'static str| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT BARCOD FROM IM_BARCOD WHERE ITEM_NO = ?1 AND DIM_1_UPR = ?2 AND DIM_2_UPR = 'NAVY' \
+             ORDER BY BARCOD_ID LIMIT 1",
+        )
+        .bind(grid.clone())
+        .bind(size)
+    };
+    let (m_navy, xl_navy) =
+        (barcode_of("M").fetch_one(&mut db).await.expect("M"), barcode_of("XL").fetch_one(&mut db).await.expect("XL"));
+    let first = sync(&shop, &["products"], true);
+    assert!(first.get("failed").is_none_or(|f| f.as_u64() == Some(0)), "{first}");
+    let parent = shop.woo.product_by_sku(&grid).await.expect("lookup").expect("the variable product");
+    let variations: Vec<cpbridge_woo::model::Variation> =
+        shop.woo.variations(parent.id).try_collect().await.expect("variations");
+    let barcodes: std::collections::BTreeSet<String> =
+        sqlx::query_scalar("SELECT DISTINCT BARCOD FROM IM_BARCOD WHERE ITEM_NO = ?1 AND DIM_1_UPR <> '*'")
+            .bind(&grid)
+            .fetch_all(&mut db)
+            .await
+            .expect("barcodes")
+            .into_iter()
+            .collect();
+    let skus: std::collections::BTreeSet<String> = variations.iter().map(|v| v.sku.clone()).collect();
+    assert_eq!(skus, barcodes, "one variation per cell, under its barcode");
+
+    // An order for M Navy by its barcode is booked on that cell.
+    let committed = || {
+        sqlx::query_scalar::<_, f64>(
+            "SELECT CAST(QTY_COMMIT AS REAL) FROM IM_INV_CELL WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
+             AND DIM_1_UPR = 'M' AND DIM_2_UPR = 'NAVY'",
+        )
+        .bind(grid.clone())
+    };
+    let before = committed().fetch_one(&mut db).await.expect("M");
+    let line = cpbridge_woo::model::LineItemWrite { sku: Some(m_navy.clone()), quantity: 1, ..Default::default() };
+    shop.place_lines(1, 0, vec![line]).await;
+    assert!(shop.cli(&["orders", "pull"]).status.success());
+    let processed = shop.cli(&["orders", "process"]);
+    assert!(
+        crate::stdout(&processed).contains("\"applied\": 1"),
+        "{}{}",
+        crate::stdout(&processed),
+        stderr(&processed)
+    );
+    assert_eq!(committed().fetch_one(&mut db).await.expect("M"), before + 1.0, "booked on the M Navy cell");
+
+    // A delivery to M Navy reaches the variation under its barcode.
+    for statement in [
+        "UPDATE IM_INV_CELL SET QTY_ON_HND = QTY_ON_HND + 7 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' AND DIM_1_UPR = 'M' \
+         AND DIM_2_UPR = 'NAVY'",
+        "UPDATE IM_INV SET QTY_ON_HND = QTY_ON_HND + 7 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN'",
+    ] {
+        sqlx::query(statement).bind(&grid).execute(&mut db).await.expect(statement);
+    }
+    sync(&shop, &["inventory"], true);
+    let available: f64 = sqlx::query_scalar(
+        "SELECT CAST(QTY_ON_HND - QTY_COMMIT AS REAL) FROM IM_INV_CELL WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
+         AND DIM_1_UPR = 'M' AND DIM_2_UPR = 'NAVY'",
+    )
+    .bind(&grid)
+    .fetch_one(&mut db)
+    .await
+    .expect("cell");
+    let shown = shop.woo.product_by_sku(&m_navy).await.expect("lookup").map(|p| p.stock_quantity);
+    assert_eq!(shown, Some(Some(available.max(0.0) as i64)), "M Navy under {m_navy}");
+
+    // The pricing API prices the barcode as the same cell under its ITEM-DIM1-DIM2 name.
+    let customer: String =
+        sqlx::query_scalar("SELECT MIN(CUST_NO) FROM AR_CUST").fetch_one(&mut db).await.expect("a customer");
+    shop.write_config_with(
+        "products_secs = 0\ninventory_events_secs = 0\ninventory_reconcile_secs = 0\ncustomers_secs = 0\npricing_refresh_secs = 0.5",
+        &extra,
+    );
+    let daemon = shop.daemon();
+    let body =
+        serde_json::json!({"customer": customer, "items": [{"sku": xl_navy}, {"sku": format!("{grid}-XL-NAVY")}]});
+    let start = Instant::now();
+    let answer: Value = loop {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v1/prices", daemon.base))
+            .bearer_auth(KEY)
+            .json(&body)
+            .send()
+            .await
+            .expect("prices");
+        if response.status() != 503 {
+            assert_eq!(response.status(), 200);
+            break response.json().await.expect("json");
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "the price book loads");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let items = answer["items"].as_array().expect("items");
+    assert!(items[0]["unit_price"].is_string(), "{answer}");
+    assert_eq!(items[0]["unit_price"], items[1]["unit_price"], "{answer}");
+}

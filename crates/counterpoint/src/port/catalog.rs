@@ -138,3 +138,30 @@ pub(super) async fn grid_dims<D: Driver>(cp: &SqlCounterpoint<D>, item_nos: &[St
     }
     Ok(dims)
 }
+
+/// The cell barcodes whose `key` column (`ITEM_NO` or `BARCOD`) is one of `keys`, cells with a `*` first dimension
+/// (the item's own barcode) left out, in item, cell and `BARCOD_ID` order.
+pub(super) async fn cell_barcodes<D: Driver>(
+    cp: &SqlCounterpoint<D>,
+    keys: &[String],
+    key: &'static str,
+) -> CpResult<Vec<CellBarcode>> {
+    let mut barcodes = Vec::new();
+    for chunk in keys.chunks(500) {
+        let list = cp.dialect().param_list(1, chunk.len());
+        let params: Vec<Value> = chunk.iter().map(|s| Value::from(s.as_str())).collect();
+        let sql = cp.sql(&format!(
+            "SELECT ITEM_NO, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR, BARCOD FROM dbo.IM_BARCOD WHERE {key} IN ({list}) \
+             AND DIM_1_UPR <> '*' ORDER BY ITEM_NO, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR, BARCOD_ID"
+        ));
+        for row in cp.read(&sql, &params).await? {
+            let row = row.from_table("IM_BARCOD", &["ITEM_NO", "BARCOD"]);
+            barcodes.push(CellBarcode {
+                item_no: row.text("ITEM_NO")?,
+                dims: [row.text("DIM_1_UPR")?, row.text("DIM_2_UPR")?, row.text("DIM_3_UPR")?],
+                barcode: row.text("BARCOD")?,
+            });
+        }
+    }
+    Ok(barcodes)
+}

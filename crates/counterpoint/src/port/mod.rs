@@ -24,8 +24,8 @@ use chrono::{Duration, NaiveDateTime};
 use cpbridge_core::docid::{format_tkt_no, gen_doc_id};
 use cpbridge_core::order::{DocContact, OrderDocument};
 use cpbridge_core::records::{
-    CellLevel, ChangeBacklog, Customer, GridDimValue, InventoryChange, InventoryLevel, Item, ItemPrice, PriceBreak,
-    PriceGroup, PriceRule, ShipAddress, Watermark,
+    CellBarcode, CellLevel, ChangeBacklog, Customer, GridDimValue, InventoryChange, InventoryLevel, Item, ItemPrice,
+    PriceBreak, PriceGroup, PriceRule, ShipAddress, Watermark,
 };
 use cpbridge_core::staging::{
     ApplyOutcome, BookedDocument, ClaimedOrder, DocumentState, NewStagedOrder, StageOutcome, StagedLine, StagedOrder,
@@ -266,6 +266,12 @@ pub trait CounterpointPort: Send + Sync {
 
     /// The cell stock of these gridded items at these locations.
     async fn cell_levels(&self, item_nos: &[String], locations: &[String]) -> CpResult<Vec<CellLevel>>;
+
+    /// The cell barcodes (`IM_BARCOD`) of these gridded items, by item, cell and `BARCOD_ID`.
+    async fn cell_barcodes(&self, item_nos: &[String]) -> CpResult<Vec<CellBarcode>>;
+
+    /// The cells these barcodes belong to (a barcode may be a variation's SKU).
+    async fn cells_by_barcode(&self, barcodes: &[String]) -> CpResult<Vec<CellBarcode>>;
 
     /// Deletes the consumed `USER_INV_CHANGES` rows consumed before `consumed_before`, in bounded batches; returns
     /// how many went.
@@ -742,6 +748,14 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
 
     async fn cell_levels(&self, item_nos: &[String], locations: &[String]) -> CpResult<Vec<CellLevel>> {
         stock::cell_levels(self, item_nos, locations).await
+    }
+
+    async fn cell_barcodes(&self, item_nos: &[String]) -> CpResult<Vec<CellBarcode>> {
+        catalog::cell_barcodes(self, item_nos, "ITEM_NO").await
+    }
+
+    async fn cells_by_barcode(&self, barcodes: &[String]) -> CpResult<Vec<CellBarcode>> {
+        catalog::cell_barcodes(self, barcodes, "BARCOD").await
     }
 
     async fn purge_inventory_changes(&self, consumed_before: NaiveDateTime) -> CpResult<u64> {
