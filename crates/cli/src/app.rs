@@ -198,8 +198,6 @@ impl BoundApp {
         println!("cpbridge listening on http://{bound}");
         println!("webhook endpoint: http://{bound}/webhooks/woocommerce");
 
-        let s = &this.config.schedule;
-        let secs = |v: f64| Duration::from_secs_f64(v);
         let mut tasks = JoinSet::new();
         let beat = Beat { clocks: this.clocks.clone(), store: this.store.clone() };
         {
@@ -228,163 +226,11 @@ impl BoundApp {
                 }
             });
         }
-        let (orders, stopping) = (this.orders.clone(), stop.clone());
-        spawn_job(&mut tasks, &stop, &beat, "orders.intake", secs(s.intake_secs), Some(delivered), move || {
-            let (orders, stopping) = (orders.clone(), stopping.clone());
-            async move {
-                // Keep going while deliveries keep coming, within a bound; a stop is honoured between rounds.
-                for _ in 0..100 {
-                    if stopping.is_cancelled() {
-                        break;
-                    }
-                    match orders.intake_once().await {
-                        Ok(r) if r.deliveries >= 500 => continue,
-                        Ok(_) => break,
-                        Err(e) => {
-                            tracing::error!(error = %e, "intake failed");
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-        let orders = this.orders.clone();
-        let wake = Some(this.orders.staged_signal());
-        let stopping = stop.clone();
-        spawn_job(&mut tasks, &stop, &beat, "orders.process", secs(s.order_process_secs), wake, move || {
-            let (orders, stopping) = (orders.clone(), stopping.clone());
-            async move {
-                let batch = orders.settings().batch_size;
-                // Each round is whole orders in their own transactions, so a stop between rounds loses nothing.
-                for _ in 0..1_000 {
-                    if stopping.is_cancelled() {
-                        break;
-                    }
-                    match orders.process_once().await {
-                        Ok(r) if r.claimed >= batch => continue,
-                        Ok(_) => break,
-                        Err(e) => {
-                            tracing::error!(error = %e, "processing failed");
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-        let orders = this.orders.clone();
-        spawn_job(&mut tasks, &stop, &beat, "orders.pull", secs(s.order_pull_secs), None, move || {
-            let orders = orders.clone();
-            async move {
-                if let Err(e) = orders.pull_once().await {
-                    tracing::error!(error = %e, "order poll failed");
-                }
-            }
-        });
-        let orders = this.orders.clone();
-        spawn_job(&mut tasks, &stop, &beat, "orders.writeback", secs(s.order_writeback_secs), None, move || {
-            let orders = orders.clone();
-            async move {
-                if let Err(e) = orders.writeback_once().await {
-                    tracing::error!(error = %e, "write-back failed");
-                }
-            }
-        });
-        let orders = this.orders.clone();
-        spawn_job(&mut tasks, &stop, &beat, "orders.status", secs(s.order_status_secs), None, move || {
-            let orders = orders.clone();
-            async move {
-                if let Err(e) = orders.follow_once().await {
-                    tracing::error!(error = %e, "status follow failed");
-                }
-            }
-        });
-
-        if s.products_secs > 0.0 {
-            let products = this.products.clone();
-            spawn_job(&mut tasks, &stop, &beat, "products", secs(s.products_secs), None, move || {
-                let products = products.clone();
-                async move {
-                    if let Err(e) = products.run_once().await {
-                        tracing::error!(error = %e, "product sync failed");
-                    }
-                }
-            });
-        }
-        if s.inventory_events_secs > 0.0 {
-            let inventory = this.inventory.clone();
-            spawn_job(&mut tasks, &stop, &beat, "inventory.events", secs(s.inventory_events_secs), None, move || {
-                let inventory = inventory.clone();
-                async move {
-                    if let Err(e) = inventory.events_once().await {
-                        tracing::error!(error = %e, "inventory event sync failed");
-                    }
-                }
-            });
-        }
-        if s.inventory_reconcile_secs > 0.0 {
-            let (inventory, orders) = (this.inventory.clone(), this.orders.clone());
-            spawn_job(
-                &mut tasks,
-                &stop,
-                &beat,
-                "inventory.reconcile",
-                secs(s.inventory_reconcile_secs),
-                None,
-                move || {
-                    let (inventory, orders) = (inventory.clone(), orders.clone());
-                    async move {
-                        let _report = reconcile(&orders, &inventory).await;
-                    }
-                },
-            );
-        }
-
-        let (pricing, store, alerts) = (this.pricing.clone(), this.store.clone(), this.alerts.clone());
-        spawn_job(&mut tasks, &stop, &beat, "pricing", secs(s.pricing_refresh_secs), None, move || {
-            let (pricing, store, alerts) = (pricing.clone(), store.clone(), alerts.clone());
-            async move { refresh_prices(&pricing, store.as_ref(), &alerts).await }
-        });
-        if s.customers_secs > 0.0 {
-            let customers = this.customers.clone();
-            spawn_job(&mut tasks, &stop, &beat, "customers", secs(s.customers_secs), None, move || {
-                let customers = customers.clone();
-                async move {
-                    if let Err(e) = customers.run_once().await {
-                        tracing::error!(error = %e, "customer sync failed");
-                    }
-                }
-            });
-        }
-
-        if s.orders_reconcile_secs > 0.0 {
-            let orders = this.orders.clone();
-            spawn_job(&mut tasks, &stop, &beat, "orders.reconcile", secs(s.orders_reconcile_secs), None, move || {
-                let orders = orders.clone();
-                async move {
-                    // A poll first, so that what it would find is not reported missing; then the daemon repairs:
-                    // an order that webhook and poll both missed is staged now.
-                    if let Err(e) = orders.pull_once().await {
-                        tracing::warn!(error = %e, "the order poll before the orders reconcile failed");
-                    }
-                    let grace = chrono::Duration::minutes(10);
-                    if let Err(e) = orders.reconcile_orders(None, true, grace).await {
-                        tracing::error!(error = %e, "orders reconcile failed");
-                    }
-                }
-            });
-        }
-
-        if s.webhooks_secs > 0.0 {
-            let webhooks = this.webhooks.clone();
-            spawn_job(&mut tasks, &stop, &beat, "webhooks", secs(s.webhooks_secs), None, move || {
-                let webhooks = webhooks.clone();
-                async move {
-                    if let Err(e) = webhooks.run_once().await {
-                        tracing::error!(error = %e, "webhook check failed");
-                    }
-                }
-            });
-        }
+        // Every job, from the one list, run the same way.
+        let clock: Arc<dyn cpbridge_pipelines::scheduler::RunClock> = Arc::new(beat.clone());
+        let scheduler = cpbridge_pipelines::scheduler::Scheduler::new(clock, stop.clone());
+        let scheduled = scheduler.spawn_all(crate::jobs::registry(&this, delivered), &mut tasks);
+        tracing::info!(jobs = scheduled.len(), "jobs scheduled");
 
         stop.cancelled().await;
         // Jobs finish the run they are in; after the grace period the rest is dropped, which is safe.
@@ -395,48 +241,6 @@ impl BoundApp {
         }
         Ok(())
     }
-}
-
-/// Runs `job` at once, then every `every` (with jitter), or sooner when `wake` is notified, until `stop`. Runs of
-/// one job never overlap (single-flight).
-fn spawn_job<F, Fut>(
-    tasks: &mut JoinSet<()>,
-    stop: &CancellationToken,
-    beat: &Beat,
-    name: &'static str,
-    every: Duration,
-    wake: Option<Arc<Notify>>,
-    job: F,
-) where
-    F: Fn() -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let (stop, beat) = (stop.clone(), beat.clone());
-    tasks.spawn(async move {
-        tracing::debug!(job = name, every = ?every, "scheduled");
-        loop {
-            if stop.is_cancelled() {
-                break;
-            }
-            beat.start(name, every.as_secs_f64()).await;
-            job().await;
-            beat.end(name).await;
-            let woken = async {
-                match &wake {
-                    Some(notify) => notify.notified().await,
-                    None => std::future::pending().await,
-                }
-            };
-            // Up to 10 % either way, so that jobs on the same cadence do not keep meeting (and several cpbridge
-            // workers do not poll in step).
-            let pause = every.mul_f64(0.9 + 0.2 * fastrand::f64());
-            tokio::select! {
-                () = stop.cancelled() => break,
-                () = tokio::time::sleep(pause) => {}
-                () = woken => {}
-            }
-        }
-    });
 }
 
 /// The full stock reconcile, after a poll of orders: an order WooCommerce took whose webhook has not arrived yet
@@ -472,7 +276,14 @@ pub async fn refresh_prices(pricing: &PriceService, store: &dyn cpbridge_store::
         PricingReport { items, customers, unreadable_rules: book.problems().len() }
     });
     if changed || report.is_err() {
-        cpbridge_pipelines::jobs::record_run(store, alerts, "pricing", started, &report).await;
+        cpbridge_pipelines::jobs::record_run(
+            store,
+            alerts,
+            cpbridge_pipelines::scheduler::JobName::Pricing,
+            started,
+            &report,
+        )
+        .await;
     }
     // A rule that cannot be read is skipped, never guessed: the shop hears of each one once.
     for problem in pricing.book().problems() {

@@ -97,6 +97,17 @@ pub struct Beat {
     pub store: Arc<dyn StateStore>,
 }
 
+#[async_trait::async_trait]
+impl cpbridge_pipelines::scheduler::RunClock for Beat {
+    async fn started(&self, job: cpbridge_pipelines::scheduler::JobName, every: std::time::Duration) {
+        self.start(job.as_str(), every.as_secs_f64()).await;
+    }
+
+    async fn ended(&self, job: cpbridge_pipelines::scheduler::JobName) {
+        self.end(job.as_str()).await;
+    }
+}
+
 impl Beat {
     pub async fn start(&self, job: &'static str, every: f64) {
         if self.clocks.start(job, every) {

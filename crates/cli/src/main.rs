@@ -15,6 +15,7 @@ mod demo;
 mod doctor;
 mod heartbeat;
 mod init;
+mod jobs;
 mod orders;
 mod price;
 mod reconcile;

@@ -3,6 +3,7 @@
 //! One row per component: its state, last and next run, and its counts over the last 24 hours; then the staging
 //! queue and the dead-letter depth. `--json` prints the same report for machines.
 
+use cpbridge_pipelines::scheduler::JobName;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -99,22 +100,9 @@ impl StatusInputs {
     }
 }
 
-/// The components, their jobs, and their cadence in seconds (0: by hand; negative: not built yet).
+/// The components, their jobs, and their cadence in seconds (0: by hand), from the one list of jobs.
 fn components(s: &ScheduleSection) -> Vec<(&'static str, &'static str, f64)> {
-    vec![
-        ("order intake (webhooks)", "orders.intake", s.intake_secs),
-        ("order poll (safety net)", "orders.pull", s.order_pull_secs),
-        ("order creation + payments", "orders.process", s.order_process_secs),
-        ("numbers back to the store", "orders.writeback", s.order_writeback_secs),
-        ("status back to the store", "orders.status", s.order_status_secs),
-        ("products", "products", s.products_secs),
-        ("inventory events", "inventory.events", s.inventory_events_secs),
-        ("inventory reconcile", "inventory.reconcile", s.inventory_reconcile_secs),
-        ("customers (both ways)", "customers", s.customers_secs),
-        ("pricing API (price book)", "pricing", s.pricing_refresh_secs),
-        ("order webhooks (kept active)", "webhooks", s.webhooks_secs),
-        ("orders reconcile", cpbridge_pipelines::orders_reconcile::JOB, s.orders_reconcile_secs),
-    ]
+    JobName::ALL.into_iter().map(|job| (job.label(), job.as_str(), crate::jobs::cadence_secs(s, job))).collect()
 }
 
 /// Reads the report from the state store and Counterpoint.
@@ -171,7 +159,7 @@ pub async fn collect(inputs: &StatusInputs) -> anyhow::Result<StatusReport> {
             runs_24h: runs.len(),
             failed_24h: runs.iter().filter(|r| r.outcome == "failed").count(),
             counts_24h: counts,
-            summary: (job == cpbridge_pipelines::orders_reconcile::JOB)
+            summary: (job == JobName::OrdersReconcile.as_str())
                 .then(|| last_run.filter(|r| r.outcome != "failed").map(|r| crate::reconcile::summary_of(&r.counts)))
                 .flatten(),
             last_error: last_run.and_then(|r| r.error.clone()),

@@ -251,7 +251,14 @@ impl CustomerSync {
             result = self.send_out(&mut report).await;
         }
         let result = result.map(|()| report);
-        record_run(self.ports.store.as_ref(), &self.ports.alerts, "customers", started, &result).await;
+        record_run(
+            self.ports.store.as_ref(),
+            &self.ports.alerts,
+            crate::scheduler::JobName::Customers,
+            started,
+            &result,
+        )
+        .await;
         result
     }
 

@@ -108,7 +108,14 @@ impl InventorySync {
         let result = self.events_inner().await;
         // An idle poll every few seconds would bury the useful runs; only runs that did something are recorded.
         if result.as_ref().map_or(true, |r| r.changes > 0 || r.purged > 0) {
-            record_run(self.ports.store.as_ref(), &self.ports.alerts, "inventory.events", started, &result).await;
+            record_run(
+                self.ports.store.as_ref(),
+                &self.ports.alerts,
+                crate::scheduler::JobName::InventoryEvents,
+                started,
+                &result,
+            )
+            .await;
         }
         result
     }
@@ -350,7 +357,14 @@ impl InventorySync {
     pub async fn reconcile_once(&self) -> Result<InventoryReport, PipelineError> {
         let started = now();
         let result = self.reconcile_inner().await;
-        record_run(self.ports.store.as_ref(), &self.ports.alerts, "inventory.reconcile", started, &result).await;
+        record_run(
+            self.ports.store.as_ref(),
+            &self.ports.alerts,
+            crate::scheduler::JobName::InventoryReconcile,
+            started,
+            &result,
+        )
+        .await;
         result
     }
 

@@ -78,10 +78,11 @@ fn alert_kind(e: &PipelineError) -> (&'static str, bool) {
 pub async fn record_run<T: Serialize>(
     store: &dyn StateStore,
     alerts: &Alerter,
-    job: &str,
+    job: crate::scheduler::JobName,
     started: NaiveDateTime,
     result: &Result<T, PipelineError>,
 ) {
+    let job = job.as_str();
     let (outcome, counts, error) = match result {
         Ok(report) => ("ok", counts(report), None),
         Err(e) => ("failed", serde_json::Map::new(), Some(e.to_string())),

@@ -13,6 +13,7 @@ pub mod orders_reconcile;
 pub mod pricing;
 pub mod product_map;
 pub mod products;
+pub mod scheduler;
 pub mod settings;
 pub mod sync_settings;
 pub mod webhooks;

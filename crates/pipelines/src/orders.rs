@@ -10,6 +10,7 @@
 //! - **Follow** moves the WooCommerce order to completed or cancelled once the document leaves Counterpoint's
 //!   open documents.
 
+use crate::scheduler::JobName;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -248,7 +249,7 @@ impl OrderPipeline {
 
     pub(crate) async fn record<T: Serialize>(
         &self,
-        job: &str,
+        job: crate::scheduler::JobName,
         started: NaiveDateTime,
         result: &Result<T, PipelineError>,
     ) {
@@ -482,7 +483,7 @@ impl OrderPipeline {
         let started = now();
         let result = self.intake_inner(started).await;
         if !matches!(&result, Ok(r) if r.deliveries == 0) {
-            self.record("orders.intake", started, &result).await;
+            self.record(JobName::OrdersIntake, started, &result).await;
         }
         result
     }
@@ -544,7 +545,7 @@ impl OrderPipeline {
     pub async fn pull_once(&self) -> Result<IntakeReport, PipelineError> {
         let started = now();
         let result = self.pull_inner().await;
-        self.record("orders.pull", started, &result).await;
+        self.record(JobName::OrdersPull, started, &result).await;
         result
     }
 
@@ -594,7 +595,7 @@ impl OrderPipeline {
         let started = now();
         let result = self.process_inner(started).await;
         if !matches!(&result, Ok(r) if r.claimed == 0) {
-            self.record("orders.process", started, &result).await;
+            self.record(JobName::OrdersProcess, started, &result).await;
         }
         result
     }
@@ -921,7 +922,7 @@ impl OrderPipeline {
         }
         .await;
         if !matches!(&result, Ok(r) if r.checked == 0) {
-            self.record("orders.writeback", started, &result).await;
+            self.record(JobName::OrdersWriteback, started, &result).await;
         }
         result
     }
@@ -934,7 +935,7 @@ impl OrderPipeline {
     pub async fn follow_once(&self) -> Result<SyncReport, PipelineError> {
         let started = now();
         let result = self.follow_inner().await;
-        self.record("orders.status", started, &result).await;
+        self.record(JobName::OrdersStatus, started, &result).await;
         result
     }
 

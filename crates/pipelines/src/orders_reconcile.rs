@@ -273,8 +273,6 @@ pub fn compare(
 const PAGE: usize = 1_000;
 /// Problems kept in the recorded run (all of them are in the returned report).
 const PROBLEMS_RECORDED: usize = 20;
-/// The job's name in the state store.
-pub const JOB: &str = "orders.reconcile";
 
 impl OrderPipeline {
     /// Compares every WooCommerce order since `since` (default: the cut-over) with Counterpoint, stages the missing
@@ -296,9 +294,9 @@ impl OrderPipeline {
             Ok(report) => {
                 let mut kept = report.clone();
                 kept.problems.truncate(PROBLEMS_RECORDED);
-                self.record(JOB, started, &Ok::<_, PipelineError>(kept)).await;
+                self.record(crate::scheduler::JobName::OrdersReconcile, started, &Ok::<_, PipelineError>(kept)).await;
             }
-            Err(_) => self.record(JOB, started, &result).await,
+            Err(_) => self.record(crate::scheduler::JobName::OrdersReconcile, started, &result).await,
         }
         result
     }

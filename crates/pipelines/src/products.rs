@@ -182,7 +182,14 @@ impl ProductSync {
     pub async fn run_once(&self) -> Result<ProductReport, PipelineError> {
         let started = now();
         let result = self.run_inner().await;
-        record_run(self.ports.store.as_ref(), &self.ports.alerts, "products", started, &result).await;
+        record_run(
+            self.ports.store.as_ref(),
+            &self.ports.alerts,
+            crate::scheduler::JobName::Products,
+            started,
+            &result,
+        )
+        .await;
         result
     }
 

@@ -117,7 +117,7 @@ impl WebhookGuard {
         let started = now();
         let result = self.run_inner().await;
         let store = self.orders.state_store();
-        record_run(store.as_ref(), &self.alerts, "webhooks", started, &result).await;
+        record_run(store.as_ref(), &self.alerts, crate::scheduler::JobName::Webhooks, started, &result).await;
         result
     }
 

@@ -1,0 +1,405 @@
+//! One job contract, and the one scheduler that runs every job the same way.
+//!
+//! A [`Job`] says its name, its cadence and how to run once; the [`Scheduler`] owns everything else: a run at start,
+//! then one per cadence with jitter (or sooner when the job's wake signal fires), never two runs of a job at once,
+//! runs again at once while the job reports a full batch (within a bound), backs off after failures, and stops
+//! between runs when asked. The daemon's list of jobs is built in one place from these.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::jobs::PipelineError;
+
+/// Every job the daemon runs: the one list that the scheduler, `cpbridge status`, the status page and the run
+/// records name jobs by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobName {
+    OrdersIntake,
+    OrdersPull,
+    OrdersProcess,
+    OrdersWriteback,
+    OrdersStatus,
+    Products,
+    InventoryEvents,
+    InventoryReconcile,
+    Customers,
+    Pricing,
+    Webhooks,
+    OrdersReconcile,
+}
+
+impl JobName {
+    /// In the order `cpbridge status` shows them.
+    pub const ALL: [JobName; 12] = [
+        JobName::OrdersIntake,
+        JobName::OrdersPull,
+        JobName::OrdersProcess,
+        JobName::OrdersWriteback,
+        JobName::OrdersStatus,
+        JobName::Products,
+        JobName::InventoryEvents,
+        JobName::InventoryReconcile,
+        JobName::Customers,
+        JobName::Pricing,
+        JobName::Webhooks,
+        JobName::OrdersReconcile,
+    ];
+
+    /// The name runs are recorded under (and heartbeats, and `/metrics` labels).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobName::OrdersIntake => "orders.intake",
+            JobName::OrdersPull => "orders.pull",
+            JobName::OrdersProcess => "orders.process",
+            JobName::OrdersWriteback => "orders.writeback",
+            JobName::OrdersStatus => "orders.status",
+            JobName::Products => "products",
+            JobName::InventoryEvents => "inventory.events",
+            JobName::InventoryReconcile => "inventory.reconcile",
+            JobName::Customers => "customers",
+            JobName::Pricing => "pricing",
+            JobName::Webhooks => "webhooks",
+            JobName::OrdersReconcile => "orders.reconcile",
+        }
+    }
+
+    /// What the job is, in a shop's words (the status table's first column).
+    pub const fn label(self) -> &'static str {
+        match self {
+            JobName::OrdersIntake => "order intake (webhooks)",
+            JobName::OrdersPull => "order poll (safety net)",
+            JobName::OrdersProcess => "order creation + payments",
+            JobName::OrdersWriteback => "numbers back to the store",
+            JobName::OrdersStatus => "status back to the store",
+            JobName::Products => "products",
+            JobName::InventoryEvents => "inventory events",
+            JobName::InventoryReconcile => "inventory reconcile",
+            JobName::Customers => "customers (both ways)",
+            JobName::Pricing => "pricing API (price book)",
+            JobName::Webhooks => "order webhooks (kept active)",
+            JobName::OrdersReconcile => "orders reconcile",
+        }
+    }
+
+    /// The job recorded under `name`.
+    pub fn parse(name: &str) -> Option<JobName> {
+        JobName::ALL.into_iter().find(|j| j.as_str() == name)
+    }
+}
+
+impl fmt::Display for JobName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What one run did, as far as the scheduler cares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// The run filled its batch: more work is waiting, so run again at once.
+    pub again: bool,
+}
+
+impl RunOutcome {
+    pub const DONE: RunOutcome = RunOutcome { again: false };
+    pub const MORE: RunOutcome = RunOutcome { again: true };
+}
+
+/// A job the scheduler runs.
+#[async_trait]
+pub trait Job: Send + Sync {
+    fn name(&self) -> JobName;
+
+    /// Time between runs; `None` when it is run by hand only (a cadence of 0 in the config).
+    fn every(&self) -> Option<Duration>;
+
+    /// A signal that starts a run before the cadence is up (an order staged, a webhook delivered).
+    fn wake(&self) -> Option<Arc<Notify>> {
+        None
+    }
+
+    /// Runs in a row at most while the job keeps reporting a full batch, so one wake always ends.
+    fn max_rounds(&self) -> usize {
+        100
+    }
+
+    /// One run. A failure is logged by the scheduler and backs the job off; what failed is the job's to record.
+    async fn run_once(&self) -> Result<RunOutcome, PipelineError>;
+}
+
+/// Where the scheduler says that a run started and ended (the daemon's heartbeats and stuck-run watchdog).
+#[async_trait]
+pub trait RunClock: Send + Sync {
+    async fn started(&self, job: JobName, every: Duration);
+    async fn ended(&self, job: JobName);
+}
+
+/// A clock that notes nothing, for one-shot runs and tests.
+pub struct NoClock;
+
+#[async_trait]
+impl RunClock for NoClock {
+    async fn started(&self, _job: JobName, _every: Duration) {}
+    async fn ended(&self, _job: JobName) {}
+}
+
+/// The longest a failing job waits before it tries again (unless its own cadence is longer).
+pub const BACKOFF_CAP: Duration = Duration::from_secs(60);
+
+/// The pause after `failures` failures in a row: the cadence, doubled per failure after the first, up to
+/// [`BACKOFF_CAP`] (a job whose cadence is longer keeps its cadence).
+pub fn backoff(every: Duration, failures: u32) -> Duration {
+    if failures <= 1 {
+        return every;
+    }
+    let doubled = every.saturating_mul(1 << (failures - 1).min(16));
+    doubled.min(every.max(BACKOFF_CAP))
+}
+
+/// Runs jobs on their cadences until stopped.
+pub struct Scheduler {
+    clock: Arc<dyn RunClock>,
+    stop: CancellationToken,
+    /// Up to this share of the cadence either way, so that jobs on one cadence (and several cpbridge workers) do not
+    /// keep meeting.
+    jitter: f64,
+}
+
+impl Scheduler {
+    pub fn new(clock: Arc<dyn RunClock>, stop: CancellationToken) -> Self {
+        Scheduler { clock, stop, jitter: 0.1 }
+    }
+
+    /// Without jitter, for tests that count runs on a paused clock.
+    #[must_use]
+    pub fn without_jitter(mut self) -> Self {
+        self.jitter = 0.0;
+        self
+    }
+
+    /// Starts every scheduled job (those with a cadence) on `tasks`. Returns the names started.
+    pub fn spawn_all(&self, jobs: Vec<Arc<dyn Job>>, tasks: &mut JoinSet<()>) -> Vec<JobName> {
+        let mut started = Vec::new();
+        for job in jobs {
+            let Some(every) = job.every() else { continue };
+            started.push(job.name());
+            let (clock, stop, jitter) = (self.clock.clone(), self.stop.clone(), self.jitter);
+            tasks.spawn(run_job(job, every, clock, stop, jitter));
+        }
+        started
+    }
+}
+
+/// One job's loop. Its runs follow one another in this one task, so they never overlap.
+async fn run_job(job: Arc<dyn Job>, every: Duration, clock: Arc<dyn RunClock>, stop: CancellationToken, jitter: f64) {
+    let name = job.name();
+    let wake = job.wake();
+    tracing::debug!(job = %name, every = ?every, "scheduled");
+    let mut failures: u32 = 0;
+    loop {
+        if stop.is_cancelled() {
+            break;
+        }
+        clock.started(name, every).await;
+        for _round in 0..job.max_rounds().max(1) {
+            match job.run_once().await {
+                Ok(outcome) => {
+                    failures = 0;
+                    if !outcome.again || stop.is_cancelled() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    tracing::error!(job = %name, failures, error = %e, "run failed");
+                    break;
+                }
+            }
+        }
+        clock.ended(name).await;
+        let pause = backoff(every, failures).mul_f64(1.0 - jitter + 2.0 * jitter * fastrand::f64());
+        let woken = async {
+            match &wake {
+                // A failing job waits out its back-off: a wake would only hammer what is down.
+                Some(notify) if failures == 0 => notify.notified().await,
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(pause) => {}
+            () = woken => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A job that takes `takes` per run, reports a full batch for its first `full` runs, fails when told to, and
+    /// counts its runs and how many ran at once.
+    struct Probe {
+        every: Duration,
+        takes: Duration,
+        full: usize,
+        failing: Mutex<bool>,
+        wake: Option<Arc<Notify>>,
+        runs: AtomicUsize,
+        running: AtomicUsize,
+        most_at_once: AtomicUsize,
+        started_at: Mutex<Vec<tokio::time::Instant>>,
+    }
+
+    impl Probe {
+        fn new(every: Duration, takes: Duration) -> Probe {
+            Probe {
+                every,
+                takes,
+                full: 0,
+                failing: Mutex::new(false),
+                wake: None,
+                runs: AtomicUsize::new(0),
+                running: AtomicUsize::new(0),
+                most_at_once: AtomicUsize::new(0),
+                started_at: Mutex::new(Vec::new()),
+            }
+        }
+        fn runs(&self) -> usize {
+            self.runs.load(Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait]
+    impl Job for Probe {
+        fn name(&self) -> JobName {
+            JobName::Products
+        }
+        fn every(&self) -> Option<Duration> {
+            Some(self.every)
+        }
+        fn wake(&self) -> Option<Arc<Notify>> {
+            self.wake.clone()
+        }
+        fn max_rounds(&self) -> usize {
+            5
+        }
+        async fn run_once(&self) -> Result<RunOutcome, PipelineError> {
+            let n = self.runs.fetch_add(1, Ordering::SeqCst);
+            self.started_at.lock().expect("lock").push(tokio::time::Instant::now());
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_at_once.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(self.takes).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            if *self.failing.lock().expect("lock") {
+                return Err(PipelineError::Counterpoint(cpbridge_counterpoint::CpError::Invalid {
+                    what: "probe".into(),
+                    detail: "down".into(),
+                }));
+            }
+            Ok(if n < self.full { RunOutcome::MORE } else { RunOutcome::DONE })
+        }
+    }
+
+    fn start(probe: &Arc<Probe>) -> (CancellationToken, JoinSet<()>) {
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let scheduler = Scheduler::new(Arc::new(NoClock), stop.clone()).without_jitter();
+        scheduler.spawn_all(vec![probe.clone() as Arc<dyn Job>], &mut tasks);
+        (stop, tasks)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn runs_at_start_then_on_its_cadence_and_never_twice_at_once() {
+        // Each run takes 3 s on a 1 s cadence: the next waits for the last to end.
+        let probe = Arc::new(Probe::new(Duration::from_secs(1), Duration::from_secs(3)));
+        let (stop, mut tasks) = start(&probe);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(probe.runs(), 1, "a run at start");
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(probe.most_at_once.load(Ordering::SeqCst), 1, "single-flight");
+        // A run every 4 s (3 s of work, 1 s of pause): 5 or 6 in 20 s.
+        assert!((5..=6).contains(&probe.runs()), "{} runs", probe.runs());
+        stop.cancel();
+        while tasks.join_next().await.is_some() {}
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_batch_runs_again_at_once_within_the_bound() {
+        let mut probe = Probe::new(Duration::from_secs(60), Duration::from_millis(10));
+        probe.full = 100;
+        let probe = Arc::new(probe);
+        let (stop, mut tasks) = start(&probe);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(probe.runs(), 5, "drained at once, but at most max_rounds per wake");
+        let starts = probe.started_at.lock().expect("lock").clone();
+        assert!(starts.windows(2).all(|w| w[1] - w[0] == Duration::from_millis(10)), "back to back: {starts:?}");
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(probe.runs(), 10, "the next five after the cadence");
+        stop.cancel();
+        while tasks.join_next().await.is_some() {}
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_back_off_and_a_success_resets_the_cadence() {
+        let probe = Arc::new(Probe::new(Duration::from_secs(1), Duration::ZERO));
+        *probe.failing.lock().expect("lock") = true;
+        let (stop, mut tasks) = start(&probe);
+        // Pauses after failures 1, 2, 3, 4, ...: 1, 2, 4, 8, 16, 32, 60, 60 s.
+        tokio::time::sleep(Duration::from_secs(125)).await;
+        let starts: Vec<u64> = {
+            let all = probe.started_at.lock().expect("lock").clone();
+            all.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect()
+        };
+        assert_eq!(starts, vec![1, 2, 4, 8, 16, 32, 60], "{starts:?}");
+        *probe.failing.lock().expect("lock") = false;
+        // The run due at 183 s succeeds; from 185.5 s to 188.7 s: runs at 186, 187 and 188 s.
+        tokio::time::sleep(Duration::from_millis(60_500)).await;
+        let before = probe.runs();
+        tokio::time::sleep(Duration::from_millis(3_200)).await;
+        assert_eq!(probe.runs() - before, 3, "back on its 1 s cadence once a run succeeds");
+        stop.cancel();
+        while tasks.join_next().await.is_some() {}
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wake_starts_a_run_early_and_a_stop_ends_the_loop_after_the_current_run() {
+        let notify = Arc::new(Notify::new());
+        let mut probe = Probe::new(Duration::from_secs(3_600), Duration::from_secs(2));
+        probe.wake = Some(notify.clone());
+        let probe = Arc::new(probe);
+        let (stop, mut tasks) = start(&probe);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(probe.runs(), 1);
+        notify.notify_one();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(probe.runs(), 2, "woken long before its hour");
+        // Stopped in the middle of that run: it finishes, and no other starts.
+        stop.cancel();
+        let ended =
+            tokio::time::timeout(Duration::from_secs(3), async { while tasks.join_next().await.is_some() {} }).await;
+        assert!(ended.is_ok(), "the loop ends once the current run does");
+        assert_eq!(probe.running.load(Ordering::SeqCst), 0, "the current run was not cut off");
+        assert_eq!(probe.runs(), 2);
+    }
+
+    #[test]
+    fn names_round_trip_and_backoff_is_capped() {
+        for job in JobName::ALL {
+            assert_eq!(JobName::parse(job.as_str()), Some(job));
+        }
+        assert_eq!(backoff(Duration::from_secs(5), 1), Duration::from_secs(5));
+        assert_eq!(backoff(Duration::from_secs(5), 3), Duration::from_secs(20));
+        assert_eq!(backoff(Duration::from_secs(5), 30), BACKOFF_CAP);
+        assert_eq!(backoff(Duration::from_secs(21_600), 5), Duration::from_secs(21_600), "a long cadence is kept");
+    }
+}
