@@ -14,13 +14,14 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use cpbridge_counterpoint::seed::SeedSpec;
 use cpbridge_counterpoint::{CounterpointPort as _, SqlCounterpoint};
-use cpbridge_woo::model::{BatchWrite, LineItemWrite, OrderWrite, ProductWrite, WebhookWrite};
+use cpbridge_woo::model::WebhookWrite;
 use cpbridge_woo::{Credentials, WooClient, WooConfig};
 use cpbridge_woo_sandbox::{Sandbox, SandboxConfig};
 use futures_util::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
+use crate::bench_common::{percentile, sample_order, stock_products};
 use crate::config::Config;
 
 #[derive(Debug, Subcommand)]
@@ -88,11 +89,11 @@ async fn bench_reconcile(args: BenchReconcile) -> anyhow::Result<ExitCode> {
     println!("staged {} and booked {applied} in {:.1} s", pulled.staged, started.elapsed().as_secs_f64());
 
     for run in 1..=2 {
-        let before = crate::bench_sync::sandbox_routes(base).await?;
+        let before = crate::bench_common::sandbox_routes(base).await?;
         let started = Instant::now();
         let report = app.orders.reconcile_orders(None, false, chrono::Duration::zero()).await?;
         let took = started.elapsed();
-        let after = crate::bench_sync::sandbox_routes(base).await?;
+        let after = crate::bench_common::sandbox_routes(base).await?;
         let sent: Vec<String> = after
             .iter()
             .filter_map(|(route, n)| {
@@ -242,50 +243,6 @@ async fn bench_orders(args: BenchOrders) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Creates a product for each SKU with stock that no bench runs out of, so the store never refuses an order.
-///
-/// # Errors
-/// When WooCommerce refuses the batch.
-pub(crate) async fn stock_products(woo: &WooClient, skus: &[String]) -> anyhow::Result<()> {
-    if skus.is_empty() {
-        return Ok(());
-    }
-    let mut write = BatchWrite::default();
-    for sku in skus {
-        write.create.push(ProductWrite {
-            name: Some(format!("Item {sku}")),
-            sku: Some(sku.clone()),
-            regular_price: Some("19.99".into()),
-            manage_stock: Some(true),
-            stock_quantity: Some(1_000_000),
-            ..ProductWrite::default()
-        });
-    }
-    let outcome = woo.batch_products(write).await?;
-    let refused = outcome.failures().count();
-    anyhow::ensure!(refused == 0, "the store refused {refused} of the bench's {} products", skus.len());
-    Ok(())
-}
-
-/// Paid order `n` of a bench: one to three lines of `skus`, paid by card.
-pub(crate) fn sample_order(skus: &[String], n: usize) -> OrderWrite {
-    let lines = (0..=(n % 3))
-        .map(|k| LineItemWrite {
-            sku: Some(skus[(n * 7 + k) % skus.len()].clone()),
-            quantity: 1 + i64::try_from(k).unwrap_or(0),
-            ..LineItemWrite::default()
-        })
-        .collect();
-    OrderWrite {
-        status: Some("processing".into()),
-        set_paid: Some(true),
-        payment_method: Some("stripe".into()),
-        transaction_id: Some(format!("ch_{n}")),
-        line_items: lines,
-        ..OrderWrite::default()
-    }
-}
-
 async fn place(woo: &WooClient, skus: &[String], from: usize, count: usize) -> anyhow::Result<()> {
     let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(from..from + count)
         .map(|n| async move {
@@ -329,12 +286,4 @@ async fn latencies(state: &std::path::Path, replica: &std::path::Path) -> anyhow
     let mut ms: Vec<f64> = rows.into_iter().map(|(v,)| v).collect();
     ms.sort_by(f64::total_cmp);
     Ok(ms)
-}
-
-pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
 }

@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::bench::percentile;
+use crate::bench_common::percentile;
 use crate::config::Config;
 
 #[derive(Debug, Args)]
@@ -67,7 +67,7 @@ pub async fn run(args: BenchPricing) -> anyhow::Result<ExitCode> {
     // Only the API: the server with the pricing routes, no jobs.
     let state = cpbridge_server::AppState {
         pricing: Some(cpbridge_server::Pricing {
-            source: Arc::new(crate::app::PriceBridge(app.pricing.clone())),
+            source: Arc::new(crate::daemon::PriceBridge(app.pricing.clone())),
             keys: app.config.pricing.api_keys.clone(),
             currency: "USD".into(),
             requests_per_minute: 0,

@@ -25,7 +25,7 @@ use futures_util::TryStreamExt as _;
 use sqlx::{Connection as _, Row as _, SqliteConnection};
 use tokio_util::sync::CancellationToken;
 
-use crate::bench_sync::{SandboxChild, sandbox_requests, start_sandbox};
+use crate::bench_common::{SandboxChild, sandbox_requests, start_sandbox};
 
 #[derive(Debug, Args)]
 pub struct BenchReliability {
@@ -171,7 +171,7 @@ impl Rig {
         .bind(i64::try_from(products).unwrap_or(0))
         .fetch_all(&mut db)
         .await?;
-        crate::bench::stock_products(&woo, &skus).await?;
+        crate::bench_common::stock_products(&woo, &skus).await?;
         let port = free_port()?;
         let config = dir.path().join("cpbridge.toml");
         let text = format!(
@@ -311,7 +311,7 @@ fn placer(
             if stop.is_cancelled() {
                 break;
             }
-            let order = crate::bench::sample_order(&skus, n);
+            let order = crate::bench_common::sample_order(&skus, n);
             // The sandbox's faults answer before it acts, so placing again after one cannot double an order.
             for _ in 0..20 {
                 match woo.create_order(&order).await {

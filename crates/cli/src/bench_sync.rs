@@ -4,8 +4,7 @@
 //! replica is seeded with `--items` items; then the product sync runs three times (first, nothing changed, 1% of
 //! prices changed), and stock changes made with plain SQL are timed until WooCommerce has accepted them.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -15,7 +14,7 @@ use sqlx::Connection as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::bench::percentile;
+use crate::bench_common::{percentile, sandbox_requests, start_sandbox};
 use crate::config::Config;
 
 #[derive(Debug, Args)]
@@ -38,55 +37,6 @@ pub struct BenchSync {
 /// Seeded items per gridded item: `cp seed` makes about one item in nine a grid (a quarter of the apparel and
 /// footwear), so this many items always hold enough grids.
 const ITEMS_PER_GRID: usize = 9;
-
-/// The sandbox child, killed when dropped.
-pub(crate) struct SandboxChild {
-    child: Child,
-    pub(crate) base: String,
-}
-
-impl Drop for SandboxChild {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) fn start_sandbox() -> anyhow::Result<SandboxChild> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["sandbox", "--port", "0", "--consumer-key", "ck_bench", "--consumer-secret", "cs_bench"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting the sandbox")?;
-    let stdout = child.stdout.take().context("sandbox output")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let mut base = String::new();
-    for _ in 0..10 {
-        let Some(Ok(line)) = lines.next() else { break };
-        if let Some(url) = line.strip_prefix("sandbox listening on ") {
-            base = url.trim().to_owned();
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    anyhow::ensure!(base.starts_with("http://"), "the sandbox did not print its address");
-    Ok(SandboxChild { child, base })
-}
-
-/// Requests the sandbox has served so far, per route (`GET /orders`).
-pub(crate) async fn sandbox_routes(base: &str) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
-    let stats: serde_json::Value = reqwest::get(format!("{base}/__sandbox/stats")).await?.json().await?;
-    Ok(serde_json::from_value(stats["requests"].clone())?)
-}
-
-/// Requests the sandbox has served so far: `(all, writes)`.
-pub(crate) async fn sandbox_requests(base: &str) -> anyhow::Result<(u64, u64)> {
-    let counts = sandbox_routes(base).await?;
-    let all = counts.values().sum();
-    let writes = counts.iter().filter(|(route, _)| !route.starts_with("GET ")).map(|(_, n)| n).sum();
-    Ok((all, writes))
-}
 
 async fn write_requests(base: &str) -> anyhow::Result<u64> {
     Ok(sandbox_requests(base).await?.1)

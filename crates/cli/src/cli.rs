@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{bench, cp, demo, doctor, init, orders, price, reconcile, sandbox, status, sync};
+use crate::{bench, cp, daemon, demo, doctor, init, orders, price, reconcile, sandbox, status, sync};
 
 /// cpbridge connects NCR Counterpoint (SQL Server) with a WooCommerce store.
 #[derive(Debug, Parser)]
@@ -22,7 +22,7 @@ pub enum Command {
     /// Run the WooCommerce-compatible sandbox store (for the demo, tests, and trying cpbridge without a store).
     Sandbox(sandbox::SandboxArgs),
     /// Run the service: the webhook endpoint and every job on its schedule.
-    Run(orders::RunArgs),
+    Run(daemon::RunArgs),
     /// Run one order job once: pull, process, writeback, status, intake; or list staged orders.
     #[command(subcommand)]
     Orders(orders::OrdersCommand),
@@ -59,7 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Cp(command) => cp::run(command).await,
         Command::Sandbox(args) => sandbox::run(args).await,
-        Command::Run(args) => orders::run_daemon(args).await,
+        Command::Run(args) => daemon::run_daemon(args).await,
         Command::Orders(command) => orders::run_orders(command).await,
         Command::Sync(command) => sync::run(command).await,
         Command::Status(args) => status::run(args).await,

@@ -391,6 +391,21 @@ impl Config {
     }
 }
 
+/// The codes the order settings point at, for [`cpbridge_counterpoint::CounterpointPort::setup_problems`].
+pub fn shop_setup(orders: &cpbridge_pipelines::OrderSettings) -> cpbridge_counterpoint::ShopSetup {
+    let mut pay_codes: Vec<String> = orders.pay_codes.values().chain(orders.default_pay_code.iter()).cloned().collect();
+    pay_codes.sort();
+    pay_codes.dedup();
+    cpbridge_counterpoint::ShopSetup {
+        str_id: orders.store_id.clone(),
+        sta_id: orders.station_id.clone(),
+        drw_id: orders.drawer_id.clone(),
+        usr_id: orders.user_id.clone(),
+        pay_codes,
+        tkt_prefix: orders.ticket_prefix.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

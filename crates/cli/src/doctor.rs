@@ -10,8 +10,8 @@ use cpbridge_store::{SqliteStore, StateStore as _};
 use cpbridge_woo::{Replay, WooClient};
 use reqwest::Method;
 
+use crate::args::ConfigArg;
 use crate::config::Config;
-use crate::orders::ConfigArg;
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
@@ -117,7 +117,7 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => findings.add("price rules", Err(format!("{e}"))),
         }
-        match cp.setup_problems(&shop_setup(&config.orders)).await {
+        match cp.setup_problems(&crate::config::shop_setup(&config.orders)).await {
             Ok(problems) if problems.is_empty() => findings.add(
                 "Counterpoint setup",
                 Ok(format!(
@@ -322,20 +322,5 @@ async fn check_refused_deliveries(
                 findings.add("webhook signatures", Err(format!("setting the secret on webhook {}: {e}", hook.id)))
             }
         }
-    }
-}
-
-/// The codes the order settings point at, for [`cpbridge_counterpoint::CounterpointPort::setup_problems`].
-pub fn shop_setup(orders: &cpbridge_pipelines::OrderSettings) -> cpbridge_counterpoint::ShopSetup {
-    let mut pay_codes: Vec<String> = orders.pay_codes.values().chain(orders.default_pay_code.iter()).cloned().collect();
-    pay_codes.sort();
-    pay_codes.dedup();
-    cpbridge_counterpoint::ShopSetup {
-        str_id: orders.store_id.clone(),
-        sta_id: orders.station_id.clone(),
-        drw_id: orders.drawer_id.clone(),
-        usr_id: orders.user_id.clone(),
-        pay_codes,
-        tkt_prefix: orders.ticket_prefix.clone(),
     }
 }

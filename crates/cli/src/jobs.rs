@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cpbridge_pipelines::PipelineError;
+use cpbridge_pipelines::inventory::InventorySync;
+use cpbridge_pipelines::pricing::PriceService;
 use cpbridge_pipelines::scheduler::{Job, JobName, RunOutcome};
+use cpbridge_pipelines::{Alerter, OrderPipeline, PipelineError};
 use tokio::sync::Notify;
 
 use crate::app::App;
@@ -178,7 +180,7 @@ impl Job for InventoryReconcile {
         self.every
     }
     async fn run_once(&self) -> Result<RunOutcome, PipelineError> {
-        crate::app::reconcile(&self.orders, &self.inventory).await.map(|_| RunOutcome::DONE)
+        reconcile(&self.orders, &self.inventory).await.map(|_| RunOutcome::DONE)
     }
 }
 
@@ -223,7 +225,57 @@ impl Job for Pricing {
     }
     async fn run_once(&self) -> Result<RunOutcome, PipelineError> {
         // A failed refresh keeps the last book in service and is recorded; it is not the scheduler's to back off.
-        crate::app::refresh_prices(&self.pricing, self.store.as_ref(), &self.alerts).await;
+        refresh_prices(&self.pricing, self.store.as_ref(), &self.alerts).await;
         Ok(RunOutcome::DONE)
+    }
+}
+
+/// The full stock reconcile, after a poll of orders: an order WooCommerce took whose webhook has not arrived yet
+/// would otherwise not be subtracted, and the reconcile would hand its stock back to the store.
+pub async fn reconcile(
+    orders: &OrderPipeline,
+    inventory: &InventorySync,
+) -> Result<cpbridge_pipelines::inventory::InventoryReport, cpbridge_pipelines::PipelineError> {
+    if let Err(e) = orders.pull_once().await {
+        tracing::warn!(error = %e, "the order poll before the reconcile failed; reconciling anyway");
+    }
+    let result = inventory.reconcile_once().await;
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "inventory reconcile failed");
+    }
+    result
+}
+
+/// Refreshes the price book; a run that changed something, or failed, is recorded.
+pub async fn refresh_prices(pricing: &PriceService, store: &dyn cpbridge_store::StateStore, alerts: &Alerter) {
+    #[derive(serde::Serialize)]
+    struct PricingReport {
+        items: usize,
+        customers: usize,
+        unreadable_rules: usize,
+    }
+    let started = chrono::Utc::now().naive_utc();
+    let result = pricing.refresh().await.map_err(cpbridge_pipelines::PipelineError::from);
+    let changed = matches!(result, Ok(true));
+    let report = result.map(|_| {
+        let book = pricing.book();
+        let (items, customers) = book.counts();
+        PricingReport { items, customers, unreadable_rules: book.problems().len() }
+    });
+    if changed || report.is_err() {
+        cpbridge_pipelines::jobs::record_run(
+            store,
+            alerts,
+            cpbridge_pipelines::scheduler::JobName::Pricing,
+            started,
+            &report,
+        )
+        .await;
+    }
+    // A rule that cannot be read is skipped, never guessed: the shop hears of each one once.
+    for problem in pricing.book().problems() {
+        alerts
+            .raise_once("price_rule_unreadable", &problem, "this price rule is never applied until it is fixed")
+            .await;
     }
 }

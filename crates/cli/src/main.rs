@@ -1,27 +1,7 @@
-//! The `cpbridge` binary: parses the command line, sets up logging, and runs the command.
+//! The `cpbridge` binary: parses the command line, sets up logging, and runs the command from the library.
 
 use clap::Parser;
-
-mod app;
-mod bench;
-mod bench_counterpoint;
-mod bench_pricing;
-mod bench_reliability;
-mod bench_sync;
-mod cli;
-mod config;
-mod cp;
-mod demo;
-mod doctor;
-mod heartbeat;
-mod init;
-mod jobs;
-mod orders;
-mod price;
-mod reconcile;
-mod sandbox;
-mod status;
-mod sync;
+use cpbridge::cli;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -1,45 +1,18 @@
-//! `cpbridge run`, `cpbridge orders ...` and `cpbridge dlq ...`: the order pipeline from the command line.
+//! `cpbridge orders ...` and `cpbridge dlq ...`: the order pipeline from the command line.
 //!
 //! Every `orders` subcommand runs one job once with the same `run_once` the daemon uses, and prints its counts as
 //! JSON. `dlq` is the operator's view of orders that could not be applied: list them, read the reason, and put one
 //! back in the queue once the cause is fixed.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use cpbridge_core::staging::{StagedOrder, StagingStatus};
 use cpbridge_pipelines::orders::DlqOutcome;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
-use crate::config::Config;
-
-/// Which config file.
-#[derive(Debug, Clone, Args)]
-pub struct ConfigArg {
-    /// The config file (TOML).
-    #[arg(long, short = 'c', env = "CPBRIDGE_CONFIG", default_value = "cpbridge.toml")]
-    pub config: PathBuf,
-}
-
-impl ConfigArg {
-    pub async fn app(&self) -> anyhow::Result<App> {
-        App::build(Config::load(&self.config)?).await
-    }
-}
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub config: ConfigArg,
-    /// Listen here instead of `server.listen` (port 0 picks a free port).
-    #[arg(long)]
-    pub listen: Option<SocketAddr>,
-}
+use crate::args::ConfigArg;
 
 #[derive(Debug, Subcommand)]
 pub enum OrdersCommand {
@@ -124,60 +97,6 @@ fn said(id: i64, outcome: DlqOutcome, done: &str, wanted: &str) -> bool {
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
-}
-
-/// `cpbridge run`.
-///
-/// # Errors
-/// When the config or a store is unusable, or the address cannot be bound.
-pub async fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let app = args.config.app().await?;
-    let stop = CancellationToken::new();
-    let signal = stop.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        eprintln!("stopping: finishing the runs in progress (a second signal stops at once)");
-        signal.cancel();
-        shutdown_signal().await;
-        std::process::exit(130);
-    });
-    app.bind(args.listen).await?.run(stop).await?;
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(windows)]
-    {
-        // Ctrl-C, Ctrl-Break, the console closing, and the system shutting down (a service manager's stop).
-        use tokio::signal::windows;
-        let (Ok(mut brk), Ok(mut close), Ok(mut shutdown)) =
-            (windows::ctrl_break(), windows::ctrl_close(), windows::ctrl_shutdown())
-        else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = brk.recv() => {}
-            _ = close.recv() => {}
-            _ = shutdown.recv() => {}
-        }
-    }
-    #[cfg(not(any(unix, windows)))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// `cpbridge orders ...`.

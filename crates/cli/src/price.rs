@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use rust_decimal::Decimal;
 
-use crate::orders::ConfigArg;
+use crate::args::ConfigArg;
 
 #[derive(Debug, Args)]
 pub struct PriceArgs {

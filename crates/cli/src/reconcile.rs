@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use cpbridge_pipelines::orders_reconcile::OrdersReconcileReport;
 
-use crate::orders::ConfigArg;
+use crate::args::ConfigArg;
 
 #[derive(Debug, Subcommand)]
 pub enum ReconcileCommand {

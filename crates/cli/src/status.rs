@@ -16,9 +16,9 @@ use cpbridge_store::{Alert, JobRun, RefundRecord, StateStore};
 use serde::Serialize;
 
 use crate::app::App;
+use crate::args::ConfigArg;
 use crate::config::ScheduleSection;
 use crate::heartbeat;
-use crate::orders::ConfigArg;
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use serde::Serialize;
 
-use crate::orders::ConfigArg;
+use crate::args::ConfigArg;
 
 #[derive(Debug, Subcommand)]
 pub enum SyncCommand {
@@ -43,7 +43,7 @@ pub async fn run(command: SyncCommand) -> anyhow::Result<ExitCode> {
         SyncCommand::Inventory { config, full } => {
             let app = config.app().await?;
             let report = if full {
-                crate::app::reconcile(&app.orders, &app.inventory).await?
+                crate::jobs::reconcile(&app.orders, &app.inventory).await?
             } else {
                 app.inventory.events_once().await?
             };
