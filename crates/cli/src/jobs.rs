@@ -45,6 +45,26 @@ pub fn registry(app: &App, delivered: Arc<Notify>) -> Vec<Arc<dyn Job>> {
     ]
 }
 
+/// Runs one job of the registry once by hand, as the daemon would (the one-shot commands: `orders pull`, `sync
+/// products`, ...). With `drain`, runs again while it reports a full batch, within its bound. Returns each run.
+///
+/// # Errors
+/// When the run fails as a whole.
+pub async fn run_by_hand(app: &App, job: JobName, drain: bool) -> Result<Vec<RunOutcome>, PipelineError> {
+    let registry = registry(app, Arc::new(Notify::new()));
+    let Some(job) = registry.into_iter().find(|j| j.name() == job) else { return Ok(Vec::new()) };
+    let mut runs = Vec::new();
+    for _ in 0..job.max_rounds().max(1) {
+        let outcome = job.run_once().await?;
+        let again = drain && outcome.again;
+        runs.push(outcome);
+        if !again {
+            break;
+        }
+    }
+    Ok(runs)
+}
+
 /// The cadence of a job that may be left to `cpbridge sync ...` by hand: `0` (or less) is by hand.
 fn cadence(secs: f64) -> Option<Duration> {
     (secs > 0.0).then(|| Duration::from_secs_f64(secs))
@@ -95,7 +115,7 @@ impl Job for OrdersIntake {
     async fn run_once(&self) -> Result<RunOutcome, PipelineError> {
         // Deliveries keep coming in a burst: take the next ones at once.
         let report = self.orders.intake_once().await?;
-        Ok(RunOutcome { again: report.deliveries >= 500 })
+        Ok(RunOutcome::of(&report, report.deliveries >= 500))
     }
 }
 
@@ -121,7 +141,7 @@ impl Job for OrdersProcess {
     async fn run_once(&self) -> Result<RunOutcome, PipelineError> {
         // Each round is whole orders in their own transactions, so a stop between rounds loses nothing.
         let report = self.orders.process_once().await?;
-        Ok(RunOutcome { again: report.claimed >= self.orders.settings().batch_size })
+        Ok(RunOutcome::of(&report, report.claimed >= self.orders.settings().batch_size))
     }
 }
 
@@ -143,7 +163,7 @@ macro_rules! one_call_job {
             }
             async fn run_once(&self) -> Result<RunOutcome, PipelineError> {
                 let $it = &self.$field;
-                $run.map(|_| RunOutcome::DONE)
+                $run.map(|report| RunOutcome::of(&report, false))
             }
         }
     };
@@ -180,7 +200,7 @@ impl Job for InventoryReconcile {
         self.every
     }
     async fn run_once(&self) -> Result<RunOutcome, PipelineError> {
-        reconcile(&self.orders, &self.inventory).await.map(|_| RunOutcome::DONE)
+        reconcile(&self.orders, &self.inventory).await.map(|report| RunOutcome::of(&report, false))
     }
 }
 
@@ -204,7 +224,7 @@ impl Job for OrdersReconcile {
             tracing::warn!(error = %e, "the order poll before the orders reconcile failed");
         }
         let grace = chrono::Duration::minutes(10);
-        self.orders.reconcile_orders(None, true, grace).await.map(|_| RunOutcome::DONE)
+        self.orders.reconcile_orders(None, true, grace).await.map(|report| RunOutcome::of(&report, false))
     }
 }
 

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use cpbridge_core::staging::{StagedOrder, StagingStatus};
 use cpbridge_pipelines::orders::DlqOutcome;
+use cpbridge_pipelines::scheduler::JobName;
 use serde_json::json;
 
 use crate::args::ConfigArg;
@@ -94,6 +95,12 @@ fn said(id: i64, outcome: DlqOutcome, done: &str, wanted: &str) -> bool {
     }
 }
 
+/// Runs `job` of the registry once, as the daemon would, and prints its report.
+async fn print_job(config: &ConfigArg, job: JobName) -> anyhow::Result<()> {
+    let runs = crate::jobs::run_by_hand(&config.app().await?, job, false).await?;
+    print_json(&runs.into_iter().next().unwrap_or_default().report)
+}
+
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -105,24 +112,15 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 /// When the config or a store is unusable, or the job fails as a whole.
 pub async fn run_orders(command: OrdersCommand) -> anyhow::Result<ExitCode> {
     match command {
-        OrdersCommand::Pull(c) => print_json(&c.app().await?.orders.pull_once().await?)?,
+        OrdersCommand::Pull(c) => print_job(&c, JobName::OrdersPull).await?,
         OrdersCommand::Process(c) => {
-            let app = c.app().await?;
-            let mut total = Vec::new();
-            // Until the due orders are done, within a bound.
-            for _ in 0..1_000 {
-                let report = app.orders.process_once().await?;
-                let more = report.claimed >= app.orders.settings().batch_size;
-                total.push(report);
-                if !more {
-                    break;
-                }
-            }
-            print_json(&total)?;
+            // Until the due orders are done, within the job's bound: every round's report.
+            let runs = crate::jobs::run_by_hand(&c.app().await?, JobName::OrdersProcess, true).await?;
+            print_json(&runs.into_iter().map(|r| r.report).collect::<Vec<_>>())?;
         }
-        OrdersCommand::Writeback(c) => print_json(&c.app().await?.orders.writeback_once().await?)?,
-        OrdersCommand::Status(c) => print_json(&c.app().await?.orders.follow_once().await?)?,
-        OrdersCommand::Intake(c) => print_json(&c.app().await?.orders.intake_once().await?)?,
+        OrdersCommand::Writeback(c) => print_job(&c, JobName::OrdersWriteback).await?,
+        OrdersCommand::Status(c) => print_job(&c, JobName::OrdersStatus).await?,
+        OrdersCommand::Intake(c) => print_job(&c, JobName::OrdersIntake).await?,
         OrdersCommand::List { config, status, limit } => {
             let app = config.app().await?;
             let rows = app.orders.counterpoint().staged_orders(status, limit).await?;

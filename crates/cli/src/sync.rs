@@ -1,10 +1,10 @@
-//! `cpbridge sync ...`: one outbound sync, run once by hand with the same `run_once` the daemon uses; it prints
+//! `cpbridge sync ...`: one outbound sync, the registry's job run once by hand as the daemon runs it; it prints
 //! its counts as JSON. A sync that could not send some records exits with status 2 and names them.
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use serde::Serialize;
+use cpbridge_pipelines::scheduler::JobName;
 
 use crate::args::ConfigArg;
 
@@ -24,9 +24,13 @@ pub enum SyncCommand {
     Customers(ConfigArg),
 }
 
-fn finish<R: Serialize>(report: &R, failed: usize) -> anyhow::Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(report)?);
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+/// Runs `job` of the registry once and prints its report; exit 2 when records could not be sent.
+async fn run_job(config: &ConfigArg, job: JobName) -> anyhow::Result<ExitCode> {
+    let app = config.app().await?;
+    let runs = crate::jobs::run_by_hand(&app, job, false).await?;
+    let run = runs.into_iter().next().unwrap_or_default();
+    println!("{}", serde_json::to_string_pretty(&run.report)?);
+    Ok(if run.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
 /// Runs a `sync` subcommand.
@@ -35,24 +39,9 @@ fn finish<R: Serialize>(report: &R, failed: usize) -> anyhow::Result<ExitCode> {
 /// When the config or a store is unusable, or the sync fails as a whole.
 pub async fn run(command: SyncCommand) -> anyhow::Result<ExitCode> {
     match command {
-        SyncCommand::Products(config) => {
-            let app = config.app().await?;
-            let report = app.products.run_once().await?;
-            finish(&report, report.failures.failed)
-        }
-        SyncCommand::Inventory { config, full } => {
-            let app = config.app().await?;
-            let report = if full {
-                crate::jobs::reconcile(&app.orders, &app.inventory).await?
-            } else {
-                app.inventory.events_once().await?
-            };
-            finish(&report, report.failures.failed)
-        }
-        SyncCommand::Customers(config) => {
-            let app = config.app().await?;
-            let report = app.customers.run_once().await?;
-            finish(&report, report.failures.failed)
-        }
+        SyncCommand::Products(config) => run_job(&config, JobName::Products).await,
+        SyncCommand::Inventory { config, full: true } => run_job(&config, JobName::InventoryReconcile).await,
+        SyncCommand::Inventory { config, full: false } => run_job(&config, JobName::InventoryEvents).await,
+        SyncCommand::Customers(config) => run_job(&config, JobName::Customers).await,
     }
 }

@@ -99,16 +99,28 @@ impl fmt::Display for JobName {
     }
 }
 
-/// What one run did, as far as the scheduler cares.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunOutcome {
     /// The run filled its batch: more work is waiting, so run again at once.
     pub again: bool,
+    /// The run's report (its counts, and the records it could not send), as a one-shot command prints it.
+    pub report: serde_json::Value,
 }
 
 impl RunOutcome {
-    pub const DONE: RunOutcome = RunOutcome { again: false };
-    pub const MORE: RunOutcome = RunOutcome { again: true };
+    pub const DONE: RunOutcome = RunOutcome { again: false, report: serde_json::Value::Null };
+    pub const MORE: RunOutcome = RunOutcome { again: true, report: serde_json::Value::Null };
+
+    /// A run that reported `report`.
+    pub fn of<T: serde::Serialize>(report: &T, again: bool) -> RunOutcome {
+        RunOutcome { again, report: serde_json::to_value(report).unwrap_or_default() }
+    }
+
+    /// Records the run could not send (its report's `failed`).
+    pub fn failed(&self) -> u64 {
+        self.report.get("failed").and_then(serde_json::Value::as_u64).unwrap_or(0)
+    }
 }
 
 /// A job the scheduler runs.
