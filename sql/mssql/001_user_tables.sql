@@ -1,5 +1,5 @@
 -- cpbridge's own tables in the Counterpoint database (prefix USER_, Counterpoint's convention for custom tables).
--- Generated from crates/counterpoint/src/schema.rs; applied by `cpbridge cp migrate`. Safe to run again.
+-- Generated from crates/counterpoint/src/schema/; applied by `cpbridge cp migrate`. Safe to run again.
 
 IF OBJECT_ID(N'dbo.USER_ORDER_STAGING', N'U') IS NULL
 BEGIN

@@ -1,5 +1,5 @@
 -- Feeds dbo.USER_INV_CHANGES from every change to dbo.IM_INV and dbo.IM_INV_CELL, made by any Counterpoint
--- workstation. Generated from crates/counterpoint/src/schema.rs; applied by `cpbridge cp migrate`. Safe to run
+-- workstation. Generated from crates/counterpoint/src/schema/; applied by `cpbridge cp migrate`. Safe to run
 -- again. They can never fail a register's posting: any error of their own is swallowed (the stock reconcile
 -- catches up). Safe to drop: cpbridge then sees stock changes at its reconcile.
 

@@ -334,7 +334,7 @@ INSERT INTO dbo.PS_DOC_LIN_CELL (DOC_ID, LIN_SEQ_NO, DIM_1_UPR, DIM_2_UPR, DIM_3
 
 -- 0 parameter(s)
 -- cpbridge's own tables in the Counterpoint database (prefix USER_, Counterpoint's convention for custom tables).
--- Generated from crates/counterpoint/src/schema.rs; applied by `cpbridge cp migrate`. Safe to run again.
+-- Generated from crates/counterpoint/src/schema/; applied by `cpbridge cp migrate`. Safe to run again.
 
 IF OBJECT_ID(N'dbo.USER_ORDER_STAGING', N'U') IS NULL
 BEGIN
@@ -517,7 +517,7 @@ GO;
 
 -- 0 parameter(s)
 -- Feeds dbo.USER_INV_CHANGES from every change to dbo.IM_INV and dbo.IM_INV_CELL, made by any Counterpoint
--- workstation. Generated from crates/counterpoint/src/schema.rs; applied by `cpbridge cp migrate`. Safe to run
+-- workstation. Generated from crates/counterpoint/src/schema/; applied by `cpbridge cp migrate`. Safe to run
 -- again. They can never fail a register's posting: any error of their own is swallowed (the stock reconcile
 -- catches up). Safe to drop: cpbridge then sees stock changes at its reconcile.
 

@@ -1,4 +1,4 @@
--- The SQLite replica of the Counterpoint tables cpbridge touches, generated from crates/counterpoint/src/schema.rs.
+-- The SQLite replica of the Counterpoint tables cpbridge touches, generated from crates/counterpoint/src/schema/.
 -- Column names and meanings are Counterpoint's; see shared/COUNTERPOINT.md.
 
 CREATE TABLE IM_ITEM (
