@@ -219,32 +219,24 @@ fn arg_for(param: &DocIdParam) -> Option<DocIdArg> {
     if is_date(t) {
         return Some(DocIdArg::At);
     }
-    if has("STR") || has("STORE") {
-        return if is_number(t) {
-            Some(DocIdArg::StoreNo)
+    // A number or a code, by the parameter's type.
+    let by_type = |number: DocIdArg, text: DocIdArg| {
+        if is_number(t) {
+            Some(number)
         } else if is_text(t) {
-            Some(DocIdArg::StoreId)
+            Some(text)
         } else {
             None
-        };
+        }
+    };
+    if has("STR") || has("STORE") {
+        return by_type(DocIdArg::StoreNo, DocIdArg::StoreId);
     }
     if has("STA") || has("STATION") {
-        return if is_number(t) {
-            Some(DocIdArg::StationNo)
-        } else if is_text(t) {
-            Some(DocIdArg::StationId)
-        } else {
-            None
-        };
+        return by_type(DocIdArg::StationNo, DocIdArg::StationId);
     }
     if has("TYP") || has("DOCTYP") || has("TYPE") {
-        return if is_text(t) {
-            Some(DocIdArg::DocTypeLetter)
-        } else if is_number(t) {
-            Some(DocIdArg::DocTypeDigit)
-        } else {
-            None
-        };
+        return by_type(DocIdArg::DocTypeDigit, DocIdArg::DocTypeLetter);
     }
     if (has("VAR") || has("VARIATION") || has("SEQ") || has("SEQ_NO")) && is_number(t) {
         return Some(DocIdArg::Variation);

@@ -360,6 +360,33 @@ async fn customers_flow_both_ways_with_one_owner_per_field() {
     assert_eq!(ship_to, "9 Harbor Way");
 }
 
+/// The first gridded apparel item, put on the web; its cells on the web too, except the one `off_web` names
+/// (`(DIM_1_UPR, DIM_2_UPR)`).
+async fn web_grid(db: &mut sqlx::SqliteConnection, off_web: Option<(&str, &str)>) -> String {
+    let grid: String =
+        sqlx::query_scalar("SELECT MIN(ITEM_NO) FROM IM_ITEM WHERE TRK_METH = 'G' AND CATEG_COD = 'APPAREL'")
+            .fetch_one(&mut *db)
+            .await
+            .expect("a gridded item");
+    sqlx::query("UPDATE IM_ITEM SET IS_ECOMM_ITEM = 'Y', STAT = 'A' WHERE ITEM_NO = ?1")
+        .bind(&grid)
+        .execute(&mut *db)
+        .await
+        .expect("on the web");
+    let (d1, d2) = off_web.unwrap_or(("", ""));
+    sqlx::query(
+        "UPDATE IM_INV_CELL SET IS_ECOMM_ITEM_CELL = CASE WHEN DIM_1_UPR = ?2 AND DIM_2_UPR = ?3 THEN 'N' ELSE 'Y' END \
+         WHERE ITEM_NO = ?1",
+    )
+    .bind(&grid)
+    .bind(d1)
+    .bind(d2)
+    .execute(&mut *db)
+    .await
+    .expect("the cells on the web");
+    grid
+}
+
 /// With `products.grid_variations`, a gridded item becomes a variable product: an attribute per dimension, a variation
 /// per web cell (the cell off the web left out) with the cell's price and stock; an unchanged grid writes nothing, and
 /// a colour added in Counterpoint appears as new variations on the next sync.
@@ -368,21 +395,7 @@ async fn a_grid_becomes_a_variable_product_with_a_variation_per_web_cell() {
     let shop = Shop::open_seeded(60, &[], 0, "\n[products]\nprice_location = \"MAIN\"\ngrid_variations = true\n").await;
     let mut db = shop.replica().await;
     // The first gridded apparel item, put on the web with one cell off it.
-    let grid: String =
-        sqlx::query_scalar("SELECT MIN(ITEM_NO) FROM IM_ITEM WHERE TRK_METH = 'G' AND CATEG_COD = 'APPAREL'")
-            .fetch_one(&mut db)
-            .await
-            .expect("a gridded item");
-    sqlx::query("UPDATE IM_ITEM SET IS_ECOMM_ITEM = 'Y', STAT = 'A' WHERE ITEM_NO = ?1")
-        .bind(&grid)
-        .execute(&mut db)
-        .await
-        .expect("on the web");
-    sqlx::query("UPDATE IM_INV_CELL SET IS_ECOMM_ITEM_CELL = CASE WHEN DIM_1_UPR = 'S' AND DIM_2_UPR = 'RED' THEN 'N' ELSE 'Y' END WHERE ITEM_NO = ?1")
-        .bind(&grid)
-        .execute(&mut db)
-        .await
-        .expect("one cell off the web");
+    let grid = web_grid(&mut db, Some(("S", "RED"))).await;
     let first = sync(&shop, &["products"], true);
     assert!(first["failed"].as_u64().unwrap_or(0) == 0 || first.get("failed").is_none(), "{first}");
     let parent = shop.woo.product_by_sku(&grid).await.expect("lookup").expect("the variable product");
@@ -574,21 +587,7 @@ async fn a_grid_becomes_a_variable_product_with_a_variation_per_web_cell() {
 async fn a_variable_product_made_by_hand_is_adopted_with_its_variations() {
     let shop = Shop::open_seeded(60, &[], 0, "\n[products]\nprice_location = \"MAIN\"\ngrid_variations = true\n").await;
     let mut db = shop.replica().await;
-    let grid: String =
-        sqlx::query_scalar("SELECT MIN(ITEM_NO) FROM IM_ITEM WHERE TRK_METH = 'G' AND CATEG_COD = 'APPAREL'")
-            .fetch_one(&mut db)
-            .await
-            .expect("a gridded item");
-    sqlx::query("UPDATE IM_ITEM SET IS_ECOMM_ITEM = 'Y', STAT = 'A' WHERE ITEM_NO = ?1")
-        .bind(&grid)
-        .execute(&mut db)
-        .await
-        .expect("on the web");
-    sqlx::query("UPDATE IM_INV_CELL SET IS_ECOMM_ITEM_CELL = 'Y' WHERE ITEM_NO = ?1")
-        .bind(&grid)
-        .execute(&mut db)
-        .await
-        .expect("every cell on the web");
+    let grid = web_grid(&mut db, None).await;
     let mut parent = ProductWrite { sku: Some(grid.clone()), name: Some("Made by hand".into()), ..Default::default() };
     parent.kind = Some("variable".into());
     parent
@@ -635,17 +634,7 @@ async fn variations_can_take_their_cells_barcodes_as_skus() {
     );
     let shop = Shop::open_seeded(60, &[], 0, &extra).await;
     let mut db = shop.replica().await;
-    let grid: String =
-        sqlx::query_scalar("SELECT MIN(ITEM_NO) FROM IM_ITEM WHERE TRK_METH = 'G' AND CATEG_COD = 'APPAREL'")
-            .fetch_one(&mut db)
-            .await
-            .expect("a gridded item");
-    for statement in [
-        "UPDATE IM_ITEM SET IS_ECOMM_ITEM = 'Y', STAT = 'A' WHERE ITEM_NO = ?1",
-        "UPDATE IM_INV_CELL SET IS_ECOMM_ITEM_CELL = 'Y' WHERE ITEM_NO = ?1",
-    ] {
-        sqlx::query(statement).bind(&grid).execute(&mut db).await.expect(statement);
-    }
+    let grid = web_grid(&mut db, None).await;
     let barcode_of = |size: &'static str| {
         sqlx::query_scalar::<_, String>(
             "SELECT BARCOD FROM IM_BARCOD WHERE ITEM_NO = ?1 AND DIM_1_UPR = ?2 AND DIM_2_UPR = 'NAVY' \
