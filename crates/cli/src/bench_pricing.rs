@@ -67,7 +67,7 @@ pub async fn run(args: BenchPricing) -> anyhow::Result<ExitCode> {
     // Only the API: the server with the pricing routes, no jobs.
     let state = cpbridge_server::AppState {
         pricing: Some(cpbridge_server::Pricing {
-            source: Arc::new(crate::daemon::PriceBridge(app.pricing.clone())),
+            source: app.pricing.clone(),
             keys: app.config.pricing.api_keys.clone(),
             currency: "USD".into(),
             requests_per_minute: 0,

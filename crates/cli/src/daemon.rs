@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use cpbridge_pipelines::Alerter;
-use cpbridge_pipelines::pricing::{PriceService, QuoteError};
 use cpbridge_server::{AppState, Server};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -83,39 +81,6 @@ async fn shutdown_signal() {
     }
 }
 
-/// The price book, as the HTTP server's price source.
-pub struct PriceBridge(pub Arc<PriceService>);
-
-impl cpbridge_server::PriceSource for PriceBridge {
-    fn quote(
-        &self,
-        customer: &str,
-        items: &[(String, rust_decimal::Decimal)],
-    ) -> Result<Vec<serde_json::Value>, cpbridge_server::QuoteFailure> {
-        use cpbridge_server::QuoteFailure;
-        let answers = self.0.quote(customer, items).map_err(|e| match e {
-            QuoteError::UnknownCustomer(c) => QuoteFailure::UnknownCustomer(c),
-            QuoteError::UnknownSku(s) => QuoteFailure::UnknownSku(s),
-            QuoteError::NotLoaded => QuoteFailure::NotLoaded,
-        })?;
-        Ok(answers.iter().map(|a| serde_json::to_value(a).unwrap_or_default()).collect())
-    }
-
-    fn customer_by_email(&self, email: &str) -> Result<Option<String>, cpbridge_server::QuoteFailure> {
-        self.0.customer_by_email(email).map_err(|_| cpbridge_server::QuoteFailure::NotLoaded)
-    }
-}
-
-/// The daemon's alerter, as the HTTP server's alert sink.
-struct AlertBridge(Alerter);
-
-#[async_trait::async_trait]
-impl cpbridge_server::AlertSink for AlertBridge {
-    async fn alert(&self, kind: &str, subject: &str, message: &str) {
-        self.0.raise(kind, subject, message).await;
-    }
-}
-
 impl App {
     /// Binds the HTTP server (`listen`, else `server.listen`; port 0 picks a free port) without serving yet.
     ///
@@ -124,7 +89,7 @@ impl App {
     pub async fn bind(self, listen: Option<SocketAddr>) -> anyhow::Result<BoundApp> {
         let delivered = Arc::new(Notify::new());
         let pricing = (!self.config.pricing.api_keys.is_empty()).then(|| cpbridge_server::Pricing {
-            source: Arc::new(PriceBridge(self.pricing.clone())),
+            source: self.pricing.clone(),
             keys: self.config.pricing.api_keys.clone(),
             currency: self.config.pricing.currency.clone(),
             requests_per_minute: self.config.pricing.requests_per_minute,
@@ -132,7 +97,7 @@ impl App {
         });
         let state = AppState {
             pricing,
-            alerts: Some(Arc::new(AlertBridge(self.alerts.clone()))),
+            alerts: Some(self.alerts.clone()),
             signatures: Arc::new(cpbridge_server::SignatureWatch::new(self.config.alerts.bad_signatures_per_minute)),
             status: Some(Arc::new(crate::status::DaemonStatus(crate::status::StatusInputs::of(&self)))),
             store: self.store.clone(),

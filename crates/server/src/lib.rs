@@ -16,6 +16,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
+use cpbridge_core::pricing::PriceAnswer;
+use cpbridge_pipelines::Alerter;
+use cpbridge_pipelines::pricing::{PriceService, QuoteError};
 use cpbridge_store::{NewDelivery, StateStore};
 use cpbridge_woo::Secret;
 use cpbridge_woo::webhook::{Delivery, DeliveryError, classify};
@@ -36,12 +39,6 @@ pub trait StatusSource: Send + Sync {
     async fn metrics(&self) -> Result<String, String>;
     /// `Ok` when every system cpbridge needs answers; else what does not.
     async fn ready(&self) -> Result<(), String>;
-}
-
-/// Where the server sends an alert (the daemon's alerter, which also keeps it from repeating).
-#[async_trait::async_trait]
-pub trait AlertSink: Send + Sync {
-    async fn alert(&self, kind: &str, subject: &str, message: &str);
 }
 
 /// Counts refused webhook deliveries over the last minute; a burst means a wrong secret or someone probing.
@@ -121,38 +118,11 @@ async fn record_refusals(store: Arc<dyn StateStore>, count: u64) {
     }
 }
 
-/// Why the pricing API cannot quote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QuoteFailure {
-    UnknownCustomer(String),
-    UnknownSku(String),
-    /// The price book has not finished its first load.
-    NotLoaded,
-}
-
-/// Where the pricing API gets its prices: an in-memory book, so a request never waits on the database.
-pub trait PriceSource: Send + Sync {
-    /// One answer per item (SKU and quantity), as JSON objects.
-    ///
-    /// # Errors
-    /// The first unknown customer or SKU.
-    fn quote(
-        &self,
-        customer: &str,
-        items: &[(String, rust_decimal::Decimal)],
-    ) -> Result<Vec<serde_json::Value>, QuoteFailure>;
-
-    /// The `CUST_NO` of the customer with this e-mail address, if any.
-    ///
-    /// # Errors
-    /// [`QuoteFailure::NotLoaded`] before the first load.
-    fn customer_by_email(&self, email: &str) -> Result<Option<String>, QuoteFailure>;
-}
-
 /// The pricing API's settings and state.
 #[derive(Clone)]
 pub struct Pricing {
-    pub source: Arc<dyn PriceSource>,
+    /// The in-memory price book: a request never waits on the database.
+    pub source: Arc<PriceService>,
     /// Accepted API keys; a request must carry one as `Authorization: Bearer <key>`.
     pub keys: Vec<Secret>,
     pub currency: String,
@@ -166,8 +136,8 @@ pub struct Pricing {
 pub struct AppState {
     /// The pricing API; absent, its routes answer 404.
     pub pricing: Option<Pricing>,
-    /// Where a burst of bad signatures is reported; absent, it is only logged.
-    pub alerts: Option<Arc<dyn AlertSink>>,
+    /// Where a burst of bad signatures is reported (the daemon's alerter); absent, it is only logged.
+    pub alerts: Option<Alerter>,
     pub signatures: Arc<SignatureWatch>,
     /// Absent in a server that only takes webhooks (tests); the status routes then answer 404.
     pub status: Option<Arc<dyn StatusSource>>,
@@ -229,22 +199,22 @@ pub fn router(state: AppState) -> Router {
 /// The status page: one self-contained file (no external asset), refreshing itself from `/status.json`.
 const STATUS_PAGE: &str = include_str!("status.html");
 
-fn source(state: &AppState) -> Result<&Arc<dyn StatusSource>, HttpError> {
-    state.status.as_ref().ok_or(HttpError::NotHere)
+fn source(state: &AppState) -> Result<&Arc<dyn StatusSource>, ApiError> {
+    state.status.as_ref().ok_or(ApiError::NotHere)
 }
 
-async fn readyz(State(state): State<AppState>) -> Result<&'static str, HttpError> {
-    source(&state)?.ready().await.map_err(HttpError::Unavailable)?;
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    source(&state)?.ready().await.map_err(ApiError::Unavailable)?;
     Ok("ready")
 }
 
-async fn metrics(State(state): State<AppState>) -> Result<Response, HttpError> {
-    let text = source(&state)?.metrics().await.map_err(HttpError::Unavailable)?;
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let text = source(&state)?.metrics().await.map_err(ApiError::Unavailable)?;
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
 }
 
-async fn status_json(State(state): State<AppState>) -> Result<axum::Json<serde_json::Value>, HttpError> {
-    Ok(axum::Json(source(&state)?.status().await.map_err(HttpError::Unavailable)?))
+async fn status_json(State(state): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    Ok(axum::Json(source(&state)?.status().await.map_err(ApiError::Unavailable)?))
 }
 
 /// Compares without an early exit, so the time taken does not tell how much of a key was right.
@@ -309,15 +279,21 @@ fn answer(
     pricing: &Pricing,
     customer: &str,
     items: &[(String, rust_decimal::Decimal)],
-) -> Result<Vec<serde_json::Value>, ApiError> {
+) -> Result<Vec<PriceAnswer>, ApiError> {
     if let Some((sku, qty)) = items.iter().find(|(_, qty)| *qty <= rust_decimal::Decimal::ZERO) {
         return Err(ApiError::BadRequest(format!("item {sku:?}: qty must be above 0, not {qty}")));
     }
-    pricing.source.quote(customer, items).map_err(|failure| match failure {
-        QuoteFailure::UnknownCustomer(c) => ApiError::NotFound(format!("unknown customer {c:?} (no AR_CUST row)")),
-        QuoteFailure::UnknownSku(s) => ApiError::NotFound(format!("unknown SKU {s:?} (no IM_ITEM row)")),
-        QuoteFailure::NotLoaded => ApiError::Loading,
-    })
+    pricing.source.quote(customer, items).map_err(ApiError::from)
+}
+
+impl From<QuoteError> for ApiError {
+    fn from(e: QuoteError) -> Self {
+        match e {
+            QuoteError::UnknownCustomer(c) => ApiError::NotFound(format!("unknown customer {c:?} (no AR_CUST row)")),
+            QuoteError::UnknownSku(s) => ApiError::NotFound(format!("unknown SKU {s:?} (no IM_ITEM row)")),
+            QuoteError::NotLoaded => ApiError::Loading,
+        }
+    }
 }
 
 async fn prices(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
@@ -351,8 +327,8 @@ async fn one_price(
         })
         .transpose()?
         .unwrap_or(rust_decimal::Decimal::ONE);
-    let mut answers = answer(pricing, &cust_no, &[(sku, qty)])?;
-    let mut body = answers.pop().unwrap_or_default();
+    let answers = answer(pricing, &cust_no, &[(sku, qty)])?;
+    let mut body = answers.into_iter().next().map(|a| json!(a)).unwrap_or_default();
     if let Some(map) = body.as_object_mut() {
         map.insert("customer".into(), json!(cust_no));
         map.insert("currency".into(), json!(pricing.currency));
@@ -383,62 +359,53 @@ async fn customer_by_email(
     }
 }
 
-/// The pricing API's answers when it cannot quote; always JSON with an `error` that says why.
+/// The one error type of the HTTP side: every refusal is JSON with an `error` that says why (a route that is not
+/// served here answers a bare 404).
 #[derive(Debug)]
 enum ApiError {
+    /// The pricing API without a valid key.
     Unauthorized,
     NotFound(String),
     BadRequest(String),
     TooMany,
+    /// The price book has not finished its first load.
     Loading,
+    /// A webhook delivery whose signature or shape is wrong.
+    Refused(DeliveryError),
+    /// A system the answer needs is down.
+    Unavailable(String),
+    /// A route this server does not serve (the status routes without a status source).
+    NotHere,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, message) = match self {
-            ApiError::Unauthorized => {
-                (StatusCode::UNAUTHORIZED, "a valid API key is required (Authorization: Bearer <key>)".to_owned())
-            }
-            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
-            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+        let (status, body) = match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                json!({ "error": "a valid API key is required (Authorization: Bearer <key>)" }),
+            ),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, json!({ "error": m })),
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, json!({ "error": m })),
             ApiError::TooMany => {
-                (StatusCode::TOO_MANY_REQUESTS, "too many requests for this key; wait a minute".into())
+                (StatusCode::TOO_MANY_REQUESTS, json!({ "error": "too many requests for this key; wait a minute" }))
             }
             ApiError::Loading => {
-                (StatusCode::SERVICE_UNAVAILABLE, "the price book is loading; try again shortly".into())
+                (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "the price book is loading; try again shortly" }))
             }
-        };
-        (status, axum::Json(json!({ "error": message }))).into_response()
-    }
-}
-
-/// The one error type of the HTTP side.
-#[derive(Debug)]
-enum HttpError {
-    Refused(DeliveryError),
-    Unavailable(String),
-    NotHere,
-}
-
-impl IntoResponse for HttpError {
-    fn into_response(self) -> Response {
-        match self {
-            HttpError::Refused(e) => {
+            ApiError::Refused(e) => {
                 tracing::warn!("webhook refused: {e}");
-                (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": e.to_string() }))).into_response()
+                (StatusCode::UNAUTHORIZED, json!({ "error": e.to_string() }))
             }
-            HttpError::Unavailable(detail) => {
+            ApiError::Unavailable(detail) => {
                 // WooCommerce retries a delivery that was not answered 2xx; nothing is lost. The detail can name
                 // a database host, so it stays in the log.
                 tracing::error!("unavailable: {detail}");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    axum::Json(json!({ "error": "not ready", "detail": summary(&detail) })),
-                )
-                    .into_response()
+                (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "not ready", "detail": summary(&detail) }))
             }
-            HttpError::NotHere => StatusCode::NOT_FOUND.into_response(),
-        }
+            ApiError::NotHere => return StatusCode::NOT_FOUND.into_response(),
+        };
+        (status, axum::Json(body)).into_response()
     }
 }
 
@@ -447,7 +414,7 @@ fn summary(detail: &str) -> String {
     detail.split([':', '(']).next().unwrap_or_default().trim().chars().take(120).collect()
 }
 
-async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, HttpError> {
+async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
     let delivery = match classify(&headers, &body, state.webhook_secret.expose()) {
         Ok(delivery) => delivery,
         Err(refused) => {
@@ -464,10 +431,10 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
                          secret in WooCommerce matches woocommerce.webhook_secret, or look for someone probing the \
                          endpoint."
                     );
-                    sink.alert("webhook_signatures", "POST /webhooks/woocommerce", &message).await;
+                    sink.raise("webhook_signatures", "POST /webhooks/woocommerce", &message).await;
                 });
             }
-            return Err(HttpError::Refused(refused));
+            return Err(ApiError::Refused(refused));
         }
     };
     let (topic, webhook_id, delivery_id) = match delivery {
@@ -487,7 +454,7 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         body: body.to_vec(),
         received_at: Utc::now().naive_utc(),
     };
-    state.store.put_delivery(&entry).await.map_err(|e| HttpError::Unavailable(e.to_string()))?;
+    state.store.put_delivery(&entry).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
     state.delivered.notify_one();
     Ok(StatusCode::OK)
 }
