@@ -99,7 +99,7 @@ SELECT COUNT(*) AS N FROM dbo.USER_DOC_LIN_EXT;
 SELECT c.TABLE_NAME, c.COLUMN_NAME, c.DATA_TYPE, c.CHARACTER_MAXIMUM_LENGTH AS MAX_LEN, CASE WHEN c.IS_NULLABLE = 'NO' THEN 1 ELSE 0 END AS NOT_NULL, CASE WHEN c.COLUMN_DEFAULT IS NULL THEN 0 ELSE 1 END AS HAS_DEFAULT, CASE WHEN COLUMNPROPERTY(OBJECT_ID(N'dbo.' + c.TABLE_NAME), c.COLUMN_NAME, 'IsComputed') = 1 OR COLUMNPROPERTY(OBJECT_ID(N'dbo.' + c.TABLE_NAME), c.COLUMN_NAME, 'IsIdentity') = 1 OR c.DATA_TYPE IN ('timestamp', 'rowversion') THEN 1 ELSE 0 END AS AUTOMATIC FROM INFORMATION_SCHEMA.COLUMNS c WHERE c.TABLE_SCHEMA = 'dbo' AND c.TABLE_NAME IN ('IM_ITEM', 'IM_LOC', 'IM_PRC', 'IM_INV', 'AR_CUST', 'AR_SHIP_ADRS', 'PS_DOC_HDR', 'PS_DOC_CONTACT', 'PS_DOC_LIN', 'PS_DOC_HDR_TOT', 'PS_DOC_PMT', 'PS_TKT_HIST', 'PS_ORD_HIST', 'IM_PRC_GRP', 'IM_PRC_RUL', 'IM_PRC_RUL_BRK', 'PS_STR', 'PS_STA', 'PS_DRW', 'SY_USR', 'SY_PAY_COD', 'IM_GRID_DIM_1', 'IM_GRID_DIM_2', 'IM_GRID_DIM_3', 'IM_INV_CELL', 'IM_BARCOD', 'PS_DOC_LIN_CELL', 'USER_ORDER_STAGING', 'USER_INV_CHANGES', 'USER_DOC_COUNTER', 'USER_DOC_LIN_EXT');
 
 -- 0 parameter(s)
-SELECT o.type AS OBJ_TYPE, p.name AS PARAM_NAME, TYPE_NAME(p.user_type_id) AS PARAM_TYPE, p.parameter_id AS POS FROM sys.objects o LEFT JOIN sys.parameters p ON p.object_id = o.object_id AND p.parameter_id > 0 WHERE o.object_id = OBJECT_ID(N'dbo.fnGenDocId') ORDER BY p.parameter_id;
+SELECT o.type AS OBJ_TYPE, p.name AS PARAM_NAME, TYPE_NAME(p.system_type_id) AS PARAM_TYPE, p.parameter_id AS POS FROM sys.objects o LEFT JOIN sys.parameters p ON p.object_id = o.object_id AND p.parameter_id > 0 WHERE o.object_id = OBJECT_ID(N'dbo.fnGenDocId') ORDER BY p.parameter_id;
 
 -- 1 parameter(s)
 SELECT name FROM sys.triggers WHERE name = @P1;

@@ -14,8 +14,10 @@ use crate::value::{Row, Value};
 use crate::{CpError, CpResult};
 
 /// The query that reads the function's kind and parameters (one row per parameter, or one row with a NULL parameter
-/// for a function without any). No row: the database has no such function.
-pub const SIGNATURE_QUERY: &str = "SELECT o.type AS OBJ_TYPE, p.name AS PARAM_NAME, TYPE_NAME(p.user_type_id) AS \
+/// for a function without any). No row: the database has no such function, or cpbridge's login may not see it. The
+/// type is the system type under any alias type (Counterpoint declares many columns and parameters with its own
+/// `T_...` types).
+pub const SIGNATURE_QUERY: &str = "SELECT o.type AS OBJ_TYPE, p.name AS PARAM_NAME, TYPE_NAME(p.system_type_id) AS \
      PARAM_TYPE, p.parameter_id AS POS FROM sys.objects o LEFT JOIN sys.parameters p ON p.object_id = o.object_id \
      AND p.parameter_id > 0 WHERE o.object_id = OBJECT_ID(N'dbo.fnGenDocId') ORDER BY p.parameter_id";
 
