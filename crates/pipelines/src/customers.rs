@@ -304,7 +304,7 @@ impl CustomerSync {
                         report.linked += 1;
                     }
                     // An empty digest: the next step sends the Counterpoint fields and the `cp_cust_no` meta.
-                    let link = SyncRecord { key: cust_no.clone(), woo_id: Some(w.id), hash: String::new() };
+                    let link = SyncRecord::linked(cust_no.clone(), w.id);
                     self.ports.store.put_sync_records(CUSTOMER_RECORDS, &[link], now()).await?;
                     let taken = SyncRecord { key: cust_no.clone(), woo_id: Some(w.id), hash: wanted.clone() };
                     self.ports.store.put_sync_records(CUSTOMER_IN_RECORDS, &[taken], now()).await?;

@@ -17,22 +17,19 @@ use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
 use cpbridge_core::records::{
     CellLevel, GridDimValue, InventoryLevel, Item, ItemPrice, VariationSkuRule, VariationSkus,
 };
-use cpbridge_store::SyncRecord;
+use cpbridge_store::{SyncRecord, SyncState};
 use cpbridge_woo::model::{BatchWrite, ProductWrite};
 use futures_util::TryStreamExt as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::jobs::{PipelineError, Ports, now};
-use crate::product_map::{self, ProductSpec, RETIRED, VariationSpec};
+use crate::product_map::{self, ProductSpec, VariationSpec};
 use crate::products::{PRODUCT_RECORDS, ProductReport, STOCK_RECORDS};
 use crate::sync_settings::{InventorySettings, ProductSettings};
 
 /// Sync-record family of variations: variation SKU → variation id, with the digest of what was sent.
 pub const VARIATION_RECORDS: &str = "variation";
-
-/// The digest of a variable parent starts with this, so the stock syncs know to leave it to its variations.
-pub const VARIABLE_DIGEST_PREFIX: &str = "variable:";
 
 fn short_hash(value: &Value) -> String {
     Sha256::digest(value.to_string().as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
@@ -175,10 +172,9 @@ pub async fn sync_grids(
                 // writes them and leaves the parent alone.
                 let unpriced = ProductSpec { regular_price: String::new(), sale_price: String::new(), ..spec.clone() };
                 let owned = product_map::owned_digest(&unpriced, settings);
-                let digest = format!(
-                    "{VARIABLE_DIGEST_PREFIX}{}",
-                    short_hash(&json!([owned, attributes_json(&variable.attributes)]))
-                );
+                // Stored as a variable parent's, so the stock syncs leave its stock to its variations.
+                let digest =
+                    SyncRecord::variable_digest(&short_hash(&json!([owned, attributes_json(&variable.attributes)])));
                 GridPlan { item, spec, variable, digest }
             })
             .collect();
@@ -254,8 +250,8 @@ async fn write_parents(
             Some(SyncRecord { woo_id: Some(id), hash, .. }) if *hash == plan.digest => {
                 ids.insert(plan.item.item_no.clone(), (*id, ParentFate::Existing));
             }
-            Some(SyncRecord { woo_id: Some(id), hash, .. }) => {
-                updates.push((plan, *id, hash == RETIRED, hash.is_empty()))
+            Some(record @ SyncRecord { woo_id: Some(id), .. }) => {
+                updates.push((plan, *id, record.is_retired(), record.state() == SyncState::Linked))
             }
             _ => creates.push(plan),
         }
@@ -375,10 +371,7 @@ async fn match_store_variations(
             if known.get(&variation.sku).and_then(|r| r.woo_id) != Some(variation.id) {
                 report.adopted += 1;
                 // An empty digest sends every field on this run.
-                known.insert(
-                    variation.sku.clone(),
-                    SyncRecord { key: variation.sku.clone(), woo_id: Some(variation.id), hash: String::new() },
-                );
+                known.insert(variation.sku.clone(), SyncRecord::linked(variation.sku.clone(), variation.id));
             }
         } else if variation.extra.get("status").and_then(Value::as_str) != Some("private") {
             tracing::info!(
@@ -444,7 +437,7 @@ async fn sync_variations(
                     status: Some("private".into()),
                     ..ProductWrite::default()
                 });
-                changed.push(SyncRecord { key: sku.clone(), woo_id: Some(*id), hash: RETIRED.to_owned() });
+                changed.push(SyncRecord::retired(sku.clone(), *id));
             } else {
                 break;
             }
@@ -479,7 +472,7 @@ async fn sync_variations(
         }
         for (record, result) in changed.into_iter().zip(&outcome.updated) {
             match result {
-                Ok(_) if record.hash == RETIRED => {
+                Ok(_) if record.is_retired() => {
                     report.retired += 1;
                     done.push(record);
                 }

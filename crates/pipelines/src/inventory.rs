@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
-use cpbridge_store::SyncRecord;
+use cpbridge_store::{SyncRecord, SyncState};
 use cpbridge_woo::de::ManageStock;
 use cpbridge_woo::model::{BatchWrite, Product, ProductWrite};
 use futures_util::TryStreamExt as _;
@@ -171,7 +171,7 @@ impl InventorySync {
         let records = self.ports.store.sync_records_for(PRODUCT_RECORDS, skus).await?;
         // A variable product's stock is its variations': each cell's, pushed on the parent's variations.
         let (variable, simple): (Vec<SyncRecord>, Vec<SyncRecord>) =
-            records.into_iter().partition(|r| r.hash.starts_with(crate::grid_products::VARIABLE_DIGEST_PREFIX));
+            records.into_iter().partition(|r| matches!(r.state(), SyncState::Variable(_)));
         let mut failed = HashSet::new();
         let parents: Vec<(String, u64)> = variable.into_iter().filter_map(|r| Some((r.key, r.woo_id?))).collect();
         if !parents.is_empty() {
@@ -237,7 +237,7 @@ impl InventorySync {
             .sync_records_for(crate::grid_products::VARIATION_RECORDS, &skus)
             .await?
             .into_iter()
-            .filter(|r| r.hash != crate::product_map::RETIRED)
+            .filter(|r| !r.is_retired())
             .filter_map(|r| Some((r.key, r.woo_id?)))
             .collect();
         let skus: Vec<String> = skus.into_iter().filter(|s| variations.contains_key(s)).collect();
@@ -380,7 +380,7 @@ impl InventorySync {
         for product in in_store.iter().filter(|p| p.kind == "simple" && items.contains(&p.sku)) {
             if records.get(&product.sku) != Some(&Some(product.id)) {
                 // An empty digest makes the product sync send every owned field on its next run.
-                adopted.push(SyncRecord { key: product.sku.clone(), woo_id: Some(product.id), hash: String::new() });
+                adopted.push(SyncRecord::linked(product.sku.clone(), product.id));
             }
             managed.insert(product.sku.clone(), product);
         }
@@ -424,7 +424,7 @@ impl InventorySync {
             .sync_records(PRODUCT_RECORDS)
             .await?
             .into_iter()
-            .filter(|r| r.hash.starts_with(crate::grid_products::VARIABLE_DIGEST_PREFIX))
+            .filter(|r| matches!(r.state(), SyncState::Variable(_)))
             .filter_map(|r| Some((r.key, r.woo_id?)))
             .collect();
         if parents.is_empty() {

@@ -15,9 +15,6 @@ use sha2::{Digest, Sha256};
 
 use crate::sync_settings::ProductSettings;
 
-/// The digest stored for a product cpbridge retired; it differs from every live product's digest.
-pub const RETIRED: &str = "retired";
-
 /// The product an item should be in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductSpec {
@@ -388,7 +385,9 @@ mod tests {
         let mut repriced = spec.clone();
         repriced.sale_price = "5.49".into();
         assert_ne!(owned_digest(&spec, &settings), owned_digest(&repriced, &settings));
-        assert_ne!(owned_digest(&spec, &settings), RETIRED);
+        // A digest reads back as what was sent, never as a retired or linked record.
+        let sent = cpbridge_store::SyncRecord::sent("SKU", Some(1), owned_digest(&spec, &settings));
+        assert!(matches!(sent.state(), cpbridge_store::SyncState::Sent(_)), "{sent:?}");
     }
 
     #[test]

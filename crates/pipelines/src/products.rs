@@ -16,13 +16,13 @@ use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
 use cpbridge_core::records::{InventoryLevel, Item, ItemPrice, Watermark};
 use cpbridge_counterpoint::port::watermark_after;
 use cpbridge_counterpoint::{CounterpointPort, CpError, CpResult};
-use cpbridge_store::SyncRecord;
+use cpbridge_store::{SyncRecord, SyncState};
 use cpbridge_woo::model::BatchWrite;
 use futures_util::TryStreamExt as _;
 use serde::Serialize;
 
 use crate::jobs::{PipelineError, Ports, RecordFailures, now, record_run};
-use crate::product_map::{self, ProductSpec, RETIRED};
+use crate::product_map::{self, ProductSpec};
 use crate::sync_settings::{InventorySettings, ProductSettings};
 
 /// Sync-record families in the state store.
@@ -225,8 +225,8 @@ impl ProductSync {
                 continue;
             }
             if !product_map::on_web(item) {
-                if let Some(SyncRecord { woo_id: Some(id), hash, .. }) = record
-                    && hash != RETIRED
+                if let Some(record @ SyncRecord { woo_id: Some(id), .. }) = record
+                    && !record.is_retired()
                 {
                     ops.push(ProductOp::Retire { sku: item.item_no.clone(), id: *id });
                 }
@@ -237,12 +237,12 @@ impl ProductSync {
             let digest = product_map::owned_digest(&spec, &self.settings);
             match record {
                 Some(SyncRecord { hash, .. }) if *hash == digest => report.unchanged += 1,
-                Some(SyncRecord { woo_id: Some(id), hash, .. }) => ops.push(ProductOp::Update {
+                Some(record @ SyncRecord { woo_id: Some(id), .. }) => ops.push(ProductOp::Update {
                     id: *id,
                     spec,
                     digest,
-                    was_retired: hash == RETIRED,
-                    adopted: hash.is_empty(),
+                    was_retired: record.is_retired(),
+                    adopted: record.state() == SyncState::Linked,
                 }),
                 _ => ops.push(ProductOp::Create { spec, digest }),
             }
@@ -250,7 +250,7 @@ impl ProductSync {
         // Items deleted from Counterpoint leave the web too.
         for record in records.values() {
             if !seen.contains(record.key.as_str())
-                && record.hash != RETIRED
+                && !record.is_retired()
                 && let Some(id) = record.woo_id
             {
                 ops.push(ProductOp::Retire { sku: record.key.clone(), id });
@@ -332,7 +332,7 @@ impl ProductSync {
                 }
             };
             known.insert(name.to_owned(), id);
-            learned.push(SyncRecord { key: name.to_owned(), woo_id: Some(id), hash: String::new() });
+            learned.push(SyncRecord::linked(name, id));
         }
         self.ports.store.put_sync_records(CATEGORY_RECORDS, &learned, now()).await?;
         Ok(known)
@@ -421,7 +421,7 @@ impl ProductSync {
                 }
                 Err(e) if e.existing_id.is_some() => {
                     let id = e.existing_id.unwrap_or_default();
-                    done.push(SyncRecord { key: spec.sku.clone(), woo_id: Some(id), hash: String::new() });
+                    done.push(SyncRecord::linked(spec.sku.clone(), id));
                     retry.push(ProductOp::Update {
                         id,
                         spec: spec.clone(),
@@ -445,7 +445,7 @@ impl ProductSync {
                 }
                 (ProductOp::Retire { sku, id }, Ok(_)) => {
                     report.retired += 1;
-                    done.push(SyncRecord { key: sku.clone(), woo_id: Some(*id), hash: RETIRED.to_owned() });
+                    done.push(SyncRecord::retired(sku.clone(), *id));
                 }
                 (_, Err(e)) if e.code.ends_with("_invalid_id") => {
                     // Deleted in WooCommerce: forget it, and the next run creates it again if it is still on the web.

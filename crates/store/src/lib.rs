@@ -92,7 +92,62 @@ pub struct Alert {
 pub struct SyncRecord {
     pub key: String,
     pub woo_id: Option<u64>,
+    /// As stored; read it through [`SyncRecord::state`].
     pub hash: String,
+}
+
+/// What a sync record says about its WooCommerce record, read from its stored `hash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncState<'a> {
+    /// Linked to a WooCommerce record made elsewhere (adopted or matched), nothing sent yet: the next sync sends
+    /// every owned field.
+    Linked,
+    /// Left the web: set to the retired status (a product) or private (a variation), never deleted.
+    Retired,
+    /// A variable product's parent, with the digest of what was sent; its stock is its variations'.
+    Variable(&'a str),
+    /// The digest of what was sent (for a stock record, the quantity).
+    Sent(&'a str),
+}
+
+impl SyncRecord {
+    const RETIRED: &'static str = "retired";
+    const VARIABLE_PREFIX: &'static str = "variable:";
+
+    /// A record linked to an existing WooCommerce record, nothing sent yet.
+    pub fn linked(key: impl Into<String>, woo_id: u64) -> Self {
+        SyncRecord { key: key.into(), woo_id: Some(woo_id), hash: String::new() }
+    }
+
+    /// A record whose WooCommerce record was retired.
+    pub fn retired(key: impl Into<String>, woo_id: u64) -> Self {
+        SyncRecord { key: key.into(), woo_id: Some(woo_id), hash: Self::RETIRED.to_owned() }
+    }
+
+    /// What was sent: a digest, or a stock quantity.
+    pub fn sent(key: impl Into<String>, woo_id: Option<u64>, digest: impl Into<String>) -> Self {
+        SyncRecord { key: key.into(), woo_id, hash: digest.into() }
+    }
+
+    /// The stored form of a variable parent's digest.
+    pub fn variable_digest(digest: &str) -> String {
+        format!("{}{digest}", Self::VARIABLE_PREFIX)
+    }
+
+    pub fn state(&self) -> SyncState<'_> {
+        match self.hash.as_str() {
+            "" => SyncState::Linked,
+            Self::RETIRED => SyncState::Retired,
+            h => match h.strip_prefix(Self::VARIABLE_PREFIX) {
+                Some(digest) => SyncState::Variable(digest),
+                None => SyncState::Sent(h),
+            },
+        }
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.state() == SyncState::Retired
+    }
 }
 
 /// A refund that WooCommerce made after its order was booked in Counterpoint. Kept so that it is raised once and
@@ -180,4 +235,18 @@ pub trait StateStore: Send + Sync {
 
     /// The kept refunds, newest first.
     async fn refunds(&self, limit: usize) -> StoreResult<Vec<RefundRecord>>;
+}
+
+#[cfg(test)]
+mod sync_state_tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_back_as_what_it_was_made() {
+        assert_eq!(SyncRecord::linked("A", 1).state(), SyncState::Linked);
+        assert!(SyncRecord::retired("A", 1).is_retired());
+        let parent = SyncRecord::sent("A", Some(1), SyncRecord::variable_digest("abc"));
+        assert_eq!(parent.state(), SyncState::Variable("abc"));
+        assert_eq!(SyncRecord::sent("A", Some(1), "12").state(), SyncState::Sent("12"));
+    }
 }
