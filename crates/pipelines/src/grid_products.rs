@@ -67,12 +67,15 @@ fn variation_write(v: &VariationSpec, id: Option<u64>, stock: Option<i64>, backo
     write
 }
 
-/// The prices a grid's variations are made from, at the price location.
-pub struct GridPrices<'a> {
+/// What the grid sync looks up: the prices a grid's variations are made from (at the price location), and the
+/// store's categories.
+pub struct GridLookups<'a> {
     /// The items' own rows (`DIM_n_UPR = '*'`), by item.
     pub items: &'a HashMap<String, ItemPrice>,
     /// The cells' own rows.
     pub cells: &'a [ItemPrice],
+    /// Category name → WooCommerce category id.
+    pub categories: &'a HashMap<String, u64>,
 }
 
 /// Each cell's variation SKU for these gridded items under `rule`.
@@ -125,7 +128,7 @@ pub async fn sync_grids(
     settings: &ProductSettings,
     inventory: &InventorySettings,
     grids: &[&Item],
-    prices: GridPrices<'_>,
+    prices: GridLookups<'_>,
     dead_hold: chrono::Duration,
     report: &mut ProductReport,
 ) -> Result<(), PipelineError> {
@@ -178,7 +181,7 @@ pub async fn sync_grids(
                 GridPlan { item, spec, variable, digest }
             })
             .collect();
-        let parents = write_parents(ports, settings, inventory, &plans, report).await?;
+        let parents = write_parents(ports, settings, inventory, &plans, prices.categories, report).await?;
         let variation_skus: Vec<String> =
             plans.iter().flat_map(|p| p.variable.variations.iter().map(|v| v.sku.clone())).collect();
         let mut known: HashMap<String, SyncRecord> = ports
@@ -231,8 +234,10 @@ async fn write_parents(
     settings: &ProductSettings,
     inventory: &InventorySettings,
     plans: &[GridPlan<'_>],
+    categories: &HashMap<String, u64>,
     report: &mut ProductReport,
 ) -> Result<HashMap<String, (u64, ParentFate)>, PipelineError> {
+    let category_of = |plan: &GridPlan| plan.spec.category.as_ref().and_then(|c| categories.get(c)).copied();
     let item_nos: Vec<String> = plans.iter().map(|p| p.item.item_no.clone()).collect();
     let records: HashMap<String, SyncRecord> = ports
         .store
@@ -262,7 +267,7 @@ async fn write_parents(
         let create = chunk
             .iter()
             .map(|plan| {
-                let mut write = product_map::create_write(&plan.spec, None, None, &inventory.backorders);
+                let mut write = product_map::create_write(&plan.spec, category_of(plan), None, &inventory.backorders);
                 make_variable(&mut write, &plan.variable);
                 write.stock_status = None;
                 write
@@ -298,7 +303,7 @@ async fn write_parents(
         let update = chunk
             .iter()
             .map(|(plan, id, was_retired, _)| {
-                let mut write = product_map::update_write(*id, &plan.spec, None, *was_retired, settings);
+                let mut write = product_map::update_write(*id, &plan.spec, category_of(plan), *was_retired, settings);
                 make_variable(&mut write, &plan.variable);
                 write
             })

@@ -257,7 +257,20 @@ impl ProductSync {
             }
         }
 
-        let categories = self.categories_for(&ops, &mut report).await?;
+        // The categories the writes name, the grids' parents' among them.
+        let grid_specs: Vec<ProductSpec> = grids
+            .iter()
+            .map(|item| product_map::product_spec(item, prices.get(&item.item_no), &self.settings))
+            .collect();
+        let wanted: BTreeSet<&str> = ops
+            .iter()
+            .filter_map(|op| match op {
+                ProductOp::Create { spec, .. } | ProductOp::Update { spec, .. } => spec.category.as_deref(),
+                ProductOp::Retire { .. } => None,
+            })
+            .chain(grid_specs.iter().filter_map(|spec| spec.category.as_deref()))
+            .collect();
+        let categories = self.categories_for(wanted, &mut report).await?;
         let stock = self.stock_for(&ops).await?;
         let mut pending = ops;
         // Creates refused as duplicates come back as updates of the product that holds the SKU: one more pass.
@@ -277,7 +290,7 @@ impl ProductSync {
                 &self.settings,
                 &self.inventory,
                 &grids,
-                crate::grid_products::GridPrices { items: &prices, cells: &cell_prices },
+                crate::grid_products::GridLookups { items: &prices, cells: &cell_prices, categories: &categories },
                 self.dead_hold,
                 &mut report,
             )
@@ -289,16 +302,9 @@ impl ProductSync {
     /// The WooCommerce id of every category the writes name, creating the missing ones.
     async fn categories_for(
         &self,
-        ops: &[ProductOp],
+        wanted: BTreeSet<&str>,
         report: &mut ProductReport,
     ) -> Result<HashMap<String, u64>, PipelineError> {
-        let wanted: BTreeSet<&str> = ops
-            .iter()
-            .filter_map(|op| match op {
-                ProductOp::Create { spec, .. } | ProductOp::Update { spec, .. } => spec.category.as_deref(),
-                ProductOp::Retire { .. } => None,
-            })
-            .collect();
         let mut known: HashMap<String, u64> = self
             .ports
             .store

@@ -400,6 +400,8 @@ async fn a_grid_becomes_a_variable_product_with_a_variation_per_web_cell() {
     assert!(first["failed"].as_u64().unwrap_or(0) == 0 || first.get("failed").is_none(), "{first}");
     let parent = shop.woo.product_by_sku(&grid).await.expect("lookup").expect("the variable product");
     assert_eq!(parent.kind, "variable");
+    let category = parent.extra.get("categories").and_then(|c| c.get(0)).and_then(|c| c.get("name")).cloned();
+    assert_eq!(category, Some(Value::from("APPAREL")), "the parent sits in its item's category");
     let variations: Vec<cpbridge_woo::model::Variation> =
         shop.woo.variations(parent.id).try_collect().await.expect("variations");
     let skus: std::collections::BTreeSet<String> = variations.iter().map(|v| v.sku.clone()).collect();
