@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{bench, cp, daemon, demo, doctor, init, orders, price, reconcile, sandbox, status, sync};
+use cpbridge::{cp, daemon, doctor, init, orders, price, reconcile, sandbox, status, sync};
+
+use crate::devtools::{bench, demo};
 
 /// cpbridge connects NCR Counterpoint (SQL Server) with a WooCommerce store.
 #[derive(Debug, Parser)]

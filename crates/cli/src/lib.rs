@@ -1,21 +1,14 @@
 //! cpbridge as a library: the application that the `cpbridge` binary runs (config, the daemon and its jobs, status,
-//! doctor, the one-shot commands) and that tests can build. The binary only parses arguments and reports the outcome.
+//! doctor, the one-shot commands) and that tests can build. The binary parses arguments, reports the outcome, and
+//! carries the development tools (the demo and the benches, in `src/devtools/`), which are not part of the library.
 //!
 //! The daemon's jobs are listed in [`jobs`]; [`app::App`] builds everything from a config file.
 
 pub mod app;
 pub mod args;
-pub mod bench;
-pub mod bench_common;
-pub mod bench_counterpoint;
-pub mod bench_pricing;
-pub mod bench_reliability;
-pub mod bench_sync;
-pub mod cli;
 pub mod config;
 pub mod cp;
 pub mod daemon;
-pub mod demo;
 pub mod doctor;
 pub mod heartbeat;
 pub mod init;

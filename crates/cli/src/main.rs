@@ -1,7 +1,10 @@
-//! The `cpbridge` binary: parses the command line, sets up logging, and runs the command from the library.
+//! The `cpbridge` binary: parses the command line, sets up logging, and runs the command (from the library, or one of
+//! the development tools in `devtools/`).
 
 use clap::Parser;
-use cpbridge::cli;
+
+mod cli;
+mod devtools;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -23,8 +23,8 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use sqlx::Connection as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
-use crate::config::Config;
+use cpbridge::app::App;
+use cpbridge::config::Config;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -281,7 +281,10 @@ async fn scenario(args: &DemoArgs, woo: &WooClient, replica: &std::path::Path, a
     }
     println!("  everything landed {:.1} s after the first order", started.elapsed().as_secs_f64());
 
-    println!("\n{}", crate::status::render(&crate::status::collect(&crate::status::StatusInputs::of(app)).await?));
+    println!(
+        "\n{}",
+        cpbridge::status::render(&cpbridge::status::collect(&cpbridge::status::StatusInputs::of(app)).await?)
+    );
     let booked_cells: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM PS_DOC_LIN_CELL").fetch_one(&mut db).await?;
     reconcile(app, woo, placed.len(), (size_lines, booked_cells)).await
 }
@@ -392,7 +395,7 @@ async fn reconcile(
     let checks = [
         (
             orders.is_clean() && orders.in_counterpoint == placed,
-            format!("orders reconcile: {}", crate::reconcile::summary(&orders)),
+            format!("orders reconcile: {}", cpbridge::reconcile::summary(&orders)),
         ),
         (
             documents.len() == placed,

@@ -13,9 +13,9 @@ use clap::Args;
 use sqlx::Connection as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
-use crate::bench_common::{percentile, sandbox_requests, start_sandbox};
-use crate::config::Config;
+use crate::devtools::bench_common::{percentile, sandbox_requests, start_sandbox};
+use cpbridge::app::App;
+use cpbridge::config::Config;
 
 #[derive(Debug, Args)]
 pub struct BenchSync {

@@ -25,7 +25,7 @@ use futures_util::TryStreamExt as _;
 use sqlx::{Connection as _, Row as _, SqliteConnection};
 use tokio_util::sync::CancellationToken;
 
-use crate::bench_common::{SandboxChild, sandbox_requests, start_sandbox};
+use crate::devtools::bench_common::{SandboxChild, sandbox_requests, start_sandbox};
 
 mod rig;
 
@@ -156,7 +156,7 @@ async fn clean_sync_requests(items: usize) -> anyhow::Result<(u64, u64, usize)> 
     );
     let config = dir.path().join("cpbridge.toml");
     std::fs::write(&config, text)?;
-    let app = crate::app::App::build(crate::config::Config::load(&config)?).await?;
+    let app = cpbridge::app::App::build(cpbridge::config::Config::load(&config)?).await?;
     let report = app.products.run_once().await?;
     let (all, writes) = sandbox_requests(&sandbox.base).await?;
     Ok((all, writes, report.created))

@@ -20,25 +20,25 @@ use cpbridge_woo_sandbox::{Sandbox, SandboxConfig};
 use futures_util::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
-use crate::bench_common::{percentile, sample_order, stock_products};
-use crate::config::Config;
+use crate::devtools::bench_common::{percentile, sample_order, stock_products};
+use cpbridge::app::App;
+use cpbridge::config::Config;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Webhook-to-note latency (p50, p99) and orders applied per second.
     Orders(BenchOrders),
     /// Product sync time and requests (first, no-change, 1% change), peak memory, and stock change-to-store latency.
-    Sync(crate::bench_sync::BenchSync),
+    Sync(crate::devtools::bench_sync::BenchSync),
     /// The pricing API under load: requests per second and p50/p99 latency for single and 20-item requests.
-    Pricing(crate::bench_pricing::BenchPricing),
+    Pricing(crate::devtools::bench_pricing::BenchPricing),
     /// Crash loops (orders, and a first product sync), store faults with a Counterpoint outage, and disabled
     /// webhooks: duplicates, losses and the time to recover, as a table.
-    Reliability(crate::bench_reliability::BenchReliability),
+    Reliability(crate::devtools::bench_reliability::BenchReliability),
     /// The orders reconcile over N booked orders: its time and the requests it sends to WooCommerce.
     Reconcile(BenchReconcile),
     /// cpbridge's footprint on the registers: a register's sale time alone and while web orders are applied.
-    Counterpoint(crate::bench_counterpoint::BenchCounterpoint),
+    Counterpoint(crate::devtools::bench_counterpoint::BenchCounterpoint),
 }
 
 #[derive(Debug, Args)]
@@ -60,11 +60,11 @@ const SECRET: &str = "bench-webhook-secret";
 pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Orders(args) => bench_orders(args).await,
-        BenchCommand::Sync(args) => crate::bench_sync::run(args).await,
-        BenchCommand::Pricing(args) => crate::bench_pricing::run(args).await,
-        BenchCommand::Reliability(args) => crate::bench_reliability::run(args).await,
+        BenchCommand::Sync(args) => crate::devtools::bench_sync::run(args).await,
+        BenchCommand::Pricing(args) => crate::devtools::bench_pricing::run(args).await,
+        BenchCommand::Reliability(args) => crate::devtools::bench_reliability::run(args).await,
         BenchCommand::Reconcile(args) => bench_reconcile(args).await,
-        BenchCommand::Counterpoint(args) => crate::bench_counterpoint::run(args).await,
+        BenchCommand::Counterpoint(args) => crate::devtools::bench_counterpoint::run(args).await,
     }
 }
 
@@ -89,11 +89,11 @@ async fn bench_reconcile(args: BenchReconcile) -> anyhow::Result<ExitCode> {
     println!("staged {} and booked {applied} in {:.1} s", pulled.staged, started.elapsed().as_secs_f64());
 
     for run in 1..=2 {
-        let before = crate::bench_common::sandbox_routes(base).await?;
+        let before = crate::devtools::bench_common::sandbox_routes(base).await?;
         let started = Instant::now();
         let report = app.orders.reconcile_orders(None, false, chrono::Duration::zero()).await?;
         let took = started.elapsed();
-        let after = crate::bench_common::sandbox_routes(base).await?;
+        let after = crate::devtools::bench_common::sandbox_routes(base).await?;
         let sent: Vec<String> = after
             .iter()
             .filter_map(|(route, n)| {
@@ -105,7 +105,7 @@ async fn bench_reconcile(args: BenchReconcile) -> anyhow::Result<ExitCode> {
             "reconcile {run}: {:.2} s, requests: {}; {}; {} problems",
             took.as_secs_f64(),
             sent.join(", "),
-            crate::reconcile::summary(&report),
+            cpbridge::reconcile::summary(&report),
             report.problems.len()
         );
     }

@@ -25,7 +25,7 @@ use cpbridge_counterpoint::value::Value;
 use cpbridge_counterpoint::{CounterpointPort as _, SqlCounterpoint};
 use rust_decimal::Decimal;
 
-use crate::bench_common::percentile;
+use crate::devtools::bench_common::percentile;
 
 #[derive(Debug, Args)]
 pub struct BenchCounterpoint {

@@ -14,9 +14,9 @@ use clap::Args;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
-use crate::bench_common::percentile;
-use crate::config::Config;
+use crate::devtools::bench_common::percentile;
+use cpbridge::app::App;
+use cpbridge::config::Config;
 
 #[derive(Debug, Args)]
 pub struct BenchPricing {

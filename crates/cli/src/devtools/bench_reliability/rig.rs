@@ -84,7 +84,7 @@ impl Rig {
         .bind(i64::try_from(products).unwrap_or(0))
         .fetch_all(&mut db)
         .await?;
-        crate::bench_common::stock_products(&woo, &skus).await?;
+        crate::devtools::bench_common::stock_products(&woo, &skus).await?;
         let port = free_port()?;
         let config = dir.path().join("cpbridge.toml");
         let text = format!(
@@ -224,7 +224,7 @@ pub(super) fn placer(
             if stop.is_cancelled() {
                 break;
             }
-            let order = crate::bench_common::sample_order(&skus, n);
+            let order = crate::devtools::bench_common::sample_order(&skus, n);
             // The sandbox's faults answer before it acts, so placing again after one cannot double an order.
             for _ in 0..20 {
                 match woo.create_order(&order).await {
