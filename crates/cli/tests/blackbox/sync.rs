@@ -387,6 +387,34 @@ async fn web_grid(db: &mut sqlx::SqliteConnection, off_web: Option<(&str, &str)>
     grid
 }
 
+/// Checks that the Navy variations of these sizes show their cells' available stock at MAIN (floored at 0), and
+/// returns the parent's variations as the store has them.
+async fn navy_stock_shown(
+    shop: &Shop,
+    db: &mut sqlx::SqliteConnection,
+    grid: &str,
+    parent_id: u64,
+    sizes: &[&str],
+) -> Vec<cpbridge_woo::model::Variation> {
+    let variations: Vec<cpbridge_woo::model::Variation> =
+        shop.woo.variations(parent_id).try_collect().await.expect("variations");
+    for size in sizes {
+        let sku = format!("{grid}-{size}-NAVY");
+        let available: f64 = sqlx::query_scalar(
+            "SELECT CAST(QTY_ON_HND - QTY_COMMIT AS REAL) FROM IM_INV_CELL WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
+             AND DIM_1_UPR = ?2 AND DIM_2_UPR = 'NAVY'",
+        )
+        .bind(grid)
+        .bind(size)
+        .fetch_one(&mut *db)
+        .await
+        .expect("cell");
+        let shown = variations.iter().find(|v| v.sku == sku).and_then(|v| v.stock_quantity);
+        assert_eq!(shown, Some(available.max(0.0) as i64), "{sku}");
+    }
+    variations
+}
+
 /// With `products.grid_variations`, a gridded item becomes a variable product: an attribute per dimension, a variation
 /// per web cell (the cell off the web left out) with the cell's price and stock; an unchanged grid writes nothing, and
 /// a colour added in Counterpoint appears as new variations on the next sync.
@@ -519,22 +547,7 @@ async fn a_grid_becomes_a_variable_product_with_a_variation_per_web_cell() {
         .expect("and to the item's row");
     let events = sync(&shop, &["inventory"], true);
     assert!(events["pushed"].as_u64().is_some_and(|n| n >= 1), "{events}");
-    let variations: Vec<cpbridge_woo::model::Variation> =
-        shop.woo.variations(parent.id).try_collect().await.expect("variations");
-    for size in ["M", "L", "XL"] {
-        let sku = format!("{grid}-{size}-NAVY");
-        let available: f64 = sqlx::query_scalar(
-            "SELECT CAST(QTY_ON_HND - QTY_COMMIT AS REAL) FROM IM_INV_CELL WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
-             AND DIM_1_UPR = ?2 AND DIM_2_UPR = 'NAVY'",
-        )
-        .bind(&grid)
-        .bind(size)
-        .fetch_one(&mut db)
-        .await
-        .expect("cell");
-        let shown = variations.iter().find(|v| v.sku == sku).and_then(|v| v.stock_quantity);
-        assert_eq!(shown, Some(available.max(0.0) as i64), "{sku}");
-    }
+    navy_stock_shown(&shop, &mut db, &grid, parent.id, &["M", "L", "XL"]).await;
     let parent = shop.woo.product(parent.id).await.expect("parent");
     assert_eq!(parent.kind, "variable", "the parent's stock is left to its variations");
 
@@ -554,22 +567,7 @@ async fn a_grid_becomes_a_variable_product_with_a_variation_per_web_cell() {
     }
     let moved = sync(&shop, &["inventory"], true);
     assert_eq!((moved["changes"].as_u64(), moved["checked"].as_u64()), (Some(2), Some(2)), "{moved}");
-    let variations: Vec<cpbridge_woo::model::Variation> =
-        shop.woo.variations(parent.id).try_collect().await.expect("variations");
-    for size in ["M", "L"] {
-        let sku = format!("{grid}-{size}-NAVY");
-        let available: f64 = sqlx::query_scalar(
-            "SELECT CAST(QTY_ON_HND - QTY_COMMIT AS REAL) FROM IM_INV_CELL WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
-             AND DIM_1_UPR = ?2 AND DIM_2_UPR = 'NAVY'",
-        )
-        .bind(&grid)
-        .bind(size)
-        .fetch_one(&mut db)
-        .await
-        .expect("cell");
-        let shown = variations.iter().find(|v| v.sku == sku).and_then(|v| v.stock_quantity);
-        assert_eq!(shown, Some(available.max(0.0) as i64), "{sku} after the transfer");
-    }
+    let variations = navy_stock_shown(&shop, &mut db, &grid, parent.id, &["M", "L"]).await;
 
     // Someone edits a variation's stock in the store: the full reconcile finds and repairs it.
     let tampered = variations.iter().find(|v| v.sku == format!("{grid}-XL-NAVY")).expect("XL navy");
