@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use crate::jobs::digest;
 use chrono::NaiveDateTime;
 use cpbridge_core::records::{Customer, ShipAddress};
 use cpbridge_counterpoint::port::watermark_after;
@@ -20,7 +21,6 @@ use cpbridge_woo::model::{AddressWrite, BatchWrite, Customer as WooCustomer, Cus
 use futures_util::TryStreamExt as _;
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::jobs::{PipelineError, Ports, RecordFailures, now, record_run};
 use crate::order_map;
@@ -61,10 +61,6 @@ pub async fn find_or_create(
 
 fn text(value: Option<&str>) -> String {
     value.map(str::trim).unwrap_or_default().to_owned()
-}
-
-fn digest(value: &serde_json::Value) -> String {
-    Sha256::digest(value.to_string().as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 /// First and last name: `FST_NAM`/`LST_NAM`, or `NAM` split at its first space.
@@ -306,7 +302,7 @@ impl CustomerSync {
                     // An empty digest: the next step sends the Counterpoint fields and the `cp_cust_no` meta.
                     let link = SyncRecord::linked(cust_no.clone(), w.id);
                     self.ports.store.put_sync_records(CUSTOMER_RECORDS, &[link], now()).await?;
-                    let taken = SyncRecord { key: cust_no.clone(), woo_id: Some(w.id), hash: wanted.clone() };
+                    let taken = SyncRecord::sent(cust_no.clone(), Some(w.id), wanted.clone());
                     self.ports.store.put_sync_records(CUSTOMER_IN_RECORDS, &[taken], now()).await?;
                     continue;
                 }
@@ -329,7 +325,7 @@ impl CustomerSync {
                 continue;
             }
             report.updated_in_counterpoint += 1;
-            let taken = SyncRecord { key: cust_no, woo_id: Some(w.id), hash: wanted };
+            let taken = SyncRecord::sent(cust_no, Some(w.id), wanted);
             self.ports.store.put_sync_records(CUSTOMER_IN_RECORDS, &[taken], now()).await?;
         }
         Ok(())
@@ -404,7 +400,7 @@ impl CustomerSync {
             match result {
                 Ok(created) => {
                     report.created_in_woocommerce += 1;
-                    done.push(SyncRecord { key: c.cust_no.clone(), woo_id: Some(created.id), hash: wanted.clone() });
+                    done.push(SyncRecord::sent(c.cust_no.clone(), Some(created.id), wanted.clone()));
                 }
                 Err(e) if e.code == "registration-error-email-exists" => {
                     let email = text(c.email_adrs_1.as_deref());
@@ -422,7 +418,7 @@ impl CustomerSync {
             match result {
                 Ok(_) => {
                     report.updated_in_woocommerce += 1;
-                    done.push(SyncRecord { key: c.cust_no.clone(), woo_id: *id, hash: wanted.clone() });
+                    done.push(SyncRecord::sent(c.cust_no.clone(), *id, wanted.clone()));
                 }
                 Err(e) if e.code.ends_with("invalid_id") => {
                     forget.push(c.cust_no.clone());

@@ -21,19 +21,14 @@ use cpbridge_store::{SyncRecord, SyncState};
 use cpbridge_woo::model::{BatchWrite, ProductWrite};
 use futures_util::TryStreamExt as _;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use crate::jobs::{PipelineError, Ports, now};
+use crate::jobs::{PipelineError, Ports, digest, now};
 use crate::product_map::{self, ProductSpec, VariationSpec};
 use crate::products::{PRODUCT_RECORDS, ProductReport, STOCK_RECORDS};
 use crate::sync_settings::{InventorySettings, ProductSettings};
 
 /// Sync-record family of variations: variation SKU → variation id, with the digest of what was sent.
 pub const VARIATION_RECORDS: &str = "variation";
-
-fn short_hash(value: &Value) -> String {
-    Sha256::digest(value.to_string().as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
-}
 
 fn attributes_json(attributes: &[(String, Vec<String>)]) -> Value {
     Value::Array(
@@ -128,7 +123,7 @@ pub async fn sync_grids(
     settings: &ProductSettings,
     inventory: &InventorySettings,
     grids: &[&Item],
-    prices: GridLookups<'_>,
+    lookups: GridLookups<'_>,
     dead_hold: chrono::Duration,
     report: &mut ProductReport,
 ) -> Result<(), PipelineError> {
@@ -136,7 +131,7 @@ pub async fn sync_grids(
         return Ok(());
     }
     let mut cell_prices: HashMap<&str, Vec<ItemPrice>> = HashMap::new();
-    for price in prices.cells {
+    for price in lookups.cells {
         cell_prices.entry(price.item_no.as_str()).or_default().push(price.clone());
     }
     let unapplied = unapplied_by_sku(&crate::inventory::held_lines(ports.cp.as_ref(), dead_hold).await?);
@@ -162,13 +157,13 @@ pub async fn sync_grids(
         let plans: Vec<GridPlan> = round
             .iter()
             .map(|item| {
-                let spec = product_map::product_spec(item, prices.items.get(&item.item_no), settings);
+                let spec = product_map::product_spec(item, lookups.items.get(&item.item_no), settings);
                 let variable = product_map::variable_spec(
                     item,
                     dims.get(&item.item_no).map_or(&[], Vec::as_slice),
                     cells_of.get(item.item_no.as_str()).map_or(&[], Vec::as_slice),
                     cell_prices.get(item.item_no.as_str()).map_or(&[], Vec::as_slice),
-                    prices.items.get(&item.item_no),
+                    lookups.items.get(&item.item_no),
                     &variation_skus,
                 );
                 // A variable parent has no price of its own: its variations carry the prices, so a price change
@@ -177,11 +172,11 @@ pub async fn sync_grids(
                 let owned = product_map::owned_digest(&unpriced, settings);
                 // Stored as a variable parent's, so the stock syncs leave its stock to its variations.
                 let digest =
-                    SyncRecord::variable_digest(&short_hash(&json!([owned, attributes_json(&variable.attributes)])));
+                    SyncRecord::variable_digest(&digest(&json!([owned, attributes_json(&variable.attributes)])));
                 GridPlan { item, spec, variable, digest }
             })
             .collect();
-        let parents = write_parents(ports, settings, inventory, &plans, prices.categories, report).await?;
+        let parents = write_parents(ports, settings, inventory, &plans, lookups.categories, report).await?;
         let variation_skus: Vec<String> =
             plans.iter().flat_map(|p| p.variable.variations.iter().map(|v| v.sku.clone())).collect();
         let mut known: HashMap<String, SyncRecord> = ports
@@ -202,7 +197,7 @@ pub async fn sync_grids(
             let Some(&(parent_id, fate)) = parents.get(&plan.item.item_no) else { continue };
             let mut current: Vec<&str> = plan.variable.variations.iter().map(|v| v.sku.as_str()).collect();
             current.sort_unstable();
-            let set_digest = short_hash(&json!([parent_id, current]));
+            let set_digest = digest(&json!([parent_id, current]));
             let mut retire = Vec::new();
             if fate == ParentFate::Existing && sets.get(&plan.item.item_no) != Some(&set_digest) {
                 retire = match_store_variations(ports, plan, parent_id, &current, &mut known, report).await?;
@@ -220,7 +215,7 @@ pub async fn sync_grids(
             )
             .await?;
             if ok {
-                let record = SyncRecord { key: plan.item.item_no.clone(), woo_id: Some(parent_id), hash: set_digest };
+                let record = SyncRecord::sent(plan.item.item_no.clone(), Some(parent_id), set_digest);
                 ports.store.put_sync_records(VARIATION_SET_RECORDS, &[record], now()).await?;
             }
         }
@@ -280,11 +275,7 @@ async fn write_parents(
                 Ok(product) => {
                     report.created += 1;
                     ids.insert(plan.item.item_no.clone(), (product.id, ParentFate::Created));
-                    done.push(SyncRecord {
-                        key: plan.item.item_no.clone(),
-                        woo_id: Some(product.id),
-                        hash: plan.digest.clone(),
-                    });
+                    done.push(SyncRecord::sent(plan.item.item_no.clone(), Some(product.id), plan.digest.clone()));
                 }
                 // A product made by hand (or by a run killed before it kept the id) holds the SKU: adopt it.
                 Err(e) if e.existing_id.is_some() => {
@@ -319,11 +310,7 @@ async fn write_parents(
                         report.updated += 1;
                     }
                     ids.insert(plan.item.item_no.clone(), (*id, ParentFate::Existing));
-                    done.push(SyncRecord {
-                        key: plan.item.item_no.clone(),
-                        woo_id: Some(*id),
-                        hash: plan.digest.clone(),
-                    });
+                    done.push(SyncRecord::sent(plan.item.item_no.clone(), Some(*id), plan.digest.clone()));
                 }
                 Err(e) if e.code.ends_with("_invalid_id") => {
                     // Deleted in WooCommerce: forgotten, and created again next run.
@@ -406,9 +393,7 @@ async fn sync_variations(
     report: &mut ProductReport,
 ) -> Result<bool, PipelineError> {
     let digest_of = |v: &VariationSpec| {
-        short_hash(
-            &json!({ "parent": parent_id, "options": v.options, "regular": v.regular_price, "sale": v.sale_price }),
-        )
+        digest(&json!({ "parent": parent_id, "options": v.options, "regular": v.regular_price, "sale": v.sale_price }))
     };
     let mut creates: Vec<(&VariationSpec, String)> = Vec::new();
     let mut updates: Vec<(&VariationSpec, u64, String)> = Vec::new();
@@ -435,7 +420,7 @@ async fn sync_variations(
                 created.push((v.sku.clone(), digest));
             } else if let Some((v, id, digest)) = updates.next() {
                 write.update.push(variation_write(v, Some(id), None, &inventory.backorders));
-                changed.push(SyncRecord { key: v.sku.clone(), woo_id: Some(id), hash: digest });
+                changed.push(SyncRecord::sent(v.sku.clone(), Some(id), digest));
             } else if let Some((sku, id)) = retire.next() {
                 write.update.push(ProductWrite {
                     id: Some(*id),
@@ -457,13 +442,9 @@ async fn sync_variations(
                     report.created += 1;
                     // The stock it was created with is what was last pushed: the stock events compare with it.
                     if let Some(quantity) = stock.get(&sku) {
-                        stocked.push(SyncRecord {
-                            key: sku.clone(),
-                            woo_id: Some(variation.id),
-                            hash: quantity.to_string(),
-                        });
+                        stocked.push(SyncRecord::sent(sku.clone(), Some(variation.id), quantity.to_string()));
                     }
-                    done.push(SyncRecord { key: sku, woo_id: Some(variation.id), hash: digest });
+                    done.push(SyncRecord::sent(sku, Some(variation.id), digest));
                 }
                 Err(e) => {
                     all_landed = false;

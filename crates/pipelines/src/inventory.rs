@@ -48,7 +48,15 @@ pub struct InventoryReport {
     pub failures: RecordFailures,
 }
 
+/// Where stock values are sent: products' batch endpoint, or one variable product's variations'.
+#[derive(Debug, Clone, Copy)]
+enum StockTarget {
+    Products,
+    Variations { parent_id: u64 },
+}
+
 /// One stock value to send.
+#[derive(Debug, Clone)]
 struct StockPush {
     sku: String,
     woo_id: u64,
@@ -188,10 +196,24 @@ impl InventorySync {
         let levels = self.ports.cp.inventory_for_items(&mapped, &self.settings.web_locations).await?;
         let unapplied = unapplied_by_sku(&held_lines(self.ports.cp.as_ref(), self.dead_hold).await?);
         let stock = web_stock(&mapped, &levels, &self.settings.web_locations, &unapplied, self.settings.buffer);
+        let pushes = self.changed_only(stock, &products, report).await?;
+        failed.extend(self.push(pushes, StockTarget::Products, report).await?);
+        Ok(failed)
+    }
+
+    /// The stock values that differ from what was last pushed (the rest counted unchanged), with their WooCommerce
+    /// ids.
+    async fn changed_only(
+        &self,
+        stock: BTreeMap<String, i64>,
+        woo_ids: &HashMap<String, u64>,
+        report: &mut InventoryReport,
+    ) -> Result<Vec<StockPush>, PipelineError> {
+        let skus: Vec<String> = stock.keys().cloned().collect();
         let pushed: HashMap<String, String> = self
             .ports
             .store
-            .sync_records_for(STOCK_RECORDS, &mapped)
+            .sync_records_for(STOCK_RECORDS, &skus)
             .await?
             .into_iter()
             .map(|r| (r.key, r.hash))
@@ -202,11 +224,11 @@ impl InventorySync {
                 report.unchanged += 1;
                 continue;
             }
-            let woo_id = products[&sku];
-            pushes.push(StockPush { sku, woo_id, quantity });
+            if let Some(&woo_id) = woo_ids.get(&sku) {
+                pushes.push(StockPush { sku, woo_id, quantity });
+            }
         }
-        failed.extend(self.push(pushes, report).await?);
-        Ok(failed)
+        Ok(pushes)
     }
 
     /// Pushes the stock of every web cell of these variable products (`(ITEM_NO, parent id)`) to its variation, as
@@ -243,69 +265,29 @@ impl InventorySync {
         let skus: Vec<String> = skus.into_iter().filter(|s| variations.contains_key(s)).collect();
         let unapplied = unapplied_by_sku(&held_lines(self.ports.cp.as_ref(), self.dead_hold).await?);
         let stock = web_stock(&skus, &levels, &self.settings.web_locations, &unapplied, self.settings.buffer);
-        let pushed: HashMap<String, String> = self
-            .ports
-            .store
-            .sync_records_for(STOCK_RECORDS, &skus)
-            .await?
-            .into_iter()
-            .map(|r| (r.key, r.hash))
-            .collect();
         report.checked += skus.len();
+        let pushes = self.changed_only(stock, &variations, report).await?;
         let mut failed = HashSet::new();
         for (item_no, parent_id) in parents {
-            let due: Vec<(String, u64, i64)> = stock
-                .iter()
-                .filter(|(sku, _)| parent_of.get(sku.as_str()) == Some(&item_no.as_str()))
-                .filter(|(sku, quantity)| {
-                    let same = pushed.get(sku.as_str()).is_some_and(|last| *last == quantity.to_string());
-                    if same {
-                        report.unchanged += 1;
-                    }
-                    !same
-                })
-                .map(|(sku, quantity)| (sku.clone(), variations[sku.as_str()], *quantity))
-                .collect();
-            for chunk in due.chunks(self.settings.batch_size.clamp(1, 100)) {
-                let update = chunk
-                    .iter()
-                    .map(|(_, id, quantity)| ProductWrite {
-                        backorders: Some(self.settings.backorders.clone()),
-                        ..ProductWrite::stock(*id, *quantity)
-                    })
-                    .collect();
-                let outcome =
-                    self.ports.woo.batch_variations(*parent_id, BatchWrite { update, ..BatchWrite::default() }).await?;
-                report.batch_requests += outcome.requests;
-                let mut landed = Vec::new();
-                for ((sku, id, quantity), result) in chunk.iter().zip(&outcome.updated) {
-                    match result {
-                        Ok(_) => {
-                            report.pushed += 1;
-                            landed.push(SyncRecord { key: sku.clone(), woo_id: Some(*id), hash: quantity.to_string() });
-                        }
-                        Err(e) => {
-                            report
-                                .failures
-                                .fail(format!("SKU {sku}: stock {quantity} not pushed: {}: {}", e.code, e.message));
-                            failed.insert(item_no.clone());
-                        }
-                    }
-                }
-                self.ports.store.put_sync_records(STOCK_RECORDS, &landed, now()).await?;
+            let due: Vec<StockPush> =
+                pushes.iter().filter(|p| parent_of.get(p.sku.as_str()) == Some(&item_no.as_str())).cloned().collect();
+            if !self.push(due, StockTarget::Variations { parent_id: *parent_id }, report).await?.is_empty() {
+                failed.insert(item_no.clone());
             }
         }
         Ok(failed)
     }
 
-    /// Sends stock values in batches and records what landed. Returns the SKUs that failed.
+    /// Sends stock values in batches (to products, or to one parent's variations) and records what landed. Returns
+    /// the SKUs that failed.
     async fn push(
         &self,
         pushes: Vec<StockPush>,
+        target: StockTarget,
         report: &mut InventoryReport,
     ) -> Result<HashSet<String>, PipelineError> {
         let mut failed = HashSet::new();
-        for chunk in pushes.chunks(self.settings.batch_size) {
+        for chunk in pushes.chunks(self.settings.batch_size.clamp(1, 100)) {
             let update = chunk
                 .iter()
                 .map(|p| ProductWrite {
@@ -313,19 +295,26 @@ impl InventorySync {
                     ..ProductWrite::stock(p.woo_id, p.quantity)
                 })
                 .collect();
-            let outcome = self.ports.woo.batch_products(BatchWrite { update, ..BatchWrite::default() }).await?;
-            report.batch_requests += outcome.requests;
+            let write = BatchWrite { update, ..BatchWrite::default() };
+            // Only whether each update landed matters here, not the record it returned.
+            let (updated, requests): (Vec<Result<(), _>>, usize) = match target {
+                StockTarget::Products => {
+                    let outcome = self.ports.woo.batch_products(write).await?;
+                    (outcome.updated.into_iter().map(|r| r.map(drop)).collect(), outcome.requests)
+                }
+                StockTarget::Variations { parent_id } => {
+                    let outcome = self.ports.woo.batch_variations(parent_id, write).await?;
+                    (outcome.updated.into_iter().map(|r| r.map(drop)).collect(), outcome.requests)
+                }
+            };
+            report.batch_requests += requests;
             let mut landed = Vec::new();
             let mut gone = Vec::new();
-            for (push, result) in chunk.iter().zip(&outcome.updated) {
+            for (push, result) in chunk.iter().zip(&updated) {
                 match result {
                     Ok(_) => {
                         report.pushed += 1;
-                        landed.push(SyncRecord {
-                            key: push.sku.clone(),
-                            woo_id: Some(push.woo_id),
-                            hash: push.quantity.to_string(),
-                        });
+                        landed.push(SyncRecord::sent(push.sku.clone(), Some(push.woo_id), push.quantity.to_string()));
                     }
                     Err(e) if e.code.ends_with("_invalid_id") => {
                         // Deleted in WooCommerce: nothing to show the stock on until the product sync recreates it.
@@ -343,7 +332,11 @@ impl InventorySync {
             }
             self.ports.store.put_sync_records(STOCK_RECORDS, &landed, now()).await?;
             if !gone.is_empty() {
-                self.ports.store.delete_sync_records(PRODUCT_RECORDS, &gone).await?;
+                let records = match target {
+                    StockTarget::Products => PRODUCT_RECORDS,
+                    StockTarget::Variations { .. } => crate::grid_products::VARIATION_RECORDS,
+                };
+                self.ports.store.delete_sync_records(records, &gone).await?;
                 self.ports.store.delete_sync_records(STOCK_RECORDS, &gone).await?;
             }
         }
@@ -401,7 +394,7 @@ impl InventorySync {
             let right = product.manage_stock == ManageStock::Yes && product.stock_quantity == Some(quantity);
             if right {
                 report.unchanged += 1;
-                agreed.push(SyncRecord { key: sku, woo_id: Some(product.id), hash: quantity.to_string() });
+                agreed.push(SyncRecord::sent(sku, Some(product.id), quantity.to_string()));
             } else {
                 report.drifted += 1;
                 tracing::info!(sku, store = ?product.stock_quantity, counterpoint = quantity, "stock drifted");
@@ -409,7 +402,7 @@ impl InventorySync {
             }
         }
         self.ports.store.put_sync_records(STOCK_RECORDS, &agreed, now()).await?;
-        self.push(pushes, &mut report).await?;
+        self.push(pushes, StockTarget::Products, &mut report).await?;
         self.reconcile_variations(&mut report).await?;
         Ok(report)
     }

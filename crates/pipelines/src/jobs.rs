@@ -48,6 +48,12 @@ impl RecordFailures {
     }
 }
 
+/// The digest a sync keeps of what it sent: the first 16 bytes of SHA-256 over the value's JSON, in hex.
+pub(crate) fn digest(value: &serde_json::Value) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(value.to_string().as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
 pub(crate) fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
 }

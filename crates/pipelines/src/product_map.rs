@@ -11,7 +11,6 @@ use cpbridge_core::records::{CellLevel, GridDimValue, Item, ItemPrice};
 use cpbridge_woo::model::{CategoryRef, ProductWrite};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::sync_settings::ProductSettings;
 
@@ -216,8 +215,7 @@ fn field_value(spec: &ProductSpec, field: &str) -> Value {
 pub fn owned_digest(spec: &ProductSpec, settings: &ProductSettings) -> String {
     let owned: BTreeMap<&str, Value> =
         settings.owned_fields.iter().map(|f| (f.as_str(), field_value(spec, f))).collect();
-    let hash = Sha256::digest(json!({ "sku": spec.sku, "fields": owned }).to_string().as_bytes());
-    hash.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    crate::jobs::digest(&json!({ "sku": spec.sku, "fields": owned }))
 }
 
 /// Writes `field` of `spec` into `write`.

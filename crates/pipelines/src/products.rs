@@ -416,13 +416,9 @@ impl ProductSync {
             match result {
                 Ok(product) => {
                     report.created += 1;
-                    done.push(SyncRecord { key: spec.sku.clone(), woo_id: Some(product.id), hash: digest.clone() });
+                    done.push(SyncRecord::sent(spec.sku.clone(), Some(product.id), digest.clone()));
                     if let Some(quantity) = stock.get(&spec.sku) {
-                        stocked.push(SyncRecord {
-                            key: spec.sku.clone(),
-                            woo_id: Some(product.id),
-                            hash: quantity.to_string(),
-                        });
+                        stocked.push(SyncRecord::sent(spec.sku.clone(), Some(product.id), quantity.to_string()));
                     }
                 }
                 Err(e) if e.existing_id.is_some() => {
@@ -447,7 +443,7 @@ impl ProductSync {
                     } else {
                         report.updated += 1;
                     }
-                    done.push(SyncRecord { key: spec.sku.clone(), woo_id: Some(*id), hash: digest.clone() });
+                    done.push(SyncRecord::sent(spec.sku.clone(), Some(*id), digest.clone()));
                 }
                 (ProductOp::Retire { sku, id }, Ok(_)) => {
                     report.retired += 1;

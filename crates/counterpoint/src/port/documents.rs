@@ -237,7 +237,12 @@ impl<D: Driver> SqlCounterpoint<D> {
                 Err(e) if e.is_retryable() => return Err(e),
                 // Visible but not callable (no EXECUTE permission, or it refused these arguments): an error of one
                 // statement, which leaves the transaction usable; the layout serves instead of failing every order.
-                Err(e) => tracing::warn!(error = %e, "dbo.fnGenDocId could not be called; computing the DOC_ID layout"),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    store = %doc.str_id,
+                    station = %doc.sta_id,
+                    "dbo.fnGenDocId could not be called; computing the DOC_ID layout (see `cpbridge doctor`)"
+                ),
             }
         }
         let first = gen_doc_id(store, station, doc.doc_typ, at, 0);
@@ -359,8 +364,14 @@ impl<D: Driver> SqlCounterpoint<D> {
         let live_schema = self.live_schema().await?;
         let live = Some(live_schema.as_ref());
         let order_ref = format!("WooCommerce order {} (staging {})", claim.order.woo_order_no, claim.order.staging_id);
-        let tkt_no = self.allocate_tkt_no(tx, doc, now).await?;
-        let doc_id = self.allocate_doc_id(tx, doc, now, &live_schema.doc_ids).await?;
+        let tkt_no = self
+            .allocate_tkt_no(tx, doc, now)
+            .await
+            .map_err(|e| e.context(format!("{order_ref}: numbering TKT_NO")))?;
+        let doc_id = self
+            .allocate_doc_id(tx, doc, now, &live_schema.doc_ids)
+            .await
+            .map_err(|e| e.context(format!("{order_ref}: numbering DOC_ID")))?;
         let header = |e: CpError| e.context(format!("{order_ref}: writing PS_DOC_HDR"));
         let (cols, mut values) = Insert::into(&schema::PS_DOC_HDR, live, &order_ref)
             .set("DOC_ID", doc_id)

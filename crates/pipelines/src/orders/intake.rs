@@ -11,11 +11,7 @@ impl OrderPipeline {
                 match self.cp.stage_order(&staged, now()).await? {
                     StageOutcome::Staged { staging_id } => {
                         tracing::info!(woo_order = order.id, staging_id, "staged");
-                        // WooCommerce took the order's quantities off its own stock (below 0 where it allows
-                        // backorders), so the value last pushed no longer says what the store shows: the next stock
-                        // event for these SKUs pushes again, even when Counterpoint's figure ends where it was.
-                        let skus: Vec<String> = staged.lines.iter().map(|l| l.sku.clone()).collect();
-                        self.store.delete_sync_records(crate::products::STOCK_RECORDS, &skus).await?;
+                        self.forget_pushed_stock(&staged).await?;
                         self.staged.notify_one();
                         Ok(Taken::Staged)
                     }
@@ -38,6 +34,14 @@ impl OrderPipeline {
 
     /// An order that was staged before: restaged when it changed and is not applied yet (so it is never applied
     /// from a stale copy), its new refunds kept and raised when it is applied.
+    /// WooCommerce took (or, for a changed order, moved) the order's quantities on its own stock, below 0 where it
+    /// allows backorders: the value last pushed no longer says what the store shows, so the next stock event for
+    /// these SKUs pushes again, even when Counterpoint's figure ends where it was.
+    pub(super) async fn forget_pushed_stock(&self, staged: &NewStagedOrder) -> Result<(), PipelineError> {
+        let skus: Vec<String> = staged.lines.iter().map(|l| l.sku.clone()).collect();
+        Ok(self.store.delete_sync_records(crate::products::STOCK_RECORDS, &skus).await?)
+    }
+
     pub(super) async fn take_again(
         &self,
         staging_id: i64,
@@ -61,6 +65,7 @@ impl OrderPipeline {
         }
         if self.cp.restage_order(staging_id, staged).await? {
             tracing::info!(woo_order = order.id, staging_id, was = %row.status, "restaged: the order changed");
+            self.forget_pushed_stock(staged).await?;
             self.staged.notify_one();
             return Ok(Taken::Restaged);
         }
