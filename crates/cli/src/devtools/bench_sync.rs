@@ -141,12 +141,13 @@ pub async fn run(mut args: BenchSync) -> anyhow::Result<ExitCode> {
 
     // Stock events: the event job polls on its interval while changes land one every 50 ms. With grids, each change
     // is a delivery to one web cell (its IM_INV_CELL row and the item's IM_INV row, as Counterpoint posts it), and
-    // what is timed is its variation's stock.
+    // what is timed is its variation's stock; only cells not committed beyond their stock, whose web stock the
+    // delivery moves (a cell held at 0 has nothing new to push).
     let targets: Vec<(String, String, String, String)> = if args.gridded.is_some() {
         sqlx::query_as(
             "SELECT c.ITEM_NO, c.DIM_1_UPR, c.DIM_2_UPR, c.DIM_3_UPR FROM IM_INV_CELL c \
              JOIN IM_ITEM i ON i.ITEM_NO = c.ITEM_NO WHERE i.IS_ECOMM_ITEM = 'Y' AND c.IS_ECOMM_ITEM_CELL = 'Y' \
-             AND c.LOC_ID = 'MAIN' ORDER BY c.ITEM_NO DESC, c.DIM_1_UPR LIMIT ?1",
+             AND c.LOC_ID = 'MAIN' AND c.QTY_ON_HND >= c.QTY_COMMIT ORDER BY c.ITEM_NO DESC, c.DIM_1_UPR LIMIT ?1",
         )
     } else {
         sqlx::query_as(
