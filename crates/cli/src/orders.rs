@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Subcommand;
+use cpbridge_core::StagingId;
 use cpbridge_core::staging::{StagedOrder, StagingStatus};
 use cpbridge_pipelines::orders::DlqOutcome;
 use cpbridge_pipelines::scheduler::JobName;
@@ -55,13 +56,13 @@ pub enum DlqCommand {
     Show {
         #[command(flatten)]
         config: ConfigArg,
-        staging_id: i64,
+        staging_id: StagingId,
     },
     /// Put a DEAD or FAILED order back in the queue (fetching it fresh from WooCommerce) and apply it now.
     Retry {
         #[command(flatten)]
         config: ConfigArg,
-        staging_id: Vec<i64>,
+        staging_id: Vec<StagingId>,
         /// Only requeue; leave applying to the running daemon.
         #[arg(long)]
         no_process: bool,
@@ -70,7 +71,7 @@ pub enum DlqCommand {
     Discard {
         #[command(flatten)]
         config: ConfigArg,
-        staging_id: Vec<i64>,
+        staging_id: Vec<StagingId>,
         /// Why, for the staging row and the alert ("booked by hand as ticket 1234").
         #[arg(long, default_value = "")]
         reason: String,
@@ -78,7 +79,7 @@ pub enum DlqCommand {
 }
 
 /// Prints what `dlq retry` or `dlq discard` did to one staged order; false when it did nothing.
-fn said(id: i64, outcome: DlqOutcome, done: &str, wanted: &str) -> bool {
+fn said(id: StagingId, outcome: DlqOutcome, done: &str, wanted: &str) -> bool {
     match outcome {
         DlqOutcome::Done => {
             println!("staged order {id} {done}");

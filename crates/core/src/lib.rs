@@ -5,6 +5,7 @@
 //! that decide what lands in a shop's books can be tested exhaustively and fuzzed.
 
 pub mod docid;
+pub mod ids;
 pub mod inventory;
 pub mod money;
 pub mod order;
@@ -12,4 +13,5 @@ pub mod pricing;
 pub mod records;
 pub mod staging;
 
+pub use ids::{CustNo, InvalidId, Sku, StagingId, WooOrderId};
 pub use money::{round_cents, round_money, round_price};

@@ -10,6 +10,8 @@ use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{StagingId, WooOrderId};
+
 /// `USER_ORDER_STAGING.STATUS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -97,7 +99,7 @@ pub struct StagedLine {
 /// What intake stages for a WooCommerce order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewStagedOrder {
-    pub woo_order_id: i64,
+    pub woo_order_id: WooOrderId,
     pub woo_order_no: String,
     pub cust_no: Option<String>,
     pub ord_dat: Option<NaiveDateTime>,
@@ -116,8 +118,8 @@ pub struct NewStagedOrder {
 /// A `USER_ORDER_STAGING` row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StagedOrder {
-    pub staging_id: i64,
-    pub woo_order_id: i64,
+    pub staging_id: StagingId,
+    pub woo_order_id: WooOrderId,
     pub woo_order_no: String,
     pub cust_no: Option<String>,
     pub tot_amt: Decimal,
@@ -144,8 +146,8 @@ pub struct StagedOrder {
 /// What the orders reconcile reads of a staging row: no JSON, so that every row can be read in pages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StagingHead {
-    pub staging_id: i64,
-    pub woo_order_id: i64,
+    pub staging_id: StagingId,
+    pub woo_order_id: WooOrderId,
     pub woo_order_no: String,
     pub status: StagingStatus,
     /// The total as staged: net of the refunds made before it was applied.
@@ -172,13 +174,13 @@ pub struct BookedDocument {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StageOutcome {
     /// A new row was written.
-    Staged { staging_id: i64 },
+    Staged { staging_id: StagingId },
     /// The WooCommerce order was staged before; nothing changed.
-    AlreadyStaged { staging_id: i64 },
+    AlreadyStaged { staging_id: StagingId },
 }
 
 impl StageOutcome {
-    pub fn staging_id(self) -> i64 {
+    pub fn staging_id(self) -> StagingId {
         match self {
             StageOutcome::Staged { staging_id } | StageOutcome::AlreadyStaged { staging_id } => staging_id,
         }

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
+use cpbridge_core::{CustNo, Sku, StagingId, WooOrderId};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
 use uuid::Uuid;
@@ -31,6 +32,26 @@ pub enum Value {
 impl From<i64> for Value {
     fn from(v: i64) -> Self {
         Value::Int(v)
+    }
+}
+impl From<StagingId> for Value {
+    fn from(v: StagingId) -> Self {
+        Value::Int(v.get())
+    }
+}
+impl From<WooOrderId> for Value {
+    fn from(v: WooOrderId) -> Self {
+        Value::Int(v.as_i64())
+    }
+}
+impl From<&Sku> for Value {
+    fn from(v: &Sku) -> Self {
+        Value::Text(v.as_str().to_owned())
+    }
+}
+impl From<&CustNo> for Value {
+    fn from(v: &CustNo) -> Self {
+        Value::Text(v.as_str().to_owned())
     }
 }
 impl From<i32> for Value {
@@ -257,6 +278,16 @@ impl Row {
     /// A required integer column.
     pub fn i64(&self, column: &str) -> Result<i64, CpError> {
         self.opt_i64(column)?.ok_or_else(|| self.bad(column, "is NULL"))
+    }
+
+    /// A WooCommerce order id column (`WOO_ORDER_ID`).
+    pub fn woo_order_id(&self, column: &str) -> Result<WooOrderId, CpError> {
+        WooOrderId::try_from(self.i64(column)?).map_err(|e| self.bad(column, e.why))
+    }
+
+    /// A staging row id column.
+    pub fn staging_id(&self, column: &str) -> Result<StagingId, CpError> {
+        self.i64(column).map(StagingId::new)
     }
 
     /// A datetime column, `None` for NULL.

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
+use cpbridge_core::ids::{StagingId, WooOrderId};
 use cpbridge_core::order::{DocContact, DocLine, DocPayment, DocTotals, OrderDocument};
 use cpbridge_core::records::{Customer, ShipAddress, Watermark};
 use cpbridge_core::staging::{
@@ -45,9 +46,13 @@ async fn seed_small<D: Driver>(cp: &SqlCounterpoint<D>) {
     cp.seed(&spec, &|_, _, _| {}).await.expect("seed");
 }
 
-fn new_order(woo_id: i64, lines: &[(&str, i64)]) -> NewStagedOrder {
+fn woo(id: u64) -> WooOrderId {
+    WooOrderId::try_from(id).expect("a WooCommerce order id")
+}
+
+fn new_order(woo_id: u64, lines: &[(&str, i64)]) -> NewStagedOrder {
     NewStagedOrder {
-        woo_order_id: woo_id,
+        woo_order_id: woo(woo_id),
         woo_order_no: woo_id.to_string(),
         cust_no: None,
         ord_dat: Some(at(5, 0, 0)),
@@ -163,17 +168,23 @@ async fn writebacks_retry_on_their_own_and_restaging_replaces_the_order<D: Drive
     assert_eq!((row.woo_sync_attempts, row.woo_sync_err.as_deref()), (1, Some("WooCommerce answered 503")));
     assert_eq!(row.status, StagingStatus::Applied, "a failed write-back never touches the Counterpoint order");
     assert_eq!(cp.writebacks_due(at(5, 10, 0), 10).await.expect("due").len(), 1);
-    assert!(cp.open_applied_orders(0, 10).await.expect("open").is_empty(), "not followed before it is synced");
+    assert!(
+        cp.open_applied_orders(StagingId::new(0), 10).await.expect("open").is_empty(),
+        "not followed before it is synced"
+    );
 
     cp.mark_woo_synced(id, at(5, 10, 1)).await.expect("synced");
     assert!(cp.writebacks_due(at(6, 0, 0), 10).await.expect("due").is_empty());
     let row = cp.staged_order(id).await.expect("read").expect("row");
     assert_eq!((row.woo_synced_dt, row.woo_sync_err), (Some(at(5, 10, 1)), None));
-    let open = cp.open_applied_orders(0, 10).await.expect("open");
+    let open = cp.open_applied_orders(StagingId::new(0), 10).await.expect("open");
     assert_eq!(open.iter().map(|o| o.staging_id).collect::<Vec<_>>(), vec![id]);
     assert!(cp.open_applied_orders(id, 10).await.expect("open").is_empty(), "pages after the given id");
     cp.set_doc_state(id, "COMPLETED").await.expect("state");
-    assert!(cp.open_applied_orders(0, 10).await.expect("open").is_empty(), "a final state is not followed");
+    assert!(
+        cp.open_applied_orders(StagingId::new(0), 10).await.expect("open").is_empty(),
+        "a final state is not followed"
+    );
     assert_eq!(cp.staged_order(id).await.expect("read").expect("row").cp_doc_state.as_deref(), Some("COMPLETED"));
     assert!(!cp.restage_order(id, &new_order(300, &[(b.as_str(), 1)])).await.expect("restage"), "applied is final");
 
@@ -206,7 +217,7 @@ async fn stage_twice_gives_one_row<D: Driver>(cp: &SqlCounterpoint<D>) {
     assert_eq!(second, StageOutcome::AlreadyStaged { staging_id: first.staging_id() });
     let counts = cp.staging_counts().await.expect("counts");
     assert_eq!(counts.get("PENDING"), Some(&1));
-    let staged = cp.staged_order_by_woo_id(57).await.expect("read").expect("staged");
+    let staged = cp.staged_order_by_woo_id(woo(57)).await.expect("read").expect("staged");
     assert_eq!(staged.lines, vec![StagedLine { sku: "APP-000001".into(), quantity: dec!(2) }]);
     assert_eq!(cp.unapplied_order_lines(at(0, 0, 0)).await.expect("lines").len(), 1);
 }
@@ -260,11 +271,11 @@ async fn apply_writes_one_complete_document<D: Driver>(cp: &SqlCounterpoint<D>) 
         (StagingStatus::Applied, Some(doc_id), Some("W-000001"))
     );
     // What the orders reconcile reads: the staging heads, and the documents on cpbridge's station with totals.
-    let heads = cp.staging_heads(0, 10).await.expect("heads");
+    let heads = cp.staging_heads(StagingId::new(0), 10).await.expect("heads");
     assert_eq!(heads.len(), 1);
     assert_eq!(
         (heads[0].woo_order_id, heads[0].status, heads[0].cp_doc_id),
-        (100, StagingStatus::Applied, Some(doc_id))
+        (woo(100), StagingStatus::Applied, Some(doc_id))
     );
     assert!(cp.staging_heads(heads[0].staging_id, 10).await.expect("after").is_empty(), "pages move on");
     let booked = cp.station_documents(&doc.sta_id, 0, 10).await.expect("documents");
@@ -336,7 +347,7 @@ async fn a_failed_transaction_leaves_nothing_and_the_retry_applies_once<D: Drive
     }
     assert_eq!(docs_for(cp).await, dec!(1), "exactly one document after any number of interrupted attempts");
     assert_eq!(qty(cp, &a, "QTY_COMMIT").await, commit_before + dec!(3), "inventory committed exactly once");
-    let staged = cp.staged_order_by_woo_id(200).await.expect("read").expect("row");
+    let staged = cp.staged_order_by_woo_id(woo(200)).await.expect("read").expect("row");
     assert_eq!(staged.status, StagingStatus::Applied);
 }
 
@@ -351,8 +362,8 @@ async fn claims_are_exclusive_and_leases_expire<D: Driver>(cp: &SqlCounterpoint<
         cp.claim_staged_orders(now, Duration::minutes(5), 6)
     );
     let (x, y) = (x.expect("claim x"), y.expect("claim y"));
-    let ids: Vec<i64> = x.iter().chain(&y).map(|c| c.order.staging_id).collect();
-    let unique: BTreeSet<i64> = ids.iter().copied().collect();
+    let ids: Vec<StagingId> = x.iter().chain(&y).map(|c| c.order.staging_id).collect();
+    let unique: BTreeSet<StagingId> = ids.iter().copied().collect();
     assert_eq!((ids.len(), unique.len()), (6, 6), "every order claimed exactly once");
 
     // A worker that stalls past its lease loses the order to a new claim, and its late apply writes nothing.
@@ -405,16 +416,16 @@ async fn failures_retry_then_go_dead_and_can_be_replayed<D: Driver>(cp: &SqlCoun
     assert_eq!((row.status, row.attempts, row.tot_amt), (StagingStatus::Pending, 0, dec!(2)));
     // So does a cancellation, and it takes dead orders too.
     let claim = claim_one(cp, at(9, 1, 0)).await;
-    assert!(cp.cancel_staged_order(400, "cancelled in WooCommerce").await.expect("cancel applying"));
+    assert!(cp.cancel_staged_order(woo(400), "cancelled in WooCommerce").await.expect("cancel applying"));
     assert!(!cp.fail_staged_order(&claim, "still unknown", None).await.expect("void claim"));
-    assert_eq!(cp.staged_order_by_woo_id(400).await.expect("read").expect("row").status, StagingStatus::Cancelled);
+    assert_eq!(cp.staged_order_by_woo_id(woo(400)).await.expect("read").expect("row").status, StagingStatus::Cancelled);
     assert!(cp.restage_order(staging_id, &edited).await.expect("paid again"));
     let claim = claim_one(cp, at(9, 2, 0)).await;
     assert!(cp.fail_staged_order(&claim, "still unknown", None).await.expect("dead again"));
-    assert!(cp.cancel_staged_order(400, "cancelled in WooCommerce").await.expect("cancel dead"));
-    assert_eq!(cp.staged_order_by_woo_id(400).await.expect("read").expect("row").status, StagingStatus::Cancelled);
+    assert!(cp.cancel_staged_order(woo(400), "cancelled in WooCommerce").await.expect("cancel dead"));
+    assert_eq!(cp.staged_order_by_woo_id(woo(400)).await.expect("read").expect("row").status, StagingStatus::Cancelled);
     // An applied order is not cancelled in staging: an operator cancels it in Counterpoint.
-    assert!(!cp.cancel_staged_order(999_999, "unknown").await.expect("unknown"));
+    assert!(!cp.cancel_staged_order(woo(999_999), "unknown").await.expect("unknown"));
 
     // Discarded by an operator: for good, and it holds no stock, however recent.
     cp.stage_order(&new_order(401, &[("NOPE", 1)]), at(9, 3, 0)).await.expect("stage");
@@ -775,13 +786,13 @@ async fn migrating_over_the_seed_systems_table_keeps_its_orders_out<D: Driver>(c
     }
     cp.migrate().await.expect("migrate over the old table");
     cp.migrate().await.expect("and again");
-    let applied = cp.staged_order_by_woo_id(7001).await.expect("read").expect("row");
-    let legacy = cp.staged_order_by_woo_id(7002).await.expect("read").expect("row");
+    let applied = cp.staged_order_by_woo_id(woo(7001)).await.expect("read").expect("row");
+    let legacy = cp.staged_order_by_woo_id(woo(7002)).await.expect("read").expect("row");
     assert_eq!((applied.status, legacy.status), (StagingStatus::Applied, StagingStatus::Legacy));
     assert!(cp.claim_staged_orders(at(23, 0, 0), Duration::minutes(5), 10).await.expect("claim").is_empty());
     assert!(cp.unapplied_order_lines(at(0, 0, 0)).await.expect("held").is_empty(), "legacy rows hold no stock");
     let listed = cp.staged_orders(Some(StagingStatus::Legacy), 10).await.expect("list");
-    assert_eq!(listed.iter().map(|o| o.woo_order_id).collect::<Vec<_>>(), [7002]);
+    assert_eq!(listed.iter().map(|o| o.woo_order_id.get()).collect::<Vec<_>>(), [7002]);
     assert!(cp.requeue_staged_order(legacy.staging_id).await.expect("adopt"));
     assert_eq!(cp.staged_order(legacy.staging_id).await.expect("read").expect("row").status, StagingStatus::Pending);
 }
@@ -1215,22 +1226,22 @@ async fn every_operation(cp: &SqlCounterpoint<TsqlRecorder>) {
     let order = new_order(7, &[("A-1", 2)]);
     let _ = cp.stage_order(&order, at(5, 0, 0)).await;
     let _ = cp.claim_staged_orders(at(5, 0, 0), Duration::minutes(5), 10).await;
-    let _ = cp.staged_order(1).await;
-    let _ = cp.staged_order_by_woo_id(7).await;
+    let _ = cp.staged_order(StagingId::new(1)).await;
+    let _ = cp.staged_order_by_woo_id(woo(7)).await;
     let _ = cp.staged_orders(None, 10).await;
     let _ = cp.staged_orders(Some(StagingStatus::Dead), 10).await;
     let _ = cp.staging_counts().await;
-    let _ = cp.requeue_staged_order(1).await;
-    let _ = cp.cancel_staged_order(7, "cancelled in WooCommerce").await;
-    let _ = cp.mark_woo_synced(1, at(5, 0, 0)).await;
+    let _ = cp.requeue_staged_order(StagingId::new(1)).await;
+    let _ = cp.cancel_staged_order(woo(7), "cancelled in WooCommerce").await;
+    let _ = cp.mark_woo_synced(StagingId::new(1), at(5, 0, 0)).await;
     let _ = cp.writebacks_due(at(5, 0, 0), 10).await;
-    let _ = cp.fail_writeback(1, "503", at(5, 0, 0)).await;
-    let _ = cp.open_applied_orders(0, 10).await;
-    let _ = cp.set_doc_state(1, "COMPLETED").await;
-    let _ = cp.restage_order(1, &order).await;
+    let _ = cp.fail_writeback(StagingId::new(1), "503", at(5, 0, 0)).await;
+    let _ = cp.open_applied_orders(StagingId::new(0), 10).await;
+    let _ = cp.set_doc_state(StagingId::new(1), "COMPLETED").await;
+    let _ = cp.restage_order(StagingId::new(1), &order).await;
     let _ = cp.unapplied_order_lines(at(0, 0, 0)).await;
-    let _ = cp.discard_staged_order(1, "by hand").await;
-    let _ = cp.staging_heads(0, 1000).await;
+    let _ = cp.discard_staged_order(StagingId::new(1), "by hand").await;
+    let _ = cp.staging_heads(StagingId::new(0), 1000).await;
     let _ = cp.station_documents("WEB", 0, 1000).await;
     let _ = cp.document_state(102_611_250_000_001, "W-000001").await;
     let _ = cp.price_groups().await;
@@ -1238,8 +1249,8 @@ async fn every_operation(cp: &SqlCounterpoint<TsqlRecorder>) {
     let setup = ShopSetup { pay_codes: vec!["CREDIT".into()], ..ShopSetup::default() };
     let _ = cp.setup_problems(&setup).await;
     let staged = cpbridge_core::staging::StagedOrder {
-        staging_id: 1,
-        woo_order_id: 7,
+        staging_id: StagingId::new(1),
+        woo_order_id: woo(7),
         woo_order_no: "7".into(),
         cust_no: None,
         tot_amt: dec!(10),

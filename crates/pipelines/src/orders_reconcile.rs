@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{NaiveDate, NaiveDateTime};
+use cpbridge_core::ids::{StagingId, WooOrderId};
 use cpbridge_core::staging::{BookedDocument, StagingHead, StagingStatus};
 use cpbridge_woo::model::Order;
 use rust_decimal::Decimal;
@@ -65,7 +66,7 @@ impl DiscrepancyKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Discrepancy {
     pub kind: DiscrepancyKind,
-    pub woo_order_id: u64,
+    pub woo_order_id: WooOrderId,
     pub woo_order_no: String,
     pub detail: String,
 }
@@ -104,7 +105,7 @@ impl OrdersReconcileReport {
         self.problems.iter().all(|p| !p.kind.is_wrong())
     }
 
-    fn add(&mut self, kind: DiscrepancyKind, woo_order_id: u64, woo_order_no: &str, detail: String) {
+    fn add(&mut self, kind: DiscrepancyKind, woo_order_id: WooOrderId, woo_order_no: &str, detail: String) {
         let count = match kind {
             DiscrepancyKind::Missing => &mut self.missing,
             DiscrepancyKind::Dead => &mut self.dead,
@@ -126,7 +127,7 @@ fn number_of(order: &Order) -> String {
 /// The booked orders (`APPLIED` rows of orders created since the cut-over) that the listing did not show: the
 /// caller fetches each one, because a trashed order is not listed and a deleted one answers 404.
 pub fn unlisted_applied<'a>(listed: &[Order], staged: &'a [StagingHead], cutover: NaiveDate) -> Vec<&'a StagingHead> {
-    let seen: HashSet<i64> = listed.iter().filter_map(|o| i64::try_from(o.id).ok()).collect();
+    let seen: HashSet<WooOrderId> = listed.iter().map(|o| o.id).collect();
     staged
         .iter()
         .filter(|h| h.status == StagingStatus::Applied && !seen.contains(&h.woo_order_id))
@@ -141,7 +142,7 @@ pub fn unlisted_applied<'a>(listed: &[Order], staged: &'a [StagingHead], cutover
 /// run passes its grace period, so that an order placed while it runs does not raise a false alarm.
 pub fn compare(
     store_orders: &[Order],
-    gone: &HashSet<i64>,
+    gone: &HashSet<WooOrderId>,
     staged: &[StagingHead],
     documents: &[BookedDocument],
     settings: &OrderSettings,
@@ -149,7 +150,7 @@ pub fn compare(
     in_flight_after: Option<NaiveDateTime>,
 ) -> OrdersReconcileReport {
     let mut report = OrdersReconcileReport { since: Some(cutover), ..OrdersReconcileReport::default() };
-    let rows: HashMap<i64, &StagingHead> = staged.iter().map(|h| (h.woo_order_id, h)).collect();
+    let rows: HashMap<WooOrderId, &StagingHead> = staged.iter().map(|h| (h.woo_order_id, h)).collect();
     let mut docs_by_number: HashMap<&str, Vec<&BookedDocument>> = HashMap::new();
     for doc in documents {
         if let Some(number) = doc.cust_po_no.as_deref() {
@@ -159,7 +160,7 @@ pub fn compare(
     let open_doc: HashMap<i64, &BookedDocument> = documents.iter().map(|d| (d.doc_id, d)).collect();
     for order in store_orders {
         let number = number_of(order);
-        let row = i64::try_from(order.id).ok().and_then(|id| rows.get(&id).copied());
+        let row = rows.get(&order.id).copied();
         let decision = order_map::intake_decision(order, settings, cutover);
         if decision == IntakeDecision::Stage {
             report.in_store += 1;
@@ -258,7 +259,7 @@ pub fn compare(
     for row in staged.iter().filter(|r| r.status == StagingStatus::Applied && gone.contains(&r.woo_order_id)) {
         report.add(
             DiscrepancyKind::GoneFromStore,
-            u64::try_from(row.woo_order_id).unwrap_or_default(),
+            row.woo_order_id,
             &row.woo_order_no,
             format!(
                 "the WooCommerce order no longer exists, but it is booked as DOC_ID {}",
@@ -324,7 +325,7 @@ impl OrderPipeline {
         let documents = self.station_documents().await?;
         let mut gone = HashSet::new();
         for head in unlisted_applied(&listed, &staged, cutover).into_iter().cloned().collect::<Vec<_>>() {
-            let id = u64::try_from(head.woo_order_id).unwrap_or_default();
+            let id = head.woo_order_id;
             match self.woo.order(id).await {
                 Ok(order) => listed.push(order),
                 Err(e) if e.is_not_found() => {
@@ -338,7 +339,7 @@ impl OrderPipeline {
             for problem in report.problems.iter().filter(|p| p.kind == DiscrepancyKind::Missing) {
                 match self.take_order(problem.woo_order_id).await? {
                     Taken::Staged | Taken::Restaged => report.repaired += 1,
-                    other => tracing::warn!(woo_order = problem.woo_order_id, ?other, "missing order not staged"),
+                    other => tracing::warn!(woo_order = %problem.woo_order_id, ?other, "missing order not staged"),
                 }
             }
         }
@@ -360,8 +361,13 @@ impl OrderPipeline {
     }
 
     async fn all_staging_heads(&self) -> Result<Vec<StagingHead>, PipelineError> {
-        every_page("USER_ORDER_STAGING", 0, |h: &StagingHead| h.staging_id, |after| self.cp.staging_heads(after, PAGE))
-            .await
+        every_page(
+            "USER_ORDER_STAGING",
+            StagingId::new(0),
+            |h: &StagingHead| h.staging_id,
+            |after| self.cp.staging_heads(after, PAGE),
+        )
+        .await
     }
 
     async fn station_documents(&self) -> Result<Vec<BookedDocument>, PipelineError> {
@@ -373,13 +379,14 @@ impl OrderPipeline {
 
 /// Reads a keyset-paged table to the end: each page starts after the last key of the one before. A page that does
 /// not move the key is an error naming the key, never a loop.
-async fn every_page<T, Fut>(
+async fn every_page<T, K, Fut>(
     what: &str,
-    start: i64,
-    key: impl Fn(&T) -> i64,
-    fetch: impl Fn(i64) -> Fut,
+    start: K,
+    key: impl Fn(&T) -> K,
+    fetch: impl Fn(K) -> Fut,
 ) -> Result<Vec<T>, PipelineError>
 where
+    K: Copy + Ord + std::fmt::Display,
     Fut: std::future::Future<Output = Result<Vec<T>, cpbridge_counterpoint::CpError>>,
 {
     let mut rows = Vec::new();
@@ -425,10 +432,10 @@ mod tests {
         .expect("order")
     }
 
-    fn head(staging_id: i64, woo: i64, status: StagingStatus, tot: Decimal, doc: Option<i64>) -> StagingHead {
+    fn head(staging_id: i64, woo: u64, status: StagingStatus, tot: Decimal, doc: Option<i64>) -> StagingHead {
         StagingHead {
-            staging_id,
-            woo_order_id: woo,
+            staging_id: StagingId::new(staging_id),
+            woo_order_id: WooOrderId::try_from(woo).expect("id"),
             woo_order_no: woo.to_string(),
             status,
             tot_amt: tot,
@@ -470,10 +477,14 @@ mod tests {
         ];
         let docs =
             vec![doc(101, "1", dec!(10)), doc(106, "6", dec!(61)), doc(107, "7", dec!(70)), doc(117, "7", dec!(70))];
-        assert_eq!(unlisted_applied(&store, &staged, cutover).iter().map(|h| h.woo_order_id).collect::<Vec<_>>(), [10]);
-        let gone = HashSet::from([10]);
+        assert_eq!(
+            unlisted_applied(&store, &staged, cutover).iter().map(|h| h.woo_order_id.get()).collect::<Vec<_>>(),
+            [10]
+        );
+        let gone = HashSet::from([WooOrderId::try_from(10_u64).expect("id")]);
         let report = compare(&store, &gone, &staged, &docs, &settings, cutover, None);
-        let kinds: Vec<(DiscrepancyKind, u64)> = report.problems.iter().map(|p| (p.kind, p.woo_order_id)).collect();
+        let kinds: Vec<(DiscrepancyKind, u64)> =
+            report.problems.iter().map(|p| (p.kind, p.woo_order_id.get())).collect();
         assert_eq!(
             kinds,
             [

@@ -10,6 +10,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
+use cpbridge_core::WooOrderId;
 use serde::{Deserialize, Serialize};
 
 pub use sqlite::SqliteStore;
@@ -154,7 +155,7 @@ impl SyncRecord {
 /// listed on the status page: Counterpoint's document does not change by itself, and the shop must act there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundRecord {
-    pub woo_order_id: i64,
+    pub woo_order_id: WooOrderId,
     pub woo_order_no: String,
     pub refund_id: i64,
     /// The amount refunded, as WooCommerce wrote it (`12.00`).

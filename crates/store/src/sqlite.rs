@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
+use cpbridge_core::WooOrderId;
 use sqlx::Row as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -450,7 +451,7 @@ impl StateStore for SqliteStore {
              cp_tkt_no, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (refund_id) DO NOTHING",
         )
         .bind(r.refund_id)
-        .bind(r.woo_order_id)
+        .bind(r.woo_order_id.as_i64())
         .bind(&r.woo_order_no)
         .bind(&r.amount)
         .bind(&r.reason)
@@ -476,7 +477,8 @@ impl StateStore for SqliteStore {
         let read = |row: &SqliteRow| -> Result<RefundRecord, sqlx::Error> {
             Ok(RefundRecord {
                 refund_id: row.try_get("refund_id")?,
-                woo_order_id: row.try_get("woo_order_id")?,
+                woo_order_id: WooOrderId::try_from(row.try_get::<i64, _>("woo_order_id")?)
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
                 woo_order_no: row.try_get("woo_order_no")?,
                 amount: row.try_get("amount")?,
                 reason: row.try_get("reason")?,
@@ -534,7 +536,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("state.db")).await.expect("open");
         let refund = |id: i64, minute: i64| RefundRecord {
-            woo_order_id: 1392,
+            woo_order_id: WooOrderId::try_from(1392_u64).expect("valid"),
             woo_order_no: "1392".into(),
             refund_id: id,
             amount: "12.00".into(),

@@ -140,7 +140,7 @@ fn typed_fields_hold_the_values_woocommerce_sent() {
     let fixtures = fixtures();
     let body = |name: &str| fixtures.iter().find(|(f, _)| f == name).map(|(_, v)| v["response"]["body"].clone());
     let order: Order = serde_json::from_value(body("orders-create-paid.json").expect("fixture")).expect("order");
-    assert_eq!(order.id, 57);
+    assert_eq!(order.id.get(), 57);
     assert_eq!(order.total.map(|d| d.to_string()), Some("102.00".into()));
     assert_eq!(order.line_items.len(), 3);
     let subtotal: rust_decimal::Decimal = order.line_items.iter().filter_map(|l| l.subtotal).sum();

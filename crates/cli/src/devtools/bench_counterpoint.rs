@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::Utc;
 use clap::Args;
+use cpbridge_core::WooOrderId;
 use cpbridge_core::order::{DocContact, DocLine, DocPayment, DocTotals, OrderDocument};
 use cpbridge_core::staging::{ApplyOutcome, NewStagedOrder, StagedLine};
 use cpbridge_counterpoint::driver::{Driver, Tx as _, TxMode};
@@ -161,7 +162,7 @@ async fn apply_web_orders<D: Driver>(
         let a = items[usize::try_from(woo_id).unwrap_or(0) % items.len()].clone();
         let b = items[usize::try_from(woo_id + 3).unwrap_or(0) % items.len()].clone();
         let staged = NewStagedOrder {
-            woo_order_id: woo_id,
+            woo_order_id: WooOrderId::try_from(woo_id)?,
             woo_order_no: woo_id.to_string(),
             cust_no: None,
             ord_dat: Some(now),

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
+use cpbridge_core::WooOrderId;
 use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
 use cpbridge_core::staging::StagingStatus;
 use cpbridge_counterpoint::SqlCounterpoint;
@@ -196,7 +197,7 @@ async fn scenario(args: &DemoArgs, woo: &WooClient, replica: &std::path::Path, a
         let chunk: Vec<usize> = (chunk_start..(chunk_start + 10).min(args.orders)).collect();
         // Every fourth order also buys one size (a variation, booked on its grid cell).
         size_lines += chunk.iter().filter(|n| *n % 4 == 1 && !sizes.is_empty()).count();
-        let results: Vec<anyhow::Result<u64>> = futures_util::stream::iter(chunk)
+        let results: Vec<anyhow::Result<WooOrderId>> = futures_util::stream::iter(chunk)
             .map(|n| {
                 let mut lines: Vec<LineItemWrite> = (0..=(n % 3))
                     .map(|k| LineItemWrite {

@@ -42,7 +42,7 @@ async fn pending(shop: &Shop, customer_id: u64, lines: Vec<LineItemWrite>, billi
         line_items: lines,
         ..OrderWrite::default()
     };
-    shop.woo.create_order(&order).await.expect("order placed").id
+    shop.woo.create_order(&order).await.expect("order placed").id.get()
 }
 
 /// Edits the stored order as a plugin could, then marks it paid and processing: the webhook makes intake fetch it.

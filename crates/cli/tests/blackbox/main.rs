@@ -81,3 +81,8 @@ pub fn start_sandbox(extra: &[&str]) -> Running {
     assert!(base.starts_with("http://127.0.0.1:"), "banner names the address: {base:?}");
     Running { child, base, key, secret }
 }
+
+/// A WooCommerce order id as the client takes it.
+pub fn woo_order(id: u64) -> cpbridge_core::WooOrderId {
+    cpbridge_core::WooOrderId::try_from(id).expect("a WooCommerce order id")
+}

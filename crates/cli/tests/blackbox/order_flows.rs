@@ -67,7 +67,7 @@ async fn refund_units(woo: &WooClient, order: &Value, sku: &str, units: i64) -> 
     };
     write.extra.insert("restock_items".into(), json!(true));
     let id = order["id"].as_u64().expect("id");
-    woo.create_refund(id, &write).await.expect("refund");
+    woo.create_refund(crate::woo_order(id), &write).await.expect("refund");
     amount
 }
 
@@ -277,11 +277,11 @@ async fn flows(daemon_first: bool) {
 
     // Completed orders stay completed (applied_status is "processing"), and carry the Counterpoint numbers.
     for order in [&staff, &cod, &virtual_only] {
-        let now = woo.order(id(order)).await.expect("order");
+        let now = woo.order(crate::woo_order(id(order))).await.expect("order");
         assert_eq!(now.status.as_str(), "completed", "order {} was moved back", id(order));
         assert!(cpbridge_woo::model::meta_text(&now.meta_data, "_cp_doc_id").is_some(), "order {}", id(order));
     }
-    assert_eq!(woo.order(id(&card)).await.expect("card").status.as_str(), "processing");
+    assert_eq!(woo.order(crate::woo_order(id(&card))).await.expect("card").status.as_str(), "processing");
 
     let alerts = crate::orders::alert_kinds(&shop).await;
     assert_eq!(alerts.iter().filter(|k| k.as_str() == "refund_after_apply").count(), 1, "{alerts:?}");

@@ -320,7 +320,7 @@ woo_retry = {{ base_secs = 0.05, cap_secs = 0.5 }}
         // An injected fault answers before the store acts, so placing again cannot double the order.
         for _ in 0..20 {
             match self.woo.create_order(&order).await {
-                Ok(placed) => return placed.id,
+                Ok(placed) => return placed.id.get(),
                 Err(e) if matches!(e.status(), Some(429 | 500 | 502 | 503)) => continue,
                 Err(e) => panic!("order {n} not placed: {e}"),
             }
@@ -378,7 +378,7 @@ woo_retry = {{ base_secs = 0.05, cap_secs = 0.5 }}
         assert_eq!(docs, i64::try_from(placed.len()).expect("n"), "one Counterpoint document per order");
         let mut ordered: HashMap<String, f64> = HashMap::new();
         for woo_id in placed {
-            let order = self.woo.order(*woo_id).await.expect("order");
+            let order = self.woo.order(crate::woo_order(*woo_id)).await.expect("order");
             let row = sqlx::query(
                 "SELECT s.CP_DOC_ID, s.CP_TKT_NO, CAST(t.TOT AS REAL) AS TOT, CAST(t.AMT_DUE AS REAL) AS AMT_DUE, h.CUST_NO \
                  FROM USER_ORDER_STAGING s JOIN PS_DOC_HDR h ON h.DOC_ID = s.CP_DOC_ID \
@@ -419,7 +419,7 @@ woo_retry = {{ base_secs = 0.05, cap_secs = 0.5 }}
 
             let meta = cpbridge_woo::model::meta_text(&order.meta_data, "_cp_doc_id").map(|m| m.into_owned());
             assert_eq!(meta, Some(doc_id.to_string()), "order {woo_id} carries _cp_doc_id");
-            let notes = self.woo.order_notes(*woo_id).await.expect("notes");
+            let notes = self.woo.order_notes(crate::woo_order(*woo_id)).await.expect("notes");
             let ours = notes.iter().filter(|n| n.note.contains(&format!("DOC_ID {doc_id}, ticket TKT_NO {tkt_no}")));
             assert_eq!(ours.count(), 1, "order {woo_id} has exactly one Counterpoint note");
         }
@@ -762,7 +762,10 @@ async fn status_follows_counterpoint_never_cancels_on_a_guess_and_a_cancelled_or
     assert!(stdout(&shop.cli(&["orders", "pull"])).contains("\"staged\": 1"));
     let _ = shop
         .woo
-        .update_order(cancelled, &OrderWrite { status: Some("cancelled".into()), ..OrderWrite::default() })
+        .update_order(
+            crate::woo_order(cancelled),
+            &OrderWrite { status: Some("cancelled".into()), ..OrderWrite::default() },
+        )
         .await
         .expect("cancel");
     assert!(stdout(&shop.cli(&["orders", "pull"])).contains("\"cancelled\": 1"));
@@ -800,12 +803,12 @@ async fn status_follows_counterpoint_never_cancels_on_a_guess_and_a_cancelled_or
     assert!(stdout(&status).contains("\"unknown\": 1"), "{}", stdout(&status));
     let woo_status = |id: u64| {
         let woo = &shop.woo;
-        async move { woo.order(id).await.expect("order").status.as_str().to_owned() }
+        async move { woo.order(crate::woo_order(id)).await.expect("order").status.as_str().to_owned() }
     };
     assert_eq!(woo_status(released).await, "completed");
     // Never cancelled on a guess (a cancellation refunds and e-mails the customer): a note and one alert instead.
     assert_eq!(woo_status(voided).await, "processing");
-    let notes = shop.woo.order_notes(voided).await.expect("notes");
+    let notes = shop.woo.order_notes(crate::woo_order(voided)).await.expect("notes");
     assert_eq!(
         notes.iter().filter(|n| n.note.contains("left the open documents, and cpbridge finds no release")).count(),
         1,

@@ -129,11 +129,11 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         staging::fail_staged_order(self, claim, error, retry_at).await
     }
 
-    async fn staged_order(&self, staging_id: i64) -> CpResult<Option<StagedOrder>> {
+    async fn staged_order(&self, staging_id: StagingId) -> CpResult<Option<StagedOrder>> {
         staging::staged_order(self, staging_id).await
     }
 
-    async fn staged_order_by_woo_id(&self, woo_order_id: i64) -> CpResult<Option<StagedOrder>> {
+    async fn staged_order_by_woo_id(&self, woo_order_id: WooOrderId) -> CpResult<Option<StagedOrder>> {
         staging::staged_order_by_woo_id(self, woo_order_id).await
     }
 
@@ -145,15 +145,15 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         staging::staging_counts(self).await
     }
 
-    async fn requeue_staged_order(&self, staging_id: i64) -> CpResult<bool> {
+    async fn requeue_staged_order(&self, staging_id: StagingId) -> CpResult<bool> {
         staging::requeue_staged_order(self, staging_id).await
     }
 
-    async fn cancel_staged_order(&self, woo_order_id: i64, reason: &str) -> CpResult<bool> {
+    async fn cancel_staged_order(&self, woo_order_id: WooOrderId, reason: &str) -> CpResult<bool> {
         staging::cancel_staged_order(self, woo_order_id, reason).await
     }
 
-    async fn mark_woo_synced(&self, staging_id: i64, at: NaiveDateTime) -> CpResult<()> {
+    async fn mark_woo_synced(&self, staging_id: StagingId, at: NaiveDateTime) -> CpResult<()> {
         staging::mark_woo_synced(self, staging_id, at).await
     }
 
@@ -161,23 +161,23 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         staging::writebacks_due(self, now, limit).await
     }
 
-    async fn fail_writeback(&self, staging_id: i64, error: &str, retry_at: NaiveDateTime) -> CpResult<()> {
+    async fn fail_writeback(&self, staging_id: StagingId, error: &str, retry_at: NaiveDateTime) -> CpResult<()> {
         staging::fail_writeback(self, staging_id, error, retry_at).await
     }
 
-    async fn open_applied_orders(&self, after_staging_id: i64, limit: usize) -> CpResult<Vec<StagedOrder>> {
+    async fn open_applied_orders(&self, after_staging_id: StagingId, limit: usize) -> CpResult<Vec<StagedOrder>> {
         staging::open_applied_orders(self, after_staging_id, limit).await
     }
 
-    async fn set_doc_state(&self, staging_id: i64, state: &str) -> CpResult<()> {
+    async fn set_doc_state(&self, staging_id: StagingId, state: &str) -> CpResult<()> {
         staging::set_doc_state(self, staging_id, state).await
     }
 
-    async fn restage_order(&self, staging_id: i64, order: &NewStagedOrder) -> CpResult<bool> {
+    async fn restage_order(&self, staging_id: StagingId, order: &NewStagedOrder) -> CpResult<bool> {
         staging::restage_order(self, staging_id, order).await
     }
 
-    async fn staging_heads(&self, after_staging_id: i64, limit: usize) -> CpResult<Vec<StagingHead>> {
+    async fn staging_heads(&self, after_staging_id: StagingId, limit: usize) -> CpResult<Vec<StagingHead>> {
         staging::staging_heads(self, after_staging_id, limit).await
     }
 
@@ -213,7 +213,7 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         documents::setup_problems(self, setup).await
     }
 
-    async fn discard_staged_order(&self, staging_id: i64, reason: &str) -> CpResult<bool> {
+    async fn discard_staged_order(&self, staging_id: StagingId, reason: &str) -> CpResult<bool> {
         staging::discard_staged_order(self, staging_id, reason).await
     }
 

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{Duration, NaiveDateTime};
 use cpbridge_core::docid::{format_tkt_no, gen_doc_id};
+use cpbridge_core::ids::{StagingId, WooOrderId};
 use cpbridge_core::order::{DocContact, OrderDocument};
 use cpbridge_core::records::{
     CellBarcode, CellLevel, ChangeBacklog, Customer, GridDimValue, InventoryChange, InventoryLevel, Item, ItemPrice,
@@ -213,9 +214,9 @@ pub trait CounterpointPort: Send + Sync {
         retry_at: Option<NaiveDateTime>,
     ) -> CpResult<bool>;
 
-    async fn staged_order(&self, staging_id: i64) -> CpResult<Option<StagedOrder>>;
+    async fn staged_order(&self, staging_id: StagingId) -> CpResult<Option<StagedOrder>>;
 
-    async fn staged_order_by_woo_id(&self, woo_order_id: i64) -> CpResult<Option<StagedOrder>>;
+    async fn staged_order_by_woo_id(&self, woo_order_id: WooOrderId) -> CpResult<Option<StagedOrder>>;
 
     /// Staged orders, newest first, optionally of one status.
     async fn staged_orders(&self, status: Option<StagingStatus>, limit: usize) -> CpResult<Vec<StagedOrder>>;
@@ -225,35 +226,35 @@ pub trait CounterpointPort: Send + Sync {
 
     /// Puts a `DEAD` or `FAILED` order back to `PENDING` with its attempts reset. Returns false when it was not in
     /// either state.
-    async fn requeue_staged_order(&self, staging_id: i64) -> CpResult<bool>;
+    async fn requeue_staged_order(&self, staging_id: StagingId) -> CpResult<bool>;
 
     /// Marks a not-yet-applied order `CANCELLED`; a claim in flight is void after it (its apply writes nothing).
     /// Returns false when it is applied or unknown.
-    async fn cancel_staged_order(&self, woo_order_id: i64, reason: &str) -> CpResult<bool>;
+    async fn cancel_staged_order(&self, woo_order_id: WooOrderId, reason: &str) -> CpResult<bool>;
 
     /// Records that the WooCommerce order has its note and status.
-    async fn mark_woo_synced(&self, staging_id: i64, at: NaiveDateTime) -> CpResult<()>;
+    async fn mark_woo_synced(&self, staging_id: StagingId, at: NaiveDateTime) -> CpResult<()>;
 
     /// Applied orders whose write-back to WooCommerce is due: not yet synced, and not waiting out a backoff.
     async fn writebacks_due(&self, now: NaiveDateTime, limit: usize) -> CpResult<Vec<StagedOrder>>;
 
     /// Records a failed write-back, to be tried again at `retry_at`.
-    async fn fail_writeback(&self, staging_id: i64, error: &str, retry_at: NaiveDateTime) -> CpResult<()>;
+    async fn fail_writeback(&self, staging_id: StagingId, error: &str, retry_at: NaiveDateTime) -> CpResult<()>;
 
     /// Applied and synced orders whose document has not reached a final state yet, in `STAGING_ID` order after
     /// `after_staging_id`.
-    async fn open_applied_orders(&self, after_staging_id: i64, limit: usize) -> CpResult<Vec<StagedOrder>>;
+    async fn open_applied_orders(&self, after_staging_id: StagingId, limit: usize) -> CpResult<Vec<StagedOrder>>;
 
     /// Records the final state of an applied order's document, after WooCommerce was told.
-    async fn set_doc_state(&self, staging_id: i64, state: &str) -> CpResult<()>;
+    async fn set_doc_state(&self, staging_id: StagingId, state: &str) -> CpResult<()>;
 
     /// Replaces the order data of a staged order that is not applied yet (it changed in WooCommerce, or an operator
     /// fixed it there) and puts it back to `PENDING` with its attempts reset. A claim in flight is void after it: the
     /// claimer's apply finds its claim gone and writes nothing. Returns false when it is applied.
-    async fn restage_order(&self, staging_id: i64, order: &NewStagedOrder) -> CpResult<bool>;
+    async fn restage_order(&self, staging_id: StagingId, order: &NewStagedOrder) -> CpResult<bool>;
 
     /// Heads of staging rows after `after_staging_id`, in id order (the orders reconcile reads them all, in pages).
-    async fn staging_heads(&self, after_staging_id: i64, limit: usize) -> CpResult<Vec<StagingHead>>;
+    async fn staging_heads(&self, after_staging_id: StagingId, limit: usize) -> CpResult<Vec<StagingHead>>;
 
     /// Open order documents on station `sta_id` after `after_doc_id`, in id order, with their totals.
     async fn station_documents(&self, sta_id: &str, after_doc_id: i64, limit: usize) -> CpResult<Vec<BookedDocument>>;
@@ -287,7 +288,7 @@ pub trait CounterpointPort: Send + Sync {
     async fn setup_problems(&self, setup: &ShopSetup) -> CpResult<Vec<String>>;
 
     /// Ends a `DEAD` or `FAILED` order for good, with the operator's reason. Returns false when it is neither.
-    async fn discard_staged_order(&self, staging_id: i64, reason: &str) -> CpResult<bool>;
+    async fn discard_staged_order(&self, staging_id: StagingId, reason: &str) -> CpResult<bool>;
 
     /// Where a document cpbridge created stands now.
     async fn document_state(&self, doc_id: i64, tkt_no: &str) -> CpResult<DocumentState>;

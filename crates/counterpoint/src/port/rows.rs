@@ -163,8 +163,8 @@ pub(super) fn staged_from_row(row: Row) -> CpResult<StagedOrder> {
         })?
     };
     Ok(StagedOrder {
-        staging_id: row.i64("STAGING_ID")?,
-        woo_order_id: row.i64("WOO_ORDER_ID")?,
+        staging_id: row.staging_id("STAGING_ID")?,
+        woo_order_id: row.woo_order_id("WOO_ORDER_ID")?,
         woo_order_no: row.text_or_empty("WOO_ORDER_NO")?,
         cust_no: row.opt_text("CUST_NO")?,
         tot_amt: row.dec_or_zero("TOT_AMT")?,

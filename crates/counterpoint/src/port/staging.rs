@@ -30,7 +30,7 @@ pub(super) async fn stage_order<D: Driver>(
     at: NaiveDateTime,
 ) -> CpResult<StageOutcome> {
     let what = format!("WooCommerce order {}", order.woo_order_id);
-    let mut fields = vec![("WOO_ORDER_ID", Value::Int(order.woo_order_id))];
+    let mut fields = vec![("WOO_ORDER_ID", Value::from(order.woo_order_id))];
     fields.extend(staged_order_fields(order)?);
     fields.extend([
         ("STATUS", Value::Text(StagingStatus::Pending.as_str().into())),
@@ -67,7 +67,7 @@ pub(super) async fn stage_order<D: Driver>(
             detail: "the row is missing after insert".into(),
             code: None,
         })?
-        .i64("STAGING_ID")?;
+        .staging_id("STAGING_ID")?;
     Ok(if inserted > 0 { StageOutcome::Staged { staging_id } } else { StageOutcome::AlreadyStaged { staging_id } })
 }
 
@@ -93,7 +93,7 @@ pub(super) async fn claim_staged_orders<D: Driver>(
     let mut claimed = Vec::new();
     for row in candidates {
         let row = row.from_table("USER_ORDER_STAGING", &["STAGING_ID"]);
-        let staging_id = row.i64("STAGING_ID")?;
+        let staging_id = row.staging_id("STAGING_ID")?;
         let token = Uuid::new_v4().to_string();
         let seen_next = row.opt_datetime("NEXT_ATTEMPT_DT")?;
         let params = params![token.as_str(), now + lease, staging_id, row.text("STATUS")?, seen_next];
@@ -126,13 +126,16 @@ pub(super) async fn fail_staged_order<D: Driver>(
     Ok(n == 1)
 }
 
-pub(super) async fn staged_order<D: Driver>(cp: &SqlCounterpoint<D>, staging_id: i64) -> CpResult<Option<StagedOrder>> {
+pub(super) async fn staged_order<D: Driver>(
+    cp: &SqlCounterpoint<D>,
+    staging_id: StagingId,
+) -> CpResult<Option<StagedOrder>> {
     cp.staged_where("STAGING_ID = @P1", &params![staging_id]).await
 }
 
 pub(super) async fn staged_order_by_woo_id<D: Driver>(
     cp: &SqlCounterpoint<D>,
-    woo_order_id: i64,
+    woo_order_id: WooOrderId,
 ) -> CpResult<Option<StagedOrder>> {
     cp.staged_where("WOO_ORDER_ID = @P1", &params![woo_order_id]).await
 }
@@ -162,7 +165,7 @@ pub(super) async fn staging_counts<D: Driver>(cp: &SqlCounterpoint<D>) -> CpResu
     rows.into_iter().map(|r| Ok((r.text("STATUS")?, r.i64("N")?))).collect()
 }
 
-pub(super) async fn requeue_staged_order<D: Driver>(cp: &SqlCounterpoint<D>, staging_id: i64) -> CpResult<bool> {
+pub(super) async fn requeue_staged_order<D: Driver>(cp: &SqlCounterpoint<D>, staging_id: StagingId) -> CpResult<bool> {
     let sql = cp.sql(
         "UPDATE dbo.USER_ORDER_STAGING SET STATUS = 'PENDING', ATTEMPTS = 0, NEXT_ATTEMPT_DT = NULL, CLAIM_TOKEN = NULL \
          WHERE STAGING_ID = @P1 AND STATUS IN ('DEAD', 'FAILED', 'LEGACY')",
@@ -172,7 +175,7 @@ pub(super) async fn requeue_staged_order<D: Driver>(cp: &SqlCounterpoint<D>, sta
 
 pub(super) async fn cancel_staged_order<D: Driver>(
     cp: &SqlCounterpoint<D>,
-    woo_order_id: i64,
+    woo_order_id: WooOrderId,
     reason: &str,
 ) -> CpResult<bool> {
     let sql = cp.sql(
@@ -184,7 +187,7 @@ pub(super) async fn cancel_staged_order<D: Driver>(
 
 pub(super) async fn mark_woo_synced<D: Driver>(
     cp: &SqlCounterpoint<D>,
-    staging_id: i64,
+    staging_id: StagingId,
     at: NaiveDateTime,
 ) -> CpResult<()> {
     cp.write(
@@ -215,7 +218,7 @@ pub(super) async fn writebacks_due<D: Driver>(
 
 pub(super) async fn fail_writeback<D: Driver>(
     cp: &SqlCounterpoint<D>,
-    staging_id: i64,
+    staging_id: StagingId,
     error: &str,
     retry_at: NaiveDateTime,
 ) -> CpResult<()> {
@@ -230,7 +233,7 @@ pub(super) async fn fail_writeback<D: Driver>(
 
 pub(super) async fn open_applied_orders<D: Driver>(
     cp: &SqlCounterpoint<D>,
-    after_staging_id: i64,
+    after_staging_id: StagingId,
     limit: usize,
 ) -> CpResult<Vec<StagedOrder>> {
     let d = cp.dialect();
@@ -245,7 +248,11 @@ pub(super) async fn open_applied_orders<D: Driver>(
     cp.read(&sql, &params![after_staging_id, limit]).await?.into_iter().map(staged_from_row).collect()
 }
 
-pub(super) async fn set_doc_state<D: Driver>(cp: &SqlCounterpoint<D>, staging_id: i64, state: &str) -> CpResult<()> {
+pub(super) async fn set_doc_state<D: Driver>(
+    cp: &SqlCounterpoint<D>,
+    staging_id: StagingId,
+    state: &str,
+) -> CpResult<()> {
     cp.write(
         &cp.sql("UPDATE dbo.USER_ORDER_STAGING SET CP_DOC_STATE = @P1 WHERE STAGING_ID = @P2"),
         &params![state, staging_id],
@@ -256,7 +263,7 @@ pub(super) async fn set_doc_state<D: Driver>(cp: &SqlCounterpoint<D>, staging_id
 
 pub(super) async fn restage_order<D: Driver>(
     cp: &SqlCounterpoint<D>,
-    staging_id: i64,
+    staging_id: StagingId,
     order: &NewStagedOrder,
 ) -> CpResult<bool> {
     let what = format!("WooCommerce order {}", order.woo_order_id);
@@ -270,13 +277,13 @@ pub(super) async fn restage_order<D: Driver>(
         cols.len() + 1,
         cols.len() + 2
     ));
-    values.extend([Value::Int(staging_id), Value::Int(order.woo_order_id)]);
+    values.extend([Value::from(staging_id), Value::from(order.woo_order_id)]);
     Ok(cp.write(&sql, &values).await.map_err(|e| e.context(format!("restaging {what}")))? == 1)
 }
 
 pub(super) async fn staging_heads<D: Driver>(
     cp: &SqlCounterpoint<D>,
-    after_staging_id: i64,
+    after_staging_id: StagingId,
     limit: usize,
 ) -> CpResult<Vec<StagingHead>> {
     let d = cp.dialect();
@@ -289,8 +296,8 @@ pub(super) async fn staging_heads<D: Driver>(
     for row in cp.read(&sql, &params![after_staging_id, limit]).await? {
         let row = row.from_table("USER_ORDER_STAGING", &["STAGING_ID"]);
         heads.push(StagingHead {
-            staging_id: row.i64("STAGING_ID")?,
-            woo_order_id: row.i64("WOO_ORDER_ID")?,
+            staging_id: row.staging_id("STAGING_ID")?,
+            woo_order_id: row.woo_order_id("WOO_ORDER_ID")?,
             woo_order_no: row.text_or_empty("WOO_ORDER_NO")?,
             status: staging_status(&row)?,
             tot_amt: row.dec_or_zero("TOT_AMT")?,
@@ -305,7 +312,7 @@ pub(super) async fn staging_heads<D: Driver>(
 
 pub(super) async fn discard_staged_order<D: Driver>(
     cp: &SqlCounterpoint<D>,
-    staging_id: i64,
+    staging_id: StagingId,
     reason: &str,
 ) -> CpResult<bool> {
     let reason: String = reason.chars().take(2000).collect();

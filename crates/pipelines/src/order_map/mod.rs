@@ -11,7 +11,7 @@ use cpbridge_core::money::fits_money;
 use cpbridge_core::order::{DocContact, DocLine, DocPayment, DocTotals, OrderDocument, TotalsMismatch};
 use cpbridge_core::records::{Customer, Item, ShipAddress};
 use cpbridge_core::staging::{NewStagedOrder, StagedLine};
-use cpbridge_core::{round_cents, round_money};
+use cpbridge_core::{WooOrderId, round_cents, round_money};
 use cpbridge_woo::model::{Address, Order, OrderStatus};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -109,7 +109,7 @@ pub enum OrderProblem {
          refund was made while the order was being fetched); `cpbridge dlq retry` fetches the order and its refunds \
          again"
     )]
-    RefundDetailsMissing { order: String, refund_id: u64 },
+    RefundDetailsMissing { order: String, refund_id: WooOrderId },
 }
 
 impl OrderProblem {
@@ -174,7 +174,7 @@ pub fn staged_order(order: &Order, raw_order_json: String) -> NewStagedOrder {
         .map(|l| StagedLine { sku: sku_of(l), quantity: Decimal::from(l.quantity.unwrap_or(0)) })
         .collect();
     NewStagedOrder {
-        woo_order_id: i64::try_from(order.id).unwrap_or(i64::MAX),
+        woo_order_id: order.id,
         woo_order_no: if order.number.is_empty() { order.id.to_string() } else { order.number.clone() },
         cust_no: None,
         ord_dat: order.date_created_gmt,
@@ -191,7 +191,7 @@ pub fn staged_order(order: &Order, raw_order_json: String) -> NewStagedOrder {
 }
 
 /// A staging row for a body that is not a readable order, so that it is kept and dead-lettered with its reason.
-pub fn unreadable_staged_order(woo_order_id: i64, raw_order_json: String) -> NewStagedOrder {
+pub fn unreadable_staged_order(woo_order_id: WooOrderId, raw_order_json: String) -> NewStagedOrder {
     NewStagedOrder {
         woo_order_id,
         woo_order_no: woo_order_id.to_string(),
@@ -715,7 +715,10 @@ mod tests {
         order.refunds =
             vec![serde_json::from_value(json!({"id": 9001, "total": format!("-{unit}")})).expect("summary")];
         let err = build_document(&order, "CASH", &catalogue(&order), &settings).expect_err("no details");
-        assert!(matches!(err, OrderProblem::RefundDetailsMissing { refund_id: 9001, .. }), "{err}");
+        assert!(
+            matches!(err, OrderProblem::RefundDetailsMissing { refund_id, .. } if refund_id.get() == 9001),
+            "{err}"
+        );
 
         order.refund_details = vec![refund_of(&line, 1, unit)];
         let doc = build_document(&order, "CASH", &catalogue(&order), &settings).expect("document");

@@ -82,7 +82,7 @@ impl OrderPipeline {
         let failure = match self.prepare(staged).await {
             Ok(doc) => match self.cp.apply_staged_order(claim, &doc, now()).await {
                 Ok(ApplyOutcome::Applied { doc_id, tkt_no, backordered }) => {
-                    tracing::info!(woo_order = staged.woo_order_id, doc_id, tkt_no, "applied");
+                    tracing::info!(woo_order = %staged.woo_order_id, doc_id, tkt_no, "applied");
                     if !backordered.is_empty() {
                         // Sold on the web beyond what Counterpoint had: someone must order stock or call the customer.
                         let lines: Vec<String> =
@@ -107,7 +107,7 @@ impl OrderPipeline {
         let permanent = matches!(&failure, ApplyFailure::Problem(p) if p.is_permanent());
         let dead = permanent || staged.attempts >= self.settings.max_attempts;
         let retry_at = (!dead).then(|| now() + std_to_chrono(self.settings.retry.delay(staged.attempts)));
-        tracing::warn!(woo_order = staged.woo_order_id, attempt = staged.attempts, dead, "{reason}");
+        tracing::warn!(woo_order = %staged.woo_order_id, attempt = staged.attempts, dead, "{reason}");
         if !self.cp.fail_staged_order(claim, &reason, retry_at).await? {
             return Ok(Attempt::ClaimLost);
         }

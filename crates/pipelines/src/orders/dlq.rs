@@ -10,17 +10,17 @@ impl OrderPipeline {
     ///
     /// # Errors
     /// When Counterpoint cannot be reached.
-    pub async fn requeue(&self, staging_id: i64) -> Result<DlqOutcome, PipelineError> {
+    pub async fn requeue(&self, staging_id: StagingId) -> Result<DlqOutcome, PipelineError> {
         let Some(row) = self.cp.staged_order(staging_id).await? else { return Ok(DlqOutcome::Unknown) };
         if !matches!(row.status, StagingStatus::Dead | StagingStatus::Failed | StagingStatus::Legacy) {
             return Ok(DlqOutcome::WrongStatus(row.status));
         }
-        let woo_id = u64::try_from(row.woo_order_id).unwrap_or_default();
+        let woo_id = row.woo_order_id;
         let fresh = match self.fetch_order(woo_id).await {
             Ok(Fetched::Order(order, raw)) => Some(order_map::staged_order(&order, raw)),
             Ok(_) => None,
             Err(e) => {
-                tracing::warn!(woo_order = woo_id, error = %e, "requeued with the stored copy of the order");
+                tracing::warn!(woo_order = %woo_id, error = %e, "requeued with the stored copy of the order");
                 None
             }
         };
@@ -43,7 +43,7 @@ impl OrderPipeline {
     ///
     /// # Errors
     /// When Counterpoint cannot be reached.
-    pub async fn discard(&self, staging_id: i64, reason: &str) -> Result<DlqOutcome, PipelineError> {
+    pub async fn discard(&self, staging_id: StagingId, reason: &str) -> Result<DlqOutcome, PipelineError> {
         let Some(row) = self.cp.staged_order(staging_id).await? else { return Ok(DlqOutcome::Unknown) };
         let why = if reason.trim().is_empty() { "discarded by an operator" } else { reason.trim() };
         if !self.cp.discard_staged_order(staging_id, &format!("discarded: {why}")).await? {

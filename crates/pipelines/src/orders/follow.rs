@@ -8,17 +8,17 @@ impl OrderPipeline {
     /// unless an earlier attempt already posted it. Returns whether it is done; a failure is stored on the row.
     pub async fn write_back(&self, staged: &StagedOrder) -> bool {
         let Some(_hold) = self.hold_writeback(staged.staging_id) else {
-            tracing::debug!(staging_id = staged.staging_id, "write-back already running");
+            tracing::debug!(staging_id = %staged.staging_id, "write-back already running");
             return false;
         };
         let (Some(doc_id), Some(tkt_no)) = (staged.cp_doc_id, staged.cp_tkt_no.as_deref()) else {
             tracing::error!(
-                staging_id = staged.staging_id,
+                staging_id = %staged.staging_id,
                 "APPLIED without CP_DOC_ID or CP_TKT_NO; nothing to write back"
             );
             return false;
         };
-        let woo_id = u64::try_from(staged.woo_order_id).unwrap_or_default();
+        let woo_id = staged.woo_order_id;
         let note = order_map::applied_note(doc_id, tkt_no);
         let result: Result<(), WooError> = async {
             // A completed order stays completed: moving it back to `applied_status` would reopen a finished sale.
@@ -59,7 +59,7 @@ impl OrderPipeline {
                 let attempt = staged.woo_sync_attempts + 1;
                 let retry_at = at + std_to_chrono(self.settings.woo_retry.delay(attempt));
                 let reason = format!("writing Counterpoint order {doc_id} back to WooCommerce order {woo_id}: {e}");
-                tracing::warn!(woo_order = woo_id, attempt, "{reason}");
+                tracing::warn!(woo_order = %woo_id, attempt, "{reason}");
                 if attempt == self.settings.max_attempts {
                     let subject = format!("WooCommerce order {}", staged.woo_order_no);
                     self.alerts.raise("writeback_failing", &subject, &reason).await;
@@ -68,17 +68,17 @@ impl OrderPipeline {
             }
         };
         outcome.unwrap_or_else(|e| {
-            tracing::error!(staging_id = staged.staging_id, error = %e, "the write-back outcome could not be stored");
+            tracing::error!(staging_id = %staged.staging_id, error = %e, "the write-back outcome could not be stored");
             false
         })
     }
 
-    pub(super) fn hold_writeback(&self, staging_id: i64) -> Option<WriteBackHold> {
+    pub(super) fn hold_writeback(&self, staging_id: StagingId) -> Option<WriteBackHold> {
         let mut set = self.writing_back.lock().ok()?;
         set.insert(staging_id).then(|| WriteBackHold { staging_id, set: self.writing_back.clone() })
     }
 
-    pub(super) fn writeback_running(&self, staging_id: i64) -> bool {
+    pub(super) fn writeback_running(&self, staging_id: StagingId) -> bool {
         self.writing_back.lock().map(|set| set.contains(&staging_id)).unwrap_or(false)
     }
 
@@ -120,7 +120,7 @@ impl OrderPipeline {
 
     pub(super) async fn follow_inner(&self) -> Result<SyncReport, PipelineError> {
         let mut report = SyncReport::default();
-        let mut after = 0;
+        let mut after = StagingId::new(0);
         loop {
             let page = self.cp.open_applied_orders(after, 200).await?;
             let Some(last) = page.last() else { break };
@@ -130,12 +130,12 @@ impl OrderPipeline {
                 report.checked += 1;
                 let state = self.cp.document_state(doc_id, tkt_no).await?;
                 let Some(label) = state.final_label() else { continue };
-                let woo_id = u64::try_from(staged.woo_order_id).unwrap_or_default();
+                let woo_id = staged.woo_order_id;
                 let current = match self.woo.order(woo_id).await {
                     Ok(order) => Some(order.status),
                     Err(e) if e.is_not_found() => None,
                     Err(e) => {
-                        tracing::warn!(woo_order = woo_id, error = %e, "status not read; next run tries again");
+                        tracing::warn!(woo_order = %woo_id, error = %e, "status not read; next run tries again");
                         report.failed += 1;
                         continue;
                     }
@@ -152,7 +152,7 @@ impl OrderPipeline {
                         match self.woo.add_order_note(woo_id, &format!("cpbridge: {message}."), false).await {
                             Ok(_) => {}
                             Err(e) => {
-                                tracing::warn!(woo_order = woo_id, error = %e, "note not added; next run tries again");
+                                tracing::warn!(woo_order = %woo_id, error = %e, "note not added; next run tries again");
                                 report.failed += 1;
                                 continue;
                             }
@@ -174,14 +174,14 @@ impl OrderPipeline {
                 match self.woo.update_order(woo_id, &write).await {
                     Ok(_) => {
                         self.cp.set_doc_state(staged.staging_id, label).await?;
-                        tracing::info!(woo_order = woo_id, doc_id, status, "status followed Counterpoint");
+                        tracing::info!(woo_order = %woo_id, doc_id, status, "status followed Counterpoint");
                         report.synced += 1;
                     }
                     Err(e) if e.is_not_found() => {
                         self.cp.set_doc_state(staged.staging_id, label).await?;
                     }
                     Err(e) => {
-                        tracing::warn!(woo_order = woo_id, error = %e, "status not updated; next run tries again");
+                        tracing::warn!(woo_order = %woo_id, error = %e, "status not updated; next run tries again");
                         report.failed += 1;
                     }
                 }

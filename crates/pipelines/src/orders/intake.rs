@@ -10,7 +10,7 @@ impl OrderPipeline {
                 let staged = order_map::staged_order(order, raw.to_owned());
                 match self.cp.stage_order(&staged, now()).await? {
                     StageOutcome::Staged { staging_id } => {
-                        tracing::info!(woo_order = order.id, staging_id, "staged");
+                        tracing::info!(woo_order = %order.id, %staging_id, "staged");
                         self.forget_pushed_stock(&staged).await?;
                         self.staged.notify_one();
                         Ok(Taken::Staged)
@@ -21,7 +21,7 @@ impl OrderPipeline {
             IntakeDecision::Cancel => {
                 let taken = self.cancel(order.id, order.status.as_str()).await?;
                 if taken == Taken::CancelledTooLate
-                    && let Some(row) = self.cp.staged_order_by_woo_id(woo_id(order.id)).await?
+                    && let Some(row) = self.cp.staged_order_by_woo_id(order.id).await?
                 {
                     self.note_refunds_after_apply(&row, order).await?;
                 }
@@ -44,7 +44,7 @@ impl OrderPipeline {
 
     pub(super) async fn take_again(
         &self,
-        staging_id: i64,
+        staging_id: StagingId,
         order: &Order,
         staged: &NewStagedOrder,
     ) -> Result<Taken, PipelineError> {
@@ -64,7 +64,7 @@ impl OrderPipeline {
             return Ok(Taken::AlreadyStaged);
         }
         if self.cp.restage_order(staging_id, staged).await? {
-            tracing::info!(woo_order = order.id, staging_id, was = %row.status, "restaged: the order changed");
+            tracing::info!(woo_order = %order.id, %staging_id, was = %row.status, "restaged: the order changed");
             self.forget_pushed_stock(staged).await?;
             self.staged.notify_one();
             return Ok(Taken::Restaged);
@@ -90,7 +90,7 @@ impl OrderPipeline {
         order: &Order,
     ) -> Result<usize, PipelineError> {
         // The refunds made before apply were booked (net); only the later ones are the shop's to book.
-        let booked: Vec<u64> = order_map::read_order(&row.raw_order_json)
+        let booked: Vec<WooOrderId> = order_map::read_order(&row.raw_order_json)
             .map(|stored| stored.refunds.iter().map(|r| r.id).collect())
             .unwrap_or_default();
         let mut new = 0;
@@ -98,7 +98,7 @@ impl OrderPipeline {
             let record = RefundRecord {
                 woo_order_id: row.woo_order_id,
                 woo_order_no: row.woo_order_no.clone(),
-                refund_id: i64::try_from(refund.id).unwrap_or(i64::MAX),
+                refund_id: refund.id.as_i64(),
                 amount: refund.amount.unwrap_or_default().to_string(),
                 reason: refund.reason.clone(),
                 lines: order_map::refund_lines_text(order, refund),
@@ -121,17 +121,17 @@ impl OrderPipeline {
                 row.cp_doc_id.map_or_else(|| "?".to_owned(), |d| d.to_string()),
                 row.cp_tkt_no.as_deref().unwrap_or("?"),
             );
-            tracing::warn!(woo_order = row.woo_order_id, refund = refund.id, "{message}");
+            tracing::warn!(woo_order = %row.woo_order_id, refund = %refund.id, "{message}");
             self.alerts.raise("refund_after_apply", &subject, &message).await;
         }
         Ok(new)
     }
 
-    pub(super) async fn cancel(&self, woo_order_id: u64, why: &str) -> Result<Taken, PipelineError> {
-        let id = woo_id(woo_order_id);
+    pub(super) async fn cancel(&self, woo_order_id: WooOrderId, why: &str) -> Result<Taken, PipelineError> {
+        let id = woo_order_id;
         let reason = format!("the order is {why} in WooCommerce");
         if self.cp.cancel_staged_order(id, &reason).await? {
-            tracing::info!(woo_order = woo_order_id, "taken out of staging: {reason}");
+            tracing::info!(woo_order = %woo_order_id, "taken out of staging: {reason}");
             return Ok(Taken::Cancelled);
         }
         match self.cp.staged_order_by_woo_id(id).await? {
@@ -151,7 +151,7 @@ impl OrderPipeline {
     }
 
     /// Fetches one order, with the details of its refunds when it has any (the order shows only their totals).
-    pub(super) async fn fetch_order(&self, woo_order_id: u64) -> Result<Fetched, PipelineError> {
+    pub(super) async fn fetch_order(&self, woo_order_id: WooOrderId) -> Result<Fetched, PipelineError> {
         match self.woo.get::<Box<RawValue>>(&format!("/orders/{woo_order_id}"), &[]).await {
             Ok(raw) => self.with_refund_details(woo_order_id, raw.get().to_owned()).await,
             Err(e) if e.is_not_found() => Ok(Fetched::Gone),
@@ -159,7 +159,11 @@ impl OrderPipeline {
         }
     }
 
-    pub(super) async fn with_refund_details(&self, woo_order_id: u64, raw: String) -> Result<Fetched, PipelineError> {
+    pub(super) async fn with_refund_details(
+        &self,
+        woo_order_id: WooOrderId,
+        raw: String,
+    ) -> Result<Fetched, PipelineError> {
         let order = match order_map::read_order(&raw) {
             Ok(order) => order,
             Err(e) => return Ok(Fetched::Unreadable(raw, e)),
@@ -180,12 +184,16 @@ impl OrderPipeline {
     ///
     /// # Errors
     /// When WooCommerce or Counterpoint cannot be reached; the caller retries.
-    pub async fn take_order(&self, woo_order_id: u64) -> Result<Taken, PipelineError> {
+    pub async fn take_order(&self, woo_order_id: WooOrderId) -> Result<Taken, PipelineError> {
         let fetched = self.fetch_order(woo_order_id).await?;
         self.take_fetched(woo_order_id, fetched).await
     }
 
-    pub(super) async fn take_fetched(&self, woo_order_id: u64, fetched: Fetched) -> Result<Taken, PipelineError> {
+    pub(super) async fn take_fetched(
+        &self,
+        woo_order_id: WooOrderId,
+        fetched: Fetched,
+    ) -> Result<Taken, PipelineError> {
         match fetched {
             Fetched::Order(order, raw) => self.take(&order, &raw).await,
             Fetched::Gone => {
@@ -194,8 +202,8 @@ impl OrderPipeline {
             }
             Fetched::Unreadable(raw, e) => {
                 // Kept, not dropped: staged as it is, it goes DEAD with the parse error for an operator to see.
-                tracing::warn!(woo_order = woo_order_id, error = %e, "WooCommerce sent an order cpbridge cannot read");
-                let staged = order_map::unreadable_staged_order(woo_id(woo_order_id), raw);
+                tracing::warn!(woo_order = %woo_order_id, error = %e, "WooCommerce sent an order cpbridge cannot read");
+                let staged = order_map::unreadable_staged_order(woo_order_id, raw);
                 Ok(match self.cp.stage_order(&staged, now()).await? {
                     StageOutcome::Staged { .. } => {
                         self.staged.notify_one();
@@ -224,10 +232,10 @@ impl OrderPipeline {
         let due = self.store.due_deliveries(at, 500).await?;
         let mut report = IntakeReport { deliveries: due.len(), ..IntakeReport::default() };
         // Coalesce: many deliveries about one order need one fetch.
-        let mut by_order: BTreeMap<u64, Vec<(i64, i64)>> = BTreeMap::new();
+        let mut by_order: BTreeMap<WooOrderId, Vec<(i64, i64)>> = BTreeMap::new();
         let mut skipped = Vec::new();
         for entry in &due {
-            let id = entry.delivery.resource_id.and_then(|id| u64::try_from(id).ok()).filter(|id| *id > 0);
+            let id = entry.delivery.resource_id.and_then(|id| WooOrderId::try_from(id).ok());
             match id {
                 Some(id) if entry.delivery.topic.starts_with("order.") => {
                     by_order.entry(id).or_default().push((entry.inbox_id, entry.attempts));
@@ -239,11 +247,12 @@ impl OrderPipeline {
             report.skipped = skipped.len();
             self.store.finish_deliveries(&skipped, "skipped: not about an order, or no id", at).await?;
         }
-        let results: Vec<(u64, Result<Taken, PipelineError>)> = futures_util::stream::iter(by_order.keys().copied())
-            .map(|id| async move { (id, self.take_order(id).await) })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+        let results: Vec<(WooOrderId, Result<Taken, PipelineError>)> =
+            futures_util::stream::iter(by_order.keys().copied())
+                .map(|id| async move { (id, self.take_order(id).await) })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
         for (id, result) in results {
             let entries = by_order.remove(&id).unwrap_or_default();
             let ids: Vec<i64> = entries.iter().map(|(inbox_id, _)| *inbox_id).collect();
@@ -253,7 +262,7 @@ impl OrderPipeline {
                     self.store.finish_deliveries(&ids, taken.label(), now()).await?;
                 }
                 Err(e) => {
-                    tracing::warn!(woo_order = id, error = %e, "order deferred");
+                    tracing::warn!(woo_order = %id, error = %e, "order deferred");
                     for (inbox_id, attempts) in entries {
                         if attempts + 1 >= DELIVERY_ATTEMPTS {
                             let outcome = format!("gave up, left to the poll: {e}");
@@ -300,7 +309,9 @@ impl OrderPipeline {
         let mut newest = since;
         while let Some(raw) = listing.try_next().await? {
             let head: serde_json::Value = serde_json::from_str(raw.get()).unwrap_or_default();
-            let Some(id) = head.get("id").and_then(serde_json::Value::as_u64) else {
+            let Some(id) =
+                head.get("id").and_then(serde_json::Value::as_u64).and_then(|id| WooOrderId::try_from(id).ok())
+            else {
                 report.skipped += 1;
                 continue;
             };

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
+use cpbridge_core::ids::{StagingId, WooOrderId};
 use cpbridge_core::staging::{
     ApplyOutcome, ClaimedOrder, DocumentState, NewStagedOrder, StageOutcome, StagedOrder, StagingStatus,
 };
@@ -173,7 +174,7 @@ pub struct OrderPipeline {
     staged: Arc<Notify>,
     /// Staging ids whose write-back is running in this process. A write-back slowed by a struggling store can
     /// outlast the lease the sweeper waits; two at once would both find no note and both post one.
-    writing_back: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
+    writing_back: Arc<std::sync::Mutex<std::collections::HashSet<StagingId>>>,
     /// `orders.since`, or the day cpbridge first ran, read once from the state store.
     cutover: tokio::sync::OnceCell<NaiveDate>,
 }
@@ -190,8 +191,8 @@ enum Fetched {
 
 /// This process's hold on one order's write-back; released when dropped.
 struct WriteBackHold {
-    staging_id: i64,
-    set: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
+    staging_id: StagingId,
+    set: Arc<std::sync::Mutex<std::collections::HashSet<StagingId>>>,
 }
 
 impl Drop for WriteBackHold {
@@ -206,11 +207,6 @@ impl std::fmt::Debug for OrderPipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OrderPipeline").field("counterpoint", &self.cp.target()).finish_non_exhaustive()
     }
-}
-
-/// A WooCommerce order id as `USER_ORDER_STAGING.WOO_ORDER_ID` keeps it.
-fn woo_id(id: u64) -> i64 {
-    i64::try_from(id).unwrap_or(i64::MAX)
 }
 
 fn std_to_chrono(d: std::time::Duration) -> Duration {

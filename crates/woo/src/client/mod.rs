@@ -16,7 +16,7 @@ use crate::auth::{self, AuthMode, Credentials};
 use crate::error::{TransportKind, WooError};
 use crate::model::{
     BatchItem, BatchResponse, BatchWrite, Category, Customer, CustomerWrite, ErrorBody, Order, OrderNote, OrderWrite,
-    Product, ProductWrite, Refund, RefundWrite, Variation, Webhook, WebhookWrite,
+    Product, ProductWrite, Refund, RefundWrite, Variation, Webhook, WebhookWrite, WooOrderId,
 };
 use crate::retry::{RetryPolicy, parse_retry_after};
 

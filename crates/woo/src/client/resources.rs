@@ -201,7 +201,7 @@ impl WooClient {
 
     /// # Errors
     /// [`WooError`]; a missing order is a 404 (`woocommerce_rest_shop_order_invalid_id`).
-    pub async fn order(&self, id: u64) -> Result<Order, WooError> {
+    pub async fn order(&self, id: WooOrderId) -> Result<Order, WooError> {
         self.get(&format!("/orders/{id}"), &[]).await
     }
 
@@ -216,7 +216,7 @@ impl WooClient {
 
     /// # Errors
     /// [`WooError`]; an unknown status is a 400 `rest_invalid_param`.
-    pub async fn update_order(&self, id: u64, order: &OrderWrite) -> Result<Order, WooError> {
+    pub async fn update_order(&self, id: WooOrderId, order: &OrderWrite) -> Result<Order, WooError> {
         self.send(Method::PUT, &format!("/orders/{id}"), order, Replay::Safe).await
     }
 
@@ -224,7 +224,7 @@ impl WooClient {
     ///
     /// # Errors
     /// [`WooError`].
-    pub async fn order_notes(&self, order_id: u64) -> Result<Vec<OrderNote>, WooError> {
+    pub async fn order_notes(&self, order_id: WooOrderId) -> Result<Vec<OrderNote>, WooError> {
         self.get(&format!("/orders/{order_id}/notes"), &[]).await
     }
 
@@ -235,7 +235,12 @@ impl WooClient {
     ///
     /// # Errors
     /// [`WooError`] when the note cannot be added, or its presence cannot be checked.
-    pub async fn add_order_note(&self, order_id: u64, note: &str, customer_note: bool) -> Result<OrderNote, WooError> {
+    pub async fn add_order_note(
+        &self,
+        order_id: WooOrderId,
+        note: &str,
+        customer_note: bool,
+    ) -> Result<OrderNote, WooError> {
         let path = format!("/orders/{order_id}/notes");
         let body = serde_json::json!({ "note": note, "customer_note": customer_note });
         match self.send(Method::POST, &path, &body, Replay::OnlyIfUnprocessed).await {
@@ -252,7 +257,7 @@ impl WooClient {
 
     /// # Errors
     /// [`WooError`].
-    pub async fn create_refund(&self, order_id: u64, refund: &RefundWrite) -> Result<Refund, WooError> {
+    pub async fn create_refund(&self, order_id: WooOrderId, refund: &RefundWrite) -> Result<Refund, WooError> {
         self.send(Method::POST, &format!("/orders/{order_id}/refunds"), refund, Replay::OnlyIfUnprocessed).await
     }
 

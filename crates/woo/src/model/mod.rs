@@ -7,6 +7,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use cpbridge_core::ids::WooOrderId;
+
 use crate::de::{ManageStock, money, opt_quantity};
 
 mod orders;

@@ -190,7 +190,7 @@ pub struct TaxLine {
 /// The short form of a refund inside an order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefundSummary {
-    pub id: u64,
+    pub id: WooOrderId,
     #[serde(default)]
     pub reason: String,
     #[serde(with = "money", default)]
@@ -202,7 +202,7 @@ pub struct RefundSummary {
 /// An order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Order {
-    pub id: u64,
+    pub id: WooOrderId,
     #[serde(default)]
     pub parent_id: u64,
     #[serde(default)]
@@ -275,7 +275,8 @@ pub struct Order {
 /// A refund, as `POST /orders/{id}/refunds` returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Refund {
-    pub id: u64,
+    /// WooCommerce keeps a refund as an order of type `shop_order_refund`, numbered with the orders.
+    pub id: WooOrderId,
     #[serde(default)]
     pub date_created_gmt: Option<NaiveDateTime>,
     #[serde(with = "money", default)]

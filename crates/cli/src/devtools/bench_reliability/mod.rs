@@ -366,7 +366,7 @@ async fn webhooks_heal() -> anyhow::Result<Row> {
     let alerts: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM alerts WHERE kind = 'webhook_disabled'").fetch_one(&mut state).await?;
     let delivered: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_inbox WHERE resource_id = ?1")
-        .bind(after.first().and_then(|id| i64::try_from(*id).ok()).unwrap_or(-1))
+        .bind(after.first().map_or(-1, |id| id.as_i64()))
         .fetch_one(&mut state)
         .await?;
     let verdict = rig.verify(&orders, &before).await?;

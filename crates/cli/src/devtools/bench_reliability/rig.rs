@@ -2,6 +2,7 @@
 //! process that can be killed at any instant.
 
 use super::*;
+use cpbridge_core::WooOrderId;
 
 /// A `cpbridge run` child process; SIGKILLed when dropped.
 pub(super) struct DaemonChild(Child);
@@ -127,10 +128,10 @@ impl Rig {
     }
 
     /// Every order the store has, read with the faults off: the ground truth of what was placed.
-    pub(super) async fn store_orders(&self) -> anyhow::Result<Vec<u64>> {
+    pub(super) async fn store_orders(&self) -> anyhow::Result<Vec<WooOrderId>> {
         let query = vec![("status".to_owned(), "processing,completed".to_owned())];
         let orders: Vec<serde_json::Value> = self.woo.list("/orders", query).try_collect().await?;
-        Ok(orders.iter().filter_map(|o| o["id"].as_u64()).collect())
+        Ok(orders.iter().filter_map(|o| o["id"].as_u64()).filter_map(|id| WooOrderId::try_from(id).ok()).collect())
     }
 
     /// Orders applied in Counterpoint and written back to the store.
@@ -145,7 +146,7 @@ impl Rig {
     }
 
     /// How many of `ids` are applied in Counterpoint and written back.
-    pub(super) async fn done_of(&self, ids: &[u64]) -> anyhow::Result<usize> {
+    pub(super) async fn done_of(&self, ids: &[WooOrderId]) -> anyhow::Result<usize> {
         let mut db = self.replica_db().await?;
         let done: std::collections::HashSet<i64> = sqlx::query_scalar(
             "SELECT WOO_ORDER_ID FROM USER_ORDER_STAGING WHERE STATUS = 'APPLIED' AND WOO_SYNCED_DT IS NOT NULL",
@@ -154,7 +155,7 @@ impl Rig {
         .await?
         .into_iter()
         .collect();
-        Ok(ids.iter().filter(|id| i64::try_from(**id).is_ok_and(|id| done.contains(&id))).count())
+        Ok(ids.iter().filter(|id| done.contains(&id.as_i64())).count())
     }
 
     pub(super) async fn wait_done(&self, want: usize, limit: Duration) -> anyhow::Result<Duration> {
@@ -171,7 +172,7 @@ impl Rig {
     }
 
     /// The end-state check over `orders` (every order the store holds).
-    pub(super) async fn verify(&self, orders: &[u64], before: &HashMap<String, f64>) -> anyhow::Result<Verdict> {
+    pub(super) async fn verify(&self, orders: &[WooOrderId], before: &HashMap<String, f64>) -> anyhow::Result<Verdict> {
         let mut db = self.replica_db().await?;
         let docs: HashMap<String, i64> =
             sqlx::query_as("SELECT CUST_PO_NO, COUNT(*) FROM PS_DOC_HDR GROUP BY CUST_PO_NO")
@@ -217,7 +218,7 @@ pub(super) fn placer(
     every: Duration,
     max: usize,
     stop: CancellationToken,
-) -> tokio::task::JoinHandle<Vec<u64>> {
+) -> tokio::task::JoinHandle<Vec<WooOrderId>> {
     tokio::spawn(async move {
         let mut placed = Vec::new();
         for n in 0..max {
