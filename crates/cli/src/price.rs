@@ -13,7 +13,7 @@ pub struct PriceArgs {
     #[command(flatten)]
     pub config: ConfigArg,
     /// `AR_CUST.CUST_NO`.
-    pub cust_no: String,
+    pub cust_no: cpbridge_core::CustNo,
     /// `IM_ITEM.ITEM_NO`.
     pub sku: String,
     #[arg(long, default_value_t = Decimal::ONE)]

@@ -20,7 +20,7 @@ pub struct InvalidId {
 
 /// A WooCommerce order id. WooCommerce's ids are unsigned; staging keeps them in a signed `BIGINT`, so an id is
 /// positive and at most `i64::MAX`, and both forms are exact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "u64", into = "u64")]
 pub struct WooOrderId(u64);
 
@@ -74,6 +74,19 @@ impl FromStr for WooOrderId {
     }
 }
 
+// An id reads as its number in messages and logs, `{:?}` included.
+impl fmt::Debug for WooOrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Debug for StagingId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl fmt::Display for WooOrderId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -81,7 +94,7 @@ impl fmt::Display for WooOrderId {
 }
 
 /// The id of a `USER_ORDER_STAGING` row (its `ID` identity column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct StagingId(i64);
 
@@ -113,7 +126,7 @@ impl fmt::Display for StagingId {
 macro_rules! text_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -131,9 +144,24 @@ macro_rules! text_id {
             }
         }
 
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
+            }
+        }
+
+        // Read as text wherever text is read (SQL parameters, messages, maps keyed by text); built only on purpose.
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
             }
         }
 
@@ -164,6 +192,12 @@ macro_rules! text_id {
         impl From<&str> for $name {
             fn from(value: &str) -> Self {
                 $name(value.to_owned())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
             }
         }
 
@@ -212,6 +246,7 @@ mod tests {
     fn text_ids_compare_with_their_text() {
         let sku = Sku::new("MUG-1");
         assert_eq!(sku, "MUG-1");
+        assert_eq!(format!("{sku:?} {sku}"), "\"MUG-1\" MUG-1");
         assert_eq!(serde_json::to_string(&sku).expect("valid"), "\"MUG-1\"");
         let map: std::collections::HashMap<CustNo, u8> = [(CustNo::from("C1"), 1)].into();
         assert_eq!(map.get("C1"), Some(&1));

@@ -8,6 +8,7 @@ use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::ids::CustNo;
 use crate::money::{round_cents, round_money};
 
 /// Bill-to or ship-to contact, written to `PS_DOC_CONTACT` (contact 1 = bill to, 2 = ship to).
@@ -196,7 +197,7 @@ pub struct OrderDocument {
     pub usr_id: String,
     /// Prefix of the ticket numbers cpbridge allocates; must be one that no register uses.
     pub tkt_prefix: String,
-    pub cust_no: String,
+    pub cust_no: CustNo,
     /// The order's time in the store's local time (Counterpoint's dates are local).
     pub tkt_dt: NaiveDateTime,
     /// The store's offset from UTC at `tkt_dt`, in seconds, for the other local stamps the port writes.

@@ -7,6 +7,8 @@ use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::ids::CustNo;
+
 /// A position in a change feed: the last `RS_UTC_DT` seen and the key of the last row at that instant.
 ///
 /// The key breaks ties, because many rows share one `DATETIME` (SQL Server's resolution is about 3 ms).
@@ -225,7 +227,7 @@ pub struct ChangeBacklog {
 /// One `AR_CUST` row, with the columns cpbridge reads and writes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
-    pub cust_no: String,
+    pub cust_no: CustNo,
     pub nam: String,
     pub fst_nam: Option<String>,
     pub lst_nam: Option<String>,
@@ -257,7 +259,7 @@ pub struct Customer {
 /// One `AR_SHIP_ADRS` row.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ShipAddress {
-    pub cust_no: String,
+    pub cust_no: CustNo,
     pub ship_adrs_id: String,
     pub nam: String,
     #[serde(default)]

@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{StagingId, WooOrderId};
+use crate::ids::{CustNo, StagingId, WooOrderId};
 
 /// `USER_ORDER_STAGING.STATUS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -101,7 +101,7 @@ pub struct StagedLine {
 pub struct NewStagedOrder {
     pub woo_order_id: WooOrderId,
     pub woo_order_no: String,
-    pub cust_no: Option<String>,
+    pub cust_no: Option<CustNo>,
     pub ord_dat: Option<NaiveDateTime>,
     pub subtot: Decimal,
     pub tax_amt: Decimal,
@@ -121,7 +121,7 @@ pub struct StagedOrder {
     pub staging_id: StagingId,
     pub woo_order_id: WooOrderId,
     pub woo_order_no: String,
-    pub cust_no: Option<String>,
+    pub cust_no: Option<CustNo>,
     pub tot_amt: Decimal,
     pub status: StagingStatus,
     pub attempts: i64,

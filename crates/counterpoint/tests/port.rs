@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
-use cpbridge_core::ids::{StagingId, WooOrderId};
+use cpbridge_core::ids::{CustNo, StagingId, WooOrderId};
 use cpbridge_core::order::{DocContact, DocLine, DocPayment, DocTotals, OrderDocument};
 use cpbridge_core::records::{Customer, ShipAddress, Watermark};
 use cpbridge_core::staging::{
@@ -717,7 +717,7 @@ async fn customers_are_created_matched_and_updated<D: Driver>(cp: &SqlCounterpoi
     let page = cp.customers_changed_since(&Watermark::start(), 10).await.expect("changed");
     assert_eq!(page.len(), 1);
 
-    customer.cust_no = String::new();
+    customer.cust_no = CustNo::default();
     customer.email_adrs_1 = Some(format!("{}@example.test", "x".repeat(60)));
     let err = cp.upsert_customer(&customer, None, &scheme, at(5, 0, 2)).await.expect_err("email too long");
     assert!(
@@ -1215,7 +1215,7 @@ async fn every_operation(cp: &SqlCounterpoint<TsqlRecorder>) {
     let _ = cp.cell_levels(&skus, &locs).await;
     let _ = cp.inventory_change_backlog().await;
     let _ = cp.customers_changed_since(&wm, 100).await;
-    let _ = cp.customer("C1").await;
+    let _ = cp.customer(&CustNo::from("C1")).await;
     let _ = cp.customer_by_email("a@example.test").await;
     let scheme = CustNoScheme { prefix: "WEB".into(), width: 6 };
     let customer = Customer { nam: "Ada".into(), email_adrs_1: Some("a@example.test".into()), ..Customer::default() };

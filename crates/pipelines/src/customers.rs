@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use crate::jobs::digest;
 use chrono::NaiveDateTime;
+use cpbridge_core::CustNo;
 use cpbridge_core::records::{Customer, ShipAddress};
 use cpbridge_counterpoint::port::watermark_after;
 use cpbridge_counterpoint::{CounterpointPort, CpResult, CustNoScheme};
@@ -50,12 +51,12 @@ pub async fn find_or_create(
     ship_to: Option<&ShipAddress>,
     scheme: &CustNoScheme,
     at: NaiveDateTime,
-) -> CpResult<(String, bool)> {
+) -> CpResult<(CustNo, bool)> {
     if let Some(found) = cp.customer_by_email(email).await? {
         return Ok((found.cust_no, false));
     }
     let cust_no = cp.upsert_customer(customer, ship_to, scheme, at).await?;
-    tracing::info!(cust_no, "created Counterpoint customer for a web customer");
+    tracing::info!(%cust_no, "created Counterpoint customer for a web customer");
     Ok((cust_no, true))
 }
 
@@ -271,7 +272,7 @@ impl CustomerSync {
             let wanted = woocommerce_digest(w, &self.settings);
             let linked = self.ports.store.sync_record_by_woo_id(CUSTOMER_RECORDS, w.id).await?;
             let cust_no = match linked {
-                Some(record) => record.key,
+                Some(record) => CustNo::new(record.key),
                 None => {
                     let mut billing = w.billing.clone();
                     if billing.first_name.trim().is_empty() && billing.last_name.trim().is_empty() {
@@ -307,13 +308,13 @@ impl CustomerSync {
                     continue;
                 }
             };
-            let last = self.ports.store.sync_records_for(CUSTOMER_IN_RECORDS, std::slice::from_ref(&cust_no)).await?;
+            let last = self.ports.store.sync_records_for(CUSTOMER_IN_RECORDS, &[cust_no.to_string()]).await?;
             if last.first().is_some_and(|r| r.hash == wanted) {
                 continue;
             }
             let Some(mut customer) = self.ports.cp.customer(&cust_no).await? else {
                 // Deleted in Counterpoint: unlink, and the next run treats the account as a new registration.
-                self.ports.store.delete_sync_records(CUSTOMER_RECORDS, std::slice::from_ref(&cust_no)).await?;
+                self.ports.store.delete_sync_records(CUSTOMER_RECORDS, &[cust_no.to_string()]).await?;
                 continue;
             };
             let ship_to = take_woocommerce_fields(&mut customer, w, &self.settings);
@@ -345,7 +346,7 @@ impl CustomerSync {
             self.ports.store.sync_records(CUSTOMER_RECORDS).await?.into_iter().map(|r| (r.key.clone(), r)).collect();
         let mut pending: Vec<(Customer, Option<u64>, String)> = Vec::new();
         for c in all {
-            let record = records.get(&c.cust_no);
+            let record = records.get(c.cust_no.as_str());
             let has_email = c.email_adrs_1.as_deref().is_some_and(|e| e.contains('@'));
             if !(has_email && (c.is_ecomm_cust || record.is_some())) {
                 continue;
@@ -421,7 +422,7 @@ impl CustomerSync {
                     done.push(SyncRecord::sent(c.cust_no.clone(), *id, wanted.clone()));
                 }
                 Err(e) if e.code.ends_with("invalid_id") => {
-                    forget.push(c.cust_no.clone());
+                    forget.push(c.cust_no.to_string());
                     report.failures.fail(format!(
                         "customer {}: WooCommerce customer {} is gone; it will be created again",
                         c.cust_no,

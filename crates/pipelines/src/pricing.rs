@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::{NaiveDateTime, Utc};
+use cpbridge_core::CustNo;
 use cpbridge_core::pricing::{PriceAnswer, PriceRules, PricedItem, SaleContext};
 use cpbridge_core::records::{Customer, Item, ItemPrice, VariationSkuRule, Watermark};
 use cpbridge_counterpoint::port::watermark_after;
@@ -27,7 +28,7 @@ const PAGE: usize = crate::products::PAGE;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QuoteError {
     #[error("customer {0:?} is not in AR_CUST")]
-    UnknownCustomer(String),
+    UnknownCustomer(CustNo),
     #[error("item {0:?} is not in IM_ITEM")]
     UnknownSku(String),
     #[error("the price book is still loading")]
@@ -43,9 +44,9 @@ pub struct PriceBook {
     cell_prices: HashMap<(String, [String; 3]), ItemPrice>,
     /// Under `products.variation_sku = "barcode"`: a variation's SKU (its cell's barcode) → item and cell.
     barcodes: HashMap<String, (String, [String; 3])>,
-    customers: HashMap<String, Customer>,
+    customers: HashMap<CustNo, Customer>,
     /// Lower-case `EMAIL_ADRS_1` → `CUST_NO`, for a web account that carries no customer number.
-    emails: HashMap<String, String>,
+    emails: HashMap<String, CustNo>,
     rules_stamp: Option<NaiveDateTime>,
     rules_loaded_at: Option<NaiveDateTime>,
     items_after: Watermark,
@@ -87,8 +88,8 @@ impl PriceBook {
 }
 
 /// Lower-case e-mail → the lowest `CUST_NO` that has it.
-fn email_index(customers: &HashMap<String, Customer>) -> HashMap<String, String> {
-    let mut emails: HashMap<String, String> = HashMap::new();
+fn email_index(customers: &HashMap<CustNo, Customer>) -> HashMap<String, CustNo> {
+    let mut emails: HashMap<String, CustNo> = HashMap::new();
     for c in customers.values() {
         let Some(email) = c.email_adrs_1.as_deref().map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()) else {
             continue;
@@ -141,12 +142,12 @@ impl PriceService {
     ///
     /// # Errors
     /// The first unknown customer or SKU, or a book that has not loaded yet.
-    pub fn quote(&self, customer: &str, items: &[(String, Decimal)]) -> Result<Vec<PriceAnswer>, QuoteError> {
+    pub fn quote(&self, customer: &CustNo, items: &[(String, Decimal)]) -> Result<Vec<PriceAnswer>, QuoteError> {
         let book = self.book();
         if book.loaded_at.is_none() {
             return Err(QuoteError::NotLoaded);
         }
-        let cust = book.customers.get(customer).ok_or_else(|| QuoteError::UnknownCustomer(customer.to_owned()))?;
+        let cust = book.customers.get(customer).ok_or_else(|| QuoteError::UnknownCustomer(customer.clone()))?;
         let applicable = book.rules.for_customer(cust, Utc::now().date_naive());
         items
             .iter()
@@ -168,7 +169,7 @@ impl PriceService {
     ///
     /// # Errors
     /// A book that has not loaded yet.
-    pub fn customer_by_email(&self, email: &str) -> Result<Option<String>, QuoteError> {
+    pub fn customer_by_email(&self, email: &str) -> Result<Option<CustNo>, QuoteError> {
         let book = self.book();
         if book.loaded_at.is_none() {
             return Err(QuoteError::NotLoaded);

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use cpbridge_core::CustNo;
 use serde::Deserialize;
 
 use crate::backoff::Backoff;
@@ -24,7 +25,7 @@ pub struct OrderSettings {
     /// Prefix of the ticket numbers cpbridge allocates (no register may use it).
     pub ticket_prefix: String,
     /// Customer for guest checkouts.
-    pub guest_customer: String,
+    pub guest_customer: CustNo,
     /// Where ordered stock is committed (`IM_INV.LOC_ID`, `STK_LOC_ID`).
     pub fulfilment_location: String,
     /// `PRC_LOC_ID`; the fulfilment location when empty.

@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
+use cpbridge_core::CustNo;
 use cpbridge_core::pricing::PriceAnswer;
 use cpbridge_pipelines::Alerter;
 use cpbridge_pipelines::pricing::{PriceService, QuoteError};
@@ -257,7 +258,7 @@ fn authorised<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<&'a Pricin
 /// `POST /api/v1/prices`: `{"customer": CUST_NO, "items": [{"sku": ..., "qty": ...}]}`.
 #[derive(Debug, serde::Deserialize)]
 struct PriceRequest {
-    customer: String,
+    customer: CustNo,
     items: Vec<PriceRequestItem>,
 }
 
@@ -277,7 +278,7 @@ const MAX_PRICE_ITEMS: usize = 500;
 
 fn answer(
     pricing: &Pricing,
-    customer: &str,
+    customer: &CustNo,
     items: &[(String, rust_decimal::Decimal)],
 ) -> Result<Vec<PriceAnswer>, ApiError> {
     if let Some((sku, qty)) = items.iter().find(|(_, qty)| *qty <= rust_decimal::Decimal::ZERO) {
@@ -313,7 +314,7 @@ async fn prices(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
 async fn one_price(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::extract::Path((cust_no, sku)): axum::extract::Path<(String, String)>,
+    axum::extract::Path((cust_no, sku)): axum::extract::Path<(CustNo, String)>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Result<Response, ApiError> {
     let pricing = authorised(&state, &headers)?;

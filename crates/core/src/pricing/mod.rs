@@ -334,7 +334,7 @@ impl Row for CustomerRow<'_> {
         }
         let c = self.0;
         match column {
-            "CUST_NO" => Some(c.cust_no.clone()),
+            "CUST_NO" => Some(c.cust_no.to_string()),
             "NAM" => Some(c.nam.clone()),
             "CUST_TYP" => opt(c.cust_typ.as_deref()),
             "CATEG_COD" => opt(c.categ_cod.as_deref()),

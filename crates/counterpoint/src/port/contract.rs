@@ -80,7 +80,7 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         customers::customers_changed_since(self, after, limit).await
     }
 
-    async fn customer(&self, cust_no: &str) -> CpResult<Option<Customer>> {
+    async fn customer(&self, cust_no: &CustNo) -> CpResult<Option<Customer>> {
         customers::customer(self, cust_no).await
     }
 
@@ -94,7 +94,7 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         ship_to: Option<&ShipAddress>,
         scheme: &CustNoScheme,
         at: NaiveDateTime,
-    ) -> CpResult<String> {
+    ) -> CpResult<CustNo> {
         customers::upsert_customer(self, c, ship_to, scheme, at).await
     }
 

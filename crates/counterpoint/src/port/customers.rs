@@ -10,7 +10,7 @@ pub(super) async fn customers_changed_since<D: Driver>(
     cp.paged("AR_CUST", &CUST_COLS, &["CUST_NO"], after, limit, customer_from_row).await
 }
 
-pub(super) async fn customer<D: Driver>(cp: &SqlCounterpoint<D>, cust_no: &str) -> CpResult<Option<Customer>> {
+pub(super) async fn customer<D: Driver>(cp: &SqlCounterpoint<D>, cust_no: &CustNo) -> CpResult<Option<Customer>> {
     let sql = cp.sql(&format!("SELECT {} FROM dbo.AR_CUST WHERE CUST_NO = @P1", *CUST_COLS));
     cp.read(&sql, &params![cust_no]).await?.into_iter().next().map(customer_from_row).transpose()
 }
@@ -31,7 +31,7 @@ pub(super) async fn upsert_customer<D: Driver>(
     ship_to: Option<&ShipAddress>,
     scheme: &CustNoScheme,
     at: NaiveDateTime,
-) -> CpResult<String> {
+) -> CpResult<CustNo> {
     let t = &schema::AR_CUST;
     let d = cp.dialect();
     let what = format!("customer {}", c.email_adrs_1.as_deref().unwrap_or(&c.cust_no));
@@ -45,7 +45,7 @@ pub(super) async fn upsert_customer<D: Driver>(
         let n = cp.next_counter(&mut tx, &format!("CUST_NO:{}", scheme.prefix), at).await?;
         let cust_no = format!("{}{:0width$}", scheme.prefix, n, width = scheme.width);
         exact(t, "CUST_NO", &cust_no, "the customer numbering scheme")?;
-        cust_no
+        CustNo::new(cust_no)
     } else {
         exact(t, "CUST_NO", &c.cust_no, &what)?;
         c.cust_no.clone()

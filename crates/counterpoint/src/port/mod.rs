@@ -22,7 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{Duration, NaiveDateTime};
 use cpbridge_core::docid::{format_tkt_no, gen_doc_id};
-use cpbridge_core::ids::{StagingId, WooOrderId};
+use cpbridge_core::ids::{CustNo, StagingId, WooOrderId};
 use cpbridge_core::order::{DocContact, OrderDocument};
 use cpbridge_core::records::{
     CellBarcode, CellLevel, ChangeBacklog, Customer, GridDimValue, InventoryChange, InventoryLevel, Item, ItemPrice,
@@ -171,7 +171,7 @@ pub trait CounterpointPort: Send + Sync {
     /// One page of `AR_CUST` rows changed after `after`, in `(RS_UTC_DT, CUST_NO)` order.
     async fn customers_changed_since(&self, after: &Watermark, limit: usize) -> CpResult<Vec<Customer>>;
 
-    async fn customer(&self, cust_no: &str) -> CpResult<Option<Customer>>;
+    async fn customer(&self, cust_no: &CustNo) -> CpResult<Option<Customer>>;
 
     /// The customer whose `EMAIL_ADRS_1` matches, ignoring case; the lowest `CUST_NO` when several do.
     async fn customer_by_email(&self, email: &str) -> CpResult<Option<Customer>>;
@@ -184,7 +184,7 @@ pub trait CounterpointPort: Send + Sync {
         ship_to: Option<&ShipAddress>,
         scheme: &CustNoScheme,
         at: NaiveDateTime,
-    ) -> CpResult<String>;
+    ) -> CpResult<CustNo>;
 
     /// Stages a WooCommerce order once: a second call with the same WooCommerce id changes nothing.
     async fn stage_order(&self, order: &NewStagedOrder, at: NaiveDateTime) -> CpResult<StageOutcome>;

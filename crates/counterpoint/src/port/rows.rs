@@ -112,7 +112,7 @@ pub(super) fn inventory_from_row(row: Row) -> CpResult<InventoryLevel> {
 pub(super) fn customer_from_row(row: Row) -> CpResult<Customer> {
     let row = row.from_table("AR_CUST", &["CUST_NO"]);
     Ok(Customer {
-        cust_no: row.text("CUST_NO")?,
+        cust_no: row.text("CUST_NO")?.into(),
         nam: row.text_or_empty("NAM")?,
         fst_nam: row.opt_text("FST_NAM")?,
         lst_nam: row.opt_text("LST_NAM")?,
@@ -166,7 +166,7 @@ pub(super) fn staged_from_row(row: Row) -> CpResult<StagedOrder> {
         staging_id: row.staging_id("STAGING_ID")?,
         woo_order_id: row.woo_order_id("WOO_ORDER_ID")?,
         woo_order_no: row.text_or_empty("WOO_ORDER_NO")?,
-        cust_no: row.opt_text("CUST_NO")?,
+        cust_no: row.opt_text("CUST_NO")?.map(CustNo::from),
         tot_amt: row.dec_or_zero("TOT_AMT")?,
         status,
         attempts: row.opt_i64("ATTEMPTS")?.unwrap_or(0),

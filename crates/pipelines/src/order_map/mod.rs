@@ -11,7 +11,7 @@ use cpbridge_core::money::fits_money;
 use cpbridge_core::order::{DocContact, DocLine, DocPayment, DocTotals, OrderDocument, TotalsMismatch};
 use cpbridge_core::records::{Customer, Item, ShipAddress};
 use cpbridge_core::staging::{NewStagedOrder, StagedLine};
-use cpbridge_core::{WooOrderId, round_cents, round_money};
+use cpbridge_core::{CustNo, WooOrderId, round_cents, round_money};
 use cpbridge_woo::model::{Address, Order, OrderStatus};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -270,7 +270,7 @@ pub fn customer_from_address(billing: &Address, email: Option<String>, store_id:
     let business = !billing.company.trim().is_empty();
     let c = contact(billing, None);
     Customer {
-        cust_no: String::new(),
+        cust_no: CustNo::default(),
         nam: c.nam,
         fst_nam: c.fst_nam,
         lst_nam: c.lst_nam,
@@ -301,7 +301,7 @@ pub fn ship_address_from(shipping: &Address) -> Option<ShipAddress> {
     (!is_blank(shipping)).then(|| {
         let c = contact(shipping, None);
         ShipAddress {
-            cust_no: String::new(),
+            cust_no: CustNo::default(),
             ship_adrs_id: "WEB".into(),
             nam: c.company.clone().unwrap_or(c.nam),
             fst_nam: c.fst_nam,
@@ -333,7 +333,7 @@ fn unsellable(item: &Item) -> Option<String> {
 /// The first [`OrderProblem`] found, naming the line and field.
 pub fn build_document(
     order: &Order,
-    cust_no: &str,
+    cust_no: &CustNo,
     items: &HashMap<String, Item>,
     settings: &OrderSettings,
 ) -> Result<OrderDocument, OrderProblem> {
@@ -347,7 +347,7 @@ pub fn build_document(
 /// As [`build_document`].
 pub fn build_document_with_cells(
     order: &Order,
-    cust_no: &str,
+    cust_no: &CustNo,
     items: &HashMap<String, Item>,
     cells: &HashMap<String, [String; 3]>,
     settings: &OrderSettings,
@@ -490,7 +490,7 @@ pub fn build_document_with_cells(
         drw_id: settings.drawer_id.clone(),
         usr_id: settings.user_id.clone(),
         tkt_prefix: settings.ticket_prefix.clone(),
-        cust_no: cust_no.to_owned(),
+        cust_no: cust_no.clone(),
         tkt_dt: settings.timezone.local(created),
         utc_offset_secs: i32::try_from((settings.timezone.local(created) - created).num_seconds()).unwrap_or(0),
         ship_via_cod,
@@ -581,7 +581,7 @@ mod tests {
         let order = fixture_order();
         let mut settings = OrderSettings::default();
         settings.pay_codes.insert(order.payment_method.clone(), "CREDIT".into());
-        let doc = build_document(&order, "CASH", &catalogue(&order), &settings).expect("document");
+        let doc = build_document(&order, &CustNo::from("CASH"), &catalogue(&order), &settings).expect("document");
         assert_eq!(doc.lines.len(), order.line_items.len());
         assert_eq!(doc.totals.tot, order.total.expect("total"));
         assert_eq!(doc.totals.computed_tot(), doc.totals.tot);
@@ -595,7 +595,7 @@ mod tests {
 
         let mut unpaid = order.clone();
         unpaid.date_paid_gmt = None;
-        let doc = build_document(&unpaid, "CASH", &catalogue(&order), &settings).expect("document");
+        let doc = build_document(&unpaid, &CustNo::from("CASH"), &catalogue(&order), &settings).expect("document");
         assert!(doc.payments.is_empty(), "an unpaid order carries no payment");
         assert_eq!(doc.totals.amt_due, doc.totals.tot);
     }
@@ -607,20 +607,20 @@ mod tests {
         let mut items = catalogue(&order);
         let first_sku = skus(&order)[0].clone();
         items.remove(&first_sku);
-        let err = build_document(&order, "CASH", &items, &settings).expect_err("unknown SKU");
+        let err = build_document(&order, &CustNo::from("CASH"), &items, &settings).expect_err("unknown SKU");
         assert!(err.to_string().contains(&format!("unknown SKU {first_sku}")), "{err}");
 
         let mut items = catalogue(&order);
         items.get_mut(&first_sku).expect("item").stat = "V".into();
-        let err = build_document(&order, "CASH", &items, &settings).expect_err("void item");
+        let err = build_document(&order, &CustNo::from("CASH"), &items, &settings).expect_err("void item");
         assert!(err.to_string().contains("not sellable") && err.to_string().contains("void"), "{err}");
 
         let mut tampered = order.clone();
         tampered.total = Some(order.total.expect("total") + dec!(5));
-        let err = build_document(&tampered, "CASH", &catalogue(&order), &settings).expect_err("totals");
+        let err = build_document(&tampered, &CustNo::from("CASH"), &catalogue(&order), &settings).expect_err("totals");
         assert!(err.to_string().contains("totals do not add up"), "{err}");
 
-        let err = build_document(&order, "CASH", &catalogue(&order), &settings).expect_err("no pay code");
+        let err = build_document(&order, &CustNo::from("CASH"), &catalogue(&order), &settings).expect_err("no pay code");
         assert!(err.to_string().contains(&format!("payment method {:?}", order.payment_method)), "{err}");
         assert!(err.to_string().contains("orders.pay_codes"), "{err}");
     }
@@ -632,7 +632,7 @@ mod tests {
         settings.pay_codes.insert(order.payment_method.clone(), "CREDIT".into());
         let mut huge = order.clone();
         huge.line_items[0].subtotal = Some(dec!(1000000000000));
-        let err = build_document(&huge, "CASH", &catalogue(&order), &settings).expect_err("10^12");
+        let err = build_document(&huge, &CustNo::from("CASH"), &catalogue(&order), &settings).expect_err("10^12");
         assert!(err.to_string().contains("line 1") && err.to_string().contains("field subtotal"), "{err}");
         assert!(err.is_permanent());
 
@@ -642,7 +642,7 @@ mod tests {
             serde_json::from_value(serde_json::json!({"id": 9, "total": format!("-{}", total + dec!(1))}))
                 .expect("refund"),
         ];
-        let err = build_document(&refunded, "CASH", &catalogue(&order), &settings).expect_err("over-refunded");
+        let err = build_document(&refunded, &CustNo::from("CASH"), &catalogue(&order), &settings).expect_err("over-refunded");
         assert!(err.to_string().contains("field refunds"), "{err}");
 
         let unknown = OrderProblem::UnknownSku { order: "#1".into(), line: 1, sku: "X".into() };
@@ -714,14 +714,14 @@ mod tests {
         let total = order.total.expect("total");
         order.refunds =
             vec![serde_json::from_value(json!({"id": 9001, "total": format!("-{unit}")})).expect("summary")];
-        let err = build_document(&order, "CASH", &catalogue(&order), &settings).expect_err("no details");
+        let err = build_document(&order, &CustNo::from("CASH"), &catalogue(&order), &settings).expect_err("no details");
         assert!(
             matches!(err, OrderProblem::RefundDetailsMissing { refund_id, .. } if refund_id.get() == 9001),
             "{err}"
         );
 
         order.refund_details = vec![refund_of(&line, 1, unit)];
-        let doc = build_document(&order, "CASH", &catalogue(&order), &settings).expect("document");
+        let doc = build_document(&order, &CustNo::from("CASH"), &catalogue(&order), &settings).expect("document");
         let booked = doc.lines.iter().find(|l| l.woo_line_id == i64::try_from(line.id).ok()).expect("line");
         assert_eq!(booked.qty_sold, Decimal::from(line.quantity.expect("qty") - 1));
         assert_eq!(booked.prc, round_money(unit), "the unit price stays");
@@ -735,7 +735,7 @@ mod tests {
         assert_eq!(staged.tot_amt, total - unit);
 
         order.refund_details = vec![refund_of(&line, line.quantity.expect("qty") + 1, unit)];
-        let err = build_document(&order, "CASH", &catalogue(&order), &settings).expect_err("over-refunded line");
+        let err = build_document(&order, &CustNo::from("CASH"), &catalogue(&order), &settings).expect_err("over-refunded line");
         assert!(err.to_string().contains("field refunds") && err.to_string().contains("SKU"), "{err}");
     }
 

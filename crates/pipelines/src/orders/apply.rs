@@ -203,7 +203,7 @@ impl OrderPipeline {
 
     /// The Counterpoint customer of an order: the guest customer for guests; for a registered customer, the
     /// `AR_CUST` row with the same e-mail, created when there is none.
-    pub(super) async fn resolve_customer(&self, order: &Order) -> Result<String, ApplyFailure> {
+    pub(super) async fn resolve_customer(&self, order: &Order) -> Result<CustNo, ApplyFailure> {
         let label = order_map::order_label(order);
         if order.customer_id == 0 {
             let guest = &self.settings.guest_customer;
