@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use cpbridge_core::{CustNo, Sku};
 use cpbridge_core::records::Item;
 use cpbridge_pipelines::OrderSettings;
 use cpbridge_pipelines::order_map::{booking_view, build_document, read_order, skus, staged_order};
@@ -44,6 +45,6 @@ fuzz_target!(|data: &[u8]| {
     let Ok(order) = read_order(text) else { return };
     let _staged = staged_order(&order, text.to_owned());
     let _view = booking_view(&order);
-    let catalogue: HashMap<String, Item> = skus(&order).into_iter().map(|s| (s.clone(), item(&s))).collect();
-    let _ = build_document(&order, "CASH", &catalogue, &OrderSettings::default());
+    let catalogue: HashMap<Sku, Item> = skus(&order).into_iter().map(|s| (s.clone(), item(&s))).collect();
+    let _ = build_document(&order, &CustNo::from("CASH"), &catalogue, &OrderSettings::default());
 });

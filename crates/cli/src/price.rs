@@ -15,7 +15,7 @@ pub struct PriceArgs {
     /// `AR_CUST.CUST_NO`.
     pub cust_no: cpbridge_core::CustNo,
     /// `IM_ITEM.ITEM_NO`.
-    pub sku: String,
+    pub sku: cpbridge_core::Sku,
     #[arg(long, default_value_t = Decimal::ONE)]
     pub qty: Decimal,
 }

@@ -189,6 +189,18 @@ macro_rules! text_id {
             }
         }
 
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
         impl From<&str> for $name {
             fn from(value: &str) -> Self {
                 $name(value.to_owned())
@@ -198,6 +210,12 @@ macro_rules! text_id {
         impl From<$name> for String {
             fn from(value: $name) -> String {
                 value.0
+            }
+        }
+
+        impl From<&String> for $name {
+            fn from(value: &String) -> Self {
+                $name(value.clone())
             }
         }
 

@@ -9,13 +9,14 @@ use std::collections::{BTreeMap, HashMap};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
+use crate::ids::Sku;
 use crate::records::InventoryLevel;
 use crate::staging::StagedLine;
 
 /// Quantities of staged-but-unapplied web order lines, per SKU.
 #[must_use]
-pub fn unapplied_by_sku(lines: &[StagedLine]) -> HashMap<String, Decimal> {
-    let mut by_sku: HashMap<String, Decimal> = HashMap::new();
+pub fn unapplied_by_sku(lines: &[StagedLine]) -> HashMap<Sku, Decimal> {
+    let mut by_sku: HashMap<Sku, Decimal> = HashMap::new();
     for line in lines {
         *by_sku.entry(line.sku.clone()).or_default() += line.quantity;
     }
@@ -27,12 +28,12 @@ pub fn unapplied_by_sku(lines: &[StagedLine]) -> HashMap<String, Decimal> {
 /// without any `IM_INV` row at a web location shows 0.
 #[must_use]
 pub fn web_stock(
-    skus: &[String],
+    skus: &[Sku],
     levels: &[InventoryLevel],
     web_locations: &[String],
-    unapplied: &HashMap<String, Decimal>,
+    unapplied: &HashMap<Sku, Decimal>,
     buffer: Decimal,
-) -> BTreeMap<String, i64> {
+) -> BTreeMap<Sku, i64> {
     let mut available: HashMap<&str, Decimal> = HashMap::new();
     for level in levels.iter().filter(|l| web_locations.iter().any(|loc| loc == &l.loc_id)) {
         *available.entry(level.item_no.as_str()).or_default() += level.qty_avail();

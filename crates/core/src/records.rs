@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::CustNo;
+use crate::ids::{CustNo, Sku};
 
 /// A position in a change feed: the last `RS_UTC_DT` seen and the key of the last row at that instant.
 ///
@@ -180,11 +180,13 @@ impl VariationSkus {
     }
 
     /// The SKU of the variation for this cell.
-    pub fn sku(&self, item_no: &str, dims: &[String; 3]) -> String {
-        self.barcodes
-            .get(&(item_no.to_owned(), dims.clone()))
-            .cloned()
-            .unwrap_or_else(|| crate::order::variation_label(item_no, dims))
+    pub fn sku(&self, item_no: &str, dims: &[String; 3]) -> Sku {
+        Sku::new(
+            self.barcodes
+                .get(&(item_no.to_owned(), dims.clone()))
+                .cloned()
+                .unwrap_or_else(|| crate::order::variation_label(item_no, dims)),
+        )
     }
 }
 
@@ -205,7 +207,7 @@ impl CellLevel {
     /// The cell's stock as the stock rules read an item's: under its variation's SKU.
     pub fn variation_level(&self, skus: &VariationSkus) -> InventoryLevel {
         InventoryLevel {
-            item_no: skus.sku(&self.item_no, &self.dims),
+            item_no: skus.sku(&self.item_no, &self.dims).into_string(),
             loc_id: self.loc_id.clone(),
             qty_on_hnd: self.qty_on_hnd,
             qty_commit: self.qty_commit,

@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CustNo, StagingId, WooOrderId};
+use crate::ids::{CustNo, Sku, StagingId, WooOrderId};
 
 /// `USER_ORDER_STAGING.STATUS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -92,7 +92,7 @@ impl FromStr for StagingStatus {
 /// One line of a staged order, as kept in `LINE_ITEMS_JSON`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StagedLine {
-    pub sku: String,
+    pub sku: Sku,
     pub quantity: Decimal,
 }
 

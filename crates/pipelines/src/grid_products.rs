@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 
+use cpbridge_core::Sku;
 use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
 use cpbridge_core::records::{
     CellLevel, GridDimValue, InventoryLevel, Item, ItemPrice, VariationSkuRule, VariationSkus,
@@ -149,10 +150,10 @@ pub async fn sync_grids(
         let variation_skus = variation_skus(ports.cp.as_ref(), settings.variation_sku, &item_nos).await?;
         // Each cell's stock to start its variation with, as the stock syncs compute it (unapplied orders held back).
         let levels: Vec<InventoryLevel> = cells.iter().map(|c| c.variation_level(&variation_skus)).collect();
-        let mut skus: Vec<String> = levels.iter().map(|l| l.item_no.clone()).collect();
+        let mut skus: Vec<Sku> = levels.iter().map(|l| Sku::from(&l.item_no)).collect();
         skus.sort();
         skus.dedup();
-        let stock: HashMap<String, i64> =
+        let stock: HashMap<Sku, i64> =
             web_stock(&skus, &levels, &inventory.web_locations, &unapplied, inventory.buffer).into_iter().collect();
         let plans: Vec<GridPlan> = round
             .iter()
@@ -178,7 +179,7 @@ pub async fn sync_grids(
             .collect();
         let parents = write_parents(ports, settings, inventory, &plans, lookups.categories, report).await?;
         let variation_skus: Vec<String> =
-            plans.iter().flat_map(|p| p.variable.variations.iter().map(|v| v.sku.clone())).collect();
+            plans.iter().flat_map(|p| p.variable.variations.iter().map(|v| v.sku.to_string())).collect();
         let mut known: HashMap<String, SyncRecord> = ports
             .store
             .sync_records_for(VARIATION_RECORDS, &variation_skus)
@@ -355,15 +356,15 @@ async fn match_store_variations(
     current: &[&str],
     known: &mut HashMap<String, SyncRecord>,
     report: &mut ProductReport,
-) -> Result<Vec<(String, u64)>, PipelineError> {
+) -> Result<Vec<(Sku, u64)>, PipelineError> {
     let in_store: Vec<cpbridge_woo::model::Variation> = ports.woo.variations(parent_id).try_collect().await?;
     let mut retire = Vec::new();
     for variation in in_store {
         if current.binary_search(&variation.sku.as_str()).is_ok() {
-            if known.get(&variation.sku).and_then(|r| r.woo_id) != Some(variation.id) {
+            if known.get(variation.sku.as_str()).and_then(|r| r.woo_id) != Some(variation.id) {
                 report.adopted += 1;
                 // An empty digest sends every field on this run.
-                known.insert(variation.sku.clone(), SyncRecord::linked(variation.sku.clone(), variation.id));
+                known.insert(variation.sku.to_string(), SyncRecord::linked(variation.sku.clone(), variation.id));
             }
         } else if variation.extra.get("status").and_then(Value::as_str) != Some("private") {
             tracing::info!(
@@ -387,8 +388,8 @@ async fn sync_variations(
     inventory: &InventorySettings,
     parent_id: u64,
     variations: &[VariationSpec],
-    retire: &[(String, u64)],
-    stock: &HashMap<String, i64>,
+    retire: &[(Sku, u64)],
+    stock: &HashMap<Sku, i64>,
     known: &HashMap<String, SyncRecord>,
     report: &mut ProductReport,
 ) -> Result<bool, PipelineError> {
@@ -399,7 +400,7 @@ async fn sync_variations(
     let mut updates: Vec<(&VariationSpec, u64, String)> = Vec::new();
     for v in variations {
         let digest = digest_of(v);
-        match known.get(&v.sku) {
+        match known.get(v.sku.as_str()) {
             Some(SyncRecord { hash, .. }) if *hash == digest => report.unchanged += 1,
             Some(SyncRecord { woo_id: Some(id), .. }) => updates.push((v, *id, digest)),
             _ => creates.push((v, digest)),

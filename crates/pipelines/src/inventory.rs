@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use cpbridge_core::Sku;
 use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
 use cpbridge_store::{SyncRecord, SyncState};
 use cpbridge_woo::de::ManageStock;
@@ -58,7 +59,7 @@ enum StockTarget {
 /// One stock value to send.
 #[derive(Debug, Clone)]
 struct StockPush {
-    sku: String,
+    sku: Sku,
     woo_id: u64,
     quantity: i64,
 }
@@ -187,13 +188,15 @@ impl InventorySync {
         }
         let products: HashMap<String, u64> = simple.into_iter().filter_map(|r| Some((r.key, r.woo_id?))).collect();
         let grids: HashSet<&str> = parents.iter().map(|(sku, _)| sku.as_str()).collect();
-        let mapped: Vec<String> = skus.iter().filter(|s| products.contains_key(*s)).cloned().collect();
+        // A simple product's SKU is its item number.
+        let mapped: Vec<Sku> = skus.iter().filter(|s| products.contains_key(*s)).map(Sku::from).collect();
         report.not_on_web += skus.len() - mapped.len() - grids.len();
         report.checked += mapped.len();
         if mapped.is_empty() {
             return Ok(failed);
         }
-        let levels = self.ports.cp.inventory_for_items(&mapped, &self.settings.web_locations).await?;
+        let items: Vec<String> = mapped.iter().map(Sku::to_string).collect();
+        let levels = self.ports.cp.inventory_for_items(&items, &self.settings.web_locations).await?;
         let unapplied = unapplied_by_sku(&held_lines(self.ports.cp.as_ref(), self.dead_hold).await?);
         let stock = web_stock(&mapped, &levels, &self.settings.web_locations, &unapplied, self.settings.buffer);
         let pushes = self.changed_only(stock, &products, report).await?;
@@ -205,11 +208,11 @@ impl InventorySync {
     /// ids.
     async fn changed_only(
         &self,
-        stock: BTreeMap<String, i64>,
+        stock: BTreeMap<Sku, i64>,
         woo_ids: &HashMap<String, u64>,
         report: &mut InventoryReport,
     ) -> Result<Vec<StockPush>, PipelineError> {
-        let skus: Vec<String> = stock.keys().cloned().collect();
+        let skus: Vec<String> = stock.keys().map(Sku::to_string).collect();
         let pushed: HashMap<String, String> = self
             .ports
             .store
@@ -220,11 +223,11 @@ impl InventorySync {
             .collect();
         let mut pushes = Vec::new();
         for (sku, quantity) in stock {
-            if pushed.get(&sku).is_some_and(|last| *last == quantity.to_string()) {
+            if pushed.get(sku.as_str()).is_some_and(|last| *last == quantity.to_string()) {
                 report.unchanged += 1;
                 continue;
             }
-            if let Some(&woo_id) = woo_ids.get(&sku) {
+            if let Some(&woo_id) = woo_ids.get(sku.as_str()) {
                 pushes.push(StockPush { sku, woo_id, quantity });
             }
         }
@@ -262,7 +265,7 @@ impl InventorySync {
             .filter(|r| !r.is_retired())
             .filter_map(|r| Some((r.key, r.woo_id?)))
             .collect();
-        let skus: Vec<String> = skus.into_iter().filter(|s| variations.contains_key(s)).collect();
+        let skus: Vec<Sku> = skus.into_iter().filter(|s| variations.contains_key(s)).map(Sku::from).collect();
         let unapplied = unapplied_by_sku(&held_lines(self.ports.cp.as_ref(), self.dead_hold).await?);
         let stock = web_stock(&skus, &levels, &self.settings.web_locations, &unapplied, self.settings.buffer);
         report.checked += skus.len();
@@ -319,14 +322,14 @@ impl InventorySync {
                     Err(e) if e.code.ends_with("_invalid_id") => {
                         // Deleted in WooCommerce: nothing to show the stock on until the product sync recreates it.
                         report.not_on_web += 1;
-                        gone.push(push.sku.clone());
+                        gone.push(push.sku.to_string());
                     }
                     Err(e) => {
                         report.failures.fail(format!(
                             "SKU {}: stock {} not pushed: {}: {}",
                             push.sku, push.quantity, e.code, e.message
                         ));
-                        failed.insert(push.sku.clone());
+                        failed.insert(push.sku.to_string());
                     }
                 }
             }
@@ -369,9 +372,9 @@ impl InventorySync {
         let records: HashMap<String, Option<u64>> =
             self.ports.store.sync_records(PRODUCT_RECORDS).await?.into_iter().map(|r| (r.key, r.woo_id)).collect();
         let mut adopted = Vec::new();
-        let mut managed: BTreeMap<String, &Product> = BTreeMap::new();
-        for product in in_store.iter().filter(|p| p.kind == "simple" && items.contains(&p.sku)) {
-            if records.get(&product.sku) != Some(&Some(product.id)) {
+        let mut managed: BTreeMap<Sku, &Product> = BTreeMap::new();
+        for product in in_store.iter().filter(|p| p.kind == "simple" && items.contains(p.sku.as_str())) {
+            if records.get(product.sku.as_str()) != Some(&Some(product.id)) {
                 // An empty digest makes the product sync send every owned field on its next run.
                 adopted.push(SyncRecord::linked(product.sku.clone(), product.id));
             }
@@ -381,7 +384,7 @@ impl InventorySync {
         self.ports.store.put_sync_records(PRODUCT_RECORDS, &adopted, now()).await?;
         report.not_on_web = items.len() - managed.len();
 
-        let skus: Vec<String> = managed.keys().cloned().collect();
+        let skus: Vec<Sku> = managed.keys().cloned().collect();
         let levels = all_levels(&self.ports.cp).await?;
         let unapplied = unapplied_by_sku(&held_lines(self.ports.cp.as_ref(), self.dead_hold).await?);
         let stock = web_stock(&skus, &levels, &self.settings.web_locations, &unapplied, self.settings.buffer);
@@ -397,7 +400,7 @@ impl InventorySync {
                 agreed.push(SyncRecord::sent(sku, Some(product.id), quantity.to_string()));
             } else {
                 report.drifted += 1;
-                tracing::info!(sku, store = ?product.stock_quantity, counterpoint = quantity, "stock drifted");
+                tracing::info!(%sku, store = ?product.stock_quantity, counterpoint = quantity, "stock drifted");
                 pushes.push(StockPush { sku, woo_id: product.id, quantity });
             }
         }
@@ -427,7 +430,7 @@ impl InventorySync {
         for (_, parent_id) in &parents {
             let variations: Vec<cpbridge_woo::model::Variation> =
                 self.ports.woo.variations(*parent_id).try_collect().await?;
-            shown.extend(variations.into_iter().map(|v| (v.sku, v.stock_quantity)));
+            shown.extend(variations.into_iter().map(|v| (v.sku.into_string(), v.stock_quantity)));
         }
         let skus: Vec<String> = shown.keys().cloned().collect();
         let records = self.ports.store.sync_records_for(STOCK_RECORDS, &skus).await?;

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::{NaiveDateTime, Utc};
-use cpbridge_core::CustNo;
 use cpbridge_core::pricing::{PriceAnswer, PriceRules, PricedItem, SaleContext};
 use cpbridge_core::records::{Customer, Item, ItemPrice, VariationSkuRule, Watermark};
+use cpbridge_core::{CustNo, Sku};
 use cpbridge_counterpoint::port::watermark_after;
 use cpbridge_counterpoint::{CounterpointPort, CpResult};
 
@@ -30,7 +30,7 @@ pub enum QuoteError {
     #[error("customer {0:?} is not in AR_CUST")]
     UnknownCustomer(CustNo),
     #[error("item {0:?} is not in IM_ITEM")]
-    UnknownSku(String),
+    UnknownSku(Sku),
     #[error("the price book is still loading")]
     NotLoaded,
 }
@@ -142,7 +142,7 @@ impl PriceService {
     ///
     /// # Errors
     /// The first unknown customer or SKU, or a book that has not loaded yet.
-    pub fn quote(&self, customer: &CustNo, items: &[(String, Decimal)]) -> Result<Vec<PriceAnswer>, QuoteError> {
+    pub fn quote(&self, customer: &CustNo, items: &[(Sku, Decimal)]) -> Result<Vec<PriceAnswer>, QuoteError> {
         let book = self.book();
         if book.loaded_at.is_none() {
             return Err(QuoteError::NotLoaded);
@@ -152,7 +152,7 @@ impl PriceService {
         items
             .iter()
             .map(|(sku, qty)| {
-                if let Some(item) = book.items.get(sku) {
+                if let Some(item) = book.items.get(sku.as_str()) {
                     return Ok(applicable.price(item, *qty));
                 }
                 // A variation's SKU: the rules match on its gridded item, the basis is the cell's price row.

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use cpbridge_core::Sku;
 use cpbridge_core::records::{CellLevel, GridDimValue, Item, ItemPrice};
 use cpbridge_woo::model::{CategoryRef, ProductWrite};
 use rust_decimal::Decimal;
@@ -17,7 +18,7 @@ use crate::sync_settings::ProductSettings;
 /// The product an item should be in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductSpec {
-    pub sku: String,
+    pub sku: Sku,
     pub name: String,
     pub description: String,
     pub short_description: String,
@@ -82,7 +83,8 @@ pub fn product_spec(item: &Item, price: Option<&ItemPrice>, settings: &ProductSe
         .cloned()
         .unwrap_or_default();
     ProductSpec {
-        sku: item.item_no.clone(),
+        // A simple product's SKU is its item number.
+        sku: Sku::from(&item.item_no),
         name: item.descr.trim().to_owned(),
         description: trimmed(item.long_descr.as_deref()),
         short_description: trimmed(item.short_descr.as_deref()),
@@ -109,7 +111,7 @@ pub struct VariableSpec {
 /// One grid cell as a variation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VariationSpec {
-    pub sku: String,
+    pub sku: Sku,
     /// `DIM_1_UPR..DIM_3_UPR` of the cell (`*` where unused).
     pub cell: [String; 3],
     /// `(attribute name, option)` per dimension.
@@ -120,8 +122,8 @@ pub struct VariationSpec {
 
 /// A variation's SKU: the item number and the cell's dimension keys, joined by `-` (`APP-000001-XL-NAVY`); an unused
 /// dimension (`*`) is left out.
-pub fn variation_sku(item_no: &str, cell: &[String; 3]) -> String {
-    cpbridge_core::order::variation_label(item_no, cell)
+pub fn variation_sku(item_no: &str, cell: &[String; 3]) -> Sku {
+    Sku::new(cpbridge_core::order::variation_label(item_no, cell))
 }
 
 /// `SIZE` → `Size`.

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
+use cpbridge_core::Sku;
 use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
 use cpbridge_core::records::{InventoryLevel, Item, ItemPrice, Watermark};
 use cpbridge_counterpoint::port::watermark_after;
@@ -345,8 +346,8 @@ impl ProductSync {
     }
 
     /// The stock new products start with, computed as the inventory sync computes it.
-    async fn stock_for(&self, ops: &[ProductOp]) -> Result<HashMap<String, i64>, PipelineError> {
-        let skus: Vec<String> = ops
+    async fn stock_for(&self, ops: &[ProductOp]) -> Result<HashMap<Sku, i64>, PipelineError> {
+        let skus: Vec<Sku> = ops
             .iter()
             .filter_map(|op| match op {
                 ProductOp::Create { spec, .. } if spec.manage_stock => Some(spec.sku.clone()),
@@ -356,8 +357,10 @@ impl ProductSync {
         if skus.is_empty() {
             return Ok(HashMap::new());
         }
+        // A simple product's SKU is its item number.
+        let items: Vec<String> = skus.iter().map(Sku::to_string).collect();
         let mut levels = Vec::new();
-        for chunk in skus.chunks(PAGE) {
+        for chunk in items.chunks(PAGE) {
             levels.extend(self.ports.cp.inventory_for_items(chunk, &self.inventory.web_locations).await?);
         }
         let unapplied = unapplied_by_sku(&crate::inventory::held_lines(self.ports.cp.as_ref(), self.dead_hold).await?);
@@ -371,7 +374,7 @@ impl ProductSync {
         &self,
         ops: &[ProductOp],
         categories: &HashMap<String, u64>,
-        stock: &HashMap<String, i64>,
+        stock: &HashMap<Sku, i64>,
         report: &mut ProductReport,
     ) -> Result<Vec<ProductOp>, PipelineError> {
         let category = |spec: &ProductSpec| spec.category.as_ref().and_then(|c| categories.get(c).copied());

@@ -16,8 +16,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
-use cpbridge_core::CustNo;
 use cpbridge_core::pricing::PriceAnswer;
+use cpbridge_core::{CustNo, Sku};
 use cpbridge_pipelines::Alerter;
 use cpbridge_pipelines::pricing::{PriceService, QuoteError};
 use cpbridge_store::{NewDelivery, StateStore};
@@ -264,7 +264,7 @@ struct PriceRequest {
 
 #[derive(Debug, serde::Deserialize)]
 struct PriceRequestItem {
-    sku: String,
+    sku: Sku,
     #[serde(default = "one")]
     qty: rust_decimal::Decimal,
 }
@@ -279,7 +279,7 @@ const MAX_PRICE_ITEMS: usize = 500;
 fn answer(
     pricing: &Pricing,
     customer: &CustNo,
-    items: &[(String, rust_decimal::Decimal)],
+    items: &[(Sku, rust_decimal::Decimal)],
 ) -> Result<Vec<PriceAnswer>, ApiError> {
     if let Some((sku, qty)) = items.iter().find(|(_, qty)| *qty <= rust_decimal::Decimal::ZERO) {
         return Err(ApiError::BadRequest(format!("item {sku:?}: qty must be above 0, not {qty}")));
@@ -305,7 +305,7 @@ async fn prices(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     if request.items.is_empty() || request.items.len() > MAX_PRICE_ITEMS {
         return Err(ApiError::BadRequest(format!("items must hold 1 to {MAX_PRICE_ITEMS} entries")));
     }
-    let items: Vec<(String, rust_decimal::Decimal)> = request.items.into_iter().map(|i| (i.sku, i.qty)).collect();
+    let items: Vec<(Sku, rust_decimal::Decimal)> = request.items.into_iter().map(|i| (i.sku, i.qty)).collect();
     let answers = answer(pricing, &request.customer, &items)?;
     let body = json!({ "customer": request.customer, "currency": pricing.currency, "items": answers });
     Ok(axum::Json(body).into_response())
@@ -314,7 +314,7 @@ async fn prices(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
 async fn one_price(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::extract::Path((cust_no, sku)): axum::extract::Path<(CustNo, String)>,
+    axum::extract::Path((cust_no, sku)): axum::extract::Path<(CustNo, Sku)>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Result<Response, ApiError> {
     let pricing = authorised(&state, &headers)?;

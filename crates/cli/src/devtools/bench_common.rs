@@ -20,7 +20,7 @@ pub(crate) async fn stock_products(woo: &WooClient, skus: &[String]) -> anyhow::
     for sku in skus {
         write.create.push(ProductWrite {
             name: Some(format!("Item {sku}")),
-            sku: Some(sku.clone()),
+            sku: Some(sku.clone().into()),
             regular_price: Some("19.99".into()),
             manage_stock: Some(true),
             stock_quantity: Some(1_000_000),
@@ -37,7 +37,7 @@ pub(crate) async fn stock_products(woo: &WooClient, skus: &[String]) -> anyhow::
 pub(crate) fn sample_order(skus: &[String], n: usize) -> OrderWrite {
     let lines = (0..=(n % 3))
         .map(|k| LineItemWrite {
-            sku: Some(skus[(n * 7 + k) % skus.len()].clone()),
+            sku: Some(skus[(n * 7 + k) % skus.len()].clone().into()),
             quantity: 1 + i64::try_from(k).unwrap_or(0),
             ..LineItemWrite::default()
         })

@@ -174,8 +174,8 @@ async fn apply_web_orders<D: Driver>(
             ship_via: None,
             pmt_meth: Some("stripe".into()),
             lines: vec![
-                StagedLine { sku: a.clone(), quantity: Decimal::ONE },
-                StagedLine { sku: b.clone(), quantity: Decimal::ONE },
+                StagedLine { sku: a.clone().into(), quantity: Decimal::ONE },
+                StagedLine { sku: b.clone().into(), quantity: Decimal::ONE },
             ],
             raw_order_json: format!("{{\"id\":{woo_id}}}"),
         };

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use cpbridge_core::WooOrderId;
 use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
 use cpbridge_core::staging::StagingStatus;
+use cpbridge_core::{Sku, WooOrderId};
 use cpbridge_counterpoint::SqlCounterpoint;
 use cpbridge_counterpoint::seed::SeedSpec;
 use cpbridge_woo::de::ManageStock;
@@ -180,7 +180,9 @@ async fn scenario(args: &DemoArgs, woo: &WooClient, replica: &std::path::Path, a
     let variable: Vec<Product> = woo.products(vec![("type".into(), "variable".into())]).take(10).try_collect().await?;
     for parent in &variable {
         let variations: Vec<cpbridge_woo::model::Variation> = woo.variations(parent.id).try_collect().await?;
-        sizes.extend(variations.into_iter().filter(|v| v.stock_quantity.unwrap_or(0) > 5).map(|v| v.sku).take(3));
+        sizes.extend(
+            variations.into_iter().filter(|v| v.stock_quantity.unwrap_or(0) > 5).map(|v| v.sku.into_string()).take(3),
+        );
     }
     let shoppers: Vec<u64> = woo.customers(Vec::new()).take(10).map_ok(|c| c.id).try_collect().await?;
     let mut db = sqlx::SqliteConnection::connect(&format!("sqlite:{}", replica.display())).await?;
@@ -208,7 +210,7 @@ async fn scenario(args: &DemoArgs, woo: &WooClient, replica: &std::path::Path, a
                     .collect();
                 if n % 4 == 1 && !sizes.is_empty() {
                     lines.push(LineItemWrite {
-                        sku: Some(sizes[n / 4 % sizes.len()].clone()),
+                        sku: Some(sizes[n / 4 % sizes.len()].clone().into()),
                         quantity: 1,
                         ..LineItemWrite::default()
                     });
@@ -226,7 +228,7 @@ async fn scenario(args: &DemoArgs, woo: &WooClient, replica: &std::path::Path, a
         // A delivery arrives at the shop: plain SQL, as any Counterpoint workstation would write it.
         let sku = &in_stock[(chunk_start / 10 * 11) % in_stock.len()].sku;
         sqlx::query("UPDATE IM_INV SET QTY_ON_HND = QTY_ON_HND + 5 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN'")
-            .bind(sku)
+            .bind(sku.as_str())
             .execute(&mut db)
             .await?;
         // And a delivery of one size: its cell and the item's row, as Counterpoint posts a receiving.
@@ -235,7 +237,7 @@ async fn scenario(args: &DemoArgs, woo: &WooClient, replica: &std::path::Path, a
                 "SELECT DIM_1_UPR, DIM_2_UPR, DIM_3_UPR FROM IM_INV_CELL WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
                  AND IS_ECOMM_ITEM_CELL = 'Y' ORDER BY DIM_1_UPR, DIM_2_UPR LIMIT 1",
             )
-            .bind(&size.sku)
+            .bind(size.sku.as_str())
             .fetch_optional(&mut db)
             .await?;
             if let Some((d1, d2, d3)) = cell {
@@ -243,14 +245,14 @@ async fn scenario(args: &DemoArgs, woo: &WooClient, replica: &std::path::Path, a
                     "UPDATE IM_INV_CELL SET QTY_ON_HND = QTY_ON_HND + 3 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
                      AND DIM_1_UPR = ?2 AND DIM_2_UPR = ?3 AND DIM_3_UPR = ?4",
                 )
-                .bind(&size.sku)
+                .bind(size.sku.as_str())
                 .bind(d1)
                 .bind(d2)
                 .bind(d3)
                 .execute(&mut db)
                 .await?;
                 sqlx::query("UPDATE IM_INV SET QTY_ON_HND = QTY_ON_HND + 3 WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN'")
-                    .bind(&size.sku)
+                    .bind(size.sku.as_str())
                     .execute(&mut db)
                     .await?;
             }
@@ -346,14 +348,15 @@ async fn reconcile(
     let dead = cp.staging_counts().await?.get("DEAD").copied().unwrap_or(0);
 
     let products: Vec<Product> = woo.products(Vec::new()).try_collect().await?;
-    let managed: HashMap<String, Option<i64>> = products
+    let managed: HashMap<Sku, Option<i64>> = products
         .iter()
         .filter(|p| p.manage_stock == ManageStock::Yes && !p.sku.is_empty())
         .map(|p| (p.sku.clone(), p.stock_quantity))
         .collect();
-    let skus: Vec<String> = managed.keys().cloned().collect();
+    let skus: Vec<Sku> = managed.keys().cloned().collect();
     let settings = &app.config.inventory;
-    let levels = cp.inventory_for_items(&skus, &settings.web_locations).await?;
+    let item_nos: Vec<String> = skus.iter().map(Sku::to_string).collect();
+    let levels = cp.inventory_for_items(&item_nos, &settings.web_locations).await?;
     let dead_since = chrono::Utc::now().naive_utc() - app.config.orders.dead_hold();
     let unapplied = unapplied_by_sku(&cp.unapplied_order_lines(dead_since).await?);
     let wanted = web_stock(&skus, &levels, &settings.web_locations, &unapplied, settings.buffer);
@@ -364,7 +367,7 @@ async fn reconcile(
         .collect();
 
     // Every variation of every variable product against its cell, computed the same way.
-    let mut shown: HashMap<String, Option<i64>> = HashMap::new();
+    let mut shown: HashMap<Sku, Option<i64>> = HashMap::new();
     let parents: Vec<&Product> = products.iter().filter(|p| p.kind == "variable").collect();
     for parent in &parents {
         let variations: Vec<cpbridge_woo::model::Variation> = woo.variations(parent.id).try_collect().await?;
@@ -375,14 +378,14 @@ async fn reconcile(
                 .map(|v| (v.sku, v.stock_quantity)),
         );
     }
-    let grid_items: Vec<String> = parents.iter().map(|p| p.sku.clone()).collect();
+    let grid_items: Vec<String> = parents.iter().map(|p| p.sku.to_string()).collect();
     let cells = cp.cell_levels(&grid_items, &settings.web_locations).await?;
     let variation_skus =
         cpbridge_pipelines::grid_products::variation_skus(cp.as_ref(), app.config.products.variation_sku, &grid_items)
             .await?;
     let cell_levels: Vec<cpbridge_core::records::InventoryLevel> =
         cells.iter().map(|c| c.variation_level(&variation_skus)).collect();
-    let variation_skus: Vec<String> = shown.keys().cloned().collect();
+    let variation_skus: Vec<Sku> = shown.keys().cloned().collect();
     let wanted_cells = web_stock(&variation_skus, &cell_levels, &settings.web_locations, &unapplied, settings.buffer);
     let cells_off: Vec<String> = wanted_cells
         .iter()

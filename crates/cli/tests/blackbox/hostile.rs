@@ -166,8 +166,8 @@ async fn hostile_orders_end_dead_with_the_field_named_or_applied_and_nothing_els
     add("missing billing block (guest)", id, Expect::Applied);
 
     let twice = vec![
-        LineItemWrite { sku: Some(other.clone()), quantity: 2, ..LineItemWrite::default() },
-        LineItemWrite { sku: Some(other.clone()), quantity: 3, ..LineItemWrite::default() },
+        LineItemWrite { sku: Some(other.clone().into()), quantity: 2, ..LineItemWrite::default() },
+        LineItemWrite { sku: Some(other.clone().into()), quantity: 3, ..LineItemWrite::default() },
     ];
     let id = pending(&shop, 0, twice, guest(7)).await;
     release(&shop, id, vec![]).await;

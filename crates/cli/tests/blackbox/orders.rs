@@ -92,7 +92,7 @@ impl Shop {
             let price: f64 = row.get("PRC_1");
             write.create.push(ProductWrite {
                 name: Some(format!("Item {sku}")),
-                sku: Some(sku.clone()),
+                sku: Some(sku.clone().into()),
                 regular_price: Some(format!("{price:.2}")),
                 manage_stock: Some(true),
                 stock_quantity: Some(100_000),
@@ -287,7 +287,7 @@ woo_retry = {{ base_secs = 0.05, cap_secs = 0.5 }}
     pub async fn place(&self, n: usize, customer_id: u64) -> u64 {
         let lines = (0..=(n % 3))
             .map(|k| LineItemWrite {
-                sku: Some(self.skus[(n * 7 + k * 3) % self.skus.len()].clone()),
+                sku: Some(self.skus[(n * 7 + k * 3) % self.skus.len()].clone().into()),
                 quantity: i64::try_from(1 + (n + k) % 3).expect("qty"),
                 ..LineItemWrite::default()
             })
@@ -836,7 +836,7 @@ async fn an_oversold_line_is_booked_backordered_with_one_alert() {
         .execute(&mut db)
         .await
         .expect("one on hand");
-    let line = LineItemWrite { sku: Some(sku.clone()), quantity: 3, ..LineItemWrite::default() };
+    let line = LineItemWrite { sku: Some(sku.clone().into()), quantity: 3, ..LineItemWrite::default() };
     shop.place_lines(1, 0, vec![line]).await;
     let pulled = shop.cli(&["orders", "pull"]);
     assert!(stdout(&pulled).contains("\"staged\": 1"), "{}{}", stdout(&pulled), stderr(&pulled));

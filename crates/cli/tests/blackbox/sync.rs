@@ -42,7 +42,7 @@ async fn products(shop: &Shop) -> BTreeMap<String, Product> {
     let all: Vec<Product> = shop.woo.products(query).try_collect().await.expect("products");
     let mut by_sku = BTreeMap::new();
     for p in all {
-        assert!(by_sku.insert(p.sku.clone(), p).is_none(), "one product per SKU");
+        assert!(by_sku.insert(p.sku.to_string(), p).is_none(), "one product per SKU");
     }
     by_sku
 }
@@ -131,7 +131,7 @@ async fn products_are_adopted_retired_and_only_owned_fields_are_overwritten() {
     let shop = Shop::open(&[], 3, owned).await;
     let preexisting: Vec<(String, u64)> = {
         let all = products(&shop).await;
-        all.values().map(|p| (p.sku.clone(), p.id)).collect()
+        all.values().map(|p| (p.sku.to_string(), p.id)).collect()
     };
     let first = sync(&shop, &["products"], true);
     assert_eq!(first["adopted"].as_u64(), Some(3), "{first}");
@@ -236,7 +236,7 @@ async fn an_unapplied_order_is_not_oversold_and_a_reconcile_repairs_tampering() 
     assert_eq!(product.stock_quantity, Some(20));
 
     // A web order takes 3; it is staged but not yet applied when a receipt of 10 lands in Counterpoint.
-    let line = cpbridge_woo::model::LineItemWrite { sku: Some(sku.clone()), quantity: 3, ..Default::default() };
+    let line = cpbridge_woo::model::LineItemWrite { sku: Some(sku.clone().into()), quantity: 3, ..Default::default() };
     shop.place_lines(1, 0, vec![line]).await;
     let pulled = shop.cli(&["orders", "pull"]);
     assert!(pulled.status.success(), "{}", stderr(&pulled));
@@ -432,7 +432,7 @@ async fn a_grid_becomes_a_variable_product_with_a_variation_per_web_cell() {
     assert_eq!(category, Some(Value::from("APPAREL")), "the parent sits in its item's category");
     let variations: Vec<cpbridge_woo::model::Variation> =
         shop.woo.variations(parent.id).try_collect().await.expect("variations");
-    let skus: std::collections::BTreeSet<String> = variations.iter().map(|v| v.sku.clone()).collect();
+    let skus: std::collections::BTreeSet<String> = variations.iter().map(|v| v.sku.to_string()).collect();
     assert_eq!(skus.len(), 11, "4 sizes x 3 colours, one cell off the web: {skus:?}");
     assert!(skus.contains(&format!("{grid}-XL-NAVY")) && !skus.contains(&format!("{grid}-S-RED")), "{skus:?}");
     // Each variation starts with its cell's stock (on hand less committed at MAIN, never below 0).
@@ -504,7 +504,7 @@ async fn a_grid_becomes_a_variable_product_with_a_variation_per_web_cell() {
     let (m_before, l_before) =
         (committed("M").fetch_one(&mut db).await.expect("M"), committed("L").fetch_one(&mut db).await.expect("L"));
     let line = |size: &str, quantity: i64| cpbridge_woo::model::LineItemWrite {
-        sku: Some(format!("{grid}-{size}-NAVY")),
+        sku: Some(format!("{grid}-{size}-NAVY").into()),
         quantity,
         ..cpbridge_woo::model::LineItemWrite::default()
     };
@@ -588,7 +588,8 @@ async fn a_variable_product_made_by_hand_is_adopted_with_its_variations() {
     let shop = Shop::open_seeded(60, &[], 0, "\n[products]\nprice_location = \"MAIN\"\ngrid_variations = true\n").await;
     let mut db = shop.replica().await;
     let grid = web_grid(&mut db, None).await;
-    let mut parent = ProductWrite { sku: Some(grid.clone()), name: Some("Made by hand".into()), ..Default::default() };
+    let mut parent =
+        ProductWrite { sku: Some(grid.clone().into()), name: Some("Made by hand".into()), ..Default::default() };
     parent.kind = Some("variable".into());
     parent
         .extra
@@ -596,7 +597,8 @@ async fn a_variable_product_made_by_hand_is_adopted_with_its_variations() {
     let parent = shop.woo.create_product(&parent).await.expect("hand-made parent");
     let mut hand_made = Vec::new();
     for sku in [format!("{grid}-M-NAVY"), format!("{grid}-L-NAVY"), format!("{grid}-OLD")] {
-        let write = ProductWrite { sku: Some(sku.clone()), regular_price: Some("1.00".into()), ..Default::default() };
+        let write =
+            ProductWrite { sku: Some(sku.clone().into()), regular_price: Some("1.00".into()), ..Default::default() };
         let variation = shop.woo.create_variation(parent.id, &write).await.expect("hand-made variation");
         hand_made.push((sku, variation.id));
     }
@@ -658,7 +660,7 @@ async fn variations_can_take_their_cells_barcodes_as_skus() {
             .expect("barcodes")
             .into_iter()
             .collect();
-    let skus: std::collections::BTreeSet<String> = variations.iter().map(|v| v.sku.clone()).collect();
+    let skus: std::collections::BTreeSet<String> = variations.iter().map(|v| v.sku.to_string()).collect();
     assert_eq!(skus, barcodes, "one variation per cell, under its barcode");
 
     // An order for M Navy by its barcode is booked on that cell.
@@ -670,7 +672,8 @@ async fn variations_can_take_their_cells_barcodes_as_skus() {
         .bind(grid.clone())
     };
     let before = committed().fetch_one(&mut db).await.expect("M");
-    let line = cpbridge_woo::model::LineItemWrite { sku: Some(m_navy.clone()), quantity: 1, ..Default::default() };
+    let line =
+        cpbridge_woo::model::LineItemWrite { sku: Some(m_navy.clone().into()), quantity: 1, ..Default::default() };
     shop.place_lines(1, 0, vec![line]).await;
     assert!(shop.cli(&["orders", "pull"]).status.success());
     let processed = shop.cli(&["orders", "process"]);

@@ -13,6 +13,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::ids::Sku;
 use crate::money::round_price;
 use crate::records::{Customer, Item, ItemPrice, PriceBreak, PriceGroup};
 use filter::{Filter, FilterError, Row};
@@ -371,7 +372,7 @@ pub struct AppliedRule {
 /// A price and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PriceAnswer {
-    pub sku: String,
+    pub sku: Sku,
     pub qty: Decimal,
     pub unit_price: Decimal,
     pub regular_price: Decimal,
@@ -472,7 +473,7 @@ impl CustomerRules<'_> {
                 rule.prc_basis
             );
             return PriceAnswer {
-                sku: item.item.item_no.clone(),
+                sku: Sku::from(&item.item.item_no),
                 qty,
                 unit_price,
                 regular_price,
@@ -482,7 +483,7 @@ impl CustomerRules<'_> {
             };
         }
         PriceAnswer {
-            sku: item.item.item_no.clone(),
+            sku: Sku::from(&item.item.item_no),
             qty,
             unit_price: round_price(item.prc_1(), item.item.prc_decs),
             regular_price,

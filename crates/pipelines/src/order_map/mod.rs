@@ -11,7 +11,7 @@ use cpbridge_core::money::fits_money;
 use cpbridge_core::order::{DocContact, DocLine, DocPayment, DocTotals, OrderDocument, TotalsMismatch};
 use cpbridge_core::records::{Customer, Item, ShipAddress};
 use cpbridge_core::staging::{NewStagedOrder, StagedLine};
-use cpbridge_core::{CustNo, WooOrderId, round_cents, round_money};
+use cpbridge_core::{CustNo, Sku, WooOrderId, round_cents, round_money};
 use cpbridge_woo::model::{Address, Order, OrderStatus};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -77,13 +77,13 @@ pub enum OrderProblem {
     #[error("order {order}, line {line} ({name:?}, product {product_id}): the line has no SKU, so it matches no item")]
     MissingSku { order: String, line: usize, name: String, product_id: u64 },
     #[error("order {order}, line {line} (SKU {sku}): quantity must be a positive whole number, got {value}")]
-    BadQuantity { order: String, line: usize, sku: String, value: String },
+    BadQuantity { order: String, line: usize, sku: Sku, value: String },
     #[error("order {order}, line {line} (SKU {sku}): field {field} is missing")]
-    MissingLineAmount { order: String, line: usize, sku: String, field: &'static str },
+    MissingLineAmount { order: String, line: usize, sku: Sku, field: &'static str },
     #[error("order {order}, line {line}: unknown SKU {sku} (no IM_ITEM row has ITEM_NO {sku:?})")]
-    UnknownSku { order: String, line: usize, sku: String },
+    UnknownSku { order: String, line: usize, sku: Sku },
     #[error("order {order}, line {line} (SKU {sku}): item is not sellable: {why}")]
-    NotSellable { order: String, line: usize, sku: String, why: String },
+    NotSellable { order: String, line: usize, sku: Sku, why: String },
     #[error("order {order}: field {field} is missing")]
     MissingAmount { order: String, field: &'static str },
     #[error("order {order}: field total: {source}")]
@@ -103,7 +103,7 @@ pub enum OrderProblem {
     #[error("order {order}: field refunds: {refunded} refunded is more than the order total {total}")]
     OverRefunded { order: String, refunded: Decimal, total: Decimal },
     #[error("order {order}, line {line} (SKU {sku}): field refunds: {refunded} refunded of a quantity of {quantity}")]
-    OverRefundedLine { order: String, line: usize, sku: String, refunded: i64, quantity: i64 },
+    OverRefundedLine { order: String, line: usize, sku: Sku, refunded: i64, quantity: i64 },
     #[error(
         "order {order}: field refunds: refund {refund_id} is on the order, but the staged copy lacks its lines (the \
          refund was made while the order was being fetched); `cpbridge dlq retry` fetches the order and its refunds \
@@ -159,8 +159,8 @@ pub fn order_label(order: &Order) -> String {
     }
 }
 
-fn sku_of(line: &cpbridge_woo::model::LineItem) -> String {
-    line.sku.as_deref().map(str::trim).unwrap_or_default().to_owned()
+fn sku_of(line: &cpbridge_woo::model::LineItem) -> Sku {
+    Sku::from(line.sku.as_deref().map(str::trim).unwrap_or_default())
 }
 
 /// The staging row for an order; `raw_order_json` is the body as WooCommerce sent it (with the refund details
@@ -210,8 +210,8 @@ pub fn unreadable_staged_order(woo_order_id: WooOrderId, raw_order_json: String)
 }
 
 /// The SKUs an order needs from `IM_ITEM`.
-pub fn skus(order: &Order) -> Vec<String> {
-    let mut skus: Vec<String> = order.line_items.iter().map(sku_of).filter(|s| !s.is_empty()).collect();
+pub fn skus(order: &Order) -> Vec<Sku> {
+    let mut skus: Vec<Sku> = order.line_items.iter().map(sku_of).filter(|s| !s.is_empty()).collect();
     skus.sort();
     skus.dedup();
     skus
@@ -334,7 +334,7 @@ fn unsellable(item: &Item) -> Option<String> {
 pub fn build_document(
     order: &Order,
     cust_no: &CustNo,
-    items: &HashMap<String, Item>,
+    items: &HashMap<Sku, Item>,
     settings: &OrderSettings,
 ) -> Result<OrderDocument, OrderProblem> {
     build_document_with_cells(order, cust_no, items, &HashMap::new(), settings)
@@ -348,8 +348,8 @@ pub fn build_document(
 pub fn build_document_with_cells(
     order: &Order,
     cust_no: &CustNo,
-    items: &HashMap<String, Item>,
-    cells: &HashMap<String, [String; 3]>,
+    items: &HashMap<Sku, Item>,
+    cells: &HashMap<Sku, [String; 3]>,
     settings: &OrderSettings,
 ) -> Result<OrderDocument, OrderProblem> {
     let label = order_label(order);
@@ -572,7 +572,7 @@ mod tests {
         }
     }
 
-    fn catalogue(order: &Order) -> HashMap<String, Item> {
+    fn catalogue(order: &Order) -> HashMap<Sku, Item> {
         skus(order).into_iter().map(|s| (s.clone(), item(&s))).collect()
     }
 
@@ -620,7 +620,8 @@ mod tests {
         let err = build_document(&tampered, &CustNo::from("CASH"), &catalogue(&order), &settings).expect_err("totals");
         assert!(err.to_string().contains("totals do not add up"), "{err}");
 
-        let err = build_document(&order, &CustNo::from("CASH"), &catalogue(&order), &settings).expect_err("no pay code");
+        let err =
+            build_document(&order, &CustNo::from("CASH"), &catalogue(&order), &settings).expect_err("no pay code");
         assert!(err.to_string().contains(&format!("payment method {:?}", order.payment_method)), "{err}");
         assert!(err.to_string().contains("orders.pay_codes"), "{err}");
     }
@@ -642,7 +643,8 @@ mod tests {
             serde_json::from_value(serde_json::json!({"id": 9, "total": format!("-{}", total + dec!(1))}))
                 .expect("refund"),
         ];
-        let err = build_document(&refunded, &CustNo::from("CASH"), &catalogue(&order), &settings).expect_err("over-refunded");
+        let err =
+            build_document(&refunded, &CustNo::from("CASH"), &catalogue(&order), &settings).expect_err("over-refunded");
         assert!(err.to_string().contains("field refunds"), "{err}");
 
         let unknown = OrderProblem::UnknownSku { order: "#1".into(), line: 1, sku: "X".into() };
@@ -735,7 +737,8 @@ mod tests {
         assert_eq!(staged.tot_amt, total - unit);
 
         order.refund_details = vec![refund_of(&line, line.quantity.expect("qty") + 1, unit)];
-        let err = build_document(&order, &CustNo::from("CASH"), &catalogue(&order), &settings).expect_err("over-refunded line");
+        let err = build_document(&order, &CustNo::from("CASH"), &catalogue(&order), &settings)
+            .expect_err("over-refunded line");
         assert!(err.to_string().contains("field refunds") && err.to_string().contains("SKU"), "{err}");
     }
 

@@ -140,11 +140,13 @@ impl OrderPipeline {
             .map_err(|detail| OrderProblem::Unreadable { order: format!("#{}", staged.woo_order_no), detail })?;
         let cust_no = self.resolve_customer(&order).await?;
         let skus = order_map::skus(&order);
-        let mut items: HashMap<String, _> =
-            self.cp.items_by_no(&skus).await?.into_iter().map(|item| (item.item_no.clone(), item)).collect();
+        // A SKU that is an item number is that item (a simple product).
+        let item_nos: Vec<String> = skus.iter().map(Sku::to_string).collect();
+        let mut items: HashMap<Sku, _> =
+            self.cp.items_by_no(&item_nos).await?.into_iter().map(|item| (Sku::from(&item.item_no), item)).collect();
         // A SKU that is no item may be a variation: `ITEM_NO-DIM1-DIM2` of a gridded item, found among the cells it
         // has at the fulfilment location.
-        let unknown: Vec<&String> = skus.iter().filter(|s| !items.contains_key(*s)).collect();
+        let unknown: Vec<&Sku> = skus.iter().filter(|s| !items.contains_key(*s)).collect();
         let mut cells = HashMap::new();
         if !unknown.is_empty() {
             let mut parents: Vec<String> =
@@ -174,7 +176,7 @@ impl OrderPipeline {
             // Or a cell's barcode (`products.variation_sku = "barcode"`); a missing cell row at the fulfilment
             // location is then the document's clear reason.
             let still: Vec<String> =
-                unknown.iter().filter(|s| !items.contains_key(**s)).map(|s| (*s).clone()).collect();
+                unknown.iter().filter(|s| !items.contains_key(**s)).map(|s| s.to_string()).collect();
             if !still.is_empty() {
                 let barcodes = self.cp.cells_by_barcode(&still).await?;
                 let mut grid_nos: Vec<String> = barcodes.iter().map(|b| b.item_no.clone()).collect();
@@ -189,11 +191,12 @@ impl OrderPipeline {
                     .map(|i| (i.item_no.clone(), i))
                     .collect();
                 for barcode in barcodes {
+                    let sku = Sku::new(barcode.barcode);
                     if let Some(item) = grids.get(&barcode.item_no)
-                        && !items.contains_key(&barcode.barcode)
+                        && !items.contains_key(&sku)
                     {
-                        items.insert(barcode.barcode.clone(), item.clone());
-                        cells.insert(barcode.barcode, barcode.dims);
+                        items.insert(sku.clone(), item.clone());
+                        cells.insert(sku, barcode.dims);
                     }
                 }
             }

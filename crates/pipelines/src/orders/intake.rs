@@ -38,7 +38,7 @@ impl OrderPipeline {
     /// allows backorders: the value last pushed no longer says what the store shows, so the next stock event for
     /// these SKUs pushes again, even when Counterpoint's figure ends where it was.
     pub(super) async fn forget_pushed_stock(&self, staged: &NewStagedOrder) -> Result<(), PipelineError> {
-        let skus: Vec<String> = staged.lines.iter().map(|l| l.sku.clone()).collect();
+        let skus: Vec<String> = staged.lines.iter().map(|l| l.sku.to_string()).collect();
         Ok(self.store.delete_sync_records(crate::products::STOCK_RECORDS, &skus).await?)
     }
 

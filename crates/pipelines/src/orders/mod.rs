@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
-use cpbridge_core::ids::{CustNo, StagingId, WooOrderId};
+use cpbridge_core::ids::{CustNo, Sku, StagingId, WooOrderId};
 use cpbridge_core::staging::{
     ApplyOutcome, ClaimedOrder, DocumentState, NewStagedOrder, StageOutcome, StagedOrder, StagingStatus,
 };

@@ -16,7 +16,7 @@ use crate::{client, sandbox_config, spawn};
 fn new_product(sku: &str, stock: i64) -> ProductWrite {
     ProductWrite {
         name: Some(format!("Item {sku}")),
-        sku: Some(sku.to_owned()),
+        sku: Some(sku.into()),
         regular_price: Some("9.99".into()),
         manage_stock: Some(true),
         stock_quantity: Some(stock),

@@ -9,7 +9,7 @@ use crate::{client, sandbox_config, spawn};
 fn simple(sku: &str, stock: i64) -> ProductWrite {
     ProductWrite {
         name: Some(sku.to_owned()),
-        sku: Some(sku.to_owned()),
+        sku: Some(sku.into()),
         regular_price: Some("4.00".into()),
         manage_stock: Some(true),
         stock_quantity: Some(stock),

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use cpbridge_core::ids::WooOrderId;
+pub use cpbridge_core::ids::{Sku, WooOrderId};
 
 use crate::de::{ManageStock, money, opt_quantity};
 
@@ -137,7 +137,7 @@ pub struct Product {
     #[serde(default)]
     pub status: String,
     #[serde(default)]
-    pub sku: String,
+    pub sku: Sku,
     #[serde(with = "money", default)]
     pub price: Option<Decimal>,
     #[serde(with = "money", default)]
@@ -170,7 +170,7 @@ pub struct Product {
 pub struct Variation {
     pub id: u64,
     #[serde(default)]
-    pub sku: String,
+    pub sku: Sku,
     #[serde(with = "money", default)]
     pub price: Option<Decimal>,
     #[serde(with = "money", default)]
@@ -343,7 +343,7 @@ pub struct ProductWrite {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sku: Option<String>,
+    pub sku: Option<Sku>,
     /// A price string as WooCommerce stores it ("12.50"); `""` clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regular_price: Option<String>,
@@ -416,7 +416,7 @@ pub struct LineItemWrite {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variation_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sku: Option<String>,
+    pub sku: Option<Sku>,
     pub quantity: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subtotal: Option<String>,

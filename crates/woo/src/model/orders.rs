@@ -96,7 +96,7 @@ pub struct LineItem {
     #[serde(with = "money", default)]
     pub total_tax: Option<Decimal>,
     #[serde(default)]
-    pub sku: Option<String>,
+    pub sku: Option<Sku>,
     /// The unit price after discounts, which WooCommerce computes and sends as a JSON number (`59`,
     /// `21.593333333333334`); kept exactly as sent. See [`LineItem::unit_price`].
     #[serde(default)]
