@@ -258,6 +258,34 @@ pub fn variation_label(item_no: &str, cell: &[String; 3]) -> String {
     std::iter::once(item_no).chain(cell.iter().map(String::as_str).filter(|d| *d != "*")).collect::<Vec<_>>().join("-")
 }
 
+/// The item numbers a variation SKU may belong to: its text before each `-`, longest first. An item number and a
+/// dimension may each hold a dash, so no single split can be trusted.
+pub fn variation_item_candidates(sku: &str) -> impl Iterator<Item = &str> {
+    sku.match_indices('-').rev().map(|(at, _)| &sku[..at]).filter(|item| !item.is_empty())
+}
+
+/// The gridded item, and the cell, that a variation SKU ([`variation_label`]) stands for; the one reading of such a
+/// SKU, for orders and prices alike. `cells_of` gives a candidate item's known cells, `None` when it is no gridded
+/// item. A known cell whose label is the SKU wins (longest item number first); failing that, the longest gridded
+/// candidate is returned without a cell (its cell is not among the known ones).
+pub fn resolve_variation_sku<'c, C>(
+    sku: &str,
+    cells_of: impl Fn(&str) -> Option<C>,
+) -> Option<(String, Option<[String; 3]>)>
+where
+    C: IntoIterator<Item = &'c [String; 3]>,
+{
+    let mut gridded = None;
+    for item in variation_item_candidates(sku) {
+        let Some(cells) = cells_of(item) else { continue };
+        if let Some(cell) = cells.into_iter().find(|cell| variation_label(item, cell) == sku) {
+            return Some((item.to_owned(), Some(cell.clone())));
+        }
+        gridded.get_or_insert_with(|| item.to_owned());
+    }
+    gridded.map(|item| (item, None))
+}
+
 /// A grid cell as Counterpoint shows it on a line and in messages: the used dimensions, `/`-separated (`XL/NAVY`).
 pub fn cell_label(cell: &[String; 3]) -> String {
     cell.iter().map(String::as_str).filter(|d| *d != "*").collect::<Vec<_>>().join("/")
@@ -309,6 +337,31 @@ pub fn split_backorder(ordered: Decimal, available: Decimal) -> (Decimal, Decima
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    fn cell(dims: [&str; 3]) -> [String; 3] {
+        dims.map(str::to_owned)
+    }
+
+    #[test]
+    fn a_variation_sku_is_read_whatever_dashes_its_parts_hold() {
+        let grids: std::collections::HashMap<&str, Vec<[String; 3]>> = [
+            ("TEE", vec![cell(["XL-T", "RED", "*"]), cell(["S", "RED", "*"])]),
+            ("APP-01", vec![cell(["M", "*", "*"])]),
+            ("APP", vec![cell(["01-M", "*", "*"])]),
+        ]
+        .into();
+        let cells_of = |item: &str| grids.get(item);
+        let found = |sku: &str| resolve_variation_sku(sku, cells_of);
+        // A dimension with a dash: not [XL, T, RED].
+        assert_eq!(found("TEE-XL-T-RED"), Some(("TEE".into(), Some(cell(["XL-T", "RED", "*"])))));
+        // An item number with a dash, and a shorter item whose cell has the same label: the longer item wins.
+        assert_eq!(found("APP-01-M"), Some(("APP-01".into(), Some(cell(["M", "*", "*"])))));
+        // A gridded item, but no known cell with this label: the item, without a cell.
+        assert_eq!(found("TEE-XXL-BLUE"), Some(("TEE".into(), None)));
+        assert_eq!(found("MUG-1"), None);
+        assert_eq!(found("-X"), None, "an empty item number is no candidate");
+        assert_eq!(variation_item_candidates("A-B-C").collect::<Vec<_>>(), ["A-B", "A"]);
+    }
 
     fn totals(sub: Decimal, hdr: Decimal, tax: Decimal, misc: Decimal, tot: Decimal) -> DocTotals {
         DocTotals { sub_tot: sub, tot_hdr_disc: hdr, tax_amt: tax, tot_misc: misc, tot, ..DocTotals::default() }

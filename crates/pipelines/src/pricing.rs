@@ -41,7 +41,7 @@ pub struct PriceBook {
     rules: PriceRules,
     items: HashMap<String, PricedItem>,
     /// A grid cell's own `IM_PRC` row at the price location, by item and cell: a variation's price basis.
-    cell_prices: HashMap<(String, [String; 3]), ItemPrice>,
+    cell_prices: HashMap<String, HashMap<[String; 3], ItemPrice>>,
     /// Under `products.variation_sku = "barcode"`: a variation's SKU (its cell's barcode) → item and cell.
     barcodes: HashMap<String, (String, [String; 3])>,
     customers: HashMap<CustNo, Customer>,
@@ -59,22 +59,23 @@ impl PriceBook {
     /// The gridded item a variation SKU (`ITEM_NO-DIM1-DIM2`) stands for, priced from the cell's own row at the
     /// price location when it has one, else from the item's.
     fn variation(&self, sku: &str) -> Option<PricedItem> {
-        let priced = |item_no: &str, cell: [String; 3]| {
-            let item = self.items.get(item_no).filter(|i| i.item.trk_meth.as_deref() == Some("G"))?;
-            let price =
-                self.cell_prices.get(&(item.item.item_no.clone(), cell)).cloned().or_else(|| item.price.clone());
-            Some(PricedItem { item: item.item.clone(), price })
+        let gridded = |item_no: &str| self.items.get(item_no).filter(|i| is_grid(&i.item));
+        let priced = |item_no: &str, cell: Option<&[String; 3]>| {
+            let item = gridded(item_no)?;
+            let own = cell.and_then(|cell| self.cell_prices.get(item_no)?.get(cell));
+            Some(PricedItem { item: item.item.clone(), price: own.or(item.price.as_ref()).cloned() })
         };
-        let by_label = sku.match_indices('-').rev().find_map(|(at, _)| {
-            let mut dims = sku[at + 1..].split('-').map(str::to_owned);
-            let cell = [
-                dims.next().unwrap_or_else(|| "*".into()),
-                dims.next().unwrap_or_else(|| "*".into()),
-                dims.next().unwrap_or_else(|| "*".into()),
-            ];
-            priced(&sku[..at], cell)
+        // The cells known here are those with their own price row; any other cell is priced as its item.
+        let by_label = cpbridge_core::order::resolve_variation_sku(sku, |item_no| {
+            gridded(item_no).map(|_| self.cell_prices.get(item_no).into_iter().flat_map(HashMap::keys))
         });
-        by_label.or_else(|| self.barcodes.get(sku).and_then(|(item_no, cell)| priced(item_no, cell.clone())))
+        let by_barcode = || self.barcodes.get(sku).and_then(|(item_no, cell)| priced(item_no, Some(cell)));
+        match by_label {
+            Some((item_no, Some(cell))) => priced(&item_no, Some(&cell)),
+            // A barcode names its cell exactly; a label whose cell has no price row of its own names only the item.
+            Some((item_no, None)) => by_barcode().or_else(|| priced(&item_no, None)),
+            None => by_barcode(),
+        }
     }
 
     /// Filters Counterpoint has that cpbridge cannot read, by group and rule.
@@ -267,7 +268,7 @@ impl PriceService {
                 }
             } else {
                 let cell = [p.dim_1_upr.clone(), p.dim_2_upr.clone(), p.dim_3_upr.clone()];
-                cell_prices.insert((p.item_no.clone(), cell), p);
+                cell_prices.entry(p.item_no.clone()).or_default().insert(cell, p);
             }
         }
         let customers_changed = !customers.0.is_empty();

@@ -120,12 +120,6 @@ pub struct VariationSpec {
     pub sale_price: String,
 }
 
-/// A variation's SKU: the item number and the cell's dimension keys, joined by `-` (`APP-000001-XL-NAVY`); an unused
-/// dimension (`*`) is left out.
-pub fn variation_sku(item_no: &str, cell: &[String; 3]) -> Sku {
-    Sku::new(cpbridge_core::order::variation_label(item_no, cell))
-}
-
 /// `SIZE` → `Size`.
 fn attribute_name(tag: &str) -> String {
     let lower = tag.trim().to_lowercase();

@@ -735,3 +735,68 @@ async fn variations_can_take_their_cells_barcodes_as_skus() {
     assert!(items[0]["unit_price"].is_string(), "{answer}");
     assert_eq!(items[0]["unit_price"], items[1]["unit_price"], "{answer}");
 }
+
+/// A dimension value may hold a dash (`NAVY-2`): the variation's SKU `ITEM-M-NAVY-2` is still read as its cell, so
+/// an order for it is booked on that cell and the pricing API prices it from the cell's own price row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dimension_holding_a_dash_still_names_its_cell() {
+    const KEY: &str = "test-pricing-key-dashed-dims-01";
+    let extra = format!("\n[products]\nprice_location = \"MAIN\"\n[pricing]\napi_keys = [\"{KEY}\"]\n");
+    let shop = Shop::open_seeded(60, &[], 0, &extra).await;
+    let mut db = shop.replica().await;
+    let grid = web_grid(&mut db, None).await;
+    for table in ["IM_GRID_DIM_2", "IM_INV_CELL", "IM_PRC", "IM_BARCOD"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET DIM_2_UPR = 'NAVY-2' WHERE ITEM_NO = ?1 AND DIM_2_UPR = 'NAVY'"
+        )))
+        .bind(&grid)
+        .execute(&mut db)
+        .await
+        .expect(table);
+    }
+    sqlx::query(
+        "INSERT INTO IM_PRC (ITEM_NO, LOC_ID, DIM_1_UPR, DIM_2_UPR, DIM_3_UPR, REG_PRC, PRC_1, LST_MAINT_DT) \
+         VALUES (?1, 'MAIN', 'M', 'NAVY-2', '*', 123.45, 123.45, CURRENT_TIMESTAMP)",
+    )
+    .bind(&grid)
+    .execute(&mut db)
+    .await
+    .expect("the cell's own price");
+    let sku = format!("{grid}-M-NAVY-2");
+    let first = sync(&shop, &["products"], true);
+    assert!(first.get("failed").is_none_or(|f| f.as_u64() == Some(0)), "{first}");
+    let parent = shop.woo.product_by_sku(&grid).await.expect("lookup").expect("the variable product");
+    let variations: Vec<cpbridge_woo::model::Variation> =
+        shop.woo.variations(parent.id).try_collect().await.expect("variations");
+    let variation = variations.iter().find(|v| v.sku == sku).expect("a variation for M / NAVY-2");
+    assert_eq!(variation.regular_price.map(|p| p.to_string()).as_deref(), Some("123.45"), "{variation:?}");
+
+    // An order for it commits the M / NAVY-2 cell.
+    let committed = || {
+        sqlx::query_scalar::<_, f64>(
+            "SELECT CAST(QTY_COMMIT AS REAL) FROM IM_INV_CELL WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
+             AND DIM_1_UPR = 'M' AND DIM_2_UPR = 'NAVY-2'",
+        )
+        .bind(grid.clone())
+    };
+    let before = committed().fetch_one(&mut db).await.expect("M / NAVY-2");
+    let line = cpbridge_woo::model::LineItemWrite { sku: Some(sku.clone().into()), quantity: 2, ..Default::default() };
+    shop.place_lines(1, 0, vec![line]).await;
+    assert!(shop.cli(&["orders", "pull"]).status.success());
+    let processed = shop.cli(&["orders", "process"]);
+    assert!(
+        crate::stdout(&processed).contains("\"applied\": 1"),
+        "{}{}",
+        crate::stdout(&processed),
+        stderr(&processed)
+    );
+    assert_eq!(committed().fetch_one(&mut db).await.expect("M / NAVY-2"), before + 2.0, "booked on its cell");
+
+    // `cpbridge price` reads the same SKU the same way: the cell's list price, not the item's.
+    let customer: String =
+        sqlx::query_scalar("SELECT MIN(CUST_NO) FROM AR_CUST").fetch_one(&mut db).await.expect("a customer");
+    let priced = shop.cli(&["price", &customer, &sku]);
+    assert!(priced.status.success(), "{}", stderr(&priced));
+    let answer: Value = serde_json::from_str(&crate::stdout(&priced)).expect("a price answer");
+    assert_eq!(answer["regular_price"], "123.45", "{answer}");
+}

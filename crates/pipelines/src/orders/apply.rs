@@ -2,6 +2,7 @@
 //! its row.
 
 use super::*;
+use cpbridge_core::order::{resolve_variation_sku, variation_item_candidates};
 
 impl OrderPipeline {
     /// Claims due staged orders once and applies them (`cpbridge orders process`).
@@ -150,7 +151,7 @@ impl OrderPipeline {
         let mut cells = HashMap::new();
         if !unknown.is_empty() {
             let mut parents: Vec<String> =
-                unknown.iter().flat_map(|sku| sku.match_indices('-').map(|(at, _)| sku[..at].to_owned())).collect();
+                unknown.iter().flat_map(|sku| variation_item_candidates(sku).map(str::to_owned)).collect();
             parents.sort();
             parents.dedup();
             let grids: Vec<_> = self
@@ -163,13 +164,16 @@ impl OrderPipeline {
             if !grids.is_empty() {
                 let grid_nos: Vec<String> = grids.iter().map(|i| i.item_no.clone()).collect();
                 let location = std::slice::from_ref(&self.settings.fulfilment_location);
+                let mut known: HashMap<String, Vec<[String; 3]>> = HashMap::new();
                 for level in self.cp.cell_levels(&grid_nos, location).await? {
-                    let sku = crate::product_map::variation_sku(&level.item_no, &level.dims);
-                    if unknown.iter().any(|u| **u == sku)
-                        && let Some(item) = grids.iter().find(|i| i.item_no == level.item_no)
+                    known.entry(level.item_no).or_default().push(level.dims);
+                }
+                for sku in &unknown {
+                    if let Some((item_no, Some(cell))) = resolve_variation_sku(sku, |item| known.get(item))
+                        && let Some(item) = grids.iter().find(|i| i.item_no == item_no)
                     {
-                        items.insert(sku.clone(), item.clone());
-                        cells.insert(sku, level.dims.clone());
+                        items.insert((*sku).clone(), item.clone());
+                        cells.insert((*sku).clone(), cell);
                     }
                 }
             }
