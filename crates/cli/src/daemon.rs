@@ -140,7 +140,7 @@ impl BoundApp {
                     beat.write(crate::heartbeat::DAEMON).await;
                     for (job, secs) in beat.clocks.stuck() {
                         let message = format!("its current run started {secs} s ago and has not ended; see the log");
-                        alerts.raise("job_stuck", job, &message).await;
+                        alerts.raise("job_stuck", job.as_str(), &message).await;
                     }
                     tokio::select! {
                         () = stop.cancelled() => break,

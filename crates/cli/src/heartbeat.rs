@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Utc};
+use cpbridge_pipelines::scheduler::JobName;
 use cpbridge_store::StateStore;
 
 /// The heartbeat of the daemon itself.
@@ -46,12 +47,12 @@ struct Clock {
 /// The daemon's clocks, one per scheduled job.
 #[derive(Debug, Default)]
 pub struct JobClocks {
-    clocks: Mutex<HashMap<&'static str, Clock>>,
+    clocks: Mutex<HashMap<JobName, Clock>>,
 }
 
 impl JobClocks {
     /// A run of `job` starts; returns whether a heartbeat is due.
-    fn start(&self, job: &'static str, every: f64) -> bool {
+    fn start(&self, job: JobName, every: f64) -> bool {
         let Ok(mut clocks) = self.clocks.lock() else { return false };
         let clock = clocks.entry(job).or_insert(Clock { every, running_since: None, written: None });
         clock.running_since = Some(Instant::now());
@@ -59,9 +60,9 @@ impl JobClocks {
     }
 
     /// The run of `job` ended; returns whether a heartbeat is due.
-    fn end(&self, job: &'static str) -> bool {
+    fn end(&self, job: JobName) -> bool {
         let Ok(mut clocks) = self.clocks.lock() else { return false };
-        let Some(clock) = clocks.get_mut(job) else { return false };
+        let Some(clock) = clocks.get_mut(&job) else { return false };
         clock.running_since = None;
         Self::due(clock)
     }
@@ -75,9 +76,9 @@ impl JobClocks {
     }
 
     /// Jobs whose run in progress has gone on longer than [`late_after`] their cadence, with how long, in seconds.
-    pub fn stuck(&self) -> Vec<(&'static str, u64)> {
+    pub fn stuck(&self) -> Vec<(JobName, u64)> {
         let Ok(clocks) = self.clocks.lock() else { return Vec::new() };
-        let mut stuck: Vec<(&'static str, u64)> = clocks
+        let mut stuck: Vec<(JobName, u64)> = clocks
             .iter()
             .filter_map(|(job, clock)| {
                 let since = clock.running_since?;
@@ -99,28 +100,20 @@ pub struct Beat {
 
 #[async_trait::async_trait]
 impl cpbridge_pipelines::scheduler::RunClock for Beat {
-    async fn started(&self, job: cpbridge_pipelines::scheduler::JobName, every: std::time::Duration) {
-        self.start(job.as_str(), every.as_secs_f64()).await;
+    async fn started(&self, job: JobName, every: std::time::Duration) {
+        if self.clocks.start(job, every.as_secs_f64()) {
+            self.write(job.as_str()).await;
+        }
     }
 
-    async fn ended(&self, job: cpbridge_pipelines::scheduler::JobName) {
-        self.end(job.as_str()).await;
+    async fn ended(&self, job: JobName) {
+        if self.clocks.end(job) {
+            self.write(job.as_str()).await;
+        }
     }
 }
 
 impl Beat {
-    pub async fn start(&self, job: &'static str, every: f64) {
-        if self.clocks.start(job, every) {
-            self.write(job).await;
-        }
-    }
-
-    pub async fn end(&self, job: &'static str) {
-        if self.clocks.end(job) {
-            self.write(job).await;
-        }
-    }
-
     /// Writes a heartbeat now (the daemon's own, every [`DAEMON_BEAT`]).
     pub async fn write(&self, job: &str) {
         let now = Utc::now().naive_utc();
@@ -150,16 +143,16 @@ mod tests {
     #[test]
     fn a_run_is_stuck_only_past_its_limit() {
         let clocks = JobClocks::default();
-        assert!(clocks.start("quick", 1.0), "the first tick writes a heartbeat");
-        assert!(!clocks.start("quick", 1.0), "the next within 10 s does not");
+        assert!(clocks.start(JobName::Pricing, 1.0), "the first tick writes a heartbeat");
+        assert!(!clocks.start(JobName::Pricing, 1.0), "the next within 10 s does not");
         assert!(clocks.stuck().is_empty());
         if let Ok(mut all) = clocks.clocks.lock()
-            && let Some(clock) = all.get_mut("quick")
+            && let Some(clock) = all.get_mut(&JobName::Pricing)
         {
             clock.running_since = Instant::now().checked_sub(Duration::from_secs(200));
         }
-        assert_eq!(clocks.stuck().iter().map(|(job, _)| *job).collect::<Vec<_>>(), vec!["quick"]);
-        clocks.end("quick");
+        assert_eq!(clocks.stuck().iter().map(|(job, _)| *job).collect::<Vec<_>>(), vec![JobName::Pricing]);
+        clocks.end(JobName::Pricing);
         assert!(clocks.stuck().is_empty(), "a finished run is not stuck");
     }
 }

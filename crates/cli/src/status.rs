@@ -3,17 +3,15 @@
 //! One row per component: its state, last and next run, and its counts over the last 24 hours; then the staging
 //! queue and the dead-letter depth. `--json` prints the same report for machines.
 
-use cpbridge_pipelines::scheduler::JobName;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDateTime, Timelike as _, Utc};
 use cpbridge_counterpoint::CounterpointPort;
-use cpbridge_store::{Alert, JobRun, RefundRecord, StateStore};
-use serde::Serialize;
+use cpbridge_pipelines::scheduler::JobName;
+use cpbridge_pipelines::status::{ComponentStatus, HourCounts, StatusReport, Unavailable};
+use cpbridge_store::{JobRun, StateStore};
 
 use crate::app::App;
 use crate::args::ConfigArg;
@@ -27,56 +25,6 @@ pub struct StatusArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// One row of the pipeline table.
-#[derive(Debug, Clone, Serialize)]
-pub struct ComponentStatus {
-    pub component: &'static str,
-    pub job: &'static str,
-    /// `ok`; `failing` (its last run failed); `late` (no tick for longer than its cadence plus a grace, see
-    /// `heartbeat::late_after`); `stopped` (no daemon has written a heartbeat for a minute); `no runs yet` (idle jobs
-    /// record only runs that found work); `by hand` (no cadence) or `not built`.
-    pub state: String,
-    /// When the daemon last ticked this job (run or idle), from its heartbeat.
-    pub last_tick: Option<NaiveDateTime>,
-    pub last_run: Option<NaiveDateTime>,
-    pub next_run: Option<NaiveDateTime>,
-    pub runs_24h: usize,
-    pub failed_24h: usize,
-    /// Each count of the job's reports, summed over the last 24 hours; for jobs whose counts are sizes rather than
-    /// events (the price book, the webhooks), the last run's.
-    pub counts_24h: BTreeMap<String, i64>,
-    /// What the last run found, for jobs whose runs must not be summed (the orders reconcile).
-    pub summary: Option<String>,
-    pub last_error: Option<String>,
-}
-
-/// The whole status report.
-#[derive(Debug, Clone, Serialize)]
-pub struct StatusReport {
-    pub generated_at: NaiveDateTime,
-    /// The daemon's last heartbeat, and whether it is recent (within a minute).
-    pub daemon_heartbeat: Option<NaiveDateTime>,
-    pub daemon_running: bool,
-    pub components: Vec<ComponentStatus>,
-    /// Staged orders per status (`PENDING`, `APPLIED`, `DEAD`, ...).
-    pub staging: BTreeMap<String, i64>,
-    /// Orders in the dead-letter queue (`DEAD`).
-    pub dead_letter: i64,
-    pub recent_alerts: Vec<Alert>,
-    /// Refunds WooCommerce made after their orders were booked, newest first: the shop books them in Counterpoint.
-    pub refunds: Vec<RefundRecord>,
-    /// Orders applied and stock values pushed per hour over the last 24 hours, oldest first.
-    pub hourly: Vec<HourCounts>,
-}
-
-/// One hour of the status page's chart.
-#[derive(Debug, Clone, Serialize)]
-pub struct HourCounts {
-    pub hour: NaiveDateTime,
-    pub orders_applied: i64,
-    pub stock_pushed: i64,
 }
 
 /// What the report is read from: the daemon holds one and serves it on `/`, `/status.json` and `/metrics`.
@@ -101,8 +49,8 @@ impl StatusInputs {
 }
 
 /// The components, their jobs, and their cadence in seconds (0: by hand), from the one list of jobs.
-fn components(s: &ScheduleSection) -> Vec<(&'static str, &'static str, f64)> {
-    JobName::ALL.into_iter().map(|job| (job.label(), job.as_str(), crate::jobs::cadence_secs(s, job))).collect()
+fn components(s: &ScheduleSection) -> Vec<(&'static str, JobName, f64)> {
+    JobName::ALL.into_iter().map(|job| (job.label(), job, crate::jobs::cadence_secs(s, job))).collect()
 }
 
 /// Reads the report from the state store and Counterpoint.
@@ -119,10 +67,10 @@ pub async fn collect(inputs: &StatusInputs) -> anyhow::Result<StatusReport> {
     let day = inputs.store.runs_since(now - Duration::hours(24)).await?;
     let mut rows = Vec::new();
     for (component, job, every) in components(&inputs.schedule) {
-        let runs: Vec<&JobRun> = day.iter().filter(|r| r.job == job).collect();
+        let runs: Vec<&JobRun> = day.iter().filter(|r| r.job == job.as_str()).collect();
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
         // Sizes (the price book's items, the active webhooks) are what the last run saw; events add up.
-        let gauges = matches!(job, "pricing" | "webhooks");
+        let gauges = matches!(job, JobName::Pricing | JobName::Webhooks);
         let summed: Vec<&&JobRun> = if gauges { runs.iter().rev().take(1).collect() } else { runs.iter().collect() };
         for run in summed {
             for (name, value) in &run.counts {
@@ -131,8 +79,8 @@ pub async fn collect(inputs: &StatusInputs) -> anyhow::Result<StatusReport> {
                 }
             }
         }
-        let last_run = last.get(job);
-        let tick = heartbeat::read(inputs.store.as_ref(), job).await;
+        let last_run = last.get(job.as_str());
+        let tick = heartbeat::read(inputs.store.as_ref(), job.as_str()).await;
         let last_tick = tick.max(last_run.map(|r| r.started_at)).map(seconds);
         let late = every > 0.0 && last_tick.is_some_and(|at| now - at > heartbeat::late_after(every));
         let state = match (every, last_run) {
@@ -159,7 +107,7 @@ pub async fn collect(inputs: &StatusInputs) -> anyhow::Result<StatusReport> {
             runs_24h: runs.len(),
             failed_24h: runs.iter().filter(|r| r.outcome == "failed").count(),
             counts_24h: counts,
-            summary: (job == JobName::OrdersReconcile.as_str())
+            summary: (job == JobName::OrdersReconcile)
                 .then(|| last_run.filter(|r| r.outcome != "failed").map(|r| crate::reconcile::summary_of(&r.counts)))
                 .flatten(),
             last_error: last_run.and_then(|r| r.error.clone()),
@@ -206,101 +154,45 @@ fn hourly(runs: &[JobRun], now: NaiveDateTime) -> Vec<HourCounts> {
     hours
 }
 
-/// The report in Prometheus text format.
-pub fn metrics(report: &StatusReport) -> String {
-    let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
-    };
-    let per_job = |f: &dyn Fn(&ComponentStatus) -> Option<f64>| -> Vec<(String, f64)> {
-        report.components.iter().filter_map(|c| f(c).map(|v| (format!("{{job=\"{}\"}}", c.job), v))).collect()
-    };
-    family(
-        "cpbridge_job_up",
-        "gauge",
-        "1 when the job's last run succeeded, 0 when it failed.",
-        per_job(&|c| c.last_run.map(|_| if c.state == "failing" { 0.0 } else { 1.0 })),
-    );
-    family(
-        "cpbridge_job_last_run_timestamp_seconds",
-        "gauge",
-        "When the job last ran (Unix time).",
-        per_job(&|c| c.last_run.map(|t| t.and_utc().timestamp() as f64)),
-    );
-    family(
-        "cpbridge_job_runs_24h",
-        "gauge",
-        "Recorded runs in the last 24 hours.",
-        per_job(&|c| Some(c.runs_24h as f64)),
-    );
-    family(
-        "cpbridge_job_failed_runs_24h",
-        "gauge",
-        "Failed runs in the last 24 hours.",
-        per_job(&|c| Some(c.failed_24h as f64)),
-    );
-    let counted: Vec<(String, f64)> = report
-        .components
-        .iter()
-        .flat_map(|c| {
-            c.counts_24h.iter().map(move |(name, n)| (format!("{{job=\"{}\",count=\"{name}\"}}", c.job), *n as f64))
-        })
-        .collect();
-    family("cpbridge_job_count_24h", "gauge", "Each count the job reported, summed over 24 hours.", counted);
-    let staged: Vec<(String, f64)> =
-        report.staging.iter().map(|(status, n)| (format!("{{status=\"{status}\"}}"), *n as f64)).collect();
-    family("cpbridge_staged_orders", "gauge", "Orders in USER_ORDER_STAGING by status.", staged);
-    family(
-        "cpbridge_dead_letter_orders",
-        "gauge",
-        "Orders that went DEAD and wait for an operator.",
-        vec![(String::new(), report.dead_letter as f64)],
-    );
-    out
-}
-
 /// The daemon's answers for the status page, `/metrics` and `/readyz`.
 pub struct DaemonStatus(pub StatusInputs);
 
 #[async_trait::async_trait]
 impl cpbridge_server::StatusSource for DaemonStatus {
-    async fn status(&self) -> Result<serde_json::Value, String> {
-        let report = collect(&self.0).await.map_err(|e| format!("{e:#}"))?;
-        serde_json::to_value(&report).map_err(|e| e.to_string())
+    async fn report(&self) -> Result<StatusReport, Unavailable> {
+        collect(&self.0).await.map_err(|e| Unavailable(format!("{e:#}")))
     }
 
-    async fn metrics(&self) -> Result<String, String> {
-        Ok(metrics(&collect(&self.0).await.map_err(|e| format!("{e:#}"))?))
-    }
-
-    async fn ready(&self) -> Result<(), String> {
-        self.0.cp.staging_counts().await.map_err(|e| format!("Counterpoint: {e}"))?;
-        self.0.store.last_runs().await.map_err(|e| format!("state store: {e}"))?;
+    async fn ready(&self) -> Result<(), Unavailable> {
+        self.0.cp.staging_counts().await.map_err(|e| Unavailable(format!("Counterpoint: {e}")))?;
+        self.0.store.last_runs().await.map_err(|e| Unavailable(format!("state store: {e}")))?;
         let stuck = self.0.clocks.stuck();
         if !stuck.is_empty() {
             let jobs: Vec<String> = stuck.iter().map(|(job, secs)| format!("{job} (running for {secs} s)")).collect();
-            return Err(format!("stuck: {}", jobs.join(", ")));
+            return Err(Unavailable(format!("stuck: {}", jobs.join(", "))));
         }
         Ok(())
     }
 }
 
 /// The counts worth a glance, per job.
-fn headline(job: &str, counts: &BTreeMap<String, i64>) -> String {
+fn headline(job: JobName, counts: &BTreeMap<String, i64>) -> String {
     let keys: &[&str] = match job {
-        "orders.intake" | "orders.pull" => &["staged", "restaged", "cancelled", "refunded_after_apply", "deferred"],
-        "orders.process" => &["applied", "written_back", "failed", "dead"],
-        "orders.writeback" | "orders.status" => &["synced", "failed"],
-        "products" => &["created", "updated", "retired", "failed"],
-        "inventory.events" => &["changes", "pushed", "failed"],
-        "inventory.reconcile" => &["checked", "drifted", "failed"],
-        "customers" => &["created_in_counterpoint", "created_in_woocommerce", "updated_in_woocommerce", "failed"],
-        "pricing" => &["items", "customers", "unreadable_rules"],
-        "webhooks" => &["active", "reactivated", "created", "backfilled"],
-        _ => &[],
+        JobName::OrdersIntake | JobName::OrdersPull => {
+            &["staged", "restaged", "cancelled", "refunded_after_apply", "deferred"]
+        }
+        JobName::OrdersProcess => &["applied", "written_back", "failed", "dead"],
+        JobName::OrdersWriteback | JobName::OrdersStatus => &["synced", "failed"],
+        JobName::Products => &["created", "updated", "retired", "failed"],
+        JobName::InventoryEvents => &["changes", "pushed", "failed"],
+        JobName::InventoryReconcile => &["checked", "drifted", "failed"],
+        JobName::Customers => {
+            &["created_in_counterpoint", "created_in_woocommerce", "updated_in_woocommerce", "failed"]
+        }
+        JobName::Pricing => &["items", "customers", "unreadable_rules"],
+        JobName::Webhooks => &["active", "reactivated", "created", "backfilled"],
+        // Its summary says what it found.
+        JobName::OrdersReconcile => &[],
     };
     keys.iter().map(|k| format!("{k} {}", counts.get(*k).copied().unwrap_or(0))).collect::<Vec<_>>().join(", ")
 }

@@ -15,6 +15,7 @@ pub mod product_map;
 pub mod products;
 pub mod scheduler;
 pub mod settings;
+pub mod status;
 pub mod sync_settings;
 pub mod webhooks;
 

@@ -93,6 +93,13 @@ impl JobName {
     }
 }
 
+// Reports and the status page name a job as its runs are recorded.
+impl serde::Serialize for JobName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for JobName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

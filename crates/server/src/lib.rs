@@ -20,6 +20,7 @@ use cpbridge_core::pricing::PriceAnswer;
 use cpbridge_core::{CustNo, Sku};
 use cpbridge_pipelines::Alerter;
 use cpbridge_pipelines::pricing::{PriceService, QuoteError};
+use cpbridge_pipelines::status::{self, StatusReport, Unavailable};
 use cpbridge_store::{NewDelivery, StateStore};
 use cpbridge_woo::Secret;
 use cpbridge_woo::webhook::{Delivery, DeliveryError, classify};
@@ -34,12 +35,10 @@ const MAX_WEBHOOK_BODY: usize = 8 * 1024 * 1024;
 /// and Counterpoint.
 #[async_trait::async_trait]
 pub trait StatusSource: Send + Sync {
-    /// The pipeline report, as `cpbridge status --json` prints it.
-    async fn status(&self) -> Result<serde_json::Value, String>;
-    /// The report in Prometheus text exposition format.
-    async fn metrics(&self) -> Result<String, String>;
+    /// The pipeline report, as `cpbridge status --json` prints it; `/metrics` renders the same report.
+    async fn report(&self) -> Result<StatusReport, Unavailable>;
     /// `Ok` when every system cpbridge needs answers; else what does not.
-    async fn ready(&self) -> Result<(), String>;
+    async fn ready(&self) -> Result<(), Unavailable>;
 }
 
 /// Counts refused webhook deliveries over the last minute; a burst means a wrong secret or someone probing.
@@ -205,17 +204,17 @@ fn source(state: &AppState) -> Result<&Arc<dyn StatusSource>, ApiError> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    source(&state)?.ready().await.map_err(ApiError::Unavailable)?;
+    source(&state)?.ready().await?;
     Ok("ready")
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let text = source(&state)?.metrics().await.map_err(ApiError::Unavailable)?;
+    let text = status::metrics(&source(&state)?.report().await?);
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
 }
 
-async fn status_json(State(state): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    Ok(axum::Json(source(&state)?.status().await.map_err(ApiError::Unavailable)?))
+async fn status_json(State(state): State<AppState>) -> Result<axum::Json<StatusReport>, ApiError> {
+    Ok(axum::Json(source(&state)?.report().await?))
 }
 
 /// Compares without an early exit, so the time taken does not tell how much of a key was right.
@@ -285,6 +284,12 @@ fn answer(
         return Err(ApiError::BadRequest(format!("item {sku:?}: qty must be above 0, not {qty}")));
     }
     pricing.source.quote(customer, items).map_err(ApiError::from)
+}
+
+impl From<Unavailable> for ApiError {
+    fn from(e: Unavailable) -> Self {
+        ApiError::Unavailable(e.0)
+    }
 }
 
 impl From<QuoteError> for ApiError {
