@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use cpbridge::{cp, daemon, doctor, init, orders, price, reconcile, sandbox, status, sync};
 
-use crate::devtools::{bench, demo};
+use crate::devtools::{bench, demo, seed};
 
 /// cpbridge connects NCR Counterpoint (SQL Server) with a WooCommerce store.
 #[derive(Debug, Parser)]
@@ -20,7 +20,7 @@ pub struct Cli {
 pub enum Command {
     /// Work with the Counterpoint database: seed a replica, install cpbridge's tables, check the schema.
     #[command(subcommand)]
-    Cp(cp::CpCommand),
+    Cp(CpCli),
     /// Run the WooCommerce-compatible sandbox store (for the demo, tests, and trying cpbridge without a store).
     Sandbox(sandbox::SandboxArgs),
     /// Run the service: the webhook endpoint and every job on its schedule.
@@ -53,13 +53,23 @@ pub enum Command {
     Bench(bench::BenchCommand),
 }
 
+/// `cpbridge cp ...`: the library's database commands, and the seeder, a development tool.
+#[derive(Debug, Subcommand)]
+pub enum CpCli {
+    /// Create a SQLite replica and fill it with a realistic, deterministic catalogue.
+    Seed(seed::SeedArgs),
+    #[command(flatten)]
+    Database(cp::CpCommand),
+}
+
 /// Runs a parsed command line.
 ///
 /// # Errors
 /// Whatever the command reports; `main` prints it.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Cp(command) => cp::run(command).await,
+        Command::Cp(CpCli::Seed(args)) => seed::run(args).await,
+        Command::Cp(CpCli::Database(command)) => cp::run(command).await,
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Run(args) => daemon::run_daemon(args).await,
         Command::Orders(command) => orders::run_orders(command).await,

@@ -1,22 +1,16 @@
 //! `cpbridge cp ...`: the Counterpoint database from the command line.
 //!
-//! `seed` builds a SQLite replica full of realistic sample data, `stats` reads it back, `verify` checks that every
-//! table, column and trigger cpbridge needs exists, and `migrate` installs cpbridge's `USER_` tables and trigger on a
-//! real SQL Server.
+//! `stats` reads the database back, `verify` checks that every table, column and trigger cpbridge needs exists, and
+//! `migrate` installs cpbridge's `USER_` tables and trigger on a real SQL Server. (`cp seed`, which fills a SQLite
+//! replica with sample data, is a development tool: the binary adds it, from `cpbridge-devtools`.)
 
-use std::io::IsTerminal;
-use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Mutex;
-use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use cpbridge_core::records::Watermark;
 use cpbridge_counterpoint::port::{self, sqlite_path};
-use cpbridge_counterpoint::seed::SeedSpec;
 use cpbridge_counterpoint::{CounterpointPort, SqlCounterpoint};
-use indicatif::{ProgressBar, ProgressStyle};
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -31,29 +25,6 @@ pub struct DbArg {
 
 #[derive(Debug, Subcommand)]
 pub enum CpCommand {
-    /// Create a SQLite replica and fill it with a realistic, deterministic catalogue.
-    Seed {
-        #[command(flatten)]
-        db: DbArg,
-        /// Items in the catalogue.
-        #[arg(long, default_value_t = 1_000)]
-        items: usize,
-        /// Customers.
-        #[arg(long, default_value_t = 200)]
-        customers: usize,
-        /// Stock locations (the first is MAIN).
-        #[arg(long, default_value_t = 2)]
-        locations: usize,
-        /// Contract price rules.
-        #[arg(long, default_value_t = 50)]
-        rules: usize,
-        /// The same seed always gives the same data.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Replace the replica file if it exists (otherwise an existing file is an error).
-        #[arg(long)]
-        force: bool,
-    },
     /// Print row counts and a sample of items with their web availability.
     Stats {
         #[command(flatten)]
@@ -79,66 +50,10 @@ pub enum CpCommand {
 
 pub async fn run(command: CpCommand) -> anyhow::Result<ExitCode> {
     match command {
-        CpCommand::Seed { db, items, customers, locations, rules, seed, force } => {
-            seed_replica(&db.db, &SeedSpec { items, customers, locations, rules, seed }, force).await
-        }
         CpCommand::Stats { db, sample, json } => stats(&db.db, sample, json).await,
         CpCommand::Verify { db } => verify(&db.db).await,
         CpCommand::Migrate { db } => migrate(&db.db).await,
     }
-}
-
-async fn seed_replica(url: &str, spec: &SeedSpec, force: bool) -> anyhow::Result<ExitCode> {
-    let Some(path) = sqlite_path(url) else {
-        bail!(
-            "`cp seed` only writes to a SQLite replica (--db sqlite:PATH); it never writes sample data into SQL Server"
-        );
-    };
-    if force {
-        for suffix in ["", "-wal", "-shm"] {
-            let file = format!("{path}{suffix}");
-            if Path::new(&file).exists() {
-                std::fs::remove_file(&file).with_context(|| format!("removing {file}"))?;
-            }
-        }
-    }
-    let started = Instant::now();
-    let cp = SqlCounterpoint::create_replica(Path::new(path))
-        .await
-        .with_context(|| format!("creating the replica {path}"))?;
-    let bar = if std::io::stderr().is_terminal() { ProgressBar::new(0) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    let bar = Mutex::new(bar);
-    let progress = |stage: &str, done: u64, total: u64| {
-        if let Ok(bar) = bar.lock() {
-            bar.set_message(stage.to_owned());
-            bar.set_length(total);
-            bar.set_position(done);
-        }
-    };
-    let summary = cp.seed(spec, &progress).await.context("seeding the replica")?;
-    if let Ok(bar) = bar.lock() {
-        bar.finish_and_clear();
-    }
-    println!(
-        "seeded {path} in {:.1}s: {} items ({} gridded, {} cell stock rows), {} prices, {} stock rows over {} locations, {} customers, {} price groups with {} rules (seed {})",
-        started.elapsed().as_secs_f64(),
-        summary.items,
-        summary.gridded_items,
-        summary.grid_cells,
-        summary.prices,
-        summary.inventory_rows,
-        summary.locations,
-        summary.customers,
-        summary.price_groups,
-        summary.price_rules,
-        spec.seed
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn stats(url: &str, sample: usize, as_json: bool) -> anyhow::Result<ExitCode> {

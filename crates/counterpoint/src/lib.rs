@@ -13,7 +13,6 @@ pub mod error;
 pub mod mssql;
 pub mod port;
 pub mod schema;
-pub mod seed;
 pub mod sqlite;
 pub mod value;
 

@@ -17,10 +17,10 @@ use cpbridge_core::staging::{
 use cpbridge_counterpoint::driver::{Driver, Tx, TxMode};
 use cpbridge_counterpoint::mssql::MssqlDriver;
 use cpbridge_counterpoint::port::watermark_after;
-use cpbridge_counterpoint::seed::{SeedSpec, item_no};
 use cpbridge_counterpoint::sqlite::SqliteDriver;
 use cpbridge_counterpoint::value::Value;
 use cpbridge_counterpoint::{CounterpointPort, CpError, CustNoScheme, ShopSetup, SqlCounterpoint};
+use cpbridge_devtools::seed::{self, SeedSpec, item_no};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -43,7 +43,7 @@ async fn scalar<D: Driver>(cp: &SqlCounterpoint<D>, statement: &str, params: Vec
 
 async fn seed_small<D: Driver>(cp: &SqlCounterpoint<D>) {
     let spec = SeedSpec { items: 40, customers: 10, locations: 2, rules: 12, seed: 7 };
-    cp.seed(&spec, &|_, _, _| {}).await.expect("seed");
+    seed::seed(cp, &spec, &|_, _, _| {}).await.expect("seed");
 }
 
 fn woo(id: u64) -> WooOrderId {

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use cpbridge_counterpoint::seed::SeedSpec;
 use cpbridge_counterpoint::{CounterpointPort as _, SqlCounterpoint};
+use cpbridge_devtools::seed::SeedSpec;
 use cpbridge_woo::model::WebhookWrite;
 use cpbridge_woo::{Credentials, WooClient, WooConfig};
 use cpbridge_woo_sandbox::{Sandbox, SandboxConfig};
@@ -131,7 +131,12 @@ impl BenchStore {
         let dir = tempfile::tempdir().context("temporary directory")?;
         let replica = dir.path().join("cp.db");
         let cp = SqlCounterpoint::create_replica(&replica).await?;
-        cp.seed(&SeedSpec { items: 500, customers: 50, locations: 2, rules: 10, seed: 1 }, &|_, _, _| {}).await?;
+        cpbridge_devtools::seed::seed(
+            &cp,
+            &SeedSpec { items: 500, customers: 50, locations: 2, rules: 10, seed: 1 },
+            &|_, _, _| {},
+        )
+        .await?;
         let skus: Vec<String> = cp
             .items_changed_since(&cpbridge_core::records::Watermark::start(), 500)
             .await?

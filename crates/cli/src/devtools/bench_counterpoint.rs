@@ -20,10 +20,10 @@ use cpbridge_core::order::{DocContact, DocLine, DocPayment, DocTotals, OrderDocu
 use cpbridge_core::staging::{ApplyOutcome, NewStagedOrder, StagedLine};
 use cpbridge_counterpoint::driver::{Driver, Tx as _, TxMode};
 use cpbridge_counterpoint::mssql::MssqlDriver;
-use cpbridge_counterpoint::seed::SeedSpec;
 use cpbridge_counterpoint::sqlite::SqliteDriver;
 use cpbridge_counterpoint::value::Value;
 use cpbridge_counterpoint::{CounterpointPort as _, SqlCounterpoint};
+use cpbridge_devtools::seed::SeedSpec;
 use rust_decimal::Decimal;
 
 use crate::devtools::bench_common::percentile;
@@ -71,7 +71,7 @@ async fn bench<D: Driver + 'static>(
     what: &str,
 ) -> anyhow::Result<ExitCode> {
     let spec = SeedSpec { items: 200, customers: 20, locations: 1, rules: 5, seed: 11 };
-    web.seed(&spec, &|_, _, _| {}).await.context("seeding")?;
+    cpbridge_devtools::seed::seed(&web, &spec, &|_, _, _| {}).await.context("seeding")?;
     let register = Arc::new(register);
     let stocked: Vec<String> = {
         let sql = register.dialect().render("SELECT ITEM_NO FROM dbo.IM_INV WHERE LOC_ID = 'MAIN' ORDER BY ITEM_NO");

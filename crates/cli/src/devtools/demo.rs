@@ -15,7 +15,7 @@ use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
 use cpbridge_core::staging::StagingStatus;
 use cpbridge_core::{Sku, WooOrderId};
 use cpbridge_counterpoint::SqlCounterpoint;
-use cpbridge_counterpoint::seed::SeedSpec;
+use cpbridge_devtools::seed::SeedSpec;
 use cpbridge_woo::de::ManageStock;
 use cpbridge_woo::model::{LineItemWrite, OrderWrite, Product, WebhookWrite};
 use cpbridge_woo::{Credentials, WooClient, WooConfig};
@@ -62,7 +62,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let replica = dir.join("cp.db");
     println!("Counterpoint: seeding a replica with {} items at {}", args.items, replica.display());
     let cp = SqlCounterpoint::create_replica(&replica).await?;
-    cp.seed(&SeedSpec { items: args.items, customers: 60, locations: 2, rules: 20, seed: 1 }, &|_, _, _| {}).await?;
+    cpbridge_devtools::seed::seed(
+        &cp,
+        &SeedSpec { items: args.items, customers: 60, locations: 2, rules: 20, seed: 1 },
+        &|_, _, _| {},
+    )
+    .await?;
     drop(cp);
 
     let credentials = Credentials::new("ck_demo", "cs_demo");

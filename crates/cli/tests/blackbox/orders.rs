@@ -728,7 +728,7 @@ async fn each_failure_kind_goes_dead_with_its_reason_and_replays_once_fixed() {
     .await
     .expect("item");
     // Set up at the fulfilment location too: cpbridge never creates stock rows.
-    sqlx::query(sqlx::AssertSqlSafe(cpbridge_counterpoint::seed::stock_row_sql("NOT-IN-CP", "MAIN", 10)))
+    sqlx::query(sqlx::AssertSqlSafe(cpbridge_devtools::seed::stock_row_sql("NOT-IN-CP", "MAIN", 10)))
         .execute(&mut db)
         .await
         .expect("stock row");

@@ -9,11 +9,10 @@ use chrono::{Duration, NaiveDateTime};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 
-use crate::dialect::Dialect;
-use crate::driver::{Driver, Tx, TxMode};
-use crate::error::{CpError, CpResult};
-use crate::port::SqlCounterpoint;
-use crate::value::Value;
+use cpbridge_counterpoint::dialect::Dialect;
+use cpbridge_counterpoint::driver::{Driver, Tx, TxMode};
+use cpbridge_counterpoint::value::Value;
+use cpbridge_counterpoint::{CpError, CpResult, SqlCounterpoint};
 
 mod grids;
 mod rules;
@@ -139,95 +138,93 @@ pub fn loc_id(n: usize) -> String {
     if n == 0 { "MAIN".into() } else { format!("LOC{}", n + 1) }
 }
 
-impl<D: Driver> SqlCounterpoint<D> {
-    /// Fills the database with sample data. `progress(stage, done, total)` is called as rows go in.
-    ///
-    /// # Errors
-    /// `DuplicateKey` when the database already holds seeded rows; any database error.
-    pub async fn seed(&self, spec: &SeedSpec, progress: &(dyn Fn(&str, u64, u64) + Sync)) -> CpResult<SeedSummary> {
-        if spec.locations == 0 {
-            return Err(CpError::Invalid {
-                what: "--locations".into(),
-                detail: "at least one location is needed".into(),
-            });
-        }
-        let mut rng = SplitMix64::new(spec.seed);
-        let now = chrono::Utc::now().naive_utc();
-        let mut summary = SeedSummary::default();
+/// Fills the database with sample data. `progress(stage, done, total)` is called as rows go in.
+///
+/// # Errors
+/// `DuplicateKey` when the database already holds seeded rows; any database error.
+pub async fn seed<D: Driver>(
+    cp: &SqlCounterpoint<D>,
+    spec: &SeedSpec,
+    progress: &(dyn Fn(&str, u64, u64) + Sync),
+) -> CpResult<SeedSummary> {
+    if spec.locations == 0 {
+        return Err(CpError::Invalid { what: "--locations".into(), detail: "at least one location is needed".into() });
+    }
+    let mut rng = SplitMix64::new(spec.seed);
+    let now = chrono::Utc::now().naive_utc();
+    let mut summary = SeedSummary::default();
 
-        let locs: Vec<Vec<Value>> = (0..spec.locations)
-            .map(|i| vec![loc_id(i).into(), format!("Store location {}", i + 1).into(), now.into()])
-            .collect();
-        summary.locations =
-            self.bulk_insert("IM_LOC", &["LOC_ID", "DESCR", "LST_MAINT_DT"], locs, "locations", progress).await?;
+    let locs: Vec<Vec<Value>> = (0..spec.locations)
+        .map(|i| vec![loc_id(i).into(), format!("Store location {}", i + 1).into(), now.into()])
+        .collect();
+    summary.locations =
+        bulk_insert(cp, "IM_LOC", &["LOC_ID", "DESCR", "LST_MAINT_DT"], locs, "locations", progress).await?;
 
-        for (table, cols, rows) in SETUP_ROWS {
-            let rows: Rows = rows.iter().map(|r| r.iter().map(|v| Value::from(*v)).collect()).collect();
-            self.bulk_insert(table, cols, rows, "setup", progress).await?;
-        }
-
-        let (mut items, prices, stock) = generate_items(&mut rng, spec, now);
-        // Grids come from a generator of their own, so the rest of a seed's data is what it always was.
-        let grids = generate_grids(&mut items, &prices, &stock, spec, now);
-        summary.items = self.bulk_insert("IM_ITEM", ITEM_SEED_COLS, items, "items", progress).await?;
-        summary.prices = self.bulk_insert("IM_PRC", PRICE_SEED_COLS, prices, "prices", progress).await?;
-        summary.inventory_rows = self.bulk_insert("IM_INV", INV_SEED_COLS, stock, "inventory", progress).await?;
-        summary.gridded_items = grids.items;
-        for (n, dims) in grids.dims.into_iter().enumerate() {
-            let table = ["IM_GRID_DIM_1", "IM_GRID_DIM_2", "IM_GRID_DIM_3"][n];
-            let cols = GRID_DIM_SEED_COLS[n];
-            self.bulk_insert(table, cols, dims, "grid dimensions", progress).await?;
-        }
-        summary.grid_cells =
-            self.bulk_insert("IM_INV_CELL", CELL_SEED_COLS, grids.cells, "grid cells", progress).await?;
-        self.bulk_insert("IM_PRC", PRICE_CELL_SEED_COLS, grids.prices, "grid prices", progress).await?;
-        self.bulk_insert("IM_BARCOD", BARCOD_SEED_COLS, grids.barcodes, "barcodes", progress).await?;
-
-        let customers = generate_customers(&mut rng, spec, now);
-        summary.customers = self.bulk_insert("AR_CUST", CUST_SEED_COLS, customers, "customers", progress).await?;
-
-        let (groups, rules, breaks) = generate_rules(&mut rng, spec, now);
-        summary.price_groups = self.bulk_insert("IM_PRC_GRP", GRP_SEED_COLS, groups, "price groups", progress).await?;
-        summary.price_rules = self.bulk_insert("IM_PRC_RUL", RUL_SEED_COLS, rules, "price rules", progress).await?;
-        self.bulk_insert("IM_PRC_RUL_BRK", BRK_SEED_COLS, breaks, "price breaks", progress).await?;
-
-        // The seeded stock is the baseline, not a change the store must hear about.
-        let mut tx = self.driver().begin(TxMode::Write).await?;
-        tx.execute(&self.driver().dialect().render("DELETE FROM dbo.USER_INV_CHANGES"), &[]).await?;
-        tx.commit().await?;
-        Ok(summary)
+    for (table, cols, rows) in SETUP_ROWS {
+        let rows: Rows = rows.iter().map(|r| r.iter().map(|v| Value::from(*v)).collect()).collect();
+        bulk_insert(cp, table, cols, rows, "setup", progress).await?;
     }
 
-    async fn bulk_insert(
-        &self,
-        table: &str,
-        cols: &[&str],
-        rows: Vec<Vec<Value>>,
-        stage: &str,
-        progress: &(dyn Fn(&str, u64, u64) + Sync),
-    ) -> CpResult<usize> {
-        let dialect: Dialect = self.driver().dialect();
-        let per_chunk = (dialect.max_params() / cols.len()).min(dialect.max_insert_rows()).max(1);
-        let total = rows.len();
-        let started = std::time::Instant::now();
-        let mut tx = self.driver().begin(TxMode::Write).await?;
-        let mut done = 0;
-        let mut full_sql: Option<String> = None;
-        for chunk in rows.chunks(per_chunk) {
-            let sql = if chunk.len() == per_chunk {
-                full_sql.get_or_insert_with(|| dialect.insert_values(table, cols, per_chunk)).clone()
-            } else {
-                dialect.insert_values(table, cols, chunk.len())
-            };
-            let params: Vec<Value> = chunk.iter().flatten().cloned().collect();
-            tx.execute(&sql, &params).await.map_err(|e| e.context(format!("seeding {table}")))?;
-            done += chunk.len();
-            progress(stage, done as u64, total as u64);
-        }
-        tx.commit().await?;
-        tracing::debug!(table, rows = total, elapsed_ms = started.elapsed().as_millis() as u64, "seeded");
-        Ok(total)
+    let (mut items, prices, stock) = generate_items(&mut rng, spec, now);
+    // Grids come from a generator of their own, so the rest of a seed's data is what it always was.
+    let grids = generate_grids(&mut items, &prices, &stock, spec, now);
+    summary.items = bulk_insert(cp, "IM_ITEM", ITEM_SEED_COLS, items, "items", progress).await?;
+    summary.prices = bulk_insert(cp, "IM_PRC", PRICE_SEED_COLS, prices, "prices", progress).await?;
+    summary.inventory_rows = bulk_insert(cp, "IM_INV", INV_SEED_COLS, stock, "inventory", progress).await?;
+    summary.gridded_items = grids.items;
+    for (n, dims) in grids.dims.into_iter().enumerate() {
+        let table = ["IM_GRID_DIM_1", "IM_GRID_DIM_2", "IM_GRID_DIM_3"][n];
+        let cols = GRID_DIM_SEED_COLS[n];
+        bulk_insert(cp, table, cols, dims, "grid dimensions", progress).await?;
     }
+    summary.grid_cells = bulk_insert(cp, "IM_INV_CELL", CELL_SEED_COLS, grids.cells, "grid cells", progress).await?;
+    bulk_insert(cp, "IM_PRC", PRICE_CELL_SEED_COLS, grids.prices, "grid prices", progress).await?;
+    bulk_insert(cp, "IM_BARCOD", BARCOD_SEED_COLS, grids.barcodes, "barcodes", progress).await?;
+
+    let customers = generate_customers(&mut rng, spec, now);
+    summary.customers = bulk_insert(cp, "AR_CUST", CUST_SEED_COLS, customers, "customers", progress).await?;
+
+    let (groups, rules, breaks) = generate_rules(&mut rng, spec, now);
+    summary.price_groups = bulk_insert(cp, "IM_PRC_GRP", GRP_SEED_COLS, groups, "price groups", progress).await?;
+    summary.price_rules = bulk_insert(cp, "IM_PRC_RUL", RUL_SEED_COLS, rules, "price rules", progress).await?;
+    bulk_insert(cp, "IM_PRC_RUL_BRK", BRK_SEED_COLS, breaks, "price breaks", progress).await?;
+
+    // The seeded stock is the baseline, not a change the store must hear about.
+    let mut tx = cp.driver().begin(TxMode::Write).await?;
+    tx.execute(&cp.driver().dialect().render("DELETE FROM dbo.USER_INV_CHANGES"), &[]).await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+async fn bulk_insert<D: Driver>(
+    cp: &SqlCounterpoint<D>,
+    table: &str,
+    cols: &[&str],
+    rows: Vec<Vec<Value>>,
+    stage: &str,
+    progress: &(dyn Fn(&str, u64, u64) + Sync),
+) -> CpResult<usize> {
+    let dialect: Dialect = cp.driver().dialect();
+    let per_chunk = (dialect.max_params() / cols.len()).min(dialect.max_insert_rows()).max(1);
+    let total = rows.len();
+    let started = std::time::Instant::now();
+    let mut tx = cp.driver().begin(TxMode::Write).await?;
+    let mut done = 0;
+    let mut full_sql: Option<String> = None;
+    for chunk in rows.chunks(per_chunk) {
+        let sql = if chunk.len() == per_chunk {
+            full_sql.get_or_insert_with(|| dialect.insert_values(table, cols, per_chunk)).clone()
+        } else {
+            dialect.insert_values(table, cols, chunk.len())
+        };
+        let params: Vec<Value> = chunk.iter().flatten().cloned().collect();
+        tx.execute(&sql, &params).await.map_err(|e| e.context(format!("seeding {table}")))?;
+        done += chunk.len();
+        progress(stage, done as u64, total as u64);
+    }
+    tx.commit().await?;
+    tracing::debug!(table, rows = total, elapsed_ms = started.elapsed().as_millis() as u64, "seeded");
+    Ok(total)
 }
 
 const ITEM_SEED_COLS: &[&str] = &[
