@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
+use crate::error::{Context as _, Error};
 use cpbridge_pipelines::customers::CustomerSync;
 use cpbridge_pipelines::inventory::InventorySync;
 use cpbridge_pipelines::pricing::PriceService;
@@ -36,7 +36,7 @@ impl App {
     ///
     /// # Errors
     /// When a store cannot be opened or the WooCommerce settings are unusable.
-    pub async fn build(config: Config) -> anyhow::Result<App> {
+    pub async fn build(config: Config) -> crate::error::Result<App> {
         let store: Arc<dyn StateStore> = Arc::new(
             SqliteStore::open(&config.state.path)
                 .await
@@ -50,7 +50,10 @@ impl App {
         // is down is not a reason to refuse: the jobs retry, and the check runs again on the first insert.
         match cp.verify_schema().await {
             Ok(report) if !report.is_ok() => {
-                anyhow::bail!("the Counterpoint database {} is not ready for cpbridge: {report}", cp.target())
+                return Err(Error::NotReady(format!(
+                    "the Counterpoint database {} is not ready for cpbridge: {report}",
+                    cp.target()
+                )));
             }
             Ok(report) => {
                 tracing::info!(doc_ids = %report.doc_ids, "Counterpoint schema checked");
@@ -67,7 +70,7 @@ impl App {
             Err(e) if e.is_retryable() => {
                 tracing::warn!(error = %e, "Counterpoint is not reachable at start; its schema is checked later");
             }
-            Err(e) => return Err(anyhow::Error::new(e).context("checking the Counterpoint schema")),
+            Err(e) => return Err(e).context("checking the Counterpoint schema"),
         }
         let woo = WooClient::new(config.woo_config()).context("setting up the WooCommerce client")?;
         let alerts = Alerter::new(

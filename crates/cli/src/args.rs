@@ -16,7 +16,7 @@ pub struct ConfigArg {
 }
 
 impl ConfigArg {
-    pub async fn app(&self) -> anyhow::Result<App> {
+    pub async fn app(&self) -> crate::error::Result<App> {
         App::build(Config::load(&self.config)?).await
     }
 }

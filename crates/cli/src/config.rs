@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use crate::error::{Context as _, Error};
 use cpbridge_pipelines::OrderSettings;
 use cpbridge_pipelines::sync_settings::{CustomerSettings, InventorySettings, ProductSettings};
 use cpbridge_woo::{Credentials, Secret, WooConfig};
@@ -265,7 +265,7 @@ impl Config {
     ///
     /// # Errors
     /// When the file is missing or unreadable, or the settings have problems (all listed).
-    pub fn load(path: &Path) -> anyhow::Result<Config> {
+    pub fn load(path: &Path) -> crate::error::Result<Config> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
         let mut config: Config = toml::from_str(&text).with_context(|| format!("in config file {}", path.display()))?;
         config.apply_env(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
@@ -274,7 +274,11 @@ impl Config {
             config.orders.timezone = zone;
         }
         if !problems.is_empty() {
-            anyhow::bail!("config file {} has problems:\n  - {}", path.display(), problems.join("\n  - "));
+            return Err(Error::Config(format!(
+                "config file {} has problems:\n  - {}",
+                path.display(),
+                problems.join("\n  - ")
+            )));
         }
         Ok(config)
     }

@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
+use crate::error::Context as _;
 use clap::{Args, Subcommand};
 use cpbridge_core::records::Watermark;
 use cpbridge_counterpoint::port::{self, sqlite_path};
@@ -48,7 +48,7 @@ pub enum CpCommand {
     },
 }
 
-pub async fn run(command: CpCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(command: CpCommand) -> crate::error::Result<ExitCode> {
     match command {
         CpCommand::Stats { db, sample, json } => stats(&db.db, sample, json).await,
         CpCommand::Verify { db } => verify(&db.db).await,
@@ -56,7 +56,7 @@ pub async fn run(command: CpCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn stats(url: &str, sample: usize, as_json: bool) -> anyhow::Result<ExitCode> {
+async fn stats(url: &str, sample: usize, as_json: bool) -> crate::error::Result<ExitCode> {
     let cp = port::open(url).await?;
     let counts = cp.table_counts().await.context("counting rows")?;
     let items = cp.items_changed_since(&Watermark::start(), sample).await.context("reading items")?;
@@ -98,7 +98,7 @@ async fn stats(url: &str, sample: usize, as_json: bool) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-async fn verify(url: &str) -> anyhow::Result<ExitCode> {
+async fn verify(url: &str) -> crate::error::Result<ExitCode> {
     let cp = port::open(url).await?;
     let report = cp.verify_schema().await.context("checking the schema")?;
     if report.is_ok() {
@@ -110,7 +110,7 @@ async fn verify(url: &str) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn migrate(url: &str) -> anyhow::Result<ExitCode> {
+async fn migrate(url: &str) -> crate::error::Result<ExitCode> {
     if sqlite_path(url).is_some() {
         println!("the SQLite replica already has cpbridge's tables; nothing to do");
         return Ok(ExitCode::SUCCESS);

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use crate::error::Context as _;
 use clap::Args;
 use cpbridge_server::{AppState, Server};
 use tokio::sync::Notify;
@@ -31,7 +31,7 @@ pub struct RunArgs {
 ///
 /// # Errors
 /// When the config or a store is unusable, or the address cannot be bound.
-pub async fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
+pub async fn run_daemon(args: RunArgs) -> crate::error::Result<ExitCode> {
     let app = args.config.app().await?;
     let stop = CancellationToken::new();
     let signal = stop.clone();
@@ -86,7 +86,7 @@ impl App {
     ///
     /// # Errors
     /// When the address cannot be bound.
-    pub async fn bind(self, listen: Option<SocketAddr>) -> anyhow::Result<BoundApp> {
+    pub async fn bind(self, listen: Option<SocketAddr>) -> crate::error::Result<BoundApp> {
         let delivered = Arc::new(Notify::new());
         let pricing = (!self.config.pricing.api_keys.is_empty()).then(|| cpbridge_server::Pricing {
             source: self.pricing.clone(),
@@ -124,7 +124,7 @@ impl BoundApp {
     ///
     /// # Errors
     /// When serving fails to start.
-    pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(self, stop: CancellationToken) -> crate::error::Result<()> {
         let BoundApp { app: this, server, delivered, addr: bound } = self;
         println!("cpbridge listening on http://{bound}");
         println!("webhook endpoint: http://{bound}/webhooks/woocommerce");

@@ -12,6 +12,7 @@ use reqwest::Method;
 
 use crate::args::ConfigArg;
 use crate::config::Config;
+use crate::error::Error;
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
@@ -43,10 +44,10 @@ impl Findings {
 ///
 /// # Errors
 /// Never for a finding (those are printed, and the exit code is 2); only for an unreadable config file.
-pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: DoctorArgs) -> crate::error::Result<ExitCode> {
     let path = &args.config.config;
     let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e} (write one with `cpbridge init`)", path.display()))?;
+        .map_err(|e| Error::Config(format!("cannot read {}: {e} (write one with `cpbridge init`)", path.display())))?;
     let mut findings = Findings(Vec::new());
     let config = match toml::from_str::<Config>(&text) {
         Ok(mut config) => {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use crate::error::{Context as _, Error};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -180,12 +180,10 @@ shipping = "woocommerce"
 ///
 /// # Errors
 /// When the file exists (without `--force`) or cannot be written.
-pub fn run(args: &InitArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.force || !args.path.exists(),
-        "{} already exists; pass --force to overwrite it",
-        args.path.display()
-    );
+pub fn run(args: &InitArgs) -> crate::error::Result<ExitCode> {
+    if !args.force && args.path.exists() {
+        return Err(Error::Usage(format!("{} already exists; pass --force to overwrite it", args.path.display())));
+    }
     std::fs::write(&args.path, TEMPLATE).with_context(|| format!("writing {}", args.path.display()))?;
     println!(
         "wrote {}: fill in the REQUIRED settings, then run `cpbridge doctor -c {}`",

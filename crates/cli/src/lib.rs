@@ -10,6 +10,7 @@ pub mod config;
 pub mod cp;
 pub mod daemon;
 pub mod doctor;
+pub mod error;
 pub mod heartbeat;
 pub mod init;
 pub mod jobs;

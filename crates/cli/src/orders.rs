@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use crate::error::{Context as _, Error};
 use clap::Subcommand;
 use cpbridge_core::StagingId;
 use cpbridge_core::staging::{StagedOrder, StagingStatus};
@@ -97,12 +97,12 @@ fn said(id: StagingId, outcome: DlqOutcome, done: &str, wanted: &str) -> bool {
 }
 
 /// Runs `job` of the registry once, as the daemon would, and prints its report.
-async fn print_job(config: &ConfigArg, job: JobName) -> anyhow::Result<()> {
+async fn print_job(config: &ConfigArg, job: JobName) -> crate::error::Result<()> {
     let runs = crate::jobs::run_by_hand(&config.app().await?, job, false).await?;
     print_json(&runs.into_iter().next().unwrap_or_default().report)
 }
 
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+fn print_json(value: &impl serde::Serialize) -> crate::error::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -111,7 +111,7 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// When the config or a store is unusable, or the job fails as a whole.
-pub async fn run_orders(command: OrdersCommand) -> anyhow::Result<ExitCode> {
+pub async fn run_orders(command: OrdersCommand) -> crate::error::Result<ExitCode> {
     match command {
         OrdersCommand::Pull(c) => print_job(&c, JobName::OrdersPull).await?,
         OrdersCommand::Process(c) => {
@@ -158,7 +158,7 @@ fn print_rows(rows: &[StagedOrder]) {
 ///
 /// # Errors
 /// When the config or a store is unusable.
-pub async fn run_dlq(command: DlqCommand) -> anyhow::Result<ExitCode> {
+pub async fn run_dlq(command: DlqCommand) -> crate::error::Result<ExitCode> {
     match command {
         DlqCommand::List { config, all, limit } => {
             let app = config.app().await?;
@@ -173,7 +173,7 @@ pub async fn run_dlq(command: DlqCommand) -> anyhow::Result<ExitCode> {
         DlqCommand::Show { config, staging_id } => {
             let app = config.app().await?;
             let Some(row) = app.orders.counterpoint().staged_order(staging_id).await? else {
-                anyhow::bail!("no staged order {staging_id}");
+                return Err(Error::NotFound(format!("no staged order {staging_id}")));
             };
             let raw: serde_json::Value = serde_json::from_str(&row.raw_order_json)
                 .unwrap_or(serde_json::Value::String(row.raw_order_json.clone()));

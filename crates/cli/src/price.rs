@@ -24,7 +24,7 @@ pub struct PriceArgs {
 ///
 /// # Errors
 /// When Counterpoint cannot be read; an unknown customer or SKU is an error that names it.
-pub async fn run(args: PriceArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: PriceArgs) -> crate::error::Result<ExitCode> {
     let app = args.config.app().await?;
     app.pricing.refresh().await?;
     let answers = app.pricing.quote(&args.cust_no, &[(args.sku.clone(), args.qty)])?;

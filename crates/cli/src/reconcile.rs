@@ -36,7 +36,7 @@ pub struct ReconcileOrdersArgs {
 
 /// # Errors
 /// When the config cannot be loaded, or WooCommerce, Counterpoint or the state store cannot be read.
-pub async fn run(command: ReconcileCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(command: ReconcileCommand) -> crate::error::Result<ExitCode> {
     let ReconcileCommand::Orders(args) = command;
     let app = args.config.app().await?;
     let grace = chrono::Duration::seconds(args.grace_secs.max(0));

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use crate::error::{Context as _, Error};
 use clap::Args;
 use cpbridge_woo::Credentials;
 use cpbridge_woo_sandbox::{FaultConfig, Sandbox, SandboxConfig, generate_credentials};
@@ -54,16 +54,22 @@ pub struct SandboxArgs {
 ///
 /// # Errors
 /// Bad flags, an unusable data directory, or a port that cannot be bound.
-pub async fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: SandboxArgs) -> crate::error::Result<ExitCode> {
     for (name, rate) in
         [("error-rate", args.error_rate), ("throttle-rate", args.throttle_rate), ("drop-rate", args.drop_rate)]
     {
-        anyhow::ensure!((0.0..=1.0).contains(&rate), "--{name} {rate} is outside 0..=1");
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(Error::Usage(format!("--{name} {rate} is outside 0..=1")));
+        }
     }
     let (credentials, generated) = match (args.consumer_key, args.consumer_secret) {
         (Some(key), Some(secret)) => (Credentials::new(key, secret), false),
         (None, None) => (generate_credentials(), true),
-        _ => anyhow::bail!("give both --consumer-key and --consumer-secret, or neither to generate a pair"),
+        _ => {
+            return Err(Error::Usage(
+                "give both --consumer-key and --consumer-secret, or neither to generate a pair".into(),
+            ));
+        }
     };
     let config = SandboxConfig {
         listen: SocketAddr::new(args.host, args.port),

@@ -57,7 +57,7 @@ fn components(s: &ScheduleSection) -> Vec<(&'static str, JobName, f64)> {
 ///
 /// # Errors
 /// When the state store or Counterpoint cannot be read.
-pub async fn collect(inputs: &StatusInputs) -> anyhow::Result<StatusReport> {
+pub async fn collect(inputs: &StatusInputs) -> crate::error::Result<StatusReport> {
     let now = seconds(Utc::now().naive_utc());
     let daemon_heartbeat = heartbeat::read(inputs.store.as_ref(), heartbeat::DAEMON).await;
     let daemon_running =
@@ -264,7 +264,7 @@ pub fn render(report: &StatusReport) -> String {
 ///
 /// # Errors
 /// When the config, the state store or Counterpoint is unusable.
-pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: StatusArgs) -> crate::error::Result<ExitCode> {
     let app = args.config.app().await?;
     let report = collect(&StatusInputs::of(&app)).await?;
     if args.json {

@@ -25,7 +25,7 @@ pub enum SyncCommand {
 }
 
 /// Runs `job` of the registry once and prints its report; exit 2 when records could not be sent.
-async fn run_job(config: &ConfigArg, job: JobName) -> anyhow::Result<ExitCode> {
+async fn run_job(config: &ConfigArg, job: JobName) -> crate::error::Result<ExitCode> {
     let app = config.app().await?;
     let runs = crate::jobs::run_by_hand(&app, job, false).await?;
     let run = runs.into_iter().next().unwrap_or_default();
@@ -37,7 +37,7 @@ async fn run_job(config: &ConfigArg, job: JobName) -> anyhow::Result<ExitCode> {
 ///
 /// # Errors
 /// When the config or a store is unusable, or the sync fails as a whole.
-pub async fn run(command: SyncCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(command: SyncCommand) -> crate::error::Result<ExitCode> {
     match command {
         SyncCommand::Products(config) => run_job(&config, JobName::Products).await,
         SyncCommand::Inventory { config, full: true } => run_job(&config, JobName::InventoryReconcile).await,
