@@ -5,6 +5,7 @@ mod alerts;
 mod cp;
 mod demo;
 mod hostile;
+mod library;
 mod order_flows;
 mod orders;
 mod pricing;

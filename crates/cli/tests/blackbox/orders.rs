@@ -239,13 +239,18 @@ woo_retry = {{ base_secs = 0.05, cap_secs = 0.5 }}
 
     /// Registers order webhooks pointing at the daemon; returns their ids.
     pub async fn hook(&self, daemon: &Daemon) -> Vec<u64> {
+        self.hook_to(&daemon.base).await
+    }
+
+    /// Creates the order webhooks of the sandbox, delivering to the cpbridge at `base`.
+    pub async fn hook_to(&self, base: &str) -> Vec<u64> {
         let mut ids = Vec::new();
         for topic in ["order.created", "order.updated"] {
             let write = WebhookWrite {
                 name: Some(format!("cpbridge {topic}")),
                 status: Some("active".into()),
                 topic: topic.into(),
-                delivery_url: format!("{}/webhooks/woocommerce", daemon.base),
+                delivery_url: format!("{base}/webhooks/woocommerce"),
                 secret: Some(WEBHOOK_SECRET.into()),
                 ..WebhookWrite::default()
             };
