@@ -1,0 +1,11 @@
+//! Pushes the stock of what moved in Counterpoint (`USER_INV_CHANGES`) within seconds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cpbridge_pipelines::PipelineError;
+use cpbridge_pipelines::inventory::InventorySync;
+use cpbridge_pipelines::scheduler::{Job, JobName, RunOutcome};
+
+one_call_job!(InventoryEvents, JobName::InventoryEvents, inventory: Arc<InventorySync>, |i| i.events_once().await);

@@ -1,0 +1,136 @@
+//! The daemon's jobs: [`registry`] is the one list of what `cpbridge run` schedules, and each job is a file here, a
+//! few lines over its pipeline. The scheduler (`cpbridge_pipelines::scheduler`) runs them all the same way; adding a
+//! job is a file here, a line in [`registry`], and its name in `JobName`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cpbridge_pipelines::PipelineError;
+use cpbridge_pipelines::scheduler::{Job, JobName, RunOutcome};
+use tokio::sync::Notify;
+
+use crate::app::App;
+use crate::config::ScheduleSection;
+
+/// A job that is one call of its pipeline.
+macro_rules! one_call_job {
+    ($job:ident, $name:expr, $field:ident: $ty:ty, |$it:ident| $run:expr) => {
+        pub(super) struct $job {
+            pub(super) $field: $ty,
+            pub(super) every: Option<Duration>,
+        }
+
+        #[async_trait]
+        impl Job for $job {
+            fn name(&self) -> JobName {
+                $name
+            }
+            fn every(&self) -> Option<Duration> {
+                self.every
+            }
+            async fn run_once(&self) -> Result<RunOutcome, PipelineError> {
+                let $it = &self.$field;
+                $run.map(|report| RunOutcome::of(&report, false))
+            }
+        }
+    };
+}
+
+mod customers;
+mod inventory_events;
+mod inventory_reconcile;
+mod orders_intake;
+mod orders_process;
+mod orders_pull;
+mod orders_reconcile;
+mod orders_status;
+mod orders_writeback;
+mod pricing;
+mod products;
+mod webhooks;
+
+pub use inventory_reconcile::reconcile;
+pub use pricing::refresh_prices;
+
+/// Every job of the daemon, in the order `cpbridge status` shows them. `delivered` wakes intake when a webhook
+/// lands.
+pub fn registry(app: &App, delivered: Arc<Notify>) -> Vec<Arc<dyn Job>> {
+    let s = &app.config.schedule;
+    let orders = || app.orders.clone();
+    vec![
+        Arc::new(orders_intake::OrdersIntake { orders: orders(), every: always(s.intake_secs), delivered }),
+        Arc::new(orders_pull::OrdersPull { orders: orders(), every: always(s.order_pull_secs) }),
+        Arc::new(orders_process::OrdersProcess { orders: orders(), every: always(s.order_process_secs) }),
+        Arc::new(orders_writeback::OrdersWriteback { orders: orders(), every: always(s.order_writeback_secs) }),
+        Arc::new(orders_status::OrdersStatus { orders: orders(), every: always(s.order_status_secs) }),
+        Arc::new(products::Products { products: app.products.clone(), every: cadence(s.products_secs) }),
+        Arc::new(inventory_events::InventoryEvents {
+            inventory: app.inventory.clone(),
+            every: cadence(s.inventory_events_secs),
+        }),
+        Arc::new(inventory_reconcile::InventoryReconcile {
+            orders: orders(),
+            inventory: app.inventory.clone(),
+            every: cadence(s.inventory_reconcile_secs),
+        }),
+        Arc::new(customers::Customers { customers: app.customers.clone(), every: cadence(s.customers_secs) }),
+        Arc::new(pricing::Pricing {
+            pricing: app.pricing.clone(),
+            store: app.store.clone(),
+            alerts: app.alerts.clone(),
+            every: always(s.pricing_refresh_secs),
+        }),
+        Arc::new(webhooks::Webhooks { webhooks: app.webhooks.clone(), every: cadence(s.webhooks_secs) }),
+        Arc::new(orders_reconcile::OrdersReconcile { orders: orders(), every: cadence(s.orders_reconcile_secs) }),
+    ]
+}
+
+/// Runs one job of the registry once by hand, as the daemon would (the one-shot commands: `orders pull`, `sync
+/// products`, ...). With `drain`, runs again while it reports a full batch, within its bound. Returns each run.
+///
+/// # Errors
+/// When the run fails as a whole.
+pub async fn run_by_hand(app: &App, job: JobName, drain: bool) -> Result<Vec<RunOutcome>, PipelineError> {
+    let registry = registry(app, Arc::new(Notify::new()));
+    let Some(job) = registry.into_iter().find(|j| j.name() == job) else { return Ok(Vec::new()) };
+    let mut runs = Vec::new();
+    for _ in 0..job.max_rounds().max(1) {
+        let outcome = job.run_once().await?;
+        let again = drain && outcome.again;
+        runs.push(outcome);
+        if !again {
+            break;
+        }
+    }
+    Ok(runs)
+}
+
+/// The cadence of a job that may be left to `cpbridge sync ...` by hand: `0` (or less) is by hand.
+fn cadence(secs: f64) -> Option<Duration> {
+    (secs > 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+/// The cadence of a job the daemon always runs (the order jobs and the price book).
+fn always(secs: f64) -> Option<Duration> {
+    Some(Duration::from_secs_f64(secs.max(0.05)))
+}
+
+/// The cadence of `job` in the config, in seconds, as the status table shows it (0: by hand).
+pub fn cadence_secs(s: &ScheduleSection, job: JobName) -> f64 {
+    match job {
+        JobName::OrdersIntake => s.intake_secs,
+        JobName::OrdersPull => s.order_pull_secs,
+        JobName::OrdersProcess => s.order_process_secs,
+        JobName::OrdersWriteback => s.order_writeback_secs,
+        JobName::OrdersStatus => s.order_status_secs,
+        JobName::Products => s.products_secs,
+        JobName::InventoryEvents => s.inventory_events_secs,
+        JobName::InventoryReconcile => s.inventory_reconcile_secs,
+        JobName::Customers => s.customers_secs,
+        JobName::Pricing => s.pricing_refresh_secs,
+        JobName::Webhooks => s.webhooks_secs,
+        JobName::OrdersReconcile => s.orders_reconcile_secs,
+    }
+}
+
+type Orders = Arc<cpbridge_pipelines::OrderPipeline>;
