@@ -46,7 +46,8 @@ impl CpError {
         matches!(self, CpError::Unavailable { .. } | CpError::Deadlock { .. } | CpError::Busy { .. })
     }
 
-    /// Prefixes the context of a statement-level error with what the caller was doing ("applying staged order 7").
+    /// Prefixes the context of a statement-level error, or of a value that does not fit, with what the caller was
+    /// doing ("applying staged order 7").
     #[must_use]
     pub fn context(self, doing: impl std::fmt::Display) -> Self {
         match self {
@@ -58,9 +59,35 @@ impl CpError {
             CpError::Sql { context, detail, code } => {
                 CpError::Sql { context: format!("{doing}: {context}"), detail, code }
             }
-            other => other,
+            CpError::Invalid { what, detail } => CpError::Invalid { what: format!("{doing}: {what}"), detail },
+            // These already name what they are about: the server, the schema, the row and column.
+            other @ (CpError::Unavailable { .. } | CpError::Schema(_) | CpError::BadData { .. }) => other,
         }
     }
 }
 
 pub type CpResult<T> = Result<T, CpError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_names_what_the_caller_was_doing() {
+        let invalid = CpError::Invalid { what: "PS_DOC_LIN.ITEM_NO".into(), detail: "longer than 20".into() };
+        assert_eq!(
+            invalid.context("applying staged order 7").to_string(),
+            "applying staged order 7: PS_DOC_LIN.ITEM_NO: longer than 20"
+        );
+        let sql = CpError::Sql { context: "inserting PS_DOC_HDR".into(), detail: "boom".into(), code: None };
+        assert_eq!(
+            sql.context("applying staged order 7").to_string(),
+            "database error while applying staged order 7: inserting PS_DOC_HDR: boom"
+        );
+        let schema = CpError::Schema("USER_ORDER_STAGING is missing".into());
+        assert_eq!(
+            schema.context("x").to_string(),
+            CpError::Schema("USER_ORDER_STAGING is missing".into()).to_string()
+        );
+    }
+}
