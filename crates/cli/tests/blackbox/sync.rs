@@ -626,6 +626,39 @@ async fn a_variable_product_made_by_hand_is_adopted_with_its_variations() {
     assert_eq!(writes(&requests(&shop).await), writes(&before), "then nothing to write: {again}");
 }
 
+/// Places an order for `quantity` of `sku`, takes it into Counterpoint by hand (`orders pull`, `orders process`), and
+/// returns how much more the `cell` (`DIM_1_UPR`, `DIM_2_UPR`) of `grid` at MAIN then has committed.
+async fn book_on_cell(
+    shop: &Shop,
+    db: &mut sqlx::SqliteConnection,
+    grid: &str,
+    sku: &str,
+    quantity: i64,
+    cell: (&str, &str),
+) -> f64 {
+    let committed = || {
+        sqlx::query_scalar::<_, f64>(
+            "SELECT CAST(QTY_COMMIT AS REAL) FROM IM_INV_CELL WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
+             AND DIM_1_UPR = ?2 AND DIM_2_UPR = ?3",
+        )
+        .bind(grid.to_owned())
+        .bind(cell.0.to_owned())
+        .bind(cell.1.to_owned())
+    };
+    let before = committed().fetch_one(&mut *db).await.expect("the cell");
+    let line = cpbridge_woo::model::LineItemWrite { sku: Some(sku.into()), quantity, ..Default::default() };
+    shop.place_lines(1, 0, vec![line]).await;
+    assert!(shop.cli(&["orders", "pull"]).status.success());
+    let processed = shop.cli(&["orders", "process"]);
+    assert!(
+        crate::stdout(&processed).contains("\"applied\": 1"),
+        "{}{}",
+        crate::stdout(&processed),
+        stderr(&processed)
+    );
+    committed().fetch_one(&mut *db).await.expect("the cell") - before
+}
+
 /// `products.variation_sku = "barcode"`: each variation's SKU is its cell's barcode; an order for one is booked on
 /// that cell, the cell's stock reaches it, and the pricing API prices it as the same cell under its other SKU.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -664,26 +697,8 @@ async fn variations_can_take_their_cells_barcodes_as_skus() {
     assert_eq!(skus, barcodes, "one variation per cell, under its barcode");
 
     // An order for M Navy by its barcode is booked on that cell.
-    let committed = || {
-        sqlx::query_scalar::<_, f64>(
-            "SELECT CAST(QTY_COMMIT AS REAL) FROM IM_INV_CELL WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
-             AND DIM_1_UPR = 'M' AND DIM_2_UPR = 'NAVY'",
-        )
-        .bind(grid.clone())
-    };
-    let before = committed().fetch_one(&mut db).await.expect("M");
-    let line =
-        cpbridge_woo::model::LineItemWrite { sku: Some(m_navy.clone().into()), quantity: 1, ..Default::default() };
-    shop.place_lines(1, 0, vec![line]).await;
-    assert!(shop.cli(&["orders", "pull"]).status.success());
-    let processed = shop.cli(&["orders", "process"]);
-    assert!(
-        crate::stdout(&processed).contains("\"applied\": 1"),
-        "{}{}",
-        crate::stdout(&processed),
-        stderr(&processed)
-    );
-    assert_eq!(committed().fetch_one(&mut db).await.expect("M"), before + 1.0, "booked on the M Navy cell");
+    let booked = book_on_cell(&shop, &mut db, &grid, &m_navy, 1, ("M", "NAVY")).await;
+    assert_eq!(booked, 1.0, "booked on the M Navy cell");
 
     // A delivery to M Navy reaches the variation under its barcode.
     for statement in [
@@ -772,25 +787,7 @@ async fn a_dimension_holding_a_dash_still_names_its_cell() {
     assert_eq!(variation.regular_price.map(|p| p.to_string()).as_deref(), Some("123.45"), "{variation:?}");
 
     // An order for it commits the M / NAVY-2 cell.
-    let committed = || {
-        sqlx::query_scalar::<_, f64>(
-            "SELECT CAST(QTY_COMMIT AS REAL) FROM IM_INV_CELL WHERE ITEM_NO = ?1 AND LOC_ID = 'MAIN' \
-             AND DIM_1_UPR = 'M' AND DIM_2_UPR = 'NAVY-2'",
-        )
-        .bind(grid.clone())
-    };
-    let before = committed().fetch_one(&mut db).await.expect("M / NAVY-2");
-    let line = cpbridge_woo::model::LineItemWrite { sku: Some(sku.clone().into()), quantity: 2, ..Default::default() };
-    shop.place_lines(1, 0, vec![line]).await;
-    assert!(shop.cli(&["orders", "pull"]).status.success());
-    let processed = shop.cli(&["orders", "process"]);
-    assert!(
-        crate::stdout(&processed).contains("\"applied\": 1"),
-        "{}{}",
-        crate::stdout(&processed),
-        stderr(&processed)
-    );
-    assert_eq!(committed().fetch_one(&mut db).await.expect("M / NAVY-2"), before + 2.0, "booked on its cell");
+    assert_eq!(book_on_cell(&shop, &mut db, &grid, &sku, 2, ("M", "NAVY-2")).await, 2.0, "booked on its cell");
 
     // `cpbridge price` reads the same SKU the same way: the cell's list price, not the item's.
     let customer: String =
