@@ -511,13 +511,7 @@ async fn a_grid_becomes_a_variable_product_with_a_variation_per_web_cell() {
     shop.place_lines(1, 0, vec![line("M", 2), line("L", 1)]).await;
     let pulled = shop.cli(&["orders", "pull"]);
     assert!(crate::stdout(&pulled).contains("\"staged\": 1"), "{}", crate::stdout(&pulled));
-    let processed = shop.cli(&["orders", "process"]);
-    assert!(
-        crate::stdout(&processed).contains("\"applied\": 1"),
-        "{}{}",
-        crate::stdout(&processed),
-        stderr(&processed)
-    );
+    process_applies_one(&shop);
     assert_eq!(committed("M").fetch_one(&mut db).await.expect("M"), m_before + 2.0);
     assert_eq!(committed("L").fetch_one(&mut db).await.expect("L"), l_before + 1.0);
     let cells: Vec<(String, f64)> = sqlx::query_as(
@@ -626,6 +620,17 @@ async fn a_variable_product_made_by_hand_is_adopted_with_its_variations() {
     assert_eq!(writes(&requests(&shop).await), writes(&before), "then nothing to write: {again}");
 }
 
+/// `orders process` by hand, which must apply exactly one order.
+fn process_applies_one(shop: &Shop) {
+    let processed = shop.cli(&["orders", "process"]);
+    assert!(
+        crate::stdout(&processed).contains("\"applied\": 1"),
+        "{}{}",
+        crate::stdout(&processed),
+        stderr(&processed)
+    );
+}
+
 /// Places an order for `quantity` of `sku`, takes it into Counterpoint by hand (`orders pull`, `orders process`), and
 /// returns how much more the `cell` (`DIM_1_UPR`, `DIM_2_UPR`) of `grid` at MAIN then has committed.
 async fn book_on_cell(
@@ -649,13 +654,7 @@ async fn book_on_cell(
     let line = cpbridge_woo::model::LineItemWrite { sku: Some(sku.into()), quantity, ..Default::default() };
     shop.place_lines(1, 0, vec![line]).await;
     assert!(shop.cli(&["orders", "pull"]).status.success());
-    let processed = shop.cli(&["orders", "process"]);
-    assert!(
-        crate::stdout(&processed).contains("\"applied\": 1"),
-        "{}{}",
-        crate::stdout(&processed),
-        stderr(&processed)
-    );
+    process_applies_one(shop);
     committed().fetch_one(&mut *db).await.expect("the cell") - before
 }
 
