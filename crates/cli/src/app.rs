@@ -32,6 +32,11 @@ pub struct App {
 }
 
 impl App {
+    /// Where runs are recorded (the run history, and alerts after failed runs): by the scheduler and by hand alike.
+    pub fn run_log(&self) -> cpbridge_pipelines::jobs::StoreRunLog {
+        cpbridge_pipelines::jobs::StoreRunLog::new(self.store.clone(), self.alerts.clone())
+    }
+
     /// Opens the state store and Counterpoint, and builds the WooCommerce client and the pipelines.
     ///
     /// # Errors
@@ -79,14 +84,13 @@ impl App {
             config.alerts.email.as_ref(),
             config.alerts.rules(),
         );
-        let orders =
-            Arc::new(OrderPipeline::new(cp.clone(), woo.clone(), store.clone(), alerts.clone(), config.orders.clone()));
         let ports = cpbridge_pipelines::jobs::Ports {
             cp: cp.clone(),
             woo: woo.clone(),
             store: store.clone(),
             alerts: alerts.clone(),
         };
+        let orders = Arc::new(OrderPipeline::new(ports.clone(), config.orders.clone()));
         let dead_hold = config.orders.dead_hold();
         let products =
             Arc::new(ProductSync::new(ports.clone(), config.products.clone(), config.inventory.clone(), dead_hold));

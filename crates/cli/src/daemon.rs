@@ -159,7 +159,7 @@ impl BoundApp {
         }
         // Every job, from the one list, run the same way.
         let clock: Arc<dyn cpbridge_pipelines::scheduler::RunClock> = Arc::new(beat.clone());
-        let scheduler = cpbridge_pipelines::scheduler::Scheduler::new(clock, stop.clone());
+        let scheduler = cpbridge_pipelines::scheduler::Scheduler::new(clock, Arc::new(this.run_log()), stop.clone());
         let scheduled = scheduler.spawn_all(crate::jobs::registry(&this, delivered), &mut tasks);
         tracing::info!(jobs = scheduled.len(), "jobs scheduled");
 

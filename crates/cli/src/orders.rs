@@ -203,8 +203,8 @@ pub async fn run_dlq(command: DlqCommand) -> crate::error::Result<ExitCode> {
                 }
             }
             if !no_process {
-                let report = app.orders.process_once().await?;
-                print_json(&report)?;
+                let runs = crate::jobs::run_by_hand(&app, JobName::OrdersProcess, false).await?;
+                print_json(&runs.into_iter().next().unwrap_or_default().report)?;
             }
             Ok(code)
         }

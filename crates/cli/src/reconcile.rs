@@ -5,8 +5,11 @@ use std::process::ExitCode;
 
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
+use cpbridge_pipelines::PipelineError;
 use cpbridge_pipelines::orders_reconcile::OrdersReconcileReport;
+use cpbridge_pipelines::scheduler::{JobName, RunLog as _, RunOutcome};
 
+use crate::app::App;
 use crate::args::ConfigArg;
 
 #[derive(Debug, Subcommand)]
@@ -40,13 +43,31 @@ pub async fn run(command: ReconcileCommand) -> crate::error::Result<ExitCode> {
     let ReconcileCommand::Orders(args) = command;
     let app = args.config.app().await?;
     let grace = chrono::Duration::seconds(args.grace_secs.max(0));
-    let report = app.orders.reconcile_orders(args.since, args.repair, grace).await?;
+    let report = reconcile_orders(&app, args.since, args.repair, grace).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", table(&report));
     }
     Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// Runs the orders reconcile once and records it, as the daemon's runs are, so that `cpbridge status` shows what it
+/// found; returns the whole report (the record keeps the first problems).
+///
+/// # Errors
+/// When WooCommerce, Counterpoint or the state store cannot be read.
+pub async fn reconcile_orders(
+    app: &App,
+    since: Option<NaiveDate>,
+    repair: bool,
+    grace: chrono::Duration,
+) -> Result<OrdersReconcileReport, PipelineError> {
+    let started = cpbridge_pipelines::jobs::now();
+    let result = app.orders.reconcile_orders(since, repair, grace).await;
+    let recorded = result.as_ref().map(|report| RunOutcome::of(&report.for_the_record(), false));
+    app.run_log().record(JobName::OrdersReconcile, started, recorded.as_ref().map_err(|e| *e)).await;
+    result
 }
 
 /// The one line the status page and `cpbridge status` show for a reconcile, from its report or its recorded counts.

@@ -23,7 +23,7 @@ use futures_util::TryStreamExt as _;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::jobs::{PipelineError, Ports, RecordFailures, now, record_run};
+use crate::jobs::{PipelineError, Ports, RecordFailures, now};
 use crate::order_map;
 use crate::products::scan;
 use crate::settings::OrderSettings;
@@ -241,22 +241,10 @@ impl CustomerSync {
     /// When Counterpoint, the state store or WooCommerce fails as a whole; one customer's failure is counted and
     /// named in the report.
     pub async fn run_once(&self) -> Result<CustomerReport, PipelineError> {
-        let started = now();
         let mut report = CustomerReport::default();
-        let mut result = self.take_in(&mut report).await;
-        if result.is_ok() {
-            result = self.send_out(&mut report).await;
-        }
-        let result = result.map(|()| report);
-        record_run(
-            self.ports.store.as_ref(),
-            &self.ports.alerts,
-            crate::scheduler::JobName::Customers,
-            started,
-            &result,
-        )
-        .await;
-        result
+        self.take_in(&mut report).await?;
+        self.send_out(&mut report).await?;
+        Ok(report)
     }
 
     async fn take_in(&self, report: &mut CustomerReport) -> Result<(), PipelineError> {

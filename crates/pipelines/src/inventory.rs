@@ -19,7 +19,7 @@ use cpbridge_woo::model::{BatchWrite, Product, ProductWrite};
 use futures_util::TryStreamExt as _;
 use serde::Serialize;
 
-use crate::jobs::{PipelineError, Ports, RecordFailures, now, record_run};
+use crate::jobs::{PipelineError, Ports, RecordFailures, now};
 use crate::products::{PRODUCT_RECORDS, STOCK_RECORDS, all_items, all_levels};
 use crate::sync_settings::InventorySettings;
 
@@ -113,23 +113,6 @@ impl InventorySync {
     /// # Errors
     /// When Counterpoint, the state store or WooCommerce fails; the change rows not yet pushed then stay.
     pub async fn events_once(&self) -> Result<InventoryReport, PipelineError> {
-        let started = now();
-        let result = self.events_inner().await;
-        // An idle poll every few seconds would bury the useful runs; only runs that did something are recorded.
-        if result.as_ref().map_or(true, |r| r.changes > 0 || r.purged > 0) {
-            record_run(
-                self.ports.store.as_ref(),
-                &self.ports.alerts,
-                crate::scheduler::JobName::InventoryEvents,
-                started,
-                &result,
-            )
-            .await;
-        }
-        result
-    }
-
-    async fn events_inner(&self) -> Result<InventoryReport, PipelineError> {
         let mut report = InventoryReport::default();
         let mut stuck: HashSet<i64> = HashSet::new();
         for _round in 0..MAX_ROUNDS {
@@ -351,20 +334,6 @@ impl InventorySync {
     /// # Errors
     /// When Counterpoint, the state store or WooCommerce fails.
     pub async fn reconcile_once(&self) -> Result<InventoryReport, PipelineError> {
-        let started = now();
-        let result = self.reconcile_inner().await;
-        record_run(
-            self.ports.store.as_ref(),
-            &self.ports.alerts,
-            crate::scheduler::JobName::InventoryReconcile,
-            started,
-            &result,
-        )
-        .await;
-        result
-    }
-
-    async fn reconcile_inner(&self) -> Result<InventoryReport, PipelineError> {
         let mut report = InventoryReport::default();
         let in_store: Vec<Product> = self.ports.woo.products(Vec::new()).try_collect().await?;
         let items: HashSet<String> =

@@ -1,5 +1,5 @@
-//! What every job shares: the error that stops a whole run, and the record of each run in the state store (with an
-//! alert when a job starts failing).
+//! What every job shares: the ports, the error that stops a whole run, and the record of each run in the state store
+//! (with an alert when a job starts failing).
 
 use chrono::{NaiveDateTime, Utc};
 use cpbridge_counterpoint::CpError;
@@ -8,6 +8,7 @@ use cpbridge_woo::WooError;
 use serde::Serialize;
 
 use crate::alerts::Alerter;
+use crate::scheduler::{JobName, RunLog, RunOutcome};
 
 /// The systems a job works with; every sync takes the same four.
 #[derive(Clone)]
@@ -54,18 +55,11 @@ pub(crate) fn digest(value: &serde_json::Value) -> String {
     sha2::Sha256::digest(value.to_string().as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
-pub(crate) fn now() -> NaiveDateTime {
+pub fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
 }
 
 /// A report's fields as the named counts of a run.
-pub(crate) fn counts<T: Serialize>(report: &T) -> serde_json::Map<String, serde_json::Value> {
-    match serde_json::to_value(report) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    }
-}
-
 /// What a failed run is, for the operator: the alert kind, and whether it alerts at once or only after
 /// `failures_in_a_row`.
 fn alert_kind(e: &PipelineError) -> (&'static str, bool) {
@@ -78,43 +72,56 @@ fn alert_kind(e: &PipelineError) -> (&'static str, bool) {
     }
 }
 
-/// Records a run in the state store, and alerts when a whole run failed: at once when a system is unreachable or
-/// refuses cpbridge's credentials, else after `failures_in_a_row` failed runs; the alerter keeps it from repeating
-/// more than hourly.
-pub async fn record_run<T: Serialize>(
-    store: &dyn StateStore,
-    alerts: &Alerter,
-    job: crate::scheduler::JobName,
-    started: NaiveDateTime,
-    result: &Result<T, PipelineError>,
-) {
-    let job = job.as_str();
-    let (outcome, counts, error) = match result {
-        Ok(report) => ("ok", counts(report), None),
-        Err(e) => ("failed", serde_json::Map::new(), Some(e.to_string())),
-    };
-    let run = JobRun {
-        job: job.to_owned(),
-        started_at: started,
-        ended_at: now(),
-        outcome: outcome.to_owned(),
-        counts,
-        error,
-    };
-    if let Err(e) = store.record_run(&run).await {
-        tracing::warn!(job, error = %e, "the run could not be recorded");
+/// The run history in the state store, and an alert when a job starts failing: at once when a system is
+/// unreachable or refuses cpbridge's credentials, else after `failures_in_a_row` failed runs (the alerter keeps it
+/// from repeating more than hourly). The scheduler records through it, and so do the runs made by hand.
+#[derive(Clone)]
+pub struct StoreRunLog {
+    store: std::sync::Arc<dyn StateStore>,
+    alerts: Alerter,
+}
+
+impl StoreRunLog {
+    pub fn new(store: std::sync::Arc<dyn StateStore>, alerts: Alerter) -> Self {
+        StoreRunLog { store, alerts }
     }
-    let Err(e) = result else { return };
-    let (kind, at_once) = alert_kind(e);
-    let in_a_row = alerts.rules().failures_in_a_row.max(1);
-    let due = at_once
-        || match store.recent_runs(job, in_a_row).await {
-            Ok(runs) => runs.len() == in_a_row && runs.iter().all(|r| r.outcome == "failed"),
-            // The store cannot say: better one alert too many than a silent failure.
-            Err(_) => true,
+}
+
+#[async_trait::async_trait]
+impl RunLog for StoreRunLog {
+    async fn record(&self, job: JobName, started: NaiveDateTime, result: Result<&RunOutcome, &PipelineError>) {
+        let job = job.as_str();
+        let (outcome, counts, error) = match result {
+            Ok(run) => match &run.report {
+                serde_json::Value::Object(map) => ("ok", map.clone(), None),
+                _ => ("ok", serde_json::Map::new(), None),
+            },
+            Err(e) => ("failed", serde_json::Map::new(), Some(e.to_string())),
         };
-    if due {
-        let message = if at_once { e.to_string() } else { format!("{in_a_row} runs in a row failed; the last: {e}") };
-        alerts.raise(kind, job, &message).await;
+        let run = JobRun {
+            job: job.to_owned(),
+            started_at: started,
+            ended_at: now(),
+            outcome: outcome.to_owned(),
+            counts,
+            error,
+        };
+        if let Err(e) = self.store.record_run(&run).await {
+            tracing::warn!(job, error = %e, "the run could not be recorded");
+        }
+        let Err(e) = result else { return };
+        let (kind, at_once) = alert_kind(e);
+        let in_a_row = self.alerts.rules().failures_in_a_row.max(1);
+        let due = at_once
+            || match self.store.recent_runs(job, in_a_row).await {
+                Ok(runs) => runs.len() == in_a_row && runs.iter().all(|r| r.outcome == "failed"),
+                // The store cannot say: better one alert too many than a silent failure.
+                Err(_) => true,
+            };
+        if due {
+            let message =
+                if at_once { e.to_string() } else { format!("{in_a_row} runs in a row failed; the last: {e}") };
+            self.alerts.raise(kind, job, &message).await;
+        }
     }
 }

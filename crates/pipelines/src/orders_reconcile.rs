@@ -100,6 +100,14 @@ pub struct OrdersReconcileReport {
 }
 
 impl OrdersReconcileReport {
+    /// The report as the run history keeps it: every count, and the first problems (all are in the report itself).
+    #[must_use]
+    pub fn for_the_record(&self) -> OrdersReconcileReport {
+        let mut kept = self.clone();
+        kept.problems.truncate(PROBLEMS_RECORDED);
+        kept
+    }
+
     /// True when nothing is wrong (a refund after apply is listed, but not wrong).
     pub fn is_clean(&self) -> bool {
         self.problems.iter().all(|p| !p.kind.is_wrong())
@@ -278,7 +286,7 @@ const PROBLEMS_RECORDED: usize = 20;
 impl OrderPipeline {
     /// Compares every WooCommerce order since `since` (default: the cut-over) with Counterpoint, stages the missing
     /// ones when `repair` is set, and raises one alert per problem (ever, not hourly). Orders changed within `grace`
-    /// that are not staged yet count as in flight. The run is recorded.
+    /// that are not staged yet count as in flight.
     ///
     /// # Errors
     /// When WooCommerce, Counterpoint or the state store cannot be read.
@@ -288,26 +296,7 @@ impl OrderPipeline {
         repair: bool,
         grace: chrono::Duration,
     ) -> Result<OrdersReconcileReport, PipelineError> {
-        let started = now();
-        let in_flight_after = (grace > chrono::Duration::zero()).then(|| started - grace);
-        let result = self.reconcile_inner(since, repair, in_flight_after).await;
-        match &result {
-            Ok(report) => {
-                let mut kept = report.clone();
-                kept.problems.truncate(PROBLEMS_RECORDED);
-                self.record(crate::scheduler::JobName::OrdersReconcile, started, &Ok::<_, PipelineError>(kept)).await;
-            }
-            Err(_) => self.record(crate::scheduler::JobName::OrdersReconcile, started, &result).await,
-        }
-        result
-    }
-
-    async fn reconcile_inner(
-        &self,
-        since: Option<NaiveDate>,
-        repair: bool,
-        in_flight_after: Option<NaiveDateTime>,
-    ) -> Result<OrdersReconcileReport, PipelineError> {
+        let in_flight_after = (grace > chrono::Duration::zero()).then(|| now() - grace);
         let cutover = match since {
             Some(date) => date,
             None => self.cutover().await?,
@@ -320,13 +309,13 @@ impl OrderPipeline {
             ("order".to_owned(), "asc".to_owned()),
             ("_fields".to_owned(), LISTED_FIELDS.to_owned()),
         ];
-        let mut listed: Vec<Order> = self.woo.list("/orders", query).try_collect().await?;
+        let mut listed: Vec<Order> = self.ports.woo.list("/orders", query).try_collect().await?;
         let staged = self.all_staging_heads().await?;
         let documents = self.station_documents().await?;
         let mut gone = HashSet::new();
         for head in unlisted_applied(&listed, &staged, cutover).into_iter().cloned().collect::<Vec<_>>() {
             let id = head.woo_order_id;
-            match self.woo.order(id).await {
+            match self.ports.woo.order(id).await {
                 Ok(order) => listed.push(order),
                 Err(e) if e.is_not_found() => {
                     gone.insert(head.woo_order_id);
@@ -355,7 +344,7 @@ impl OrderPipeline {
                     "; `cpbridge reconcile orders --repair` stages it"
                 });
             }
-            self.alerts.raise_once(&kind, &subject, &message).await;
+            self.ports.alerts.raise_once(&kind, &subject, &message).await;
         }
         Ok(report)
     }
@@ -365,14 +354,14 @@ impl OrderPipeline {
             "USER_ORDER_STAGING",
             StagingId::new(0),
             |h: &StagingHead| h.staging_id,
-            |after| self.cp.staging_heads(after, PAGE),
+            |after| self.ports.cp.staging_heads(after, PAGE),
         )
         .await
     }
 
     async fn station_documents(&self) -> Result<Vec<BookedDocument>, PipelineError> {
         let station = &self.settings.station_id;
-        let fetch = |after| self.cp.station_documents(station, after, PAGE);
+        let fetch = |after| self.ports.cp.station_documents(station, after, PAGE);
         every_page("PS_DOC_HDR", i64::MIN, |d: &BookedDocument| d.doc_id, fetch).await
     }
 }

@@ -22,7 +22,7 @@ use cpbridge_woo::model::BatchWrite;
 use futures_util::TryStreamExt as _;
 use serde::Serialize;
 
-use crate::jobs::{PipelineError, Ports, RecordFailures, now, record_run};
+use crate::jobs::{PipelineError, Ports, RecordFailures, now};
 use crate::product_map::{self, ProductSpec};
 use crate::sync_settings::{InventorySettings, ProductSettings};
 
@@ -181,20 +181,6 @@ impl ProductSync {
     /// When Counterpoint or the state store fails, or WooCommerce refuses the credentials. A product WooCommerce
     /// refuses is counted and named in the report, and tried again next run.
     pub async fn run_once(&self) -> Result<ProductReport, PipelineError> {
-        let started = now();
-        let result = self.run_inner().await;
-        record_run(
-            self.ports.store.as_ref(),
-            &self.ports.alerts,
-            crate::scheduler::JobName::Products,
-            started,
-            &result,
-        )
-        .await;
-        result
-    }
-
-    async fn run_inner(&self) -> Result<ProductReport, PipelineError> {
         let mut report = ProductReport::default();
         let items = all_items(&self.ports.cp).await?;
         // The price location's rows, read once: the items' own (`DIM_n_UPR = '*'`) and the grid cells'.

@@ -2,8 +2,9 @@
 //!
 //! A [`Job`] says its name, its cadence and how to run once; the [`Scheduler`] owns everything else: a run at start,
 //! then one per cadence with jitter (or sooner when the job's wake signal fires), never two runs of a job at once,
-//! runs again at once while the job reports a full batch (within a bound), backs off after failures, and stops
-//! between runs when asked. The daemon's list of jobs is built in one place from these.
+//! runs again at once while the job reports a full batch (within a bound), records each run that did something (and
+//! every failed one, which alerts after enough in a row), backs off after failures, and stops between runs when
+//! asked. The daemon's list of jobs is built in one place from these.
 
 use std::fmt;
 use std::sync::Arc;
@@ -111,17 +112,27 @@ impl fmt::Display for JobName {
 pub struct RunOutcome {
     /// The run filled its batch: more work is waiting, so run again at once.
     pub again: bool,
-    /// The run's report (its counts, and the records it could not send), as a one-shot command prints it.
+    /// The run's report (its counts, and the records it could not send), as a one-shot command prints it and the
+    /// run history keeps it.
     pub report: serde_json::Value,
+    /// The run found nothing to do (an idle poll): it is not recorded, or the history would bury the runs that did.
+    pub quiet: bool,
 }
 
 impl RunOutcome {
-    pub const DONE: RunOutcome = RunOutcome { again: false, report: serde_json::Value::Null };
-    pub const MORE: RunOutcome = RunOutcome { again: true, report: serde_json::Value::Null };
+    pub const DONE: RunOutcome = RunOutcome { again: false, report: serde_json::Value::Null, quiet: false };
+    pub const MORE: RunOutcome = RunOutcome { again: true, report: serde_json::Value::Null, quiet: false };
 
     /// A run that reported `report`.
     pub fn of<T: serde::Serialize>(report: &T, again: bool) -> RunOutcome {
-        RunOutcome { again, report: serde_json::to_value(report).unwrap_or_default() }
+        RunOutcome { again, report: serde_json::to_value(report).unwrap_or_default(), quiet: false }
+    }
+
+    /// The same run, not recorded when `idle` (it found nothing to do).
+    #[must_use]
+    pub fn quiet_if(mut self, idle: bool) -> RunOutcome {
+        self.quiet = idle;
+        self
     }
 
     /// Records the run could not send (its report's `failed`).
@@ -148,8 +159,42 @@ pub trait Job: Send + Sync {
         100
     }
 
-    /// One run. A failure is logged by the scheduler and backs the job off; what failed is the job's to record.
+    /// One run. The scheduler records it (unless it was quiet), logs a failure and backs the job off.
     async fn run_once(&self) -> Result<RunOutcome, PipelineError>;
+}
+
+/// Where runs are recorded: the state store's run history, and an alert after failed runs
+/// ([`crate::jobs::StoreRunLog`]).
+#[async_trait]
+pub trait RunLog: Send + Sync {
+    async fn record(&self, job: JobName, started: chrono::NaiveDateTime, result: Result<&RunOutcome, &PipelineError>);
+}
+
+/// A log that keeps nothing, for tests.
+pub struct NoLog;
+
+#[async_trait]
+impl RunLog for NoLog {
+    async fn record(
+        &self,
+        _job: JobName,
+        _started: chrono::NaiveDateTime,
+        _result: Result<&RunOutcome, &PipelineError>,
+    ) {
+    }
+}
+
+/// Runs `job` once and records the run unless it was quiet: the one way a run is run, by the scheduler and by hand.
+///
+/// # Errors
+/// The run's own failure, after it is recorded.
+pub async fn run_and_record(job: &dyn Job, log: &dyn RunLog) -> Result<RunOutcome, PipelineError> {
+    let started = crate::jobs::now();
+    let result = job.run_once().await;
+    if !matches!(&result, Ok(outcome) if outcome.quiet) {
+        log.record(job.name(), started, result.as_ref()).await;
+    }
+    result
 }
 
 /// Where the scheduler says that a run started and ended (the daemon's heartbeats and stuck-run watchdog).
@@ -184,6 +229,7 @@ pub fn backoff(every: Duration, failures: u32) -> Duration {
 /// Runs jobs on their cadences until stopped.
 pub struct Scheduler {
     clock: Arc<dyn RunClock>,
+    log: Arc<dyn RunLog>,
     stop: CancellationToken,
     /// Up to this share of the cadence either way, so that jobs on one cadence (and several cpbridge workers) do not
     /// keep meeting.
@@ -191,8 +237,8 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(clock: Arc<dyn RunClock>, stop: CancellationToken) -> Self {
-        Scheduler { clock, stop, jitter: 0.1 }
+    pub fn new(clock: Arc<dyn RunClock>, log: Arc<dyn RunLog>, stop: CancellationToken) -> Self {
+        Scheduler { clock, log, stop, jitter: 0.1 }
     }
 
     /// Without jitter, for tests that count runs on a paused clock.
@@ -208,15 +254,22 @@ impl Scheduler {
         for job in jobs {
             let Some(every) = job.every() else { continue };
             started.push(job.name());
-            let (clock, stop, jitter) = (self.clock.clone(), self.stop.clone(), self.jitter);
-            tasks.spawn(run_job(job, every, clock, stop, jitter));
+            let (clock, log, stop, jitter) = (self.clock.clone(), self.log.clone(), self.stop.clone(), self.jitter);
+            tasks.spawn(run_job(job, every, clock, log, stop, jitter));
         }
         started
     }
 }
 
 /// One job's loop. Its runs follow one another in this one task, so they never overlap.
-async fn run_job(job: Arc<dyn Job>, every: Duration, clock: Arc<dyn RunClock>, stop: CancellationToken, jitter: f64) {
+async fn run_job(
+    job: Arc<dyn Job>,
+    every: Duration,
+    clock: Arc<dyn RunClock>,
+    log: Arc<dyn RunLog>,
+    stop: CancellationToken,
+    jitter: f64,
+) {
     let name = job.name();
     let wake = job.wake();
     tracing::debug!(job = %name, every = ?every, "scheduled");
@@ -227,7 +280,7 @@ async fn run_job(job: Arc<dyn Job>, every: Duration, clock: Arc<dyn RunClock>, s
         }
         clock.started(name, every).await;
         for _round in 0..job.max_rounds().max(1) {
-            match job.run_once().await {
+            match run_and_record(job.as_ref(), log.as_ref()).await {
                 Ok(outcome) => {
                     failures = 0;
                     if !outcome.again || stop.is_cancelled() {
@@ -272,6 +325,8 @@ mod tests {
         takes: Duration,
         full: usize,
         failing: Mutex<bool>,
+        /// Runs report nothing to do.
+        idle: Mutex<bool>,
         wake: Option<Arc<Notify>>,
         runs: AtomicUsize,
         running: AtomicUsize,
@@ -286,6 +341,7 @@ mod tests {
                 takes,
                 full: 0,
                 failing: Mutex::new(false),
+                idle: Mutex::new(false),
                 wake: None,
                 runs: AtomicUsize::new(0),
                 running: AtomicUsize::new(0),
@@ -325,16 +381,57 @@ mod tests {
                     detail: "down".into(),
                 }));
             }
-            Ok(if n < self.full { RunOutcome::MORE } else { RunOutcome::DONE })
+            let outcome = if n < self.full { RunOutcome::MORE } else { RunOutcome::DONE };
+            Ok(outcome.quiet_if(*self.idle.lock().expect("lock")))
         }
     }
 
     fn start(probe: &Arc<Probe>) -> (CancellationToken, JoinSet<()>) {
+        start_logged(probe, Arc::new(NoLog))
+    }
+
+    fn start_logged(probe: &Arc<Probe>, log: Arc<dyn RunLog>) -> (CancellationToken, JoinSet<()>) {
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let scheduler = Scheduler::new(Arc::new(NoClock), stop.clone()).without_jitter();
+        let scheduler = Scheduler::new(Arc::new(NoClock), log, stop.clone()).without_jitter();
         scheduler.spawn_all(vec![probe.clone() as Arc<dyn Job>], &mut tasks);
         (stop, tasks)
+    }
+
+    /// Keeps what the scheduler records: each run's job and whether it succeeded.
+    #[derive(Default)]
+    struct Kept(Mutex<Vec<(JobName, bool)>>);
+
+    #[async_trait]
+    impl RunLog for Kept {
+        async fn record(
+            &self,
+            job: JobName,
+            _started: chrono::NaiveDateTime,
+            result: Result<&RunOutcome, &PipelineError>,
+        ) {
+            self.0.lock().expect("lock").push((job, result.is_ok()));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_run_is_recorded_but_an_idle_one_and_every_failure_is() {
+        let probe = Arc::new(Probe::new(Duration::from_secs(10), Duration::ZERO));
+        let kept = Arc::new(Kept::default());
+        let (stop, mut tasks) = start_logged(&probe, kept.clone());
+        // 0 s: a run that did something; 10 s and 20 s: idle; 30 s: a failure; 40 s (after the back-off): idle.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        *probe.idle.lock().expect("lock") = true;
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        *probe.failing.lock().expect("lock") = true;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        *probe.failing.lock().expect("lock") = false;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        stop.cancel();
+        while tasks.join_next().await.is_some() {}
+        assert_eq!(probe.runs(), 5);
+        let recorded = kept.0.lock().expect("lock").clone();
+        assert_eq!(recorded, vec![(JobName::Products, true), (JobName::Products, false)]);
     }
 
     #[tokio::test(start_paused = true)]

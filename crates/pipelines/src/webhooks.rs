@@ -10,7 +10,7 @@ use cpbridge_woo::{Replay, Secret, WooClient};
 use serde::Serialize;
 
 use crate::alerts::Alerter;
-use crate::jobs::{PipelineError, now, record_run};
+use crate::jobs::PipelineError;
 use crate::orders::OrderPipeline;
 
 /// The topics cpbridge needs: a new order, and every change to one (payment, cancellation, edits).
@@ -114,14 +114,6 @@ impl WebhookGuard {
     /// # Errors
     /// When WooCommerce cannot be reached or refuses a repair, or the catch-up poll fails.
     pub async fn run_once(&self) -> Result<WebhookReport, PipelineError> {
-        let started = now();
-        let result = self.run_inner().await;
-        let store = self.orders.state_store();
-        record_run(store.as_ref(), &self.alerts, crate::scheduler::JobName::Webhooks, started, &result).await;
-        result
-    }
-
-    async fn run_inner(&self) -> Result<WebhookReport, PipelineError> {
         let hooks = self.woo.webhooks().await?;
         let mut report = WebhookReport::default();
         let (mut reactivated, mut created) = (Vec::new(), Vec::new());

@@ -16,6 +16,7 @@ use cpbridge_core::staging::StagingStatus;
 use cpbridge_core::{Sku, WooOrderId};
 use cpbridge_counterpoint::SqlCounterpoint;
 use cpbridge_devtools::seed::SeedSpec;
+use cpbridge_pipelines::scheduler::JobName;
 use cpbridge_woo::de::ManageStock;
 use cpbridge_woo::model::{LineItemWrite, OrderWrite, Product, WebhookWrite};
 use cpbridge_woo::{Credentials, WooClient, WooConfig};
@@ -85,13 +86,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let config_path = dir.join("cpbridge.toml");
     std::fs::write(&config_path, demo_config(&dir, &store_url))?;
     let app = App::build(Config::load(&config_path)?).await?;
-    let products = app.products.run_once().await?;
+    // The first syncs by hand, run and recorded as the daemon runs them.
+    let products = run_by_hand(&app, JobName::Products).await?;
     println!(
         "products: {} items on the web created in {} batch requests ({} categories)",
-        products.created, products.batch_requests, products.categories_created
+        products["created"], products["batch_requests"], products["categories_created"]
     );
-    let customers = app.customers.run_once().await?;
-    println!("customers: {} web customers created in the store", customers.created_in_woocommerce);
+    let customers = run_by_hand(&app, JobName::Customers).await?;
+    println!("customers: {} web customers created in the store", customers["created_in_woocommerce"]);
 
     let woo = WooClient::new(WooConfig::new(&store_url, credentials))?;
     let stop = CancellationToken::new();
@@ -400,7 +402,7 @@ async fn reconcile(
     let cells_checked = wanted_cells.len();
     off.extend(cells_off.iter().cloned());
 
-    let orders = app.orders.reconcile_orders(None, false, chrono::Duration::zero()).await?;
+    let orders = cpbridge::reconcile::reconcile_orders(app, None, false, chrono::Duration::zero()).await?;
     let checks = [
         (
             orders.is_clean() && orders.in_counterpoint == placed,
@@ -441,4 +443,10 @@ async fn reconcile(
         println!("      {line}");
     }
     Ok(checks.iter().all(|(ok, _)| *ok))
+}
+
+/// Runs one job of the registry once, recorded, and returns its report.
+async fn run_by_hand(app: &App, job: JobName) -> anyhow::Result<serde_json::Value> {
+    let runs = cpbridge::jobs::run_by_hand(app, job, false).await?;
+    Ok(runs.into_iter().next().unwrap_or_default().report)
 }

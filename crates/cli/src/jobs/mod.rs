@@ -6,15 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cpbridge_pipelines::PipelineError;
-use cpbridge_pipelines::scheduler::{Job, JobName, RunOutcome};
+use cpbridge_pipelines::scheduler::{Job, JobName, RunOutcome, run_and_record};
 use tokio::sync::Notify;
 
 use crate::app::App;
 use crate::config::ScheduleSection;
 
-/// A job that is one call of its pipeline.
+/// A job that is one call of its pipeline; with `quiet_if`, a run whose report says it found nothing is not recorded.
 macro_rules! one_call_job {
     ($job:ident, $name:expr, $field:ident: $ty:ty, |$it:ident| $run:expr) => {
+        one_call_job!($job, $name, $field: $ty, |$it| $run, quiet_if |_report| false);
+    };
+    ($job:ident, $name:expr, $field:ident: $ty:ty, |$it:ident| $run:expr, quiet_if |$report:ident| $idle:expr) => {
         pub(super) struct $job {
             pub(super) $field: $ty,
             pub(super) every: Option<Duration>,
@@ -30,7 +33,7 @@ macro_rules! one_call_job {
             }
             async fn run_once(&self) -> Result<RunOutcome, PipelineError> {
                 let $it = &self.$field;
-                $run.map(|report| RunOutcome::of(&report, false))
+                $run.map(|$report| RunOutcome::of(&$report, false).quiet_if($idle))
             }
         }
     };
@@ -50,7 +53,6 @@ mod products;
 mod webhooks;
 
 pub use inventory_reconcile::reconcile;
-pub use pricing::refresh_prices;
 
 /// Every job of the daemon, in the order `cpbridge status` shows them. `delivered` wakes intake when a webhook
 /// lands.
@@ -76,7 +78,6 @@ pub fn registry(app: &App, delivered: Arc<Notify>) -> Vec<Arc<dyn Job>> {
         Arc::new(customers::Customers { customers: app.customers.clone(), every: cadence(s.customers_secs) }),
         Arc::new(pricing::Pricing {
             pricing: app.pricing.clone(),
-            store: app.store.clone(),
             alerts: app.alerts.clone(),
             every: always(s.pricing_refresh_secs),
         }),
@@ -85,17 +86,19 @@ pub fn registry(app: &App, delivered: Arc<Notify>) -> Vec<Arc<dyn Job>> {
     ]
 }
 
-/// Runs one job of the registry once by hand, as the daemon would (the one-shot commands: `orders pull`, `sync
-/// products`, ...). With `drain`, runs again while it reports a full batch, within its bound. Returns each run.
+/// Runs one job of the registry once by hand, as the daemon would, and records it as the daemon does (the one-shot
+/// commands: `orders pull`, `sync products`, ...). With `drain`, runs again while it reports a full batch, within its
+/// bound. Returns each run.
 ///
 /// # Errors
 /// When the run fails as a whole.
 pub async fn run_by_hand(app: &App, job: JobName, drain: bool) -> Result<Vec<RunOutcome>, PipelineError> {
     let registry = registry(app, Arc::new(Notify::new()));
     let Some(job) = registry.into_iter().find(|j| j.name() == job) else { return Ok(Vec::new()) };
+    let log = app.run_log();
     let mut runs = Vec::new();
     for _ in 0..job.max_rounds().max(1) {
-        let outcome = job.run_once().await?;
+        let outcome = run_and_record(job.as_ref(), &log).await?;
         let again = drain && outcome.again;
         runs.push(outcome);
         if !again {

@@ -29,6 +29,9 @@ impl Job for OrdersReconcile {
             tracing::warn!(error = %e, "the order poll before the orders reconcile failed");
         }
         let grace = chrono::Duration::minutes(10);
-        self.orders.reconcile_orders(None, true, grace).await.map(|report| RunOutcome::of(&report, false))
+        self.orders
+            .reconcile_orders(None, true, grace)
+            .await
+            .map(|report| RunOutcome::of(&report.for_the_record(), false))
     }
 }

@@ -4,17 +4,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cpbridge_pipelines::Alerter;
-use cpbridge_pipelines::PipelineError;
 use cpbridge_pipelines::pricing::PriceService;
 use cpbridge_pipelines::scheduler::{Job, JobName, RunOutcome};
-use cpbridge_store::StateStore;
+use cpbridge_pipelines::{Alerter, PipelineError};
 
 pub(super) struct Pricing {
-    pub(super) pricing: Arc<cpbridge_pipelines::pricing::PriceService>,
-    pub(super) store: Arc<dyn cpbridge_store::StateStore>,
-    pub(super) alerts: cpbridge_pipelines::Alerter,
+    pub(super) pricing: Arc<PriceService>,
+    pub(super) alerts: Alerter,
     pub(super) every: Option<Duration>,
+}
+
+/// The book's size after a refresh.
+#[derive(serde::Serialize)]
+struct PricingReport {
+    items: usize,
+    customers: usize,
+    unreadable_rules: usize,
 }
 
 #[async_trait]
@@ -26,35 +31,18 @@ impl Job for Pricing {
         self.every
     }
     async fn run_once(&self) -> Result<RunOutcome, PipelineError> {
-        // A failed refresh keeps the last book in service and is recorded; it is not the scheduler's to back off.
-        refresh_prices(&self.pricing, self.store.as_ref(), &self.alerts).await;
-        Ok(RunOutcome::DONE)
-    }
-}
-
-/// Refreshes the price book; a run that changed something, or failed, is recorded.
-pub async fn refresh_prices(pricing: &PriceService, store: &dyn StateStore, alerts: &Alerter) {
-    #[derive(serde::Serialize)]
-    struct PricingReport {
-        items: usize,
-        customers: usize,
-        unreadable_rules: usize,
-    }
-    let started = chrono::Utc::now().naive_utc();
-    let result = pricing.refresh().await.map_err(PipelineError::from);
-    let changed = matches!(result, Ok(true));
-    let report = result.map(|_| {
-        let book = pricing.book();
+        // A failed refresh keeps the last book in service; the failure is recorded and the job backs off.
+        let changed = self.pricing.refresh().await?;
+        let book = self.pricing.book();
+        // A rule that cannot be read is skipped, never guessed: the shop hears of each one once.
+        for problem in book.problems() {
+            self.alerts
+                .raise_once("price_rule_unreadable", &problem, "this price rule is never applied until it is fixed")
+                .await;
+        }
         let (items, customers) = book.counts();
-        PricingReport { items, customers, unreadable_rules: book.problems().len() }
-    });
-    if changed || report.is_err() {
-        cpbridge_pipelines::jobs::record_run(store, alerts, JobName::Pricing, started, &report).await;
-    }
-    // A rule that cannot be read is skipped, never guessed: the shop hears of each one once.
-    for problem in pricing.book().problems() {
-        alerts
-            .raise_once("price_rule_unreadable", &problem, "this price rule is never applied until it is fixed")
-            .await;
+        let report = PricingReport { items, customers, unreadable_rules: book.problems().len() };
+        // A refresh that found nothing new is not worth a line in the history.
+        Ok(RunOutcome::of(&report, false).quiet_if(!changed))
     }
 }

@@ -10,17 +10,9 @@ impl OrderPipeline {
     /// # Errors
     /// When Counterpoint cannot be reached at all; each order's own failure is stored on its row instead.
     pub async fn process_once(self: &Arc<Self>) -> Result<ProcessReport, PipelineError> {
-        let started = now();
-        let result = self.process_inner(started).await;
-        if !matches!(&result, Ok(r) if r.claimed == 0) {
-            self.record(JobName::OrdersProcess, started, &result).await;
-        }
-        result
-    }
-
-    pub(super) async fn process_inner(self: &Arc<Self>, at: NaiveDateTime) -> Result<ProcessReport, PipelineError> {
+        let at = now();
         let lease = Duration::seconds(self.settings.lease_secs);
-        let claims = self.cp.claim_staged_orders(at, lease, self.settings.batch_size).await?;
+        let claims = self.ports.cp.claim_staged_orders(at, lease, self.settings.batch_size).await?;
         let mut report = ProcessReport { claimed: claims.len(), ..ProcessReport::default() };
         let mut writebacks = tokio::task::JoinSet::new();
         for claim in claims {
@@ -81,7 +73,7 @@ impl OrderPipeline {
     pub(super) async fn apply_claim(&self, claim: &ClaimedOrder) -> Result<Attempt, PipelineError> {
         let staged = &claim.order;
         let failure = match self.prepare(staged).await {
-            Ok(doc) => match self.cp.apply_staged_order(claim, &doc, now()).await {
+            Ok(doc) => match self.ports.cp.apply_staged_order(claim, &doc, now()).await {
                 Ok(ApplyOutcome::Applied { doc_id, tkt_no, backordered }) => {
                     tracing::info!(woo_order = %staged.woo_order_id, doc_id, tkt_no, "applied");
                     if !backordered.is_empty() {
@@ -94,7 +86,7 @@ impl OrderPipeline {
                              backordered",
                             lines.join(", ")
                         );
-                        self.alerts.raise_once("order_backordered", &subject, &message).await;
+                        self.ports.alerts.raise_once("order_backordered", &subject, &message).await;
                     }
                     return Ok(Attempt::Applied { doc_id, tkt_no, backordered: !backordered.is_empty() });
                 }
@@ -109,7 +101,7 @@ impl OrderPipeline {
         let dead = permanent || staged.attempts >= self.settings.max_attempts;
         let retry_at = (!dead).then(|| now() + std_to_chrono(self.settings.retry.delay(staged.attempts)));
         tracing::warn!(woo_order = %staged.woo_order_id, attempt = staged.attempts, dead, "{reason}");
-        if !self.cp.fail_staged_order(claim, &reason, retry_at).await? {
+        if !self.ports.cp.fail_staged_order(claim, &reason, retry_at).await? {
             return Ok(Attempt::ClaimLost);
         }
         if dead {
@@ -126,7 +118,7 @@ impl OrderPipeline {
                     staged.attempts, staged.staging_id
                 )
             };
-            self.alerts.raise("order_dead", &subject, &message).await;
+            self.ports.alerts.raise("order_dead", &subject, &message).await;
             return Ok(Attempt::Dead);
         }
         Ok(Attempt::Failed)
@@ -143,8 +135,14 @@ impl OrderPipeline {
         let skus = order_map::skus(&order);
         // A SKU that is an item number is that item (a simple product).
         let item_nos: Vec<String> = skus.iter().map(Sku::to_string).collect();
-        let mut items: HashMap<Sku, _> =
-            self.cp.items_by_no(&item_nos).await?.into_iter().map(|item| (Sku::from(&item.item_no), item)).collect();
+        let mut items: HashMap<Sku, _> = self
+            .ports
+            .cp
+            .items_by_no(&item_nos)
+            .await?
+            .into_iter()
+            .map(|item| (Sku::from(&item.item_no), item))
+            .collect();
         // A SKU that is no item may be a variation: `ITEM_NO-DIM1-DIM2` of a gridded item, found among the cells it
         // has at the fulfilment location.
         let unknown: Vec<&Sku> = skus.iter().filter(|s| !items.contains_key(*s)).collect();
@@ -155,6 +153,7 @@ impl OrderPipeline {
             parents.sort();
             parents.dedup();
             let grids: Vec<_> = self
+                .ports
                 .cp
                 .items_by_no(&parents)
                 .await?
@@ -165,7 +164,7 @@ impl OrderPipeline {
                 let grid_nos: Vec<String> = grids.iter().map(|i| i.item_no.clone()).collect();
                 let location = std::slice::from_ref(&self.settings.fulfilment_location);
                 let mut known: HashMap<String, Vec<[String; 3]>> = HashMap::new();
-                for level in self.cp.cell_levels(&grid_nos, location).await? {
+                for level in self.ports.cp.cell_levels(&grid_nos, location).await? {
                     known.entry(level.item_no).or_default().push(level.dims);
                 }
                 for sku in &unknown {
@@ -182,11 +181,12 @@ impl OrderPipeline {
             let still: Vec<String> =
                 unknown.iter().filter(|s| !items.contains_key(**s)).map(|s| s.to_string()).collect();
             if !still.is_empty() {
-                let barcodes = self.cp.cells_by_barcode(&still).await?;
+                let barcodes = self.ports.cp.cells_by_barcode(&still).await?;
                 let mut grid_nos: Vec<String> = barcodes.iter().map(|b| b.item_no.clone()).collect();
                 grid_nos.sort();
                 grid_nos.dedup();
                 let grids: HashMap<String, _> = self
+                    .ports
                     .cp
                     .items_by_no(&grid_nos)
                     .await?
@@ -214,7 +214,7 @@ impl OrderPipeline {
         let label = order_map::order_label(order);
         if order.customer_id == 0 {
             let guest = &self.settings.guest_customer;
-            return match self.cp.customer(guest).await? {
+            return match self.ports.cp.customer(guest).await? {
                 Some(_) => Ok(guest.clone()),
                 None => Err(OrderProblem::Customer {
                     order: label,
@@ -237,9 +237,15 @@ impl OrderPipeline {
             CustNoScheme { prefix: self.settings.customer_prefix.clone(), width: self.settings.customer_digits };
         let customer = order_map::new_customer(order, &self.settings);
         let ship_to = order_map::ship_address(order);
-        let found =
-            crate::customers::find_or_create(self.cp.as_ref(), &email, &customer, ship_to.as_ref(), &scheme, now())
-                .await;
+        let found = crate::customers::find_or_create(
+            self.ports.cp.as_ref(),
+            &email,
+            &customer,
+            ship_to.as_ref(),
+            &scheme,
+            now(),
+        )
+        .await;
         let (cust_no, _created) = found.map_err(|e| {
             if e.is_retryable() {
                 return ApplyFailure::Counterpoint(e);

@@ -11,7 +11,7 @@ impl OrderPipeline {
     /// # Errors
     /// When Counterpoint cannot be reached.
     pub async fn requeue(&self, staging_id: StagingId) -> Result<DlqOutcome, PipelineError> {
-        let Some(row) = self.cp.staged_order(staging_id).await? else { return Ok(DlqOutcome::Unknown) };
+        let Some(row) = self.ports.cp.staged_order(staging_id).await? else { return Ok(DlqOutcome::Unknown) };
         if !matches!(row.status, StagingStatus::Dead | StagingStatus::Failed | StagingStatus::Legacy) {
             return Ok(DlqOutcome::WrongStatus(row.status));
         }
@@ -25,8 +25,8 @@ impl OrderPipeline {
             }
         };
         let done = match fresh {
-            Some(staged) => self.cp.restage_order(staging_id, &staged).await?,
-            None => self.cp.requeue_staged_order(staging_id).await?,
+            Some(staged) => self.ports.cp.restage_order(staging_id, &staged).await?,
+            None => self.ports.cp.requeue_staged_order(staging_id).await?,
         };
         if done {
             self.staged.notify_one();
@@ -44,9 +44,9 @@ impl OrderPipeline {
     /// # Errors
     /// When Counterpoint cannot be reached.
     pub async fn discard(&self, staging_id: StagingId, reason: &str) -> Result<DlqOutcome, PipelineError> {
-        let Some(row) = self.cp.staged_order(staging_id).await? else { return Ok(DlqOutcome::Unknown) };
+        let Some(row) = self.ports.cp.staged_order(staging_id).await? else { return Ok(DlqOutcome::Unknown) };
         let why = if reason.trim().is_empty() { "discarded by an operator" } else { reason.trim() };
-        if !self.cp.discard_staged_order(staging_id, &format!("discarded: {why}")).await? {
+        if !self.ports.cp.discard_staged_order(staging_id, &format!("discarded: {why}")).await? {
             return Ok(DlqOutcome::WrongStatus(row.status));
         }
         let subject = format!("WooCommerce order {} (staging {staging_id})", row.woo_order_no);
@@ -55,7 +55,7 @@ impl OrderPipeline {
              last reason was: {}",
             row.last_err.as_deref().unwrap_or("none")
         );
-        self.alerts.raise("order_discarded", &subject, &message).await;
+        self.ports.alerts.raise("order_discarded", &subject, &message).await;
         Ok(DlqOutcome::Done)
     }
 }

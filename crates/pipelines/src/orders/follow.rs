@@ -25,7 +25,7 @@ impl OrderPipeline {
             // The staged copy may be older than a completion, so the status is read now.
             let status = match &self.settings.applied_status {
                 Some(target) => {
-                    let current = self.woo.order(woo_id).await?.status;
+                    let current = self.ports.woo.order(woo_id).await?.status;
                     (!order_map::is_finished_in_store(&current) && current.as_str() != target).then(|| target.clone())
                 }
                 None => None,
@@ -38,22 +38,22 @@ impl OrderPipeline {
                 ]),
                 ..OrderWrite::default()
             };
-            self.woo.update_order(woo_id, &write).await?;
-            let notes = self.woo.order_notes(woo_id).await?;
+            self.ports.woo.update_order(woo_id, &write).await?;
+            let notes = self.ports.woo.order_notes(woo_id).await?;
             if !notes.iter().any(|n| n.note.contains(&note)) {
-                self.woo.add_order_note(woo_id, &note, false).await?;
+                self.ports.woo.add_order_note(woo_id, &note, false).await?;
             }
             Ok(())
         }
         .await;
         let at = now();
         let outcome = match result {
-            Ok(()) => self.cp.mark_woo_synced(staged.staging_id, at).await.map(|()| true),
+            Ok(()) => self.ports.cp.mark_woo_synced(staged.staging_id, at).await.map(|()| true),
             Err(e) if e.is_not_found() => {
                 let subject = format!("WooCommerce order {}", staged.woo_order_no);
                 let message = format!("it no longer exists in WooCommerce; Counterpoint order {doc_id} stays");
-                self.alerts.raise("writeback_gone", &subject, &message).await;
-                self.cp.mark_woo_synced(staged.staging_id, at).await.map(|()| true)
+                self.ports.alerts.raise("writeback_gone", &subject, &message).await;
+                self.ports.cp.mark_woo_synced(staged.staging_id, at).await.map(|()| true)
             }
             Err(e) => {
                 let attempt = staged.woo_sync_attempts + 1;
@@ -62,9 +62,9 @@ impl OrderPipeline {
                 tracing::warn!(woo_order = %woo_id, attempt, "{reason}");
                 if attempt == self.settings.max_attempts {
                     let subject = format!("WooCommerce order {}", staged.woo_order_no);
-                    self.alerts.raise("writeback_failing", &subject, &reason).await;
+                    self.ports.alerts.raise("writeback_failing", &subject, &reason).await;
                 }
-                self.cp.fail_writeback(staged.staging_id, &reason, retry_at).await.map(|()| false)
+                self.ports.cp.fail_writeback(staged.staging_id, &reason, retry_at).await.map(|()| false)
             }
         };
         outcome.unwrap_or_else(|e| {
@@ -87,23 +87,15 @@ impl OrderPipeline {
     /// # Errors
     /// When Counterpoint cannot be read.
     pub async fn writeback_once(&self) -> Result<SyncReport, PipelineError> {
-        let started = now();
-        let result = async {
-            let mut due = self.cp.writebacks_due(started, 200).await?;
-            due.retain(|order| !self.writeback_running(order.staging_id));
-            let done: Vec<bool> = futures_util::stream::iter(due)
-                .map(|order| async move { self.write_back(&order).await })
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await;
-            let synced = done.iter().filter(|ok| **ok).count();
-            Ok(SyncReport { checked: done.len(), synced, failed: done.len() - synced, unknown: 0 })
-        }
-        .await;
-        if !matches!(&result, Ok(r) if r.checked == 0) {
-            self.record(JobName::OrdersWriteback, started, &result).await;
-        }
-        result
+        let mut due = self.ports.cp.writebacks_due(now(), 200).await?;
+        due.retain(|order| !self.writeback_running(order.staging_id));
+        let done: Vec<bool> = futures_util::stream::iter(due)
+            .map(|order| async move { self.write_back(&order).await })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let synced = done.iter().filter(|ok| **ok).count();
+        Ok(SyncReport { checked: done.len(), synced, failed: done.len() - synced, unknown: 0 })
     }
 
     /// Moves WooCommerce orders along once their Counterpoint documents are released or closed; a document that left
@@ -112,26 +104,19 @@ impl OrderPipeline {
     /// # Errors
     /// When Counterpoint cannot be read; a WooCommerce failure leaves that order for the next run.
     pub async fn follow_once(&self) -> Result<SyncReport, PipelineError> {
-        let started = now();
-        let result = self.follow_inner().await;
-        self.record(JobName::OrdersStatus, started, &result).await;
-        result
-    }
-
-    pub(super) async fn follow_inner(&self) -> Result<SyncReport, PipelineError> {
         let mut report = SyncReport::default();
         let mut after = StagingId::new(0);
         loop {
-            let page = self.cp.open_applied_orders(after, 200).await?;
+            let page = self.ports.cp.open_applied_orders(after, 200).await?;
             let Some(last) = page.last() else { break };
             after = last.staging_id;
             for staged in &page {
                 let (Some(doc_id), Some(tkt_no)) = (staged.cp_doc_id, staged.cp_tkt_no.as_deref()) else { continue };
                 report.checked += 1;
-                let state = self.cp.document_state(doc_id, tkt_no).await?;
+                let state = self.ports.cp.document_state(doc_id, tkt_no).await?;
                 let Some(label) = state.final_label() else { continue };
                 let woo_id = staged.woo_order_id;
-                let current = match self.woo.order(woo_id).await {
+                let current = match self.ports.woo.order(woo_id).await {
                     Ok(order) => Some(order.status),
                     Err(e) if e.is_not_found() => None,
                     Err(e) => {
@@ -149,7 +134,7 @@ impl OrderPipeline {
                          Counterpoint and set this order's status by hand"
                     );
                     if current.is_some() {
-                        match self.woo.add_order_note(woo_id, &format!("cpbridge: {message}."), false).await {
+                        match self.ports.woo.add_order_note(woo_id, &format!("cpbridge: {message}."), false).await {
                             Ok(_) => {}
                             Err(e) => {
                                 tracing::warn!(woo_order = %woo_id, error = %e, "note not added; next run tries again");
@@ -159,26 +144,26 @@ impl OrderPipeline {
                         }
                     }
                     let subject = format!("WooCommerce order {}", staged.woo_order_no);
-                    self.alerts.raise("order_fate_unknown", &subject, &message).await;
-                    self.cp.set_doc_state(staged.staging_id, label).await?;
+                    self.ports.alerts.raise("order_fate_unknown", &subject, &message).await;
+                    self.ports.cp.set_doc_state(staged.staging_id, label).await?;
                     report.unknown += 1;
                     continue;
                 }
                 if current.as_ref().is_some_and(order_map::is_finished_in_store) {
                     // WooCommerce finished it before Counterpoint did (cash on delivery, virtual, staff): leave it.
-                    self.cp.set_doc_state(staged.staging_id, label).await?;
+                    self.ports.cp.set_doc_state(staged.staging_id, label).await?;
                     continue;
                 }
                 let status = &self.settings.fulfilled_status;
                 let write = OrderWrite { status: Some(status.clone()), ..OrderWrite::default() };
-                match self.woo.update_order(woo_id, &write).await {
+                match self.ports.woo.update_order(woo_id, &write).await {
                     Ok(_) => {
-                        self.cp.set_doc_state(staged.staging_id, label).await?;
+                        self.ports.cp.set_doc_state(staged.staging_id, label).await?;
                         tracing::info!(woo_order = %woo_id, doc_id, status, "status followed Counterpoint");
                         report.synced += 1;
                     }
                     Err(e) if e.is_not_found() => {
-                        self.cp.set_doc_state(staged.staging_id, label).await?;
+                        self.ports.cp.set_doc_state(staged.staging_id, label).await?;
                     }
                     Err(e) => {
                         tracing::warn!(woo_order = %woo_id, error = %e, "status not updated; next run tries again");

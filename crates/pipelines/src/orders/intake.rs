@@ -8,7 +8,7 @@ impl OrderPipeline {
         match order_map::intake_decision(order, &self.settings, self.cutover().await?) {
             IntakeDecision::Stage => {
                 let staged = order_map::staged_order(order, raw.to_owned());
-                match self.cp.stage_order(&staged, now()).await? {
+                match self.ports.cp.stage_order(&staged, now()).await? {
                     StageOutcome::Staged { staging_id } => {
                         tracing::info!(woo_order = %order.id, %staging_id, "staged");
                         self.forget_pushed_stock(&staged).await?;
@@ -21,7 +21,7 @@ impl OrderPipeline {
             IntakeDecision::Cancel => {
                 let taken = self.cancel(order.id, order.status.as_str()).await?;
                 if taken == Taken::CancelledTooLate
-                    && let Some(row) = self.cp.staged_order_by_woo_id(order.id).await?
+                    && let Some(row) = self.ports.cp.staged_order_by_woo_id(order.id).await?
                 {
                     self.note_refunds_after_apply(&row, order).await?;
                 }
@@ -39,7 +39,7 @@ impl OrderPipeline {
     /// these SKUs pushes again, even when Counterpoint's figure ends where it was.
     pub(super) async fn forget_pushed_stock(&self, staged: &NewStagedOrder) -> Result<(), PipelineError> {
         let skus: Vec<String> = staged.lines.iter().map(|l| l.sku.to_string()).collect();
-        Ok(self.store.delete_sync_records(crate::products::STOCK_RECORDS, &skus).await?)
+        Ok(self.ports.store.delete_sync_records(crate::products::STOCK_RECORDS, &skus).await?)
     }
 
     pub(super) async fn take_again(
@@ -48,7 +48,7 @@ impl OrderPipeline {
         order: &Order,
         staged: &NewStagedOrder,
     ) -> Result<Taken, PipelineError> {
-        let Some(row) = self.cp.staged_order(staging_id).await? else { return Ok(Taken::AlreadyStaged) };
+        let Some(row) = self.ports.cp.staged_order(staging_id).await? else { return Ok(Taken::AlreadyStaged) };
         if matches!(row.status, StagingStatus::Discarded | StagingStatus::Legacy) {
             // An operator ended it, or it is the old system's until an operator adopts it: a later change in
             // WooCommerce does not stage it.
@@ -63,14 +63,14 @@ impl OrderPipeline {
         if !changed {
             return Ok(Taken::AlreadyStaged);
         }
-        if self.cp.restage_order(staging_id, staged).await? {
+        if self.ports.cp.restage_order(staging_id, staged).await? {
             tracing::info!(woo_order = %order.id, %staging_id, was = %row.status, "restaged: the order changed");
             self.forget_pushed_stock(staged).await?;
             self.staged.notify_one();
             return Ok(Taken::Restaged);
         }
         // Applied in the meantime: from here on the change is a change to a booked order.
-        match self.cp.staged_order(staging_id).await? {
+        match self.ports.cp.staged_order(staging_id).await? {
             Some(row) if row.status == StagingStatus::Applied => self.take_applied(&row, order).await,
             _ => Ok(Taken::AlreadyStaged),
         }
@@ -106,7 +106,7 @@ impl OrderPipeline {
                 cp_tkt_no: row.cp_tkt_no.clone(),
                 recorded_at: now(),
             };
-            if !self.store.record_refund(&record).await? {
+            if !self.ports.store.record_refund(&record).await? {
                 continue;
             }
             new += 1;
@@ -122,7 +122,7 @@ impl OrderPipeline {
                 row.cp_tkt_no.as_deref().unwrap_or("?"),
             );
             tracing::warn!(woo_order = %row.woo_order_id, refund = %refund.id, "{message}");
-            self.alerts.raise("refund_after_apply", &subject, &message).await;
+            self.ports.alerts.raise("refund_after_apply", &subject, &message).await;
         }
         Ok(new)
     }
@@ -130,11 +130,11 @@ impl OrderPipeline {
     pub(super) async fn cancel(&self, woo_order_id: WooOrderId, why: &str) -> Result<Taken, PipelineError> {
         let id = woo_order_id;
         let reason = format!("the order is {why} in WooCommerce");
-        if self.cp.cancel_staged_order(id, &reason).await? {
+        if self.ports.cp.cancel_staged_order(id, &reason).await? {
             tracing::info!(woo_order = %woo_order_id, "taken out of staging: {reason}");
             return Ok(Taken::Cancelled);
         }
-        match self.cp.staged_order_by_woo_id(id).await? {
+        match self.ports.cp.staged_order_by_woo_id(id).await? {
             Some(row) if row.status == StagingStatus::Applied && row.cp_doc_state.is_none() => {
                 let doc = row.cp_doc_id.map_or_else(String::new, |d| format!(" DOC_ID {d}"));
                 let message = format!(
@@ -143,7 +143,7 @@ impl OrderPipeline {
                 );
                 // Every poll sees the order again: it is counted (and alerted) the first time only.
                 let subject = format!("WooCommerce order {woo_order_id}");
-                let first = self.alerts.raise_once("cancelled_after_apply", &subject, &message).await;
+                let first = self.ports.alerts.raise_once("cancelled_after_apply", &subject, &message).await;
                 Ok(if first { Taken::CancelledTooLate } else { Taken::Ignored })
             }
             Some(_) | None => Ok(Taken::Ignored),
@@ -152,7 +152,7 @@ impl OrderPipeline {
 
     /// Fetches one order, with the details of its refunds when it has any (the order shows only their totals).
     pub(super) async fn fetch_order(&self, woo_order_id: WooOrderId) -> Result<Fetched, PipelineError> {
-        match self.woo.get::<Box<RawValue>>(&format!("/orders/{woo_order_id}"), &[]).await {
+        match self.ports.woo.get::<Box<RawValue>>(&format!("/orders/{woo_order_id}"), &[]).await {
             Ok(raw) => self.with_refund_details(woo_order_id, raw.get().to_owned()).await,
             Err(e) if e.is_not_found() => Ok(Fetched::Gone),
             Err(e) => Err(e.into()),
@@ -172,7 +172,7 @@ impl OrderPipeline {
             return Ok(Fetched::Order(Box::new(order), raw));
         }
         let refunds: Vec<serde_json::Value> =
-            self.woo.list(&format!("/orders/{woo_order_id}/refunds"), Vec::new()).try_collect().await?;
+            self.ports.woo.list(&format!("/orders/{woo_order_id}/refunds"), Vec::new()).try_collect().await?;
         let raw = order_map::with_refund_details(&raw, refunds);
         Ok(match order_map::read_order(&raw) {
             Ok(order) => Fetched::Order(Box::new(order), raw),
@@ -204,7 +204,7 @@ impl OrderPipeline {
                 // Kept, not dropped: staged as it is, it goes DEAD with the parse error for an operator to see.
                 tracing::warn!(woo_order = %woo_order_id, error = %e, "WooCommerce sent an order cpbridge cannot read");
                 let staged = order_map::unreadable_staged_order(woo_order_id, raw);
-                Ok(match self.cp.stage_order(&staged, now()).await? {
+                Ok(match self.ports.cp.stage_order(&staged, now()).await? {
                     StageOutcome::Staged { .. } => {
                         self.staged.notify_one();
                         Taken::Staged
@@ -220,16 +220,8 @@ impl OrderPipeline {
     /// # Errors
     /// When the state store fails; an unreachable WooCommerce or Counterpoint only defers deliveries.
     pub async fn intake_once(&self) -> Result<IntakeReport, PipelineError> {
-        let started = now();
-        let result = self.intake_inner(started).await;
-        if !matches!(&result, Ok(r) if r.deliveries == 0) {
-            self.record(JobName::OrdersIntake, started, &result).await;
-        }
-        result
-    }
-
-    pub(super) async fn intake_inner(&self, at: NaiveDateTime) -> Result<IntakeReport, PipelineError> {
-        let due = self.store.due_deliveries(at, 500).await?;
+        let at = now();
+        let due = self.ports.store.due_deliveries(at, 500).await?;
         let mut report = IntakeReport { deliveries: due.len(), ..IntakeReport::default() };
         // Coalesce: many deliveries about one order need one fetch.
         let mut by_order: BTreeMap<WooOrderId, Vec<(i64, i64)>> = BTreeMap::new();
@@ -245,7 +237,7 @@ impl OrderPipeline {
         }
         if !skipped.is_empty() {
             report.skipped = skipped.len();
-            self.store.finish_deliveries(&skipped, "skipped: not about an order, or no id", at).await?;
+            self.ports.store.finish_deliveries(&skipped, "skipped: not about an order, or no id", at).await?;
         }
         let results: Vec<(WooOrderId, Result<Taken, PipelineError>)> =
             futures_util::stream::iter(by_order.keys().copied())
@@ -259,17 +251,17 @@ impl OrderPipeline {
             match result {
                 Ok(taken) => {
                     report.count(taken);
-                    self.store.finish_deliveries(&ids, taken.label(), now()).await?;
+                    self.ports.store.finish_deliveries(&ids, taken.label(), now()).await?;
                 }
                 Err(e) => {
                     tracing::warn!(woo_order = %id, error = %e, "order deferred");
                     for (inbox_id, attempts) in entries {
                         if attempts + 1 >= DELIVERY_ATTEMPTS {
                             let outcome = format!("gave up, left to the poll: {e}");
-                            self.store.finish_deliveries(&[inbox_id], &outcome, now()).await?;
+                            self.ports.store.finish_deliveries(&[inbox_id], &outcome, now()).await?;
                         } else {
                             let retry_at = now() + std_to_chrono(self.settings.woo_retry.delay(attempts + 1));
-                            self.store.retry_delivery(inbox_id, &e.to_string(), retry_at).await?;
+                            self.ports.store.retry_delivery(inbox_id, &e.to_string(), retry_at).await?;
                         }
                         report.deferred += 1;
                     }
@@ -284,16 +276,9 @@ impl OrderPipeline {
     /// # Errors
     /// When WooCommerce, Counterpoint or the state store fails; the watermark then stays, so nothing is skipped.
     pub async fn pull_once(&self) -> Result<IntakeReport, PipelineError> {
-        let started = now();
-        let result = self.pull_inner().await;
-        self.record(JobName::OrdersPull, started, &result).await;
-        result
-    }
-
-    pub(super) async fn pull_inner(&self) -> Result<IntakeReport, PipelineError> {
         // The first poll reaches back to the cut-over, so that orders taken while cpbridge was being set up count.
         let cutover = self.cutover().await?.and_time(chrono::NaiveTime::MIN);
-        let since = match self.store.watermark(PULL_WATERMARK).await? {
+        let since = match self.ports.store.watermark(PULL_WATERMARK).await? {
             Some(text) => NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S").unwrap_or(cutover),
             None => cutover,
         };
@@ -304,7 +289,7 @@ impl OrderPipeline {
             ("orderby".to_owned(), "id".to_owned()),
             ("order".to_owned(), "asc".to_owned()),
         ];
-        let mut listing = self.woo.list::<Box<RawValue>>("/orders", query);
+        let mut listing = self.ports.woo.list::<Box<RawValue>>("/orders", query);
         let mut report = IntakeReport::default();
         let mut newest = since;
         while let Some(raw) = listing.try_next().await? {
@@ -326,7 +311,7 @@ impl OrderPipeline {
             let taken = self.take_fetched(id, fetched).await?;
             report.count(taken);
         }
-        self.store.set_watermark(PULL_WATERMARK, &newest.format("%Y-%m-%dT%H:%M:%S").to_string(), now()).await?;
+        self.ports.store.set_watermark(PULL_WATERMARK, &newest.format("%Y-%m-%dT%H:%M:%S").to_string(), now()).await?;
         Ok(report)
     }
 }

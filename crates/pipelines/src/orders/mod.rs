@@ -20,18 +20,17 @@ use cpbridge_core::staging::{
 };
 use cpbridge_counterpoint::{CounterpointPort, CpError, CustNoScheme};
 use cpbridge_store::{RefundRecord, StateStore};
+use cpbridge_woo::WooError;
 use cpbridge_woo::model::{MetaData, Order, OrderWrite};
-use cpbridge_woo::{WooClient, WooError};
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
-use crate::alerts::Alerter;
 pub use crate::jobs::PipelineError;
+use crate::jobs::Ports;
 use crate::jobs::now;
 use crate::order_map::{self, IntakeDecision, OrderProblem};
-use crate::scheduler::JobName;
 use crate::settings::OrderSettings;
 
 mod apply;
@@ -166,10 +165,7 @@ fn is_zero(n: &usize) -> bool {
 
 /// The order pipeline over its ports.
 pub struct OrderPipeline {
-    pub(crate) cp: Arc<dyn CounterpointPort>,
-    pub(crate) woo: WooClient,
-    pub(crate) store: Arc<dyn StateStore>,
-    pub(crate) alerts: Alerter,
+    pub(crate) ports: Ports,
     pub(crate) settings: OrderSettings,
     staged: Arc<Notify>,
     /// Staging ids whose write-back is running in this process. A write-back slowed by a struggling store can
@@ -205,7 +201,7 @@ impl Drop for WriteBackHold {
 
 impl std::fmt::Debug for OrderPipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OrderPipeline").field("counterpoint", &self.cp.target()).finish_non_exhaustive()
+        f.debug_struct("OrderPipeline").field("counterpoint", &self.ports.cp.target()).finish_non_exhaustive()
     }
 }
 
@@ -214,18 +210,9 @@ fn std_to_chrono(d: std::time::Duration) -> Duration {
 }
 
 impl OrderPipeline {
-    pub fn new(
-        cp: Arc<dyn CounterpointPort>,
-        woo: WooClient,
-        store: Arc<dyn StateStore>,
-        alerts: Alerter,
-        settings: OrderSettings,
-    ) -> Self {
+    pub fn new(ports: Ports, settings: OrderSettings) -> Self {
         OrderPipeline {
-            cp,
-            woo,
-            store,
-            alerts,
+            ports,
             settings,
             staged: Arc::new(Notify::new()),
             writing_back: Arc::default(),
@@ -243,20 +230,11 @@ impl OrderPipeline {
     }
 
     pub fn counterpoint(&self) -> &Arc<dyn CounterpointPort> {
-        &self.cp
+        &self.ports.cp
     }
 
     pub fn state_store(&self) -> &Arc<dyn StateStore> {
-        &self.store
-    }
-
-    pub(crate) async fn record<T: Serialize>(
-        &self,
-        job: crate::scheduler::JobName,
-        started: NaiveDateTime,
-        result: &Result<T, PipelineError>,
-    ) {
-        crate::jobs::record_run(self.store.as_ref(), &self.alerts, job, started, result).await;
+        &self.ports.store
     }
 
     /// The cut-over: orders created before it are not cpbridge's. `orders.since` when set, else the day cpbridge
@@ -271,12 +249,15 @@ impl OrderPipeline {
         let date = self
             .cutover
             .get_or_try_init(|| async {
-                let kept = self.store.watermark(CUTOVER_WATERMARK).await?;
+                let kept = self.ports.store.watermark(CUTOVER_WATERMARK).await?;
                 if let Some(date) = kept.and_then(|text| NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok()) {
                     return Ok::<_, PipelineError>(date);
                 }
                 let at = now();
-                self.store.set_watermark(CUTOVER_WATERMARK, &at.date().format("%Y-%m-%d").to_string(), at).await?;
+                self.ports
+                    .store
+                    .set_watermark(CUTOVER_WATERMARK, &at.date().format("%Y-%m-%d").to_string(), at)
+                    .await?;
                 Ok(at.date())
             })
             .await?;
