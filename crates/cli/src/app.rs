@@ -33,8 +33,8 @@ pub struct App {
 
 impl App {
     /// Where runs are recorded (the run history, and alerts after failed runs): by the scheduler and by hand alike.
-    pub fn run_log(&self) -> cpbridge_pipelines::jobs::StoreRunLog {
-        cpbridge_pipelines::jobs::StoreRunLog::new(self.store.clone(), self.alerts.clone())
+    pub fn run_log(&self) -> cpbridge_pipelines::run_log::StoreRunLog {
+        cpbridge_pipelines::run_log::StoreRunLog::new(self.store.clone(), self.alerts.clone())
     }
 
     /// Opens the state store and Counterpoint, and builds the WooCommerce client and the pipelines.

@@ -6,6 +6,7 @@
 //! are shared; the dialect differences live in [`dialect`], and the tables in [`schema`].
 
 pub mod columns;
+pub mod ddl;
 pub mod dialect;
 pub mod docid_fn;
 pub mod driver;

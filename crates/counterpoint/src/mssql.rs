@@ -15,10 +15,10 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
+use crate::ddl;
 use crate::dialect::Dialect;
 use crate::driver::{Driver, Tx, TxMode};
 use crate::error::{CpError, CpResult};
-use crate::schema;
 use crate::value::{Row, Value};
 
 type MssqlClient = Client<Compat<TcpStream>>;
@@ -275,7 +275,7 @@ impl Tx for MssqlTx {
     }
 
     async fn execute_script(&mut self, sql: &str) -> CpResult<()> {
-        for batch in schema::split_batches(sql) {
+        for batch in ddl::split_batches(sql) {
             let result = match self.client().simple_query(batch).await {
                 Ok(stream) => stream.into_results().await.map(drop),
                 Err(e) => Err(e),

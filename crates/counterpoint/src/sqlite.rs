@@ -13,10 +13,10 @@ use rust_decimal::prelude::ToPrimitive;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Column as _, Row as _, SqlitePool, TypeInfo as _, ValueRef as _};
 
+use crate::ddl;
 use crate::dialect::Dialect;
 use crate::driver::{Driver, Tx, TxMode};
 use crate::error::{CpError, CpResult};
-use crate::schema;
 use crate::value::{Row, SQLITE_DATETIME_FORMAT, Value};
 
 /// A pool of connections to one replica file.
@@ -55,7 +55,7 @@ impl SqliteDriver {
         }
         let driver = Self::connect(path, true).await?;
         let mut tx = driver.begin(TxMode::Write).await?;
-        tx.execute_script(&schema::sqlite_replica_ddl()).await?;
+        tx.execute_script(&ddl::sqlite_replica_ddl()).await?;
         tx.commit().await?;
         Ok(driver)
     }

@@ -23,9 +23,9 @@ use futures_util::TryStreamExt as _;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::catalog::scan;
 use crate::jobs::{PipelineError, Ports, RecordFailures, now};
 use crate::order_map;
-use crate::products::scan;
 use crate::settings::OrderSettings;
 use crate::sync_settings::CustomerSettings;
 

@@ -19,8 +19,10 @@ use cpbridge_woo::model::{BatchWrite, Product, ProductWrite};
 use futures_util::TryStreamExt as _;
 use serde::Serialize;
 
+use crate::catalog::{
+    PRODUCT_RECORDS, STOCK_RECORDS, VARIATION_RECORDS, all_items, all_levels, held_lines, variation_skus,
+};
 use crate::jobs::{PipelineError, Ports, RecordFailures, now};
-use crate::products::{PRODUCT_RECORDS, STOCK_RECORDS, all_items, all_levels};
 use crate::sync_settings::InventorySettings;
 
 /// Rounds of the event poll per run, so one run ends even while a workstation keeps writing.
@@ -79,15 +81,6 @@ pub struct InventorySync {
 /// How long consumed change rows are kept (for a DBA who wants to see what moved), and how often they are purged.
 const CHANGES_KEPT: chrono::Duration = chrono::Duration::hours(24);
 const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3_600);
-
-/// Lines of the web orders that may still be applied: their stock stays off the web meanwhile. A `DEAD` order holds
-/// its stock for `dead_hold` after it was staged (`orders.dead_hold_hours`), then the store may sell it again.
-pub(crate) async fn held_lines(
-    cp: &dyn cpbridge_counterpoint::CounterpointPort,
-    dead_hold: chrono::Duration,
-) -> cpbridge_counterpoint::CpResult<Vec<cpbridge_core::staging::StagedLine>> {
-    cp.unapplied_order_lines(now() - dead_hold).await
-}
 
 impl InventorySync {
     /// `dead_hold`: how long a `DEAD` order keeps holding its stock (`orders.dead_hold_hours`).
@@ -229,8 +222,7 @@ impl InventorySync {
         let item_nos: Vec<String> = parents.iter().map(|(sku, _)| sku.clone()).collect();
         let mut cells = self.ports.cp.cell_levels(&item_nos, &self.settings.web_locations).await?;
         cells.retain(|c| only.get(&c.item_no).is_none_or(|named| named.contains(&c.dims)));
-        let variation_skus =
-            crate::grid_products::variation_skus(self.ports.cp.as_ref(), self.variation_sku, &item_nos).await?;
+        let variation_skus = variation_skus(self.ports.cp.as_ref(), self.variation_sku, &item_nos).await?;
         let levels: Vec<cpbridge_core::records::InventoryLevel> =
             cells.iter().map(|c| c.variation_level(&variation_skus)).collect();
         // Which parent each variation SKU belongs to.
@@ -242,7 +234,7 @@ impl InventorySync {
         let variations: HashMap<String, u64> = self
             .ports
             .store
-            .sync_records_for(crate::grid_products::VARIATION_RECORDS, &skus)
+            .sync_records_for(VARIATION_RECORDS, &skus)
             .await?
             .into_iter()
             .filter(|r| !r.is_retired())
@@ -320,7 +312,7 @@ impl InventorySync {
             if !gone.is_empty() {
                 let records = match target {
                     StockTarget::Products => PRODUCT_RECORDS,
-                    StockTarget::Variations { .. } => crate::grid_products::VARIATION_RECORDS,
+                    StockTarget::Variations { .. } => VARIATION_RECORDS,
                 };
                 self.ports.store.delete_sync_records(records, &gone).await?;
                 self.ports.store.delete_sync_records(STOCK_RECORDS, &gone).await?;

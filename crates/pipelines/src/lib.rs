@@ -3,8 +3,8 @@
 
 pub mod alerts;
 pub mod backoff;
+pub mod catalog;
 pub mod customers;
-pub mod grid_products;
 pub mod inventory;
 pub mod jobs;
 pub mod order_map;
@@ -13,6 +13,7 @@ pub mod orders_reconcile;
 pub mod pricing;
 pub mod product_map;
 pub mod products;
+pub mod run_log;
 pub mod scheduler;
 pub mod settings;
 pub mod status;

@@ -15,14 +15,14 @@ use cpbridge_core::{CustNo, Sku};
 use cpbridge_counterpoint::port::watermark_after;
 use cpbridge_counterpoint::{CounterpointPort, CpResult};
 
-use crate::products::scan_from;
+use crate::catalog::scan_from;
 use rust_decimal::Decimal;
 
 /// The rules are reloaded at least this often, whatever their stamps say.
 const RULES_RELOAD_MINUTES: i64 = 10;
 
 /// Rows read per query while refreshing.
-const PAGE: usize = crate::products::PAGE;
+const PAGE: usize = crate::catalog::PAGE;
 
 /// Why a quote cannot be given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -164,7 +164,7 @@ pub trait Job: Send + Sync {
 }
 
 /// Where runs are recorded: the state store's run history, and an alert after failed runs
-/// ([`crate::jobs::StoreRunLog`]).
+/// ([`crate::run_log::StoreRunLog`]).
 #[async_trait]
 pub trait RunLog: Send + Sync {
     async fn record(&self, job: JobName, started: chrono::NaiveDateTime, result: Result<&RunOutcome, &PipelineError>);

@@ -215,7 +215,7 @@ pub async fn run(mut args: BenchSync) -> anyhow::Result<ExitCode> {
         // When WooCommerce accepted each SKU's stock: the state store stamps the record after the batch landed.
         let pushed: std::collections::HashMap<String, chrono::NaiveDateTime> =
             sqlx::query_as("SELECT key, updated_at FROM sync_records WHERE kind = ?1")
-                .bind(cpbridge_pipelines::products::STOCK_RECORDS)
+                .bind(cpbridge_pipelines::catalog::STOCK_RECORDS)
                 .fetch_all(&mut state)
                 .await?
                 .into_iter()

@@ -388,7 +388,7 @@ async fn reconcile(
     let grid_items: Vec<String> = parents.iter().map(|p| p.sku.to_string()).collect();
     let cells = cp.cell_levels(&grid_items, &settings.web_locations).await?;
     let variation_skus =
-        cpbridge_pipelines::grid_products::variation_skus(cp.as_ref(), app.config.products.variation_sku, &grid_items)
+        cpbridge_pipelines::catalog::variation_skus(cp.as_ref(), app.config.products.variation_sku, &grid_items)
             .await?;
     let cell_levels: Vec<cpbridge_core::records::InventoryLevel> =
         cells.iter().map(|c| c.variation_level(&variation_skus)).collect();

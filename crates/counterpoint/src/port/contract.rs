@@ -37,7 +37,7 @@ impl<D: Driver> CounterpointPort for SqlCounterpoint<D> {
         report.unfilled_columns = live.unfilled_required();
         report.doc_ids = live.doc_ids.clone();
         let mut tx = self.driver.begin(TxMode::Read).await?;
-        for trigger in schema::inv_trigger_names(self.dialect()) {
+        for trigger in crate::ddl::inv_trigger_names(self.dialect()) {
             if tx.query(self.dialect().trigger_exists_query(), &params![trigger.as_str()]).await?.is_empty() {
                 report.missing_triggers.push(trigger);
             }

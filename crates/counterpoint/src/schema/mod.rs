@@ -6,8 +6,6 @@
 //! the replica and in the test fixture for a blank SQL Server; on a real Counterpoint database cpbridge never changes
 //! their schema.
 
-use crate::dialect::Dialect;
-
 /// A column type, named as SQL Server names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColType {
@@ -110,12 +108,10 @@ impl Table {
 
 mod catalog;
 mod cpbridge;
-mod ddl;
 mod documents;
 
 pub use catalog::*;
 pub use cpbridge::*;
-pub use ddl::*;
 pub use documents::*;
 
 use ColDefault::{Now, Str, Zero};
@@ -173,3 +169,8 @@ pub const TABLES: &[Table] = &[
 /// publicly: the ordered quantity is added to each, at the line's `STK_LOC_ID`, and taken back on cancellation.
 /// `QTY_ON_HND` is never touched; it falls when Counterpoint posts the release ticket.
 pub const ORDER_COMMIT_COLUMNS: [&str; 2] = ["QTY_COMMIT", "QTY_ON_ORD"];
+
+/// The model of a table, by name.
+pub fn table(name: &str) -> Option<&'static Table> {
+    TABLES.iter().find(|t| t.name == name)
+}

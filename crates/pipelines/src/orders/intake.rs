@@ -39,7 +39,7 @@ impl OrderPipeline {
     /// these SKUs pushes again, even when Counterpoint's figure ends where it was.
     pub(super) async fn forget_pushed_stock(&self, staged: &NewStagedOrder) -> Result<(), PipelineError> {
         let skus: Vec<String> = staged.lines.iter().map(|l| l.sku.to_string()).collect();
-        Ok(self.ports.store.delete_sync_records(crate::products::STOCK_RECORDS, &skus).await?)
+        Ok(self.ports.store.delete_sync_records(crate::catalog::STOCK_RECORDS, &skus).await?)
     }
 
     pub(super) async fn take_again(

@@ -15,21 +15,17 @@ use std::collections::HashMap;
 
 use cpbridge_core::Sku;
 use cpbridge_core::inventory::{unapplied_by_sku, web_stock};
-use cpbridge_core::records::{
-    CellLevel, GridDimValue, InventoryLevel, Item, ItemPrice, VariationSkuRule, VariationSkus,
-};
+use cpbridge_core::records::{CellLevel, GridDimValue, InventoryLevel, Item, ItemPrice};
 use cpbridge_store::{SyncRecord, SyncState};
 use cpbridge_woo::model::{BatchWrite, ProductWrite};
 use futures_util::TryStreamExt as _;
 use serde_json::{Value, json};
 
+use super::ProductReport;
+use crate::catalog::{PRODUCT_RECORDS, STOCK_RECORDS, VARIATION_RECORDS, held_lines, variation_skus};
 use crate::jobs::{PipelineError, Ports, digest, now};
 use crate::product_map::{self, ProductSpec, VariationSpec};
-use crate::products::{PRODUCT_RECORDS, ProductReport, STOCK_RECORDS};
 use crate::sync_settings::{InventorySettings, ProductSettings};
-
-/// Sync-record family of variations: variation SKU → variation id, with the digest of what was sent.
-pub const VARIATION_RECORDS: &str = "variation";
 
 fn attributes_json(attributes: &[(String, Vec<String>)]) -> Value {
     Value::Array(
@@ -72,21 +68,6 @@ pub struct GridLookups<'a> {
     pub cells: &'a [ItemPrice],
     /// Category name → WooCommerce category id.
     pub categories: &'a HashMap<String, u64>,
-}
-
-/// Each cell's variation SKU for these gridded items under `rule`.
-///
-/// # Errors
-/// When Counterpoint cannot be read.
-pub async fn variation_skus(
-    cp: &dyn cpbridge_counterpoint::CounterpointPort,
-    rule: VariationSkuRule,
-    item_nos: &[String],
-) -> cpbridge_counterpoint::CpResult<VariationSkus> {
-    match rule {
-        VariationSkuRule::ItemDims => Ok(VariationSkus::by_label()),
-        VariationSkuRule::Barcode => Ok(VariationSkus::from_barcodes(cp.cell_barcodes(item_nos).await?)),
-    }
 }
 
 /// Sync-record family of a variable product's set of variations: `ITEM_NO` → digest of its variation SKUs. The
@@ -135,7 +116,7 @@ pub async fn sync_grids(
     for price in lookups.cells {
         cell_prices.entry(price.item_no.as_str()).or_default().push(price.clone());
     }
-    let unapplied = unapplied_by_sku(&crate::inventory::held_lines(ports.cp.as_ref(), dead_hold).await?);
+    let unapplied = unapplied_by_sku(&held_lines(ports.cp.as_ref(), dead_hold).await?);
     for round in grids.chunks(PARENTS_PER_ROUND) {
         let item_nos: Vec<String> = round.iter().map(|i| i.item_no.clone()).collect();
         let mut dims: HashMap<String, Vec<GridDimValue>> = HashMap::new();

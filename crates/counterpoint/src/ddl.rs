@@ -1,7 +1,9 @@
-//! The model rendered as SQL: the replica's DDL, cpbridge's install scripts and triggers for SQL Server, and the
-//! test fixture for a blank SQL Server.
+//! The table model ([`crate::schema`]) rendered as SQL in each dialect: the replica's DDL, cpbridge's install scripts
+//! and triggers for SQL Server, the test fixture for a blank SQL Server, and the reference of what cpbridge writes.
 
-use super::*;
+use crate::dialect::Dialect;
+use crate::schema::ColType::*;
+use crate::schema::*;
 
 /// What cpbridge writes to Counterpoint's own tables, table by table and column by column, from the model's insert
 /// lists: the reference a DBA reads before letting cpbridge in (`sql/counterpoint-writes.md`).
@@ -80,10 +82,6 @@ const FED_TABLES: [FedTable; 2] = [
         watched: &["QTY_ON_HND", "QTY_COMMIT", "IS_ECOMM_ITEM_CELL"],
     },
 ];
-
-pub fn table(name: &str) -> Option<&'static Table> {
-    TABLES.iter().find(|t| t.name == name)
-}
 
 fn sql_type(dialect: Dialect, ty: ColType) -> String {
     match (dialect, ty) {
