@@ -13,6 +13,7 @@ use reqwest::Method;
 use crate::args::ConfigArg;
 use crate::config::Config;
 use crate::error::Error;
+use cpbridge_pipelines::scheduler::JobName;
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
@@ -138,6 +139,8 @@ pub async fn run(args: DoctorArgs) -> crate::error::Result<ExitCode> {
         },
         Err(e) => findings.add("state store", Err(e.to_string())),
     }
+
+    findings.add("jobs", Ok(schedule(&config.schedule)));
 
     match WooClient::new(config.woo_config()) {
         Err(e) => findings.add("WooCommerce", Err(e.to_string())),
@@ -324,4 +327,18 @@ async fn check_refused_deliveries(
             }
         }
     }
+}
+
+/// What `cpbridge run` will schedule, from the one list of jobs: each job's cadence, and the ones left to a person.
+fn schedule(s: &crate::config::ScheduleSection) -> String {
+    let (by_hand, scheduled): (Vec<JobName>, Vec<JobName>) =
+        JobName::ALL.into_iter().partition(|job| crate::jobs::cadence_secs(s, *job) <= 0.0);
+    let every: Vec<String> =
+        scheduled.iter().map(|job| format!("{job} every {} s", crate::jobs::cadence_secs(s, *job))).collect();
+    let mut text = format!("{} scheduled ({})", scheduled.len(), every.join(", "));
+    if !by_hand.is_empty() {
+        let names: Vec<&str> = by_hand.iter().map(|job| job.as_str()).collect();
+        text.push_str(&format!("; by hand only (`cpbridge sync ...`): {}", names.join(", ")));
+    }
+    text
 }

@@ -81,6 +81,12 @@ async fn doctor_names_what_to_fix_and_creates_the_webhooks() {
     assert!(text.contains("ok    Counterpoint") && text.contains("the key can read and write"), "{text}");
     assert!(text.contains("document ids follow Counterpoint's layout (the database has no dbo.fnGenDocId)"), "{text}");
     assert!(text.contains("FIX   webhooks: no active webhook for order.created, order.updated"), "{text}");
+    // The jobs `cpbridge run` would schedule, from the registry; this shop leaves the syncs to a person.
+    assert!(text.contains("ok    jobs: 8 scheduled (orders.intake every 0.3 s, orders.pull every 1 s"), "{text}");
+    assert!(
+        text.contains("by hand only (`cpbridge sync ...`): products, inventory.events, inventory.reconcile, customers"),
+        "{text}"
+    );
 
     let fixed = shop.cli(&["doctor", "--fix-webhooks", "http://127.0.0.1:9/webhooks/woocommerce"]);
     assert!(fixed.status.success(), "{}", crate::stdout(&fixed));
