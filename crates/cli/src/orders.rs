@@ -11,7 +11,7 @@ use clap::Subcommand;
 use cpbridge_core::StagingId;
 use cpbridge_core::staging::{StagedOrder, StagingStatus};
 use cpbridge_pipelines::orders::DlqOutcome;
-use cpbridge_pipelines::scheduler::JobName;
+use cpbridge_pipelines::scheduler::{JobName, RunOutcome};
 use serde_json::json;
 
 use crate::args::ConfigArg;
@@ -99,7 +99,7 @@ fn said(id: StagingId, outcome: DlqOutcome, done: &str, wanted: &str) -> bool {
 /// Runs `job` of the registry once, as the daemon would, and prints its report.
 async fn print_job(config: &ConfigArg, job: JobName) -> crate::error::Result<()> {
     let runs = crate::jobs::run_by_hand(&config.app().await?, job, false).await?;
-    print_json(&runs.into_iter().next().unwrap_or_default().report)
+    print_json(&runs.into_iter().next().unwrap_or_default().into_report())
 }
 
 fn print_json(value: &impl serde::Serialize) -> crate::error::Result<()> {
@@ -117,7 +117,7 @@ pub async fn run_orders(command: OrdersCommand) -> crate::error::Result<ExitCode
         OrdersCommand::Process(c) => {
             // Until the due orders are done, within the job's bound: every round's report.
             let runs = crate::jobs::run_by_hand(&c.app().await?, JobName::OrdersProcess, true).await?;
-            print_json(&runs.into_iter().map(|r| r.report).collect::<Vec<_>>())?;
+            print_json(&runs.into_iter().map(RunOutcome::into_report).collect::<Vec<_>>())?;
         }
         OrdersCommand::Writeback(c) => print_job(&c, JobName::OrdersWriteback).await?,
         OrdersCommand::Status(c) => print_job(&c, JobName::OrdersStatus).await?,
@@ -204,7 +204,7 @@ pub async fn run_dlq(command: DlqCommand) -> crate::error::Result<ExitCode> {
             }
             if !no_process {
                 let runs = crate::jobs::run_by_hand(&app, JobName::OrdersProcess, false).await?;
-                print_json(&runs.into_iter().next().unwrap_or_default().report)?;
+                print_json(&runs.into_iter().next().unwrap_or_default().into_report())?;
             }
             Ok(code)
         }

@@ -65,7 +65,7 @@ pub async fn reconcile_orders(
 ) -> Result<OrdersReconcileReport, PipelineError> {
     let started = cpbridge_pipelines::jobs::now();
     let result = app.orders.reconcile_orders(since, repair, grace).await;
-    let recorded = result.as_ref().map(|report| RunOutcome::of(&report.for_the_record(), false));
+    let recorded = result.as_ref().map(|report| RunOutcome::done(&report.for_the_record()));
     app.run_log().record(JobName::OrdersReconcile, started, recorded.as_ref().map_err(|e| *e)).await;
     result
 }

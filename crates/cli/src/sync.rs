@@ -29,7 +29,7 @@ async fn run_job(config: &ConfigArg, job: JobName) -> crate::error::Result<ExitC
     let app = config.app().await?;
     let runs = crate::jobs::run_by_hand(&app, job, false).await?;
     let run = runs.into_iter().next().unwrap_or_default();
-    println!("{}", serde_json::to_string_pretty(&run.report)?);
+    println!("{}", serde_json::to_string_pretty(run.report())?);
     Ok(if run.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 

@@ -41,7 +41,7 @@ impl RunLog for StoreRunLog {
     async fn record(&self, job: JobName, started: NaiveDateTime, result: Result<&RunOutcome, &PipelineError>) {
         let job = job.as_str();
         let (outcome, counts, error) = match result {
-            Ok(run) => match &run.report {
+            Ok(run) => match run.report() {
                 serde_json::Value::Object(map) => ("ok", map.clone(), None),
                 _ => ("ok", serde_json::Map::new(), None),
             },

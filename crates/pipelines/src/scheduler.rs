@@ -107,37 +107,60 @@ impl fmt::Display for JobName {
     }
 }
 
-/// What one run did.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RunOutcome {
-    /// The run filled its batch: more work is waiting, so run again at once.
-    pub again: bool,
-    /// The run's report (its counts, and the records it could not send), as a one-shot command prints it and the
-    /// run history keeps it.
-    pub report: serde_json::Value,
-    /// The run found nothing to do (an idle poll): it is not recorded, or the history would bury the runs that did.
-    pub quiet: bool,
+/// What one run did, which decides what comes next. Each carries the run's report (its counts, and the records it
+/// could not send), as a one-shot command prints it and the run history keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    /// Nothing to do (an idle poll): not recorded, or the history would bury the runs that did something.
+    Idle(serde_json::Value),
+    /// Work done: recorded; the next run waits for the cadence or a wake.
+    Done(serde_json::Value),
+    /// A full batch: recorded, and more work is waiting, so the job runs again at once (within its bound).
+    More(serde_json::Value),
+}
+
+impl Default for RunOutcome {
+    fn default() -> Self {
+        RunOutcome::Idle(serde_json::Value::Null)
+    }
 }
 
 impl RunOutcome {
-    pub const DONE: RunOutcome = RunOutcome { again: false, report: serde_json::Value::Null, quiet: false };
-    pub const MORE: RunOutcome = RunOutcome { again: true, report: serde_json::Value::Null, quiet: false };
-
-    /// A run that reported `report`.
-    pub fn of<T: serde::Serialize>(report: &T, again: bool) -> RunOutcome {
-        RunOutcome { again, report: serde_json::to_value(report).unwrap_or_default(), quiet: false }
+    /// A run that did its work and reported `report`.
+    pub fn done<T: serde::Serialize>(report: &T) -> RunOutcome {
+        RunOutcome::Done(serde_json::to_value(report).unwrap_or_default())
     }
 
-    /// The same run, not recorded when `idle` (it found nothing to do).
+    /// The same run, as a full batch when `full`.
     #[must_use]
-    pub fn quiet_if(mut self, idle: bool) -> RunOutcome {
-        self.quiet = idle;
-        self
+    pub fn more_if(self, full: bool) -> RunOutcome {
+        match self {
+            RunOutcome::Done(report) if full => RunOutcome::More(report),
+            other => other,
+        }
+    }
+
+    /// The same run, as an idle one when `idle` (it found nothing to do).
+    #[must_use]
+    pub fn idle_if(self, idle: bool) -> RunOutcome {
+        if idle { RunOutcome::Idle(self.into_report()) } else { self }
+    }
+
+    pub fn report(&self) -> &serde_json::Value {
+        match self {
+            RunOutcome::Idle(report) | RunOutcome::Done(report) | RunOutcome::More(report) => report,
+        }
+    }
+
+    pub fn into_report(self) -> serde_json::Value {
+        match self {
+            RunOutcome::Idle(report) | RunOutcome::Done(report) | RunOutcome::More(report) => report,
+        }
     }
 
     /// Records the run could not send (its report's `failed`).
     pub fn failed(&self) -> u64 {
-        self.report.get("failed").and_then(serde_json::Value::as_u64).unwrap_or(0)
+        self.report().get("failed").and_then(serde_json::Value::as_u64).unwrap_or(0)
     }
 }
 
@@ -191,7 +214,7 @@ impl RunLog for NoLog {
 pub async fn run_and_record(job: &dyn Job, log: &dyn RunLog) -> Result<RunOutcome, PipelineError> {
     let started = crate::jobs::now();
     let result = job.run_once().await;
-    if !matches!(&result, Ok(outcome) if outcome.quiet) {
+    if !matches!(&result, Ok(RunOutcome::Idle(_))) {
         log.record(job.name(), started, result.as_ref()).await;
     }
     result
@@ -283,7 +306,7 @@ async fn run_job(
             match run_and_record(job.as_ref(), log.as_ref()).await {
                 Ok(outcome) => {
                     failures = 0;
-                    if !outcome.again || stop.is_cancelled() {
+                    if !matches!(outcome, RunOutcome::More(_)) || stop.is_cancelled() {
                         break;
                     }
                 }
@@ -381,8 +404,7 @@ mod tests {
                     detail: "down".into(),
                 }));
             }
-            let outcome = if n < self.full { RunOutcome::MORE } else { RunOutcome::DONE };
-            Ok(outcome.quiet_if(*self.idle.lock().expect("lock")))
+            Ok(RunOutcome::done(&n).more_if(n < self.full).idle_if(*self.idle.lock().expect("lock")))
         }
     }
 

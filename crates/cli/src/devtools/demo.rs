@@ -448,5 +448,5 @@ async fn reconcile(
 /// Runs one job of the registry once, recorded, and returns its report.
 async fn run_by_hand(app: &App, job: JobName) -> anyhow::Result<serde_json::Value> {
     let runs = cpbridge::jobs::run_by_hand(app, job, false).await?;
-    Ok(runs.into_iter().next().unwrap_or_default().report)
+    Ok(runs.into_iter().next().unwrap_or_default().into_report())
 }

@@ -9,4 +9,4 @@ use cpbridge_pipelines::inventory::InventorySync;
 use cpbridge_pipelines::scheduler::{Job, JobName, RunOutcome};
 
 // An idle poll every few seconds would bury the useful runs; only runs that did something are recorded.
-one_call_job!(InventoryEvents, JobName::InventoryEvents, inventory: Arc<InventorySync>, |i| i.events_once().await, quiet_if |report| report.changes == 0 && report.purged == 0);
+one_call_job!(InventoryEvents, JobName::InventoryEvents, inventory: Arc<InventorySync>, |i| i.events_once().await, idle_if |report| report.changes == 0 && report.purged == 0);

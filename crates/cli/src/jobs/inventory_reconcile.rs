@@ -26,7 +26,7 @@ impl Job for InventoryReconcile {
         self.every
     }
     async fn run_once(&self) -> Result<RunOutcome, PipelineError> {
-        reconcile(&self.orders, &self.inventory).await.map(|report| RunOutcome::of(&report, false))
+        reconcile(&self.orders, &self.inventory).await.map(|report| RunOutcome::done(&report))
     }
 }
 

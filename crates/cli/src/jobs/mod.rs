@@ -12,12 +12,12 @@ use tokio::sync::Notify;
 use crate::app::App;
 use crate::config::ScheduleSection;
 
-/// A job that is one call of its pipeline; with `quiet_if`, a run whose report says it found nothing is not recorded.
+/// A job that is one call of its pipeline; with `idle_if`, a run whose report says it found nothing is idle.
 macro_rules! one_call_job {
     ($job:ident, $name:expr, $field:ident: $ty:ty, |$it:ident| $run:expr) => {
-        one_call_job!($job, $name, $field: $ty, |$it| $run, quiet_if |_report| false);
+        one_call_job!($job, $name, $field: $ty, |$it| $run, idle_if |_report| false);
     };
-    ($job:ident, $name:expr, $field:ident: $ty:ty, |$it:ident| $run:expr, quiet_if |$report:ident| $idle:expr) => {
+    ($job:ident, $name:expr, $field:ident: $ty:ty, |$it:ident| $run:expr, idle_if |$report:ident| $idle:expr) => {
         pub(super) struct $job {
             pub(super) $field: $ty,
             pub(super) every: Option<Duration>,
@@ -33,7 +33,7 @@ macro_rules! one_call_job {
             }
             async fn run_once(&self) -> Result<RunOutcome, PipelineError> {
                 let $it = &self.$field;
-                $run.map(|$report| RunOutcome::of(&$report, false).quiet_if($idle))
+                $run.map(|$report| RunOutcome::done(&$report).idle_if($idle))
             }
         }
     };
@@ -99,7 +99,7 @@ pub async fn run_by_hand(app: &App, job: JobName, drain: bool) -> Result<Vec<Run
     let mut runs = Vec::new();
     for _ in 0..job.max_rounds().max(1) {
         let outcome = run_and_record(job.as_ref(), &log).await?;
-        let again = drain && outcome.again;
+        let again = drain && matches!(outcome, RunOutcome::More(_));
         runs.push(outcome);
         if !again {
             break;

@@ -31,6 +31,6 @@ impl Job for OrdersIntake {
     async fn run_once(&self) -> Result<RunOutcome, PipelineError> {
         // Deliveries keep coming in a burst: take the next ones at once.
         let report = self.orders.intake_once().await?;
-        Ok(RunOutcome::of(&report, report.deliveries >= 500).quiet_if(report.deliveries == 0))
+        Ok(RunOutcome::done(&report).more_if(report.deliveries >= 500).idle_if(report.deliveries == 0))
     }
 }

@@ -33,6 +33,7 @@ impl Job for OrdersProcess {
     async fn run_once(&self) -> Result<RunOutcome, PipelineError> {
         // Each round is whole orders in their own transactions, so a stop between rounds loses nothing.
         let report = self.orders.process_once().await?;
-        Ok(RunOutcome::of(&report, report.claimed >= self.orders.settings().batch_size).quiet_if(report.claimed == 0))
+        let full = report.claimed >= self.orders.settings().batch_size;
+        Ok(RunOutcome::done(&report).more_if(full).idle_if(report.claimed == 0))
     }
 }

@@ -29,9 +29,6 @@ impl Job for OrdersReconcile {
             tracing::warn!(error = %e, "the order poll before the orders reconcile failed");
         }
         let grace = chrono::Duration::minutes(10);
-        self.orders
-            .reconcile_orders(None, true, grace)
-            .await
-            .map(|report| RunOutcome::of(&report.for_the_record(), false))
+        self.orders.reconcile_orders(None, true, grace).await.map(|report| RunOutcome::done(&report.for_the_record()))
     }
 }

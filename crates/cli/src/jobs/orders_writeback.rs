@@ -8,4 +8,4 @@ use cpbridge_pipelines::scheduler::{Job, JobName, RunOutcome};
 
 use super::Orders;
 
-one_call_job!(OrdersWriteback, JobName::OrdersWriteback, orders: Orders, |o| o.writeback_once().await, quiet_if |report| report.checked == 0);
+one_call_job!(OrdersWriteback, JobName::OrdersWriteback, orders: Orders, |o| o.writeback_once().await, idle_if |report| report.checked == 0);

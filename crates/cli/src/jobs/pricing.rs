@@ -43,6 +43,6 @@ impl Job for Pricing {
         let (items, customers) = book.counts();
         let report = PricingReport { items, customers, unreadable_rules: book.problems().len() };
         // A refresh that found nothing new is not worth a line in the history.
-        Ok(RunOutcome::of(&report, false).quiet_if(!changed))
+        Ok(RunOutcome::done(&report).idle_if(!changed))
     }
 }
