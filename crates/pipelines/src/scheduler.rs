@@ -17,77 +17,53 @@ use tokio_util::sync::CancellationToken;
 
 use crate::jobs::PipelineError;
 
-/// Every job the daemon runs: the one list that the scheduler, `cpbridge status`, the status page and the run
-/// records name jobs by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum JobName {
-    OrdersIntake,
-    OrdersPull,
-    OrdersProcess,
-    OrdersWriteback,
-    OrdersStatus,
-    Products,
-    InventoryEvents,
-    InventoryReconcile,
-    Customers,
-    Pricing,
-    Webhooks,
-    OrdersReconcile,
+/// Declares [`JobName`] from one table: each job's variant, the name its runs are recorded under, and its label.
+macro_rules! job_names {
+    ($($job:ident => $name:literal, $label:literal;)+) => {
+        /// Every job the daemon runs: the one list that the scheduler, `cpbridge status`, the status page and the run
+        /// records name jobs by.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum JobName {
+            $($job,)+
+        }
+
+        impl JobName {
+            /// In the order `cpbridge status` shows them.
+            pub const ALL: [JobName; [$(stringify!($job)),+].len()] = [$(JobName::$job,)+];
+
+            /// The name runs are recorded under (and heartbeats, and `/metrics` labels).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(JobName::$job => $name,)+
+                }
+            }
+
+            /// What the job is, in a shop's words (the status table's first column).
+            pub const fn label(self) -> &'static str {
+                match self {
+                    $(JobName::$job => $label,)+
+                }
+            }
+        }
+    };
+}
+
+job_names! {
+    OrdersIntake => "orders.intake", "order intake (webhooks)";
+    OrdersPull => "orders.pull", "order poll (safety net)";
+    OrdersProcess => "orders.process", "order creation + payments";
+    OrdersWriteback => "orders.writeback", "numbers back to the store";
+    OrdersStatus => "orders.status", "status back to the store";
+    Products => "products", "products";
+    InventoryEvents => "inventory.events", "inventory events";
+    InventoryReconcile => "inventory.reconcile", "inventory reconcile";
+    Customers => "customers", "customers (both ways)";
+    Pricing => "pricing", "pricing API (price book)";
+    Webhooks => "webhooks", "order webhooks (kept active)";
+    OrdersReconcile => "orders.reconcile", "orders reconcile";
 }
 
 impl JobName {
-    /// In the order `cpbridge status` shows them.
-    pub const ALL: [JobName; 12] = [
-        JobName::OrdersIntake,
-        JobName::OrdersPull,
-        JobName::OrdersProcess,
-        JobName::OrdersWriteback,
-        JobName::OrdersStatus,
-        JobName::Products,
-        JobName::InventoryEvents,
-        JobName::InventoryReconcile,
-        JobName::Customers,
-        JobName::Pricing,
-        JobName::Webhooks,
-        JobName::OrdersReconcile,
-    ];
-
-    /// The name runs are recorded under (and heartbeats, and `/metrics` labels).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            JobName::OrdersIntake => "orders.intake",
-            JobName::OrdersPull => "orders.pull",
-            JobName::OrdersProcess => "orders.process",
-            JobName::OrdersWriteback => "orders.writeback",
-            JobName::OrdersStatus => "orders.status",
-            JobName::Products => "products",
-            JobName::InventoryEvents => "inventory.events",
-            JobName::InventoryReconcile => "inventory.reconcile",
-            JobName::Customers => "customers",
-            JobName::Pricing => "pricing",
-            JobName::Webhooks => "webhooks",
-            JobName::OrdersReconcile => "orders.reconcile",
-        }
-    }
-
-    /// What the job is, in a shop's words (the status table's first column).
-    pub const fn label(self) -> &'static str {
-        match self {
-            JobName::OrdersIntake => "order intake (webhooks)",
-            JobName::OrdersPull => "order poll (safety net)",
-            JobName::OrdersProcess => "order creation + payments",
-            JobName::OrdersWriteback => "numbers back to the store",
-            JobName::OrdersStatus => "status back to the store",
-            JobName::Products => "products",
-            JobName::InventoryEvents => "inventory events",
-            JobName::InventoryReconcile => "inventory reconcile",
-            JobName::Customers => "customers (both ways)",
-            JobName::Pricing => "pricing API (price book)",
-            JobName::Webhooks => "order webhooks (kept active)",
-            JobName::OrdersReconcile => "orders reconcile",
-        }
-    }
-
     /// The job recorded under `name`.
     pub fn parse(name: &str) -> Option<JobName> {
         JobName::ALL.into_iter().find(|j| j.as_str() == name)
