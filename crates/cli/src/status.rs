@@ -84,7 +84,6 @@ pub async fn collect(inputs: &StatusInputs) -> crate::error::Result<StatusReport
         let last_tick = tick.max(last_run.map(|r| r.started_at)).map(seconds);
         let late = every > 0.0 && last_tick.is_some_and(|at| now - at > heartbeat::late_after(every));
         let state = match (every, last_run) {
-            (e, _) if e < 0.0 => "not built".to_owned(),
             (e, _) if e > 0.0 && !daemon_running => "stopped".to_owned(),
             (_, Some(run)) if run.outcome == "failed" => "failing".to_owned(),
             _ if late => "late".to_owned(),

@@ -24,7 +24,7 @@ pub struct ComponentStatus {
     pub job: JobName,
     /// `ok`; `failing` (its last run failed); `late` (no tick for longer than its cadence plus a grace, see
     /// `heartbeat::late_after`); `stopped` (no daemon has written a heartbeat for a minute); `no runs yet` (idle jobs
-    /// record only runs that found work); `by hand` (no cadence) or `not built`.
+    /// record only runs that found work); `by hand` (no cadence).
     pub state: String,
     /// When the daemon last ticked this job (run or idle), from its heartbeat.
     pub last_tick: Option<NaiveDateTime>,

@@ -57,32 +57,32 @@ pub use inventory_reconcile::reconcile;
 /// Every job of the daemon, in the order `cpbridge status` shows them. `delivered` wakes intake when a webhook
 /// lands.
 pub fn registry(app: &App, delivered: Arc<Notify>) -> Vec<Arc<dyn Job>> {
-    let s = &app.config.schedule;
+    let every = |job| cadence(&app.config.schedule, job);
     let orders = || app.orders.clone();
     vec![
-        Arc::new(orders_intake::OrdersIntake { orders: orders(), every: always(s.intake_secs), delivered }),
-        Arc::new(orders_pull::OrdersPull { orders: orders(), every: always(s.order_pull_secs) }),
-        Arc::new(orders_process::OrdersProcess { orders: orders(), every: always(s.order_process_secs) }),
-        Arc::new(orders_writeback::OrdersWriteback { orders: orders(), every: always(s.order_writeback_secs) }),
-        Arc::new(orders_status::OrdersStatus { orders: orders(), every: always(s.order_status_secs) }),
-        Arc::new(products::Products { products: app.products.clone(), every: cadence(s.products_secs) }),
+        Arc::new(orders_intake::OrdersIntake { orders: orders(), every: every(JobName::OrdersIntake), delivered }),
+        Arc::new(orders_pull::OrdersPull { orders: orders(), every: every(JobName::OrdersPull) }),
+        Arc::new(orders_process::OrdersProcess { orders: orders(), every: every(JobName::OrdersProcess) }),
+        Arc::new(orders_writeback::OrdersWriteback { orders: orders(), every: every(JobName::OrdersWriteback) }),
+        Arc::new(orders_status::OrdersStatus { orders: orders(), every: every(JobName::OrdersStatus) }),
+        Arc::new(products::Products { products: app.products.clone(), every: every(JobName::Products) }),
         Arc::new(inventory_events::InventoryEvents {
             inventory: app.inventory.clone(),
-            every: cadence(s.inventory_events_secs),
+            every: every(JobName::InventoryEvents),
         }),
         Arc::new(inventory_reconcile::InventoryReconcile {
             orders: orders(),
             inventory: app.inventory.clone(),
-            every: cadence(s.inventory_reconcile_secs),
+            every: every(JobName::InventoryReconcile),
         }),
-        Arc::new(customers::Customers { customers: app.customers.clone(), every: cadence(s.customers_secs) }),
+        Arc::new(customers::Customers { customers: app.customers.clone(), every: every(JobName::Customers) }),
         Arc::new(pricing::Pricing {
             pricing: app.pricing.clone(),
             alerts: app.alerts.clone(),
-            every: always(s.pricing_refresh_secs),
+            every: every(JobName::Pricing),
         }),
-        Arc::new(webhooks::Webhooks { webhooks: app.webhooks.clone(), every: cadence(s.webhooks_secs) }),
-        Arc::new(orders_reconcile::OrdersReconcile { orders: orders(), every: cadence(s.orders_reconcile_secs) }),
+        Arc::new(webhooks::Webhooks { webhooks: app.webhooks.clone(), every: every(JobName::Webhooks) }),
+        Arc::new(orders_reconcile::OrdersReconcile { orders: orders(), every: every(JobName::OrdersReconcile) }),
     ]
 }
 
@@ -108,32 +108,33 @@ pub async fn run_by_hand(app: &App, job: JobName, drain: bool) -> Result<Vec<Run
     Ok(runs)
 }
 
-/// The cadence of a job that may be left to `cpbridge sync ...` by hand: `0` (or less) is by hand.
-fn cadence(secs: f64) -> Option<Duration> {
-    (secs > 0.0).then(|| Duration::from_secs_f64(secs))
-}
-
-/// The cadence of a job the daemon always runs (the order jobs and the price book).
-fn always(secs: f64) -> Option<Duration> {
-    Some(Duration::from_secs_f64(secs.max(0.05)))
-}
-
-/// The cadence of `job` in the config, in seconds, as the status table shows it (0: by hand).
-pub fn cadence_secs(s: &ScheduleSection, job: JobName) -> f64 {
-    match job {
-        JobName::OrdersIntake => s.intake_secs,
-        JobName::OrdersPull => s.order_pull_secs,
-        JobName::OrdersProcess => s.order_process_secs,
-        JobName::OrdersWriteback => s.order_writeback_secs,
-        JobName::OrdersStatus => s.order_status_secs,
-        JobName::Products => s.products_secs,
-        JobName::InventoryEvents => s.inventory_events_secs,
-        JobName::InventoryReconcile => s.inventory_reconcile_secs,
-        JobName::Customers => s.customers_secs,
-        JobName::Pricing => s.pricing_refresh_secs,
-        JobName::Webhooks => s.webhooks_secs,
-        JobName::OrdersReconcile => s.orders_reconcile_secs,
+/// The cadence of `job` in the config, the one place that maps jobs to their `[schedule]` keys: the registry, the
+/// status table and `doctor` read it. `None` is a sync left to `cpbridge sync ...` by hand (`0` or less); the order
+/// jobs and the price book always run, at most every 50 ms.
+pub fn cadence(s: &ScheduleSection, job: JobName) -> Option<Duration> {
+    let (secs, always) = match job {
+        JobName::OrdersIntake => (s.intake_secs, true),
+        JobName::OrdersPull => (s.order_pull_secs, true),
+        JobName::OrdersProcess => (s.order_process_secs, true),
+        JobName::OrdersWriteback => (s.order_writeback_secs, true),
+        JobName::OrdersStatus => (s.order_status_secs, true),
+        JobName::Products => (s.products_secs, false),
+        JobName::InventoryEvents => (s.inventory_events_secs, false),
+        JobName::InventoryReconcile => (s.inventory_reconcile_secs, false),
+        JobName::Customers => (s.customers_secs, false),
+        JobName::Pricing => (s.pricing_refresh_secs, true),
+        JobName::Webhooks => (s.webhooks_secs, false),
+        JobName::OrdersReconcile => (s.orders_reconcile_secs, false),
+    };
+    match always {
+        true => Some(Duration::from_secs_f64(secs.max(0.05))),
+        false => (secs > 0.0).then(|| Duration::from_secs_f64(secs)),
     }
+}
+
+/// [`cadence`] in seconds, as the status table and `doctor` show it (0: by hand).
+pub fn cadence_secs(s: &ScheduleSection, job: JobName) -> f64 {
+    cadence(s, job).map_or(0.0, |every| every.as_secs_f64())
 }
 
 type Orders = Arc<cpbridge_pipelines::OrderPipeline>;
