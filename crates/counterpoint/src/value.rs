@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
-use cpbridge_core::{CustNo, Sku, StagingId, WooOrderId};
+use cpbridge_core::{CustNo, StagingId, WooOrderId};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
 use uuid::Uuid;
@@ -42,11 +42,6 @@ impl From<StagingId> for Value {
 impl From<WooOrderId> for Value {
     fn from(v: WooOrderId) -> Self {
         Value::Int(v.as_i64())
-    }
-}
-impl From<&Sku> for Value {
-    fn from(v: &Sku) -> Self {
-        Value::Text(v.as_str().to_owned())
     }
 }
 impl From<&CustNo> for Value {

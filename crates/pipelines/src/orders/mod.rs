@@ -19,7 +19,7 @@ use cpbridge_core::staging::{
     ApplyOutcome, ClaimedOrder, DocumentState, NewStagedOrder, StageOutcome, StagedOrder, StagingStatus,
 };
 use cpbridge_counterpoint::{CounterpointPort, CpError, CustNoScheme};
-use cpbridge_store::{RefundRecord, StateStore};
+use cpbridge_store::RefundRecord;
 use cpbridge_woo::WooError;
 use cpbridge_woo::model::{MetaData, Order, OrderWrite};
 use futures_util::{StreamExt as _, TryStreamExt as _};
@@ -231,10 +231,6 @@ impl OrderPipeline {
 
     pub fn counterpoint(&self) -> &Arc<dyn CounterpointPort> {
         &self.ports.cp
-    }
-
-    pub fn state_store(&self) -> &Arc<dyn StateStore> {
-        &self.ports.store
     }
 
     /// The cut-over: orders created before it are not cpbridge's. `orders.since` when set, else the day cpbridge
