@@ -28,7 +28,7 @@ impl Watermark {
 }
 
 /// One `IM_ITEM` row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Item {
     pub item_no: String,
     pub descr: String,

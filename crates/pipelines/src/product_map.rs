@@ -294,23 +294,15 @@ mod tests {
             item_typ: "I".into(),
             stat: "A".into(),
             categ_cod: Some("PAPER".into()),
-            subcat_cod: None,
             is_ecomm_item: true,
             is_txbl: true,
             tax_categ_cod: Some("FOOD".into()),
             weight: Some(dec!(2.300)),
-            barcod: None,
             prc_1: dec!(5.99),
             reg_prc: dec!(7.5),
             lst_cost: Some(dec!(3)),
-            trk_meth: None,
-            stk_unit: None,
-            extra: Default::default(),
             prc_decs: 2,
-            prof_cod_1: None,
-            attr_cod_1: None,
-            lst_maint_dt: None,
-            rs_utc_dt: None,
+            ..Item::default()
         }
     }
 

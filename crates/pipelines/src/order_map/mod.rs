@@ -547,28 +547,17 @@ mod tests {
         Item {
             item_no: sku.into(),
             descr: sku.into(),
-            short_descr: None,
-            long_descr: None,
             item_typ: "I".into(),
             stat: "A".into(),
             categ_cod: Some("GEN".into()),
-            subcat_cod: None,
             is_ecomm_item: true,
             is_txbl: true,
-            tax_categ_cod: None,
             weight: Some(dec!(0.5)),
-            barcod: None,
             prc_1: dec!(1),
             reg_prc: dec!(1),
             lst_cost: Some(dec!(0.4)),
-            trk_meth: None,
-            stk_unit: None,
-            extra: Default::default(),
             prc_decs: 2,
-            prof_cod_1: None,
-            attr_cod_1: None,
-            lst_maint_dt: None,
-            rs_utc_dt: None,
+            ..Item::default()
         }
     }
 
