@@ -70,27 +70,8 @@ pub(crate) async fn route(
         ["products", id] => {
             let id = id_of(id)?;
             let found = store::get(conn, Kind::Product, id).await?;
-            let Some(mut doc) = found else { return Err(products::invalid_id(Kind::Product, StatusCode::NOT_FOUND)) };
-            match m {
-                "GET" => Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, products::render(site, &doc, false))),
-                "POST" | "PUT" | "PATCH" => {
-                    products::update(conn, &mut doc, body).await?;
-                    events.push(Event::Changed { topic: "product.updated", kind: Kind::Product, id });
-                    Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, products::render(site, &doc, true)))
-                }
-                "DELETE" => {
-                    let rendered = products::render(site, &doc, true);
-                    if params.flag("force") {
-                        products::remove(conn, &doc).await?;
-                    } else {
-                        doc.body["status"] = json!("trash");
-                        products::save_checked(conn, &doc).await?;
-                    }
-                    events.push(Event::Changed { topic: "product.deleted", kind: Kind::Product, id });
-                    Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, rendered))
-                }
-                _ => Err(WcError::no_route()),
-            }
+            let Some(doc) = found else { return Err(products::invalid_id(Kind::Product, StatusCode::NOT_FOUND)) };
+            item_route(conn, m, site, params, body, doc, events).await
         }
         ["products", parent, "variations", rest @ ..] => {
             let parent_id = id_of(parent)?;
@@ -368,22 +349,44 @@ pub(crate) async fn variation_route(
         [id] => {
             let id = id_of(id)?;
             let found = store::get(conn, Kind::Variation, id).await?.filter(|v| v.parent_id == parent.id);
-            let Some(mut doc) = found else { return Err(products::invalid_id(Kind::Variation, StatusCode::NOT_FOUND)) };
-            match m {
-                "GET" => Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, products::render(site, &doc, false))),
-                "POST" | "PUT" | "PATCH" => {
-                    products::update(conn, &mut doc, body).await?;
-                    events.push(Event::Changed { topic: "product.updated", kind: Kind::Variation, id });
-                    Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, products::render(site, &doc, false)))
-                }
-                "DELETE" => {
-                    let rendered = products::render(site, &doc, false);
-                    products::remove(conn, &doc).await?;
-                    events.push(Event::Changed { topic: "product.deleted", kind: Kind::Variation, id });
-                    Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, rendered))
-                }
-                _ => Err(WcError::no_route()),
+            let Some(doc) = found else { return Err(products::invalid_id(Kind::Variation, StatusCode::NOT_FOUND)) };
+            item_route(conn, m, site, params, body, doc, events).await
+        }
+        _ => Err(WcError::no_route()),
+    }
+}
+
+/// One product or variation at its own address: read, update, delete. A product's answers after a write are in the
+/// edit context and a delete without `force` moves it to the trash; a variation has no trash, and WooCommerce answers
+/// it in the view context.
+async fn item_route(
+    conn: &mut sqlx::SqliteConnection,
+    m: &str,
+    site: &Site,
+    params: &Params,
+    body: &Map<String, Value>,
+    mut doc: Doc,
+    events: &mut Vec<Event>,
+) -> WcResult {
+    let (kind, id) = (doc.kind, doc.id);
+    let product = kind == Kind::Product;
+    match m {
+        "GET" => Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, products::render(site, &doc, false))),
+        "POST" | "PUT" | "PATCH" => {
+            products::update(conn, &mut doc, body).await?;
+            events.push(Event::Changed { topic: "product.updated", kind, id });
+            Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, products::render(site, &doc, product)))
+        }
+        "DELETE" => {
+            let rendered = products::render(site, &doc, product);
+            if product && !params.flag("force") {
+                doc.body["status"] = json!("trash");
+                products::save_checked(conn, &doc).await?;
+            } else {
+                products::remove(conn, &doc).await?;
             }
+            events.push(Event::Changed { topic: "product.deleted", kind, id });
+            Ok(respond(site, StatusCode::OK, wire::ITEM_ALLOW, rendered))
         }
         _ => Err(WcError::no_route()),
     }
