@@ -268,26 +268,14 @@ pub(crate) async fn route(
         }
         ["coupons"] if m == "GET" => {
             let paging = Paging::from(params)?;
-            let query = store::Query {
-                kinds: vec![Kind::Coupon],
-                order_by: "id",
-                limit: paging.per_page,
-                offset: paging.offset,
-                ..store::Query::default()
-            };
+            let query = by_id(Kind::Coupon, &paging);
             let (total, docs) = store::list(conn, &query).await?;
             let items = docs.into_iter().map(|d| d.body).collect();
             Ok(respond_page(site, "/coupons", params, &paging, total, items))
         }
         ["webhooks"] if m == "GET" => {
             let paging = Paging::from(params)?;
-            let query = store::Query {
-                kinds: vec![Kind::Webhook],
-                order_by: "id",
-                limit: paging.per_page,
-                offset: paging.offset,
-                ..store::Query::default()
-            };
+            let query = by_id(Kind::Webhook, &paging);
             let (total, docs) = store::list(conn, &query).await?;
             let items = docs.iter().map(|d| webhooks::render(site, d)).collect();
             Ok(respond_page(site, "/webhooks", params, &paging, total, items))
@@ -353,6 +341,17 @@ pub(crate) async fn variation_route(
             item_route(conn, m, site, params, body, doc, events).await
         }
         _ => Err(WcError::no_route()),
+    }
+}
+
+/// A page of every record of `kind`, oldest first (the listings that take no filter).
+fn by_id(kind: Kind, paging: &Paging) -> store::Query {
+    store::Query {
+        kinds: vec![kind],
+        order_by: "id",
+        limit: paging.per_page,
+        offset: paging.offset,
+        ..store::Query::default()
     }
 }
 
